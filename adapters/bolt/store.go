@@ -1,0 +1,211 @@
+// Package bolt keeps idempotency records and dead letters in a local bbolt
+// file, so the local server survives a restart without double processing.
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+	bbolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketDeliveries  = []byte("deliveries")
+	bucketDeadLetters = []byte("dead_letters")
+)
+
+// Store implements core.Store and core.DeadLetters on a bbolt file. Writes go
+// through bbolt's Batch, which groups concurrent transactions into one fsync,
+// so durability does not cap throughput.
+type Store struct {
+	db *bbolt.DB
+}
+
+// Open opens (or creates) the file at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("bolt store: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("bolt store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketDeliveries, bucketDeadLetters} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt store %s: %w", path, err)
+	}
+	db.MaxBatchDelay = 2 * time.Millisecond // bbolt waits 10 ms by default; 2 ms still groups a busy second
+	return &Store{db: db}, nil
+}
+
+// DB exposes the file to other local ledgers that share it.
+func (s *Store) DB() *bbolt.DB { return s.db }
+
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, error) {
+	var verdict core.ClaimResult
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeliveries)
+		existing, err := getRecord(b, c.Key)
+		if err != nil {
+			return err
+		}
+		var rec *core.Record
+		verdict, rec = core.Decide(existing, c) // Batch may rerun fn: Decide is pure
+		if rec == nil {
+			return nil
+		}
+		return putRecord(b, c.Key, rec)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bolt claim: %w", err)
+	}
+	return verdict, nil
+}
+
+func (s *Store) Complete(ctx context.Context, c core.Claim, keepUntil time.Time) error {
+	return s.owned(ctx, c, func(b *bbolt.Bucket, rec *core.Record) error {
+		rec.State = core.StateCompleted
+		rec.FinishedAt = c.Now
+		rec.ExpireAt = keepUntil
+		return putRecord(b, c.Key, rec)
+	})
+}
+
+func (s *Store) Release(ctx context.Context, c core.Claim) error {
+	return s.owned(ctx, c, func(b *bbolt.Bucket, _ *core.Record) error {
+		return b.Delete([]byte(c.Key))
+	})
+}
+
+// owned runs fn only when c's owner holds the in-progress record.
+func (s *Store) owned(ctx context.Context, c core.Claim, fn func(*bbolt.Bucket, *core.Record) error) error {
+	return s.batch(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeliveries)
+		rec, err := getRecord(b, c.Key)
+		if err != nil {
+			return err
+		}
+		if rec == nil || rec.State != core.StateInProgress || rec.Owner != c.Owner {
+			return core.ErrNotOwner
+		}
+		return fn(b, rec)
+	})
+}
+
+// Get returns the record for key, for tests and the admin view.
+func (s *Store) Get(key string) (*core.Record, error) {
+	var rec *core.Record
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = getRecord(tx.Bucket(bucketDeliveries), key)
+		return err
+	})
+	return rec, err
+}
+
+// Sweep deletes records that expired before now; the local server runs it
+// periodically so the file does not grow without bound.
+func (s *Store) Sweep(now time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketDeliveries).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var rec core.Record
+			if json.Unmarshal(v, &rec) == nil && rec.ExpireAt.After(now) {
+				continue
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (s *Store) PutDeadLetter(ctx context.Context, d core.DeadLetter) error {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return s.batch(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDeadLetters).Put([]byte(d.Key), v)
+	})
+}
+
+func (s *Store) ListDeadLetters(_ context.Context, limit int) ([]core.DeadLetter, error) {
+	var out []core.DeadLetter
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDeadLetters).ForEach(func(_, v []byte) error {
+			if limit > 0 && len(out) >= limit {
+				return nil
+			}
+			var d core.DeadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
+	return s.batch(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketDeadLetters).Delete([]byte(key))
+	})
+}
+
+// batch runs fn in a grouped write, giving up when ctx ends (the write may
+// still land; callers treat that like any store outage).
+func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	done := make(chan error, 1)
+	go func() { done <- s.db.Batch(fn) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func getRecord(b *bbolt.Bucket, key string) (*core.Record, error) {
+	v := b.Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	var rec core.Record
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("record %q: %w", key, err)
+	}
+	return &rec, nil
+}
+
+func putRecord(b *bbolt.Bucket, key string, rec *core.Record) error {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), v)
+}
+
+var _ core.Store = (*Store)(nil)
+var _ core.DeadLetters = (*Store)(nil)
+

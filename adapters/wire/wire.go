@@ -1,0 +1,138 @@
+// Package wire builds the receiver from configuration: the one place where
+// entry points (local, Cloud Function, Lambda) turn environment into clients.
+// Every client is built once per process and handed to core.
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// DefaultStatePath is where the local file store lives, relative to the working directory.
+var DefaultStatePath = filepath.Join(".gemini-webhooks", "state.db")
+
+// App is a built receiver and what it holds open.
+type App struct {
+	Config  core.Config
+	Handler *core.Handler
+	Router  *core.Router
+	Store   core.Store
+	closers []func() error
+}
+
+// Options are what an entry point adds to the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Router receives events; nil means a router whose default handler logs each event.
+	Router *core.Router
+}
+
+// Build turns cfg into a ready handler. Nothing here waits on the network:
+// the JWKS loads in the background, cloud clients connect lazily.
+func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	app := &App{Config: cfg, Router: o.Router}
+	if app.Router == nil {
+		app.Router = core.NewRouter().Default(LogEvent(o.Logger))
+	}
+
+	verifier, err := BuildVerifier(ctx, cfg, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	store, dead, closer, err := BuildStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	app.Store = store
+	if closer != nil {
+		app.closers = append(app.closers, closer)
+	}
+	app.Handler, err = core.NewHandler(core.Options{
+		Verifier:     verifier,
+		Store:        store,
+		DeadLetters:  dead,
+		Processor:    app.Router,
+		Logger:       o.Logger,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		TTL:          cfg.IdempotencyTTL,
+	})
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+// Close releases what Build opened.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// BuildVerifier turns on the schemes the configuration names.
+func BuildVerifier(ctx context.Context, cfg core.Config, log *slog.Logger) (core.Verifier, error) {
+	var v core.SchemeVerifier
+	if len(cfg.SigningSecrets) > 0 {
+		s, err := core.NewStaticVerifier(cfg.SigningSecrets, cfg.Tolerance)
+		if err != nil {
+			return nil, err
+		}
+		v.Static = s
+	}
+	if cfg.Audience != "" {
+		jwks := core.NewJWKS(ctx, cfg.JWKSURL, core.JWKSOptions{Logger: log})
+		d, err := core.NewDynamicVerifier(core.DynamicConfig{
+			Audience: cfg.Audience, Issuer: cfg.Issuer, Tolerance: cfg.Tolerance, Keys: jwks,
+		})
+		if err != nil {
+			return nil, err
+		}
+		v.Dynamic = d
+	}
+	if v.Static == nil && v.Dynamic == nil {
+		return nil, errors.New("no signature scheme configured: set WEBHOOK_SIGNING_SECRET and/or WEBHOOK_AUDIENCE")
+	}
+	return v, nil
+}
+
+// BuildStore opens the idempotency store named by IDEMPOTENCY_STORE.
+func BuildStore(ctx context.Context, cfg core.Config) (core.Store, core.DeadLetters, func() error, error) {
+	switch cfg.IdempotencyStore {
+	case "memory":
+		m := core.NewMemoryStore(0)
+		return m, m, nil, nil
+	case "file":
+		path := cfg.StatePath
+		if path == "" {
+			path = DefaultStatePath
+		}
+		s, err := bolt.Open(path)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return s, s, s.Close, nil
+	case "firestore":
+		return buildFirestore(ctx, cfg)
+	}
+	return nil, nil, nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
+}
+
+// LogEvent is the default event handler: it records what arrived.
+func LogEvent(log *slog.Logger) core.ProcessorFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		log.InfoContext(ctx, "event", "webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", ev.JobID(), "known_type", core.KnownEventType(ev.Type))
+		return nil
+	}
+}

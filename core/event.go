@@ -1,0 +1,236 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The event catalogue of Gemini's webhooks guide.
+const (
+	BatchSucceeded            = "batch.succeeded"
+	BatchCancelled            = "batch.cancelled"
+	BatchExpired              = "batch.expired"
+	BatchFailed               = "batch.failed"
+	InteractionRequiresAction = "interaction.requires_action"
+	InteractionCompleted      = "interaction.completed"
+	InteractionFailed         = "interaction.failed"
+	InteractionCancelled      = "interaction.cancelled"
+	VideoGenerated            = "video.generated"
+
+	// batchCompletedAlias appears in the guide's own examples; it means batch.succeeded.
+	batchCompletedAlias = "batch.completed"
+)
+
+// EventTypes lists the nine catalogue types.
+var EventTypes = []string{
+	BatchSucceeded, BatchCancelled, BatchExpired, BatchFailed,
+	InteractionRequiresAction, InteractionCompleted, InteractionFailed, InteractionCancelled,
+	VideoGenerated,
+}
+
+// KnownEventType reports whether t is in the catalogue (aliases included).
+func KnownEventType(t string) bool {
+	if t == batchCompletedAlias {
+		return true
+	}
+	for _, k := range EventTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is Gemini's thin envelope: a pointer to a job, not its output.
+type Event struct {
+	Type      string    `json:"type"`
+	Version   string    `json:"version"`
+	Timestamp string    `json:"timestamp,omitempty"`
+	Data      EventData `json:"data"`
+	// UserMetadata is the job's webhook_config.user_metadata, wherever the
+	// envelope puts it (top level or inside data).
+	UserMetadata map[string]any `json:"user_metadata,omitempty"`
+
+	// Set by the receiver, not sent by Gemini.
+	OriginalType string   `json:"-"` // the type as sent, before alias folding
+	Delivery     Delivery `json:"-"`
+	Raw          []byte   `json:"-"` // the verified body
+}
+
+// EventData holds every data field of the catalogue; each type uses some.
+type EventData struct {
+	ID            string         `json:"id,omitempty"`
+	OutputFileURI string         `json:"output_file_uri,omitempty"`
+	ErrorCode     Code           `json:"error_code,omitempty"`
+	ErrorMessage  string         `json:"error_message,omitempty"`
+	ErrorCount    *int64         `json:"error_count,omitempty"`
+	FileID        string         `json:"file_id,omitempty"`
+	VideoURI      string         `json:"video_uri,omitempty"`
+	FileName      string         `json:"file_name,omitempty"`
+	UserMetadata  map[string]any `json:"user_metadata,omitempty"`
+}
+
+// Code is an error code that Gemini may send as a number or a string.
+type Code string
+
+func (c *Code) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*c = ""
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*c = Code(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("error_code is neither a string nor a number")
+	}
+	*c = Code(n.String())
+	return nil
+}
+
+// ParseEvent reads an already verified body. It fails with ErrNotUnderstood
+// for anything that is not a v1 envelope with a type; unknown types pass
+// (forward compatible).
+func ParseEvent(body []byte) (*Event, error) {
+	ev := &Event{}
+	if err := json.Unmarshal(body, ev); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotUnderstood, jsonReason(err))
+	}
+	if ev.Type == "" {
+		return nil, fmt.Errorf("%w: no event type", ErrNotUnderstood)
+	}
+	if ev.Version != "" && ev.Version != "v1" {
+		return nil, fmt.Errorf("%w: unsupported envelope version %q", ErrNotUnderstood, truncate(ev.Version, 16))
+	}
+	ev.OriginalType = ev.Type
+	if ev.Type == batchCompletedAlias {
+		ev.Type = BatchSucceeded
+	}
+	if ev.UserMetadata == nil {
+		ev.UserMetadata = ev.Data.UserMetadata
+	}
+	ev.Raw = body
+	return ev, nil
+}
+
+// JobID is the Gemini resource the event is about: a batch, an interaction or a video file.
+func (e *Event) JobID() string {
+	if e.Data.ID != "" {
+		return e.Data.ID
+	}
+	return e.Data.FileID
+}
+
+// Time is the envelope's timestamp, or the zero time when absent or unparsable.
+func (e *Event) Time() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, e.Timestamp)
+	return t
+}
+
+// Typed events: one struct per catalogue type, returned by Event.Typed.
+type (
+	BatchSucceededEvent struct {
+		ID, OutputFileURI string
+		UserMetadata      map[string]any
+	}
+	BatchCancelledEvent struct {
+		ID           string
+		UserMetadata map[string]any
+	}
+	BatchExpiredEvent struct {
+		ID           string
+		UserMetadata map[string]any
+	}
+	BatchFailedEvent struct {
+		ID           string
+		ErrorCode    Code
+		ErrorMessage string
+		UserMetadata map[string]any
+	}
+	InteractionRequiresActionEvent struct {
+		ID           string
+		UserMetadata map[string]any
+	}
+	InteractionCompletedEvent struct {
+		ID           string
+		UserMetadata map[string]any
+	}
+	InteractionFailedEvent struct {
+		ID           string
+		ErrorCode    Code
+		ErrorMessage string
+		UserMetadata map[string]any
+	}
+	InteractionCancelledEvent struct {
+		ID           string
+		UserMetadata map[string]any
+	}
+	VideoGeneratedEvent struct {
+		FileID       string
+		VideoURI     string // video_uri, or output_file_uri in some samples
+		FileName     string
+		UserMetadata map[string]any
+	}
+	// UnknownEvent is a type outside the catalogue; its data stays raw in Event.Raw.
+	UnknownEvent struct {
+		Type string
+		ID   string
+	}
+)
+
+// Typed returns the event as its catalogue struct (one of the *Event types above).
+func (e *Event) Typed() any {
+	d, md := e.Data, e.UserMetadata
+	switch e.Type {
+	case BatchSucceeded:
+		return BatchSucceededEvent{ID: d.ID, OutputFileURI: d.OutputFileURI, UserMetadata: md}
+	case BatchCancelled:
+		return BatchCancelledEvent{ID: d.ID, UserMetadata: md}
+	case BatchExpired:
+		return BatchExpiredEvent{ID: d.ID, UserMetadata: md}
+	case BatchFailed:
+		return BatchFailedEvent{ID: d.ID, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
+	case InteractionRequiresAction:
+		return InteractionRequiresActionEvent{ID: d.ID, UserMetadata: md}
+	case InteractionCompleted:
+		return InteractionCompletedEvent{ID: d.ID, UserMetadata: md}
+	case InteractionFailed:
+		return InteractionFailedEvent{ID: d.ID, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
+	case InteractionCancelled:
+		return InteractionCancelledEvent{ID: d.ID, UserMetadata: md}
+	case VideoGenerated:
+		uri := d.VideoURI
+		if uri == "" {
+			uri = d.OutputFileURI
+		}
+		return VideoGeneratedEvent{FileID: d.FileID, VideoURI: uri, FileName: d.FileName, UserMetadata: md}
+	}
+	return UnknownEvent{Type: e.Type, ID: e.JobID()}
+}
+
+func jsonReason(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return "invalid JSON at offset " + strconv.FormatInt(e.Offset, 10)
+	case *json.UnmarshalTypeError:
+		return "field " + truncate(e.Field, 64) + " has the wrong JSON type"
+	}
+	return "invalid JSON"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

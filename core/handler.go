@@ -1,0 +1,353 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"time"
+)
+
+// Defaults of the HTTP contract (DESIGN.md §4).
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultTTL          = 48 * time.Hour // longer than Gemini's 24 h of retries
+	DefaultLease        = 60 * time.Second
+	DefaultStoreTimeout = 5 * time.Second
+)
+
+// Outcome is the log line's verdict on a delivery.
+type Outcome string
+
+const (
+	OutcomeProcessed  Outcome = "processed"
+	OutcomeQueued     Outcome = "queued"
+	OutcomeDuplicate  Outcome = "duplicate"
+	OutcomeRejected   Outcome = "rejected"
+	OutcomeInProgress Outcome = "in_progress"
+	OutcomeConflict   Outcome = "conflict"
+	OutcomeFailed     Outcome = "failed"
+	OutcomeDeadLetter Outcome = "dead_letter"
+)
+
+// Queue hands a claimed event to asynchronous processing. Enqueue returns
+// only once the event is durably queued.
+type Queue interface {
+	Enqueue(ctx context.Context, ev *Event) error
+}
+
+// Options configure a Handler. Verifier, Store and one of Processor or Queue are required.
+type Options struct {
+	Verifier    Verifier
+	Store       Store
+	DeadLetters DeadLetters // where not-understood events go; defaults to Store if it implements DeadLetters
+	Processor   Processor   // processes events inline, answering 200
+	Queue       Queue       // when set, events are enqueued instead, answering 202
+	Logger      *slog.Logger
+
+	MaxBodyBytes int64
+	TTL          time.Duration // how long completed keys are kept
+	Lease        time.Duration // claim lease when the request has no deadline
+	StoreTimeout time.Duration // deadline of each store or queue call
+	Clock        func() time.Time
+}
+
+// Handler is the receiver: read → verify → check window → parse → claim →
+// dispatch → complete → answer. Every adapter serves this same handler.
+type Handler struct {
+	o Options
+}
+
+func NewHandler(o Options) (*Handler, error) {
+	if o.Verifier == nil || o.Store == nil {
+		return nil, errors.New("handler: Verifier and Store are required")
+	}
+	if o.Processor == nil && o.Queue == nil {
+		return nil, errors.New("handler: a Processor or a Queue is required")
+	}
+	if o.DeadLetters == nil {
+		dl, ok := o.Store.(DeadLetters)
+		if !ok {
+			return nil, errors.New("handler: DeadLetters required (the store does not keep them)")
+		}
+		o.DeadLetters = dl
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.StoreTimeout <= 0 || o.StoreTimeout > 10*time.Second {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return &Handler{o: o}, nil
+}
+
+// Request is a delivery as any adapter sees it.
+type Request struct {
+	Method        string
+	Header        http.Header
+	Body          io.Reader
+	ContentLength int64 // -1 when unknown
+}
+
+// Response is the handler's answer.
+type Response struct {
+	Status  int
+	Outcome Outcome
+	Reason  string // why it was rejected or failed; never holds secrets
+	Body    []byte // small JSON document
+}
+
+// ServeHTTP serves the handler over net/http.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	resp := h.Handle(r.Context(), Request{Method: r.Method, Header: r.Header, Body: r.Body, ContentLength: r.ContentLength})
+	w.Header().Set("Content-Type", "application/json")
+	if resp.Status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
+// result carries what the log line needs.
+type result struct {
+	status  int
+	outcome Outcome
+	reason  string
+	d       Delivery
+	ev      *Event
+	err     error
+}
+
+// Handle runs one delivery through the pipeline and logs one line for it.
+func (h *Handler) Handle(ctx context.Context, req Request) Response {
+	start := h.o.Clock()
+	res := h.handle(ctx, req, start)
+	h.logLine(ctx, res, start)
+	body, _ := json.Marshal(responseBody{Outcome: res.outcome, ID: res.d.ID, Reason: res.reason})
+	return Response{Status: res.status, Outcome: res.outcome, Reason: res.reason, Body: body}
+}
+
+type responseBody struct {
+	Outcome Outcome `json:"outcome"`
+	ID      string  `json:"webhook_id,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result {
+	if req.Method != http.MethodPost {
+		return result{status: http.StatusMethodNotAllowed, outcome: OutcomeRejected, reason: "method " + truncate(req.Method, 16) + " not allowed"}
+	}
+	body, err := h.readBody(req)
+	if err != nil {
+		if errors.Is(err, ErrBodyTooLarge) {
+			return result{status: http.StatusRequestEntityTooLarge, outcome: OutcomeRejected, reason: err.Error()}
+		}
+		return result{status: http.StatusBadRequest, outcome: OutcomeRejected, reason: "cannot read body"}
+	}
+
+	d, err := h.o.Verifier.Verify(ctx, req.Header, body, now)
+	if err != nil {
+		return result{status: verifyStatus(err), outcome: OutcomeRejected, reason: err.Error(), d: d}
+	}
+
+	// Only verified bytes are parsed. A parse failure is decided after the claim
+	// so that the dead letter, too, is kept exactly once.
+	ev, parseErr := ParseEvent(body)
+	claim := Claim{Key: d.ID, Owner: newOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: h.leaseEnd(ctx, now)}
+	if ev != nil {
+		ev.Delivery = d
+		claim.EventType = ev.Type
+	}
+	r := result{d: d, ev: ev}
+
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	verdict, err := h.o.Store.Claim(sctx, claim)
+	cancel()
+	if err != nil {
+		return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "idempotency store unavailable", err)
+	}
+	switch verdict {
+	case Duplicate:
+		return r.set(http.StatusOK, OutcomeDuplicate, "")
+	case InProgress:
+		return r.set(http.StatusConflict, OutcomeInProgress, "same webhook-id is being processed")
+	case Conflict:
+		return r.set(http.StatusConflict, OutcomeConflict, "same webhook-id with a different body")
+	case Claimed:
+	default:
+		return r.fail(http.StatusInternalServerError, OutcomeFailed, "unexpected claim verdict", fmt.Errorf("verdict %d", verdict))
+	}
+
+	// From here we own the claim: every path completes or releases it, and does
+	// so even if the caller hangs up (a released claim lets Gemini's retry in).
+	detached := context.WithoutCancel(ctx)
+	if parseErr != nil {
+		dl := DeadLetter{Key: d.ID, Scheme: d.Scheme, Reason: parseErr.Error(), Body: body, ReceivedAt: now}
+		sctx, cancel := context.WithTimeout(detached, h.o.StoreTimeout)
+		err := h.o.DeadLetters.PutDeadLetter(sctx, dl)
+		cancel()
+		if err != nil {
+			h.release(detached, claim)
+			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "cannot keep dead letter", err)
+		}
+		h.complete(detached, claim, now)
+		return r.set(http.StatusOK, OutcomeDeadLetter, parseErr.Error())
+	}
+
+	if h.o.Queue != nil {
+		sctx, cancel := context.WithTimeout(detached, h.o.StoreTimeout)
+		err := h.o.Queue.Enqueue(sctx, ev)
+		cancel()
+		if err != nil {
+			h.release(detached, claim)
+			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "queue unavailable", err)
+		}
+		h.complete(detached, claim, now)
+		return r.set(http.StatusAccepted, OutcomeQueued, "")
+	}
+
+	// Processing may not outlive the lease: past it another instance may take over.
+	pctx, cancel := context.WithDeadline(detached, claim.LeaseUntil)
+	err = h.o.Processor.Process(pctx, ev)
+	cancel()
+	if err != nil {
+		h.release(detached, claim)
+		return r.fail(http.StatusInternalServerError, OutcomeFailed, "handler failed", err)
+	}
+	h.complete(detached, claim, now)
+	return r.set(http.StatusOK, OutcomeProcessed, "")
+}
+
+func (r result) set(status int, o Outcome, reason string) result {
+	r.status, r.outcome, r.reason = status, o, reason
+	return r
+}
+
+func (r result) fail(status int, o Outcome, reason string, err error) result {
+	r.status, r.outcome, r.reason, r.err = status, o, reason, err
+	return r
+}
+
+func (h *Handler) readBody(req Request) ([]byte, error) {
+	max := h.o.MaxBodyBytes
+	if req.ContentLength > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, req.ContentLength, max)
+	}
+	if req.Body == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if req.ContentLength > 0 {
+		buf.Grow(int(req.ContentLength) + 1) // +1 so the read that sees EOF needs no regrow
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(req.Body, max+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > max {
+		return nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, max)
+	}
+	return buf.Bytes(), nil
+}
+
+// leaseEnd is the request's deadline, or now+Lease when it has none.
+func (h *Handler) leaseEnd(ctx context.Context, now time.Time) time.Time {
+	end := now.Add(h.o.Lease)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(end) && dl.After(now) {
+		end = dl
+	}
+	return end
+}
+
+// complete records success. If the store fails here the event has been
+// handled; answering 5xx would make Gemini redeliver after the lease and
+// process it twice, so we still answer 2xx and log the store error.
+func (h *Handler) complete(ctx context.Context, c Claim, now time.Time) {
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	defer cancel()
+	c.Now = h.o.Clock()
+	if err := h.o.Store.Complete(sctx, c, now.Add(h.o.TTL)); err != nil {
+		h.o.Logger.WarnContext(ctx, "idempotency complete failed; the claim's lease will end it", "webhook_id", c.Key, "error", err.Error())
+	}
+}
+
+func (h *Handler) release(ctx context.Context, c Claim) {
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	defer cancel()
+	if err := h.o.Store.Release(sctx, c); err != nil {
+		h.o.Logger.WarnContext(ctx, "idempotency release failed; the claim's lease will end it", "webhook_id", c.Key, "error", err.Error())
+	}
+}
+
+func verifyStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrMalformedHeaders):
+		return http.StatusBadRequest
+	default:
+		return http.StatusUnauthorized
+	}
+}
+
+func newOwner() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (h *Handler) logLine(ctx context.Context, r result, start time.Time) {
+	level := slog.LevelInfo
+	switch r.outcome {
+	case OutcomeRejected, OutcomeConflict, OutcomeInProgress, OutcomeDeadLetter:
+		level = slog.LevelWarn
+	case OutcomeFailed:
+		level = slog.LevelError
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("webhook_id", r.d.ID),
+		slog.String("event_type", eventType(r.ev)),
+		slog.String("scheme", string(r.d.Scheme)),
+		slog.String("outcome", string(r.outcome)),
+		slog.Int("status", r.status),
+	)
+	if r.reason != "" {
+		attrs = append(attrs, slog.String("reason", r.reason))
+	}
+	if r.err != nil {
+		attrs = append(attrs, slog.String("error", r.err.Error()))
+	}
+	if r.ev != nil && r.ev.JobID() != "" {
+		attrs = append(attrs, slog.String("job_id", r.ev.JobID()))
+	}
+	attrs = append(attrs, slog.Float64("latency_ms", roundMS(h.o.Clock().Sub(start))))
+	h.o.Logger.LogAttrs(ctx, level, "delivery", attrs...)
+}
+
+func eventType(ev *Event) string {
+	if ev == nil {
+		return ""
+	}
+	return ev.Type
+}
+
+func roundMS(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}

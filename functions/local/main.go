@@ -1,0 +1,138 @@
+// Command local serves the Gemini webhook receiver on 127.0.0.1:$PORT with
+// embedded defaults: a file-backed idempotency store and, when no signing
+// secret is configured, a development secret made once and kept on disk.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// devSecretPath keeps the development secret beside the local state.
+var devSecretPath = filepath.Join(".gemini-webhooks", "dev-secret")
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := core.LoadConfig(getenv, "file")
+	if err != nil {
+		return err
+	}
+	if len(cfg.SigningSecrets) == 0 && cfg.Audience == "" {
+		secret, created, err := devSecret(devSecretPath)
+		if err != nil {
+			return err
+		}
+		cfg.SigningSecrets = []string{secret}
+		announceDevSecret(stderr, secret, created, cfg.Port)
+	}
+
+	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	app, err := wire.Build(ctx, cfg, wire.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+	}
+	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
+		go sweepLoop(ctx, sw, logger)
+	}
+	fmt.Fprintf(stderr, "gemini webhook receiver listening on http://%s (schemes: %v, store: %s)\n", ln.Addr(), cfg.Schemes(), cfg.IdempotencyStore)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// devSecret returns the stored development secret, making one on first use.
+func devSecret(path string) (secret string, created bool, err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if _, err := core.DecodeSecret(s); err != nil {
+			return "", false, fmt.Errorf("%s: %w (delete it to make a new one)", path, err)
+		}
+		return s, false, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", false, err
+	}
+	s := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", false, err
+	}
+	return s, true, nil
+}
+
+func announceDevSecret(w io.Writer, secret string, created bool, port string) {
+	if created {
+		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: made a development secret and stored it in %s:\n  %s\n", devSecretPath, secret)
+	} else {
+		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: using the development secret stored in %s\n", devSecretPath)
+	}
+	fmt.Fprintf(w, "Send Gemini-like deliveries with:\n  go run ./scripts/simulator --url http://127.0.0.1:%s --secret-file %s\n", port, devSecretPath)
+}
+
+func sweepLoop(ctx context.Context, s interface{ Sweep(time.Time) (int, error) }, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := s.Sweep(now); err != nil {
+				log.Warn("sweep failed", "error", err.Error())
+			} else if n > 0 {
+				log.Info("swept expired idempotency records", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run). It installs what the tests
+# need, then runs them; the tests start and stop their own emulators
+# (Firestore, Pub/Sub, moto_server, the Lambda RIE) on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "prerequisites"
+for tool in go node npm gcloud java moto_server cfn-lint; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: this machine kind ships it (see README, Testing)"; exit 1; }
+done
+# The emulators ship as gcloud components; fail early with a clear message.
+gcloud emulators firestore start --help >/dev/null 2>&1 || { echo "gcloud Firestore emulator component missing"; exit 1; }
+
+step "npm packages (standardwebhooks@1.1.1 for the cross-language check)"
+npm ci --prefix scripts/node --no-audit --no-fund --loglevel=error
+
+step "Go tools (AWS Lambda Runtime Interface Emulator)"
+GOFLAGS= go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/node/*'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
+go vet ./...
+
+step "tests"
+go test -count=1 -timeout 20m ./...
+
+step "short fuzz runs"
+for target in FuzzParseStaticSignatures FuzzStaticVerify FuzzParseEvent FuzzDetectScheme; do
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" ./core
+done
