@@ -16,6 +16,12 @@ import (
 // DefaultJWKSURL is where Google publishes the keys of dynamic webhook tokens.
 const DefaultJWKSURL = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
 
+// Defaults of JWKSOptions.
+const (
+	defaultJWKSTimeout     = 5 * time.Second
+	defaultUnknownKIDEvery = 30 * time.Second
+)
+
 // JWKSOptions tune the key set client. Zero values take the defaults below.
 type JWKSOptions struct {
 	HTTPTimeout time.Duration // per fetch; default 5s (keyfunc's is a minute)
@@ -41,10 +47,10 @@ type JWKS struct {
 // NewJWKS starts loading the key set at url; ctx ends its refresh goroutine.
 func NewJWKS(ctx context.Context, url string, o JWKSOptions) *JWKS {
 	if o.HTTPTimeout <= 0 {
-		o.HTTPTimeout = 5 * time.Second
+		o.HTTPTimeout = defaultJWKSTimeout
 	}
 	if o.UnknownKIDEvery <= 0 {
-		o.UnknownKIDEvery = 30 * time.Second
+		o.UnknownKIDEvery = defaultUnknownKIDEvery
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Hour

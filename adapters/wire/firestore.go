@@ -2,12 +2,22 @@ package wire
 
 import (
 	"context"
-	"errors"
 
+	"github.com/geminiwebhooks/receiver/adapters/firestore"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// buildFirestore is filled in by the Firestore adapter.
+// buildFirestore opens the Firestore store named by GOOGLE_CLOUD_PROJECT,
+// FIRESTORE_DATABASE and FIRESTORE_COLLECTION. The client honours
+// FIRESTORE_EMULATOR_HOST itself and connects lazily.
 func buildFirestore(ctx context.Context, cfg core.Config) (core.Store, core.DeadLetters, func() error, error) {
-	return nil, nil, nil, errors.New("IDEMPOTENCY_STORE=firestore: not built yet")
+	s, err := firestore.New(ctx, firestore.Config{
+		ProjectID:  cfg.GoogleCloudProject,
+		DatabaseID: cfg.FirestoreDatabase,
+		Collection: cfg.FirestoreCollection,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return s, s, s.Close, nil
 }

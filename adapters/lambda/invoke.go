@@ -1,0 +1,83 @@
+package lambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// HTTPHandler answers one delivery; *core.Handler is one.
+type HTTPHandler interface {
+	Handle(ctx context.Context, req core.Request) core.Response
+}
+
+// SQSHandler processes one SQS batch, reporting the messages that failed.
+type SQSHandler interface {
+	HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+}
+
+// ErrSQSNotConfigured: an SQS batch reached a function without a worker. The
+// invocation fails, so the batch stays on the queue (and reaches its DLQ).
+var ErrSQSNotConfigured = errors.New("SQS batch received but no SQS worker is configured in this function")
+
+// Invoker is the function's one entry: it serves HTTP deliveries (Function
+// URL or HTTP API) and SQS batches from the same binary, dispatching on the
+// event's shape. It implements aws-lambda-go's lambda.Handler, so payloads
+// are decoded once, into the right type, without reflection.
+type Invoker struct {
+	HTTP   HTTPHandler
+	SQS    SQSHandler // nil: SQS batches fail with ErrSQSNotConfigured
+	Logger *slog.Logger
+}
+
+// Invoke handles one invocation. HTTP deliveries never fail the invocation:
+// every outcome, rejections included, is an HTTP answer.
+func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
+	var p payload
+	err := json.Unmarshal(raw, &p)
+	kind := KindUnknown
+	if err != nil {
+		err = fmt.Errorf("%w: not a JSON object: %v", ErrUnsupportedEvent, err)
+	} else {
+		kind, err = p.kind()
+	}
+	if err != nil {
+		i.logger().WarnContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", err.Error())
+		return nil, err
+	}
+	switch kind {
+	case KindFunctionURL:
+		resp := i.HTTP.Handle(ctx, newRequest(p.RequestContext.HTTP.Method, p.Headers, p.Body, p.IsBase64Encoded))
+		return json.Marshal(ToFunctionURL(resp))
+	case KindHTTPAPI:
+		resp := i.HTTP.Handle(ctx, newRequest(p.RequestContext.HTTP.Method, p.Headers, p.Body, p.IsBase64Encoded))
+		return json.Marshal(ToHTTPAPI(resp))
+	case KindSQS:
+		if i.SQS == nil {
+			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", ErrSQSNotConfigured.Error())
+			return nil, ErrSQSNotConfigured
+		}
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("%w: SQS batch: %v", ErrUnsupportedEvent, err)
+		}
+		resp, err := i.SQS.HandleSQS(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	}
+	return nil, fmt.Errorf("%w: kind %s", ErrUnsupportedEvent, kind)
+}
+
+func (i *Invoker) logger() *slog.Logger {
+	if i.Logger != nil {
+		return i.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,89 @@
+package lambda
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Kind is the shape of an invocation's event.
+type Kind int
+
+const (
+	KindUnknown     Kind = iota
+	KindFunctionURL      // Lambda Function URL request, payload format 2.0
+	KindHTTPAPI          // API Gateway HTTP API request, payload format 2.0
+	KindSQS              // SQS event source mapping batch
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFunctionURL:
+		return "function_url"
+	case KindHTTPAPI:
+		return "http_api"
+	case KindSQS:
+		return "sqs"
+	}
+	return "unknown"
+}
+
+// ErrUnsupportedEvent: the payload is none of the shapes this function serves.
+var ErrUnsupportedEvent = errors.New("unsupported Lambda event")
+
+// payload is the union of the shapes this function serves, holding only the
+// fields it uses, so an invocation's JSON is decoded once (the body string
+// may be megabytes). The HTTP fields are those of payload format 2.0, shared
+// by events.LambdaFunctionURLRequest and events.APIGatewayV2HTTPRequest.
+type payload struct {
+	RouteKey        string            `json:"routeKey"`   // HTTP API only
+	HTTPMethod      string            `json:"httpMethod"` // payload format 1.0 (REST API)
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+	RequestContext  struct {
+		HTTP struct {
+			Method string `json:"method"`
+		} `json:"http"`
+	} `json:"requestContext"`
+	Records []struct {
+		EventSource string `json:"eventSource"`
+	} `json:"Records"`
+}
+
+// DetectKind tells an invocation's shape from its JSON.
+func DetectKind(raw []byte) (Kind, error) {
+	var p payload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return KindUnknown, fmt.Errorf("%w: not a JSON object: %v", ErrUnsupportedEvent, err)
+	}
+	return p.kind()
+}
+
+// kind: Function URLs and HTTP APIs share payload format 2.0; only the HTTP
+// API names a route.
+func (p *payload) kind() (Kind, error) {
+	switch {
+	case len(p.Records) > 0:
+		for _, r := range p.Records {
+			if r.EventSource != "aws:sqs" {
+				return KindUnknown, fmt.Errorf("%w: records from %q", ErrUnsupportedEvent, truncate(r.EventSource, 64))
+			}
+		}
+		return KindSQS, nil
+	case p.RequestContext.HTTP.Method != "" && p.RouteKey != "":
+		return KindHTTPAPI, nil
+	case p.RequestContext.HTTP.Method != "":
+		return KindFunctionURL, nil
+	case p.HTTPMethod != "":
+		return KindUnknown, fmt.Errorf("%w: API Gateway payload format 1.0; use a Function URL or an HTTP API with payload format 2.0", ErrUnsupportedEvent)
+	}
+	return KindUnknown, fmt.Errorf("%w: neither an HTTP request (payload format 2.0) nor an SQS batch", ErrUnsupportedEvent)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,180 @@
+package core
+
+import (
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// body1KiB is a realistic thin payload padded with user_metadata to 1 KiB.
+func body1KiB() []byte {
+	head := `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/123456","output_file_uri":"files/batch-123456-output"},"user_metadata":{"job_group":"nightly-eval","note":"`
+	tail := `"}}`
+	return []byte(head + strings.Repeat("x", 1024-len(head)-len(tail)) + tail)
+}
+
+// BenchmarkHMACFloor is the least any static verifier must do: one
+// HMAC-SHA256 over id.timestamp.body, base64, constant-time compare.
+func BenchmarkHMACFloor(b *testing.B) {
+	body := body1KiB()
+	key, _ := DecodeSecret(secretA)
+	now := time.Unix(1_800_000_000, 0)
+	want := signFor(b, secretA, "msg_bench", now, body)[3:]
+	ts := strconv.FormatInt(now.Unix(), 10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte("msg_bench"))
+		m.Write([]byte{'.'})
+		m.Write([]byte(ts))
+		m.Write([]byte{'.'})
+		m.Write(body)
+		var sum [32]byte
+		var enc [44]byte
+		base64.StdEncoding.Encode(enc[:], m.Sum(sum[:0]))
+		if !hmac.Equal(enc[:], []byte(want)) {
+			b.Fatal("mismatch")
+		}
+	}
+}
+
+func staticBenchInput(b *testing.B) (*StaticVerifier, http.Header, []byte, time.Time) {
+	body := body1KiB()
+	now := time.Unix(1_800_000_000, 0)
+	v, err := NewStaticVerifier([]string{secretA}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set(HeaderID, "msg_bench")
+	h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(HeaderSignature, signFor(b, secretA, "msg_bench", now, body))
+	return v, h, body, now
+}
+
+// BenchmarkStaticVerifyParse is the static path: verify, then parse the envelope.
+func BenchmarkStaticVerifyParse(b *testing.B) {
+	v, h, body, now := staticBenchInput(b)
+	ctx := context.Background()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, h, body, now); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ParseEvent(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStaticVerify(b *testing.B) {
+	v, h, body, now := staticBenchInput(b)
+	ctx := context.Background()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, h, body, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseEvent(b *testing.B) {
+	body := body1KiB()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEvent(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRSAFloor is the least a dynamic verifier must do: one RS256 check.
+func BenchmarkRSAFloor(b *testing.B) {
+	testKeys(b)
+	now := time.Now()
+	tok := signToken(b, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body1KiB()))
+	i := strings.LastIndexByte(tok, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	b.ReportAllocs()
+	for b.Loop() {
+		sum := sha256.Sum256([]byte(tok[:i]))
+		if err := rsa.VerifyPKCS1v15(&googleKey.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDynamicVerify is the whole token check with the key set in memory.
+func BenchmarkDynamicVerify(b *testing.B) {
+	testKeys(b)
+	srv := newJWKSServer(b, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	v := newTestDynamic(b, srv, time.Hour, "")
+	now := time.Now()
+	body := body1KiB()
+	h := dynHeaders(signToken(b, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)))
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, h, body, now); err != nil { // loads the key set
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, h, body, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHandler is the whole pipeline on the memory store: verify, parse,
+// claim, process (no-op), complete, JSON log line, response.
+func BenchmarkHandler(b *testing.B) {
+	sv, err := NewStaticVerifier([]string{secretA}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := NewHandler(Options{
+		Verifier:  SchemeVerifier{Static: sv},
+		Store:     NewMemoryStore(0),
+		Processor: NewRouter(),
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		TTL:       time.Millisecond, // keys expire at once so the store stays small
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := body1KiB()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		now := time.Now()
+		id := fmt.Sprint("msg_", i)
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
+		r.Header.Set(HeaderID, id)
+		r.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+		r.Header.Set(HeaderSignature, signFor(b, secretA, id, now, body))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}

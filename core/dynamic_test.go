@@ -1,0 +1,357 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const testAudience = "https://receiver.example/gemini"
+
+var (
+	keysOnce         sync.Once
+	googleKey, rogue *rsa.PrivateKey
+	rotatedGoogleKey *rsa.PrivateKey
+)
+
+func testKeys(t testing.TB) {
+	t.Helper()
+	keysOnce.Do(func() {
+		for _, k := range []**rsa.PrivateKey{&googleKey, &rogue, &rotatedGoogleKey} {
+			var err error
+			if *k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+				panic(err)
+			}
+		}
+	})
+}
+
+// jwksServer serves a JWKS on loopback and counts fetches; it can be made to fail.
+type jwksServer struct {
+	*httptest.Server
+	fetches atomic.Int64
+	down    atomic.Bool
+	mu      sync.Mutex
+	keys    map[string]*rsa.PublicKey
+}
+
+func newJWKSServer(t testing.TB, keys map[string]*rsa.PublicKey) *jwksServer {
+	s := &jwksServer{keys: keys}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		if s.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		type jwk struct {
+			Kty, Kid, Use, Alg, N, E string
+		}
+		var out struct {
+			Keys []map[string]string `json:"keys"`
+		}
+		for kid, k := range s.keys {
+			out.Keys = append(out.Keys, map[string]string{
+				"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
+				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
+			})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) setKey(kid string, k *rsa.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[kid] = k
+}
+
+func signToken(t testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func baseClaims(now time.Time, body []byte) jwt.MapClaims {
+	sum := sha256.Sum256(body)
+	return jwt.MapClaims{
+		"aud":         testAudience,
+		"iss":         "https://generativelanguage.googleapis.com",
+		"iat":         now.Unix(),
+		"exp":         now.Add(10 * time.Minute).Unix(),
+		"webhook_id":  "evt_123",
+		"body_sha256": base64.RawURLEncoding.EncodeToString(sum[:]),
+	}
+}
+
+func dynHeaders(token string) http.Header {
+	h := http.Header{}
+	h.Set(HeaderSignature, token)
+	return h
+}
+
+func newTestDynamic(t testing.TB, srv *jwksServer, every time.Duration, issuer string) *DynamicVerifier {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	jwks := NewJWKS(ctx, srv.URL, JWKSOptions{HTTPTimeout: 2 * time.Second, UnknownKIDEvery: every})
+	v, err := NewDynamicVerifier(DynamicConfig{Audience: testAudience, Issuer: issuer, Keys: jwks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestDynamicVerify(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	v := newTestDynamic(t, srv, time.Hour, "https://generativelanguage.googleapis.com")
+	now := time.Now()
+	body := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/9"}}`)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&googleKey.PublicKey)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+
+	with := func(mut func(jwt.MapClaims)) jwt.MapClaims {
+		c := baseClaims(now, body)
+		mut(c)
+		return c
+	}
+	tests := []struct {
+		name    string
+		token   func() string
+		header  func(h http.Header)
+		body    []byte
+		wantErr error
+		wantID  string
+	}{
+		{name: "valid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) }, wantID: "evt_123"},
+		{name: "bearer prefix", token: func() string {
+			return "Bearer " + signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body))
+		}, wantID: "evt_123"},
+		{name: "alg none", token: func() string {
+			return signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", baseClaims(now, body))
+		}, wantErr: ErrBadSignature},
+		{name: "HS256 keyed with the RSA public key", token: func() string {
+			return signToken(t, jwt.SigningMethodHS256, pubPEM, "k1", baseClaims(now, body))
+		}, wantErr: ErrBadSignature},
+		{name: "RS512 not allowed", token: func() string {
+			return signToken(t, jwt.SigningMethodRS512, googleKey, "k1", baseClaims(now, body))
+		}, wantErr: ErrBadSignature},
+		{name: "wrong audience", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["aud"] = "https://attacker.example" }))
+		}, wantErr: ErrBadSignature},
+		{name: "no audience", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "aud") }))
+		}, wantErr: ErrBadSignature},
+		{name: "wrong issuer", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))
+		}, wantErr: ErrBadSignature},
+		{name: "expired", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+				c["iat"] = now.Add(-2 * time.Minute).Unix()
+				c["exp"] = now.Add(-time.Minute).Unix()
+			}))
+		}, wantErr: ErrBadSignature},
+		{name: "no exp", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "exp") }))
+		}, wantErr: ErrBadSignature},
+		{name: "too old (iat outside window, not expired)", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+				c["iat"] = now.Add(-6 * time.Minute).Unix()
+				c["exp"] = now.Add(time.Hour).Unix()
+			}))
+		}, wantErr: ErrOutsideWindow},
+		{name: "no iat", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "iat") }))
+		}, wantErr: ErrBadSignature},
+		{name: "issued in the future", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() }))
+		}, wantErr: ErrBadSignature},
+		{name: "no kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "", baseClaims(now, body)) }, wantErr: ErrBadSignature},
+		{name: "foreign key with a known kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, rogue, "k1", baseClaims(now, body)) }, wantErr: ErrBadSignature},
+		{name: "header id differs from token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+			header: func(h http.Header) { h.Set(HeaderID, "evt_other") }, wantErr: ErrClaimMismatch},
+		{name: "header id equal to token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+			header: func(h http.Header) { h.Set(HeaderID, "evt_123") }, wantID: "evt_123"},
+		{name: "body digest mismatch", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+			body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/EVIL"}}`), wantErr: ErrClaimMismatch},
+		{name: "hex digest accepted", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+				sum := sha256.Sum256(body)
+				c["body_sha256"] = strings.ToUpper(hexString(sum[:]))
+			}))
+		}, wantID: "evt_123"},
+		{name: "no id claim: header id used", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id") }))
+		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "msg_hdr"},
+		{name: "stale webhook-timestamp header", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+			header: func(h http.Header) { h.Set(HeaderTimestamp, "1000") }, wantErr: ErrOutsideWindow},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := dynHeaders(tc.token())
+			if tc.header != nil {
+				tc.header(h)
+			}
+			b := body
+			if tc.body != nil {
+				b = tc.body
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			d, err := SchemeVerifier{Dynamic: v}.Verify(ctx, h, b, now)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && (d.ID != tc.wantID || d.Scheme != SchemeDynamic) {
+				t.Fatalf("delivery = %+v, want id %q", d, tc.wantID)
+			}
+			if err != nil && strings.Contains(err.Error(), strings.TrimPrefix(tc.token(), "Bearer ")[:20]) {
+				t.Fatalf("error leaks the token: %v", err)
+			}
+		})
+	}
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+func TestDynamicSchemeNotConfigured(t *testing.T) {
+	testKeys(t)
+	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(time.Now(), nil))
+	_, err := SchemeVerifier{Static: &StaticVerifier{}}.Verify(context.Background(), dynHeaders(tok), nil, time.Now())
+	if !errors.Is(err, ErrSchemeDisabled) {
+		t.Fatalf("err = %v, want ErrSchemeDisabled", err)
+	}
+	h := vectorHeaders()
+	_, err = SchemeVerifier{Dynamic: &DynamicVerifier{}}.Verify(context.Background(), h, []byte(vectorBody), time.Unix(vectorTS, 0))
+	if !errors.Is(err, ErrSchemeDisabled) {
+		t.Fatalf("err = %v, want ErrSchemeDisabled", err)
+	}
+}
+
+// A flood of tokens with random kids must not turn into a flood of JWKS
+// fetches: the unknown-kid limiter allows one refetch per interval.
+func TestDynamicUnknownKIDFlood(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	v := newTestDynamic(t, srv, 30*time.Second, "")
+	now := time.Now()
+	// The first, valid token waits for the initial fetch.
+	if _, err := v.Verify(context.Background(), dynHeaders(signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))), nil, now); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.fetches.Load()
+	var wg sync.WaitGroup
+	var rejected atomic.Int64
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			kid := "random-" + big.NewInt(int64(i)).String()
+			tok := signToken(t, jwt.SigningMethodRS256, rogue, kid, baseClaims(now, nil))
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); errors.Is(err, ErrBadSignature) {
+				rejected.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if rejected.Load() != 200 {
+		t.Fatalf("rejected %d of 200 random-kid tokens", rejected.Load())
+	}
+	if extra := srv.fetches.Load() - before; extra > 1 {
+		t.Fatalf("200 unknown kids caused %d JWKS fetches, want at most 1", extra)
+	}
+	// A key Google really rotated in is picked up once the interval allows.
+	t.Logf("JWKS fetches: %d before flood, %d after", before, srv.fetches.Load())
+}
+
+// A cold start while the JWKS endpoint is down must recover once it is back,
+// within one unknown-kid interval (30 s by default; shortened here).
+func TestDynamicJWKSDownAtStart(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv.down.Store(true)
+	v := newTestDynamic(t, srv, 300*time.Millisecond, "")
+	now := time.Now()
+	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("with JWKS down: err = %v, want rejection", err)
+	}
+	srv.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := v.Verify(ctx, dynHeaders(tok), nil, now)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after the JWKS came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// And a key rotated in later is found through the same refetch path.
+	srv.setKey("k2", &rotatedGoogleKey.PublicKey)
+	tok2 := signToken(t, jwt.SigningMethodRS256, rotatedGoogleKey, "k2", baseClaims(now, nil))
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, err := v.Verify(context.Background(), dynHeaders(tok2), nil, now)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotated key never accepted: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestJWKSDefaultsRecoverWithinAMinute(t *testing.T) {
+	// Issue 2's contract rests on these defaults: unknown-kid refetch at most
+	// every 30 s (no storm, yet recovery within a minute) and a short fetch timeout.
+	if got := defaultUnknownKIDEvery; got > time.Minute || got < 10*time.Second {
+		t.Fatalf("unknown-kid interval %s", got)
+	}
+	if got := defaultJWKSTimeout; got > 10*time.Second {
+		t.Fatalf("JWKS fetch timeout %s", got)
+	}
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Deploys the receiver as the Cloud Function (gen2) GeminiWebhook.
+#
+#   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]
+#
+# Idempotent: every run converges the project to the same state (APIs on, a
+# least-privilege service account, the signing secret, the Firestore TTL
+# policy, the function) and reuses what already exists.
+#
+# --dry-run needs no credentials and calls no cloud API: it stages the
+# --source folder, prints every command a real run performs (one per line,
+# prefixed "+ "), leaves the folder in place and names it.
+#
+# Environment (flags override the first two):
+#   GOOGLE_CLOUD_PROJECT   project (real runs fall back to `gcloud config get-value project`)
+#   REGION                 function region, e.g. us-central1
+#   WEBHOOK_SIGNING_SECRET the whsec_ secret(s) Gemini returned; stored in Secret Manager
+#                          (a new version when it differs); needed on the first run only
+#   SECRET_NAME            Secret Manager secret           [gemini-webhook-signing-secret]
+#   SERVICE_ACCOUNT_NAME   runtime service account id      [gemini-webhook-receiver]
+#   FIRESTORE_DATABASE     Firestore database              [(default)]
+#   FIRESTORE_COLLECTION   idempotency collection          [gemini_webhook_deliveries]
+#   FIRESTORE_LOCATION     location if the database must be created [$REGION]
+#   GCF_CONCURRENCY GCF_CPU GCF_MEMORY GCF_TIMEOUT GCF_MIN_INSTANCES GCF_MAX_INSTANCES
+#                          instance sizing [80, 1, 512Mi, 60s, 0, 10]
+#   STAGE_DIR              where to stage --source [deploy/gcp/.build/source]
+#   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
+#   IDEMPOTENCY_TTL QUEUE RESULTS_SINK
+#                          passed to the function when set (DESIGN.md §4)
+set -euo pipefail
+
+readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
+readonly RUNTIME=go126          # aws-lambda-go in go.mod needs go 1.26
+readonly MODULE=github.com/geminiwebhooks/receiver
+
+die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+dry_run=false
+project=${GOOGLE_CLOUD_PROJECT:-}
+region=${REGION:-}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dry-run) dry_run=true ;;
+    --project) [ $# -ge 2 ] || die "--project needs a value"; project=$2; shift ;;
+    --project=*) project=${1#*=} ;;
+    --region) [ $# -ge 2 ] || die "--region needs a value"; region=$2; shift ;;
+    --region=*) region=${1#*=} ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+  shift
+done
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+stage=${STAGE_DIR:-$repo/deploy/gcp/.build/source}
+
+secret_name=${SECRET_NAME:-gemini-webhook-signing-secret}
+sa_name=${SERVICE_ACCOUNT_NAME:-gemini-webhook-receiver}
+database=${FIRESTORE_DATABASE:-(default)}
+collection=${FIRESTORE_COLLECTION:-gemini_webhook_deliveries} # core.DefaultFirestoreCollection
+# Sizing: concurrency above 1 needs a whole CPU; 60 s matches core.DefaultLease,
+# the claim lease used when a request carries no deadline.
+concurrency=${GCF_CONCURRENCY:-80}
+cpu=${GCF_CPU:-1}
+memory=${GCF_MEMORY:-512Mi}
+timeout=${GCF_TIMEOUT:-60s}
+min_instances=${GCF_MIN_INSTANCES:-0}
+max_instances=${GCF_MAX_INSTANCES:-10}
+
+# ---------------------------------------------------------------- commands
+
+# quote prints its arguments as one shell-ready line.
+quote() {
+  local out='' a
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
+  done
+  printf '%s' "${out# }"
+}
+
+# Commands are echoed on fd 3 (this script's stdout) so that probes whose
+# output is captured still show what they ran.
+exec 3>&1
+
+# run prints a command and, unless this is a dry run, runs it. --note says
+# when a real run performs it; --stdin-secret feeds WEBHOOK_SIGNING_SECRET
+# to it, so the value never appears on a command line or in this output.
+run() {
+  local note='' secret=false
+  while :; do
+    case $1 in
+      --note) note+="${note:+; }$2"; shift 2 ;;
+      --stdin-secret) secret=true; note+="${note:+; }value: WEBHOOK_SIGNING_SECRET, on stdin"; shift ;;
+      *) break ;;
+    esac
+  done
+  printf '+ %s%s\n' "$(quote "$@")" "${note:+  # $note}" >&3
+  if $dry_run; then return 0; fi
+  if $secret; then printf '%s' "$WEBHOOK_SIGNING_SECRET" | "$@"; else "$@"; fi
+}
+
+# probe runs a read-only command, its stderr silenced. In a dry run it only
+# prints it and fails, as if nothing existed yet, so that every command a
+# first deployment needs is shown.
+probe() {
+  printf '+ %s\n' "$(quote "$@")" >&3
+  if $dry_run; then return 1; fi
+  "$@" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- staging
+
+# stage_source prepares the folder gcloud uploads. The Go buildpack builds
+# only a non-main package at the root of --source, next to go.mod; the repo
+# keeps its root free of Go files, so the folder is a copy: go.mod and go.sum,
+# the module's packages that functions/gcp links (no tests), a generated root
+# package that blank-imports functions/gcp, and vendor/ holding every
+# dependency, funcframework included (the buildpack insists on it).
+stage_source() {
+  command -v go >/dev/null || die "go not found: staging needs the Go toolchain"
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  cp "$repo/go.mod" "$repo/go.sum" "$stage/"
+
+  # The files Cloud Build compiles: linux/amd64, whatever this machine is.
+  local dir files f rel
+  while IFS=$'\t' read -r dir files; do
+    rel=${dir#"$repo"/}
+    mkdir -p "$stage/$rel"
+    for f in $files; do
+      mkdir -p "$(dirname "$stage/$rel/$f")"
+      cp "$dir/$f" "$stage/$rel/$f"
+    done
+  done < <(cd "$repo" && GOOS=linux GOARCH=amd64 GOWORK=off go list -deps \
+    -f '{{if and .Module .Module.Main}}{{.Dir}}{{"\t"}}{{join .GoFiles " "}} {{join .CgoFiles " "}} {{join .IgnoredGoFiles " "}} {{join .EmbedFiles " "}}{{end}}' \
+    ./functions/gcp)
+
+  cat >"$stage/function.go" <<EOF
+// Code generated by deploy/gcp/deploy.sh; DO NOT EDIT.
+
+// Package function is the root package the Cloud Functions Go buildpack
+// builds. Importing functions/gcp registers $FUNCTION; importing the
+// Functions Framework here makes the buildpack use its declarative main
+// (blank import + funcframework.Start) and keeps funcframework in vendor/.
+package function
+
+import (
+	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	_ "$MODULE/functions/gcp"
+)
+EOF
+  cat >"$stage/.gcloudignore" <<'EOF'
+# Generated by deploy/gcp/deploy.sh: upload everything staged here, vendor/ included.
+.gcloudignore
+EOF
+
+  (cd "$stage" && GOFLAGS= GOWORK=off go mod vendor) || die "go mod vendor failed in $stage"
+  [ -d "$stage/vendor/github.com/GoogleCloudPlatform/functions-framework-go/funcframework" ] ||
+    die "vendor/ lacks functions-framework-go/funcframework; the buildpack would reject it"
+  # The folder alone must resolve every import, offline.
+  (cd "$stage" && GOFLAGS=-mod=vendor GOPROXY=off GOWORK=off GOOS=linux GOARCH=amd64 go list -deps . >/dev/null) ||
+    die "the staged folder does not build from vendor/ alone"
+}
+
+# ---------------------------------------------------------------- main
+
+[ -n "$region" ] || die "no region: set REGION or pass --region (e.g. us-central1)"
+if [ -z "$project" ]; then
+  $dry_run && die "no project: set GOOGLE_CLOUD_PROJECT or pass --project"
+  project=$(gcloud config get-value project 2>/dev/null) || true
+  [ -n "$project" ] || die "no project: set GOOGLE_CLOUD_PROJECT, pass --project or run gcloud config set project P"
+fi
+if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
+  for s in ${WEBHOOK_SIGNING_SECRET//,/ }; do
+    [[ $s == whsec_?* ]] || die "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
+  done
+fi
+firestore_location=${FIRESTORE_LOCATION:-$region}
+sa_email="$sa_name@$project.iam.gserviceaccount.com"
+
+stage_source
+if $dry_run; then
+  echo "# dry run: nothing below is executed and no cloud API is called; a real run performs these commands in order."
+fi
+
+# APIs the deployment uses; enabling an enabled API is a no-op.
+run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
+  artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com "--project=$project"
+
+# Runtime identity: Firestore user and accessor of this one secret, nothing else.
+if ! probe gcloud iam service-accounts describe "$sa_email" "--project=$project" "--format=value(email)"; then
+  run --note "if the service account does not exist" \
+    gcloud iam service-accounts create "$sa_name" "--display-name=Gemini webhook receiver" "--project=$project"
+fi
+run gcloud projects add-iam-policy-binding "$project" "--member=serviceAccount:$sa_email" \
+  --role=roles/datastore.user --condition=None --quiet --format=none
+
+# Firestore: the database, and the TTL policy that deletes expired idempotency records.
+if ! probe gcloud firestore databases describe "--database=$database" "--project=$project" "--format=value(name)"; then
+  run --note "if the database does not exist" \
+    gcloud firestore databases create "--database=$database" "--location=$firestore_location" --type=firestore-native "--project=$project"
+fi
+ttl_state=$(probe gcloud firestore fields ttls list "--collection-group=$collection" "--database=$database" "--project=$project" \
+  "--format=value(name,ttlConfig.state)" || true)
+if ! grep -Eq "/fields/expireAt[[:space:]]+(ACTIVE|CREATING)" <<<"$ttl_state"; then
+  run --note "if expireAt is not yet the TTL field" \
+    gcloud firestore fields ttls update expireAt "--collection-group=$collection" "--database=$database" --enable-ttl --async "--project=$project"
+fi
+
+# The signing secret: a new version only when WEBHOOK_SIGNING_SECRET differs from the latest.
+if probe gcloud secrets describe "$secret_name" "--project=$project" "--format=value(name)"; then
+  if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ] &&
+    [ "$(probe gcloud secrets versions access latest "--secret=$secret_name" "--project=$project" || true)" != "$WEBHOOK_SIGNING_SECRET" ]; then
+    run --stdin-secret gcloud secrets versions add "$secret_name" --data-file=- "--project=$project"
+  fi
+elif $dry_run; then
+  run --note "if the secret does not exist" --stdin-secret \
+    gcloud secrets create "$secret_name" --replication-policy=automatic --data-file=- "--project=$project"
+  probe gcloud secrets versions access latest "--secret=$secret_name" "--project=$project" || true
+  run --note "if WEBHOOK_SIGNING_SECRET is set and differs from the latest version" --stdin-secret \
+    gcloud secrets versions add "$secret_name" --data-file=- "--project=$project"
+elif [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
+  run --stdin-secret gcloud secrets create "$secret_name" --replication-policy=automatic --data-file=- "--project=$project"
+else
+  cat >&2 <<MSG
+deploy.sh: the secret $secret_name does not exist yet in $project.
+Register the webhook with Gemini first; it returns the whsec_ signing secret once:
+  scripts/gemini-webhooks create --uri https://$region-$project.cloudfunctions.net/$FUNCTION
+then run this script again with it:
+  WEBHOOK_SIGNING_SECRET='whsec_…' $0 --project $project --region $region
+MSG
+  exit 1
+fi
+run gcloud secrets add-iam-policy-binding "$secret_name" "--member=serviceAccount:$sa_email" \
+  --role=roles/secretmanager.secretAccessor "--project=$project" --format=none
+
+# The function. Public ingress: Gemini calls it, and the signature is the authentication.
+env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection"
+for v in WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES IDEMPOTENCY_TTL QUEUE RESULTS_SINK; do
+  if [ -n "${!v:-}" ]; then
+    [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
+    env_vars+=",$v=${!v}"
+  fi
+done
+run gcloud functions deploy "$FUNCTION" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
+  "--source=$stage" "--entry-point=$FUNCTION" --trigger-http --allow-unauthenticated \
+  "--service-account=$sa_email" "--set-secrets=WEBHOOK_SIGNING_SECRET=$secret_name:latest" \
+  "--set-env-vars=$env_vars" \
+  "--concurrency=$concurrency" "--cpu=$cpu" "--memory=$memory" "--timeout=$timeout" \
+  "--min-instances=$min_instances" "--max-instances=$max_instances" --quiet
+
+url="https://$region-$project.cloudfunctions.net/$FUNCTION"
+if u=$(probe gcloud functions describe "$FUNCTION" --gen2 "--region=$region" "--project=$project" "--format=value(serviceConfig.uri)") && [ -n "$u" ]; then
+  url=$u
+fi
+
+echo
+echo "--source folder (left in place): $stage"
+if $dry_run; then
+  echo "Function URL (expected): $url"
+else
+  echo "Function URL: $url"
+fi
+cat <<EOF
+Next: register the URL with Gemini (skip if it is registered already):
+  scripts/gemini-webhooks create --uri $url
+Gemini answers with the webhook's whsec_ signing secret, once. If it is not the
+secret stored in $secret_name, store it and redeploy:
+  WEBHOOK_SIGNING_SECRET='whsec_…' $0 --project $project --region $region
+EOF

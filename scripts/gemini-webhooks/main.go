@@ -1,0 +1,115 @@
+// Command gemini-webhooks manages Gemini API webhooks (the WebhookService)
+// and stores each one-time signing secret straight into a secret store, so
+// it is never printed, logged or pasted by hand.
+//
+//	gemini-webhooks create --uri URL --events a,b [--name N] --secret-out DEST
+//	gemini-webhooks list | get --id ID | update --id ID … | delete --id ID | ping --id ID
+//	gemini-webhooks rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
+//	gemini-webhooks finish-rotation --secret-out DEST [--id ID]
+//
+// DEST is file:PATH, gcp-secret:projects/P/secrets/S or aws-secret:NAME.
+// GEMINI_API_KEY (or GOOGLE_API_KEY) and GOOGLE_GEMINI_BASE_URL are read as
+// the genai SDK reads them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes: usage errors are told apart from failures so scripts can
+// distinguish "you typed it wrong" (nothing was called) from "it broke".
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	// A signal cancels the context instead of killing the process, so a
+	// half-written secret file is still cleaned up on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks bad input: reported with exit code 2, and always raised
+// before any API or secret-store call.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// run is the whole program behind main, with its environment injected.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usageText)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	name, rest := args[0], args[1:]
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q\n\n%s", name, usageText)
+		return exitUsage
+	}
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	err := cmd(ctx, a, rest)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
+		return exitFailure
+	}
+}
+
+// app is what every command shares.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+const usageText = `gemini-webhooks manages Gemini API webhooks.
+
+Commands:
+  create --uri URL --events a,b[,...] [--name N] --secret-out DEST [--append]
+  list
+  get --id ID
+  update --id ID [--uri URL] [--events a,b] [--state enabled|disabled] [--name N]
+  delete --id ID
+  ping --id ID
+  rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
+  finish-rotation --secret-out DEST [--id ID] [--force]
+
+DEST (where the one-time signing secret goes; it is never printed):
+  file:PATH                          written 0600, atomically
+  gcp-secret:projects/P/secrets/S    a new Secret Manager version
+  aws-secret:NAME                    Secrets Manager (created if absent)
+
+--append stores "new,old" so receivers accept both secrets during the 24 h
+overlap of a rotation; finish-rotation keeps only the newest afterwards.
+Every command takes --json (machine-readable output), --timeout and
+--api-version (default v1beta).
+
+Environment: GEMINI_API_KEY (or GOOGLE_API_KEY), GOOGLE_GEMINI_BASE_URL,
+AWS_* for aws-secret:, Application Default Credentials for gcp-secret:
+(SECRETMANAGER_EMULATOR_HOST points it at a loopback stand-in).
+`

@@ -1,0 +1,99 @@
+package gemini_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
+)
+
+// Every payload is a v1 envelope the receiver's parser reads into the typed
+// event of its type, with the data fields DESIGN.md §2 lists.
+func TestPayloadCatalogue(t *testing.T) {
+	now := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
+	md := map[string]any{"job_group": "nightly-eval", "priority": "high"}
+	uri := regexp.MustCompile(`^(files/|gs://|https://)`)
+
+	if len(gemini.Catalogue) != len(core.EventTypes)+1 {
+		t.Fatalf("catalogue has %d types, want core's %d plus batch.completed", len(gemini.Catalogue), len(core.EventTypes))
+	}
+	for _, typ := range gemini.Catalogue {
+		t.Run(typ, func(t *testing.T) {
+			body := gemini.NewPayload(typ, now, md)
+			ev, err := core.ParseEvent(body)
+			if err != nil {
+				t.Fatalf("core cannot parse %s: %v", body, err)
+			}
+			if !core.KnownEventType(ev.OriginalType) || ev.OriginalType != typ {
+				t.Fatalf("type %q (original %q), want %q in the catalogue", ev.Type, ev.OriginalType, typ)
+			}
+			if ev.Version != "v1" || !ev.Time().Equal(now) {
+				t.Fatalf("version %q, time %v: want v1 at %v", ev.Version, ev.Time(), now)
+			}
+			if ev.UserMetadata["job_group"] != "nightly-eval" {
+				t.Fatalf("user_metadata %v not echoed", ev.UserMetadata)
+			}
+			switch e := ev.Typed().(type) {
+			case core.BatchSucceededEvent:
+				if !strings.HasPrefix(e.ID, "batches/") || !uri.MatchString(e.OutputFileURI) {
+					t.Fatalf("%+v: want a batches/ id and an output URI", e)
+				}
+			case core.BatchFailedEvent:
+				if !strings.HasPrefix(e.ID, "batches/") || e.ErrorCode == "" || e.ErrorMessage == "" {
+					t.Fatalf("%+v: want id, error_code, error_message", e)
+				}
+			case core.InteractionFailedEvent:
+				if e.ID == "" || e.ErrorCode == "" || e.ErrorMessage == "" {
+					t.Fatalf("%+v: want id, error_code, error_message", e)
+				}
+			case core.VideoGeneratedEvent:
+				if !strings.HasPrefix(e.FileID, "files/") || !uri.MatchString(e.VideoURI) {
+					t.Fatalf("%+v: want a files/ id and a video URI", e)
+				}
+			case core.UnknownEvent:
+				t.Fatalf("catalogue type %s read as unknown", typ)
+			default:
+				if ev.JobID() == "" {
+					t.Fatalf("%+v: no id", e)
+				}
+			}
+		})
+	}
+}
+
+func TestPayloadFreshIDsAndNoMetadataWhenStatic(t *testing.T) {
+	a, b := gemini.Payload("batch.succeeded"), gemini.Payload("batch.succeeded")
+	var ea, eb gemini.Envelope
+	if err := json.Unmarshal(a, &ea); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &eb); err != nil {
+		t.Fatal(err)
+	}
+	if ea.Data["id"] == eb.Data["id"] {
+		t.Fatalf("two payloads share the batch id %v", ea.Data["id"])
+	}
+	if _, ok := ea.Data["user_metadata"]; ok {
+		t.Fatal("a static payload carries user_metadata")
+	}
+	if gemini.NewID() == gemini.NewID() {
+		t.Fatal("two webhook ids are equal")
+	}
+	if !regexp.MustCompile(`^msg_[A-Za-z0-9]{24}$`).MatchString(gemini.NewID()) {
+		t.Fatal("webhook id is not msg_ and 24 alphanumerics")
+	}
+}
+
+func TestPayloadUnknownTypeStillParses(t *testing.T) {
+	ev, err := core.ParseEvent(gemini.Payload("model.tuned"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.Typed().(core.UnknownEvent); !ok || ev.JobID() == "" {
+		t.Fatalf("unknown type read as %T with id %q", ev.Typed(), ev.JobID())
+	}
+}

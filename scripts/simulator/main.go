@@ -1,0 +1,318 @@
+// Command simulator sends what Gemini sends to a webhook receiver: every
+// event type of the catalogue with realistic thin payloads, signed with the
+// static scheme (a whsec_ secret) or the dynamic one (an RS256 token whose
+// key set it serves itself on loopback), retried with exponential backoff,
+// plus duplicate, stale, tampered and malformed deliveries. It prints each
+// delivery's answer against what the receiver should answer, and exits 1
+// when any answer differs.
+//
+//	go run ./scripts/simulator --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret
+//	go run ./scripts/simulator --url https://REGION-PROJECT.cloudfunctions.net/GeminiWebhook --secret whsec_…
+//	go run ./scripts/simulator --url http://127.0.0.1:8080 --jwt --jwks-port 8091 --wait
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type options struct {
+	url        string
+	secret     string
+	secretFile string
+	jwt        bool
+	audience   string
+	issuer     string
+	jwksPort   int
+	jwtKey     string
+	wait       time.Duration
+	metadata   string
+
+	scenario   string
+	events     string
+	duplicates int
+	stale      bool
+	tampered   bool
+	malformed  bool
+
+	maxAttempts    int
+	initialBackoff time.Duration
+	timeout        time.Duration
+	json           bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("simulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "", "receiver URL (http://127.0.0.1:8080, or a deployed https URL)")
+	fs.StringVar(&o.secret, "secret", "", "static scheme: whsec_ secret(s), comma separated for a rotation (default $WEBHOOK_SIGNING_SECRET)")
+	fs.StringVar(&o.secretFile, "secret-file", "", "static scheme: file holding the whsec_ secret")
+	fs.BoolVar(&o.jwt, "jwt", false, "dynamic scheme: sign RS256 tokens with a key whose JWKS is served on loopback")
+	fs.StringVar(&o.audience, "audience", "gemini-webhook-simulator", "dynamic scheme: the aud claim (the receiver's WEBHOOK_AUDIENCE)")
+	fs.StringVar(&o.issuer, "issuer", "https://generativelanguage.googleapis.com", "dynamic scheme: the iss claim (the receiver's WEBHOOK_ISSUER); empty: none")
+	fs.IntVar(&o.jwksPort, "jwks-port", 0, "dynamic scheme: loopback port of the JWKS (0: any free port)")
+	fs.StringVar(&o.jwtKey, "jwt-key", "", "dynamic scheme: PEM file of the RSA key, made if missing (a stable key keeps the kid across runs)")
+	fs.DurationVar(&o.wait, "wait", 0, "dynamic scheme: before sending, wait up to this long for the receiver to fetch the JWKS")
+	fs.StringVar(&o.metadata, "user-metadata", `{"job_group":"nightly-eval","priority":"high"}`, "dynamic scheme: the job's user_metadata echoed in every event (JSON object)")
+	fs.StringVar(&o.scenario, "scenario", "all", "all: the events, a duplicate, a stale and a tampered delivery; events: the events only")
+	fs.StringVar(&o.events, "events", strings.Join(gemini.Catalogue, ","), "comma-separated event types to send (unknown types are allowed)")
+	fs.IntVar(&o.duplicates, "duplicates", -1, "redeliveries of the first event with its id and body (default 1 with --scenario all, else 0)")
+	fs.BoolVar(&o.stale, "stale", false, "also send a delivery signed 10 minutes ago (on with --scenario all)")
+	fs.BoolVar(&o.tampered, "tampered", false, "also send a delivery whose body changed after signing (on with --scenario all)")
+	fs.BoolVar(&o.malformed, "malformed", false, "also send a signed body that is not JSON (kept as a dead letter)")
+	fs.IntVar(&o.maxAttempts, "max-attempts", 3, "attempts per delivery; non-2xx answers are retried like Gemini does")
+	fs.DurationVar(&o.initialBackoff, "initial-backoff", 500*time.Millisecond, "wait before the first retry, doubled after each")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per attempt")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per delivery instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	u, err := url.Parse(o.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, errors.New("--url must be an http:// or https:// URL")
+	}
+	switch o.scenario {
+	case "all":
+		o.stale, o.tampered = true, true
+		if o.duplicates < 0 {
+			o.duplicates = 1
+		}
+	case "events":
+		o.duplicates = max(o.duplicates, 0)
+	default:
+		return o, fmt.Errorf("--scenario %q: want all or events", o.scenario)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "simulator:", err)
+		return 2
+	}
+	signer, metadata, err := setUpSigner(ctx, o, getenv, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "simulator:", err)
+		return 2
+	}
+	p := plan{
+		events:     splitList(o.events),
+		duplicates: o.duplicates,
+		stale:      o.stale,
+		tampered:   o.tampered,
+		malformed:  o.malformed,
+		metadata:   metadata,
+	}
+	sender := &gemini.Sender{
+		Signer:         signer,
+		MaxAttempts:    o.maxAttempts,
+		InitialBackoff: o.initialBackoff,
+		Timeout:        o.timeout,
+	}
+	rep := reporter{w: stdout, json: o.json}
+	for _, s := range p.build(time.Now()) {
+		if ctx.Err() != nil {
+			break
+		}
+		rep.line(s, sender.Send(ctx, o.url, s.Delivery))
+	}
+	if o.json {
+		return rep.summary(stderr)
+	}
+	return rep.summary(stdout)
+}
+
+// setUpSigner picks the scheme. The dynamic one also starts the JWKS server
+// (it lives until ctx ends) and tells how to configure the receiver.
+func setUpSigner(ctx context.Context, o options, getenv func(string) string, stderr io.Writer) (gemini.Signer, map[string]any, error) {
+	static := o.secret != "" || o.secretFile != ""
+	if o.jwt && static {
+		return nil, nil, errors.New("--jwt and --secret/--secret-file are exclusive")
+	}
+	if !o.jwt {
+		secret := o.secret
+		if o.secretFile != "" {
+			b, err := os.ReadFile(o.secretFile)
+			if err != nil {
+				return nil, nil, err
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		if secret == "" {
+			secret = getenv("WEBHOOK_SIGNING_SECRET")
+		}
+		if secret == "" {
+			return nil, nil, errors.New("give --secret, --secret-file or --jwt (or set WEBHOOK_SIGNING_SECRET)")
+		}
+		signer := gemini.StaticSigner{Secret: secret}
+		// Fail on a bad secret now, with an error that does not print it.
+		if _, err := signer.Sign("msg_check", time.Now(), nil); err != nil {
+			return nil, nil, err
+		}
+		return signer, nil, nil
+	}
+
+	var metadata map[string]any
+	if o.metadata != "" {
+		if err := json.Unmarshal([]byte(o.metadata), &metadata); err != nil {
+			return nil, nil, fmt.Errorf("--user-metadata: %w", err)
+		}
+	}
+	var signer *gemini.JWTSigner
+	if o.jwtKey != "" {
+		key, err := gemini.LoadOrCreateKey(o.jwtKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		signer = gemini.NewJWTSignerWithKey(key, o.audience, o.issuer)
+	} else {
+		s, err := gemini.NewJWTSigner(o.audience, o.issuer)
+		if err != nil {
+			return nil, nil, err
+		}
+		signer = s
+	}
+	jwksURL, err := signer.ServeJWKS(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(o.jwksPort)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve JWKS: %w", err)
+	}
+	fmt.Fprintf(stderr, "JWKS (kid %s) served at %s\n", signer.KID(), jwksURL)
+	fmt.Fprintf(stderr, "The receiver needs:\n  WEBHOOK_AUDIENCE=%s WEBHOOK_JWKS_URL=%s", o.audience, jwksURL)
+	if o.issuer != "" {
+		fmt.Fprintf(stderr, " WEBHOOK_ISSUER=%s", o.issuer)
+	}
+	fmt.Fprintln(stderr)
+	if o.jwksPort == 0 || o.jwtKey == "" {
+		fmt.Fprintln(stderr, "(--jwks-port and --jwt-key keep the URL and the kid the same across runs)")
+	}
+	if o.wait > 0 {
+		fmt.Fprintf(stderr, "waiting up to %s for the receiver to fetch the JWKS…\n", o.wait)
+		if err := waitForFetch(ctx, signer, o.wait); err != nil {
+			return nil, nil, err
+		}
+	}
+	return signer, metadata, nil
+}
+
+func waitForFetch(ctx context.Context, s *gemini.JWTSigner, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for s.JWKSFetches() == 0 {
+		select {
+		case <-ctx.Done():
+			return errors.New("the receiver did not fetch the JWKS in time")
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// reporter prints one line per delivery and the final count.
+type reporter struct {
+	w      io.Writer
+	json   bool
+	total  int
+	failed int
+}
+
+// deliveryReport is the --json form of one delivery.
+type deliveryReport struct {
+	Kind      string  `json:"kind"`
+	EventType string  `json:"event_type,omitempty"`
+	WebhookID string  `json:"webhook_id"`
+	Status    int     `json:"status"`
+	Outcome   string  `json:"outcome,omitempty"`
+	Reason    string  `json:"reason,omitempty"`
+	Want      string  `json:"want"`
+	OK        bool    `json:"ok"`
+	Attempts  int     `json:"attempts"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+func (r *reporter) line(s step, res gemini.Result) {
+	ok := res.Err == nil && s.Want.met(res.Status, res.Outcome)
+	r.total++
+	if !ok {
+		r.failed++
+	}
+	if r.json {
+		d := deliveryReport{
+			Kind: s.Kind, EventType: s.EventType, WebhookID: s.ID, Status: res.Status,
+			Outcome: res.Outcome, Reason: res.Reason, Want: s.Want.String(), OK: ok,
+			Attempts: res.Attempts, LatencyMS: float64(res.Latency.Microseconds()) / 1000,
+		}
+		if res.Err != nil {
+			d.Error = res.Err.Error()
+		}
+		b, _ := json.Marshal(d)
+		fmt.Fprintf(r.w, "%s\n", b)
+		return
+	}
+	verdict := "ok  "
+	if !ok {
+		verdict = "FAIL"
+	}
+	got := fmt.Sprintf("%d %s", res.Status, res.Outcome)
+	if res.Err != nil {
+		got = "error: " + res.Err.Error()
+	}
+	fmt.Fprintf(r.w, "%s %-29s %-28s got %-22s want %s", verdict, s.label(), s.ID, got, s.Want)
+	if res.Attempts > 1 {
+		fmt.Fprintf(r.w, " (%d attempts)", res.Attempts)
+	}
+	if res.Reason != "" {
+		fmt.Fprintf(r.w, " reason: %s", res.Reason)
+	}
+	fmt.Fprintln(r.w)
+}
+
+// summary prints the count and returns the exit code.
+func (r *reporter) summary(w io.Writer) int {
+	fmt.Fprintf(w, "%d deliveries: %d as expected, %d not\n", r.total, r.total-r.failed, r.failed)
+	if r.failed > 0 || r.total == 0 {
+		return 1
+	}
+	return 0
+}
