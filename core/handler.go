@@ -37,12 +37,6 @@ const (
 	OutcomeDeadLetter Outcome = "dead_letter"
 )
 
-// Queue hands a claimed event to asynchronous processing. Enqueue returns
-// only once the event is durably queued.
-type Queue interface {
-	Enqueue(ctx context.Context, ev *Event) error
-}
-
 // Options configure a Handler. Verifier, Store and one of Processor or Queue are required.
 type Options struct {
 	Verifier    Verifier
@@ -54,7 +48,7 @@ type Options struct {
 
 	MaxBodyBytes int64
 	TTL          time.Duration // how long completed keys are kept
-	Lease        time.Duration // claim lease when the request has no deadline
+	Lease        time.Duration // claim lease when the request has no deadline (default 60s)
 	StoreTimeout time.Duration // deadline of each store or queue call
 	Clock        func() time.Time
 }
@@ -135,6 +129,9 @@ type result struct {
 	d       Delivery
 	ev      *Event
 	err     error
+	// cleanupErr is a failed complete or release: the claim's lease ends it,
+	// and the log line says so.
+	cleanupErr error
 }
 
 // Handle runs one delivery through the pipeline and logs one line for it.
@@ -206,10 +203,10 @@ func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result
 		err := h.o.DeadLetters.PutDeadLetter(sctx, dl)
 		cancel()
 		if err != nil {
-			h.release(detached, claim)
+			r.cleanupErr = h.release(detached, claim)
 			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "cannot keep dead letter", err)
 		}
-		h.complete(detached, claim, now)
+		r.cleanupErr = h.complete(detached, claim, now)
 		return r.set(http.StatusOK, OutcomeDeadLetter, parseErr.Error())
 	}
 
@@ -218,10 +215,10 @@ func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result
 		err := h.o.Queue.Enqueue(sctx, ev)
 		cancel()
 		if err != nil {
-			h.release(detached, claim)
+			r.cleanupErr = h.release(detached, claim)
 			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "queue unavailable", err)
 		}
-		h.complete(detached, claim, now)
+		r.cleanupErr = h.complete(detached, claim, now)
 		return r.set(http.StatusAccepted, OutcomeQueued, "")
 	}
 
@@ -230,10 +227,10 @@ func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result
 	err = h.o.Processor.Process(pctx, ev)
 	cancel()
 	if err != nil {
-		h.release(detached, claim)
+		r.cleanupErr = h.release(detached, claim)
 		return r.fail(http.StatusInternalServerError, OutcomeFailed, "handler failed", err)
 	}
-	h.complete(detached, claim, now)
+	r.cleanupErr = h.complete(detached, claim, now)
 	return r.set(http.StatusOK, OutcomeProcessed, "")
 }
 
@@ -268,33 +265,38 @@ func (h *Handler) readBody(req Request) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// leaseEnd is the request's deadline, or now+Lease when it has none.
+// leaseEnd is the request's deadline, or now+Lease when it has none. The
+// lease must not end before the request's work can (processing is bounded by
+// it), and past it a crashed instance's claim can be taken over.
 func (h *Handler) leaseEnd(ctx context.Context, now time.Time) time.Time {
-	end := now.Add(h.o.Lease)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(end) && dl.After(now) {
-		end = dl
+	if dl, ok := ctx.Deadline(); ok && dl.After(now) {
+		return dl
 	}
-	return end
+	return now.Add(h.o.Lease)
 }
 
 // complete records success. If the store fails here the event has been
 // handled; answering 5xx would make Gemini redeliver after the lease and
-// process it twice, so we still answer 2xx and log the store error.
-func (h *Handler) complete(ctx context.Context, c Claim, now time.Time) {
+// process it twice, so the caller still answers 2xx and logs the error.
+func (h *Handler) complete(ctx context.Context, c Claim, now time.Time) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
 	c.Now = h.o.Clock()
 	if err := h.o.Store.Complete(sctx, c, now.Add(h.o.TTL)); err != nil {
-		h.o.Logger.WarnContext(ctx, "idempotency complete failed; the claim's lease will end it", "webhook_id", c.Key, "error", err.Error())
+		return fmt.Errorf("complete: %w", err)
 	}
+	return nil
 }
 
-func (h *Handler) release(ctx context.Context, c Claim) {
+// release frees the claim so Gemini's retry is processed; if it fails the
+// lease ends the claim instead.
+func (h *Handler) release(ctx context.Context, c Claim) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
 	if err := h.o.Store.Release(sctx, c); err != nil {
-		h.o.Logger.WarnContext(ctx, "idempotency release failed; the claim's lease will end it", "webhook_id", c.Key, "error", err.Error())
+		return fmt.Errorf("release: %w", err)
 	}
+	return nil
 }
 
 func verifyStatus(err error) int {
@@ -333,6 +335,9 @@ func (h *Handler) logLine(ctx context.Context, r result, start time.Time) {
 	}
 	if r.err != nil {
 		attrs = append(attrs, slog.String("error", r.err.Error()))
+	}
+	if r.cleanupErr != nil {
+		attrs = append(attrs, slog.String("store_error", r.cleanupErr.Error()))
 	}
 	if r.ev != nil && r.ev.JobID() != "" {
 		attrs = append(attrs, slog.String("job_id", r.ev.JobID()))

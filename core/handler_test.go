@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -179,8 +180,10 @@ func TestHTTPContract(t *testing.T) {
 			status: 200, outcome: OutcomeDuplicate, processed: 1,
 		},
 		{
-			name:   "verified but bad JSON: dead letter",
-			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_bad", `{"type": "batch.succeeded",`) },
+			name: "verified but bad JSON: dead letter",
+			req: func(t *testing.T, f *fixture) *http.Request {
+				return f.signed(t, "msg_bad", `{"type": "batch.succeeded",`)
+			},
 			status: 200, outcome: OutcomeDeadLetter, processed: 0, reasonHas: "invalid json",
 			afterChecks: func(t *testing.T, f *fixture) {
 				dl, _ := f.store.ListDeadLetters(context.Background(), 0)
@@ -194,13 +197,17 @@ func TestHTTPContract(t *testing.T) {
 			},
 		},
 		{
-			name:   "verified but unknown version: dead letter",
-			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_v9", `{"type":"batch.succeeded","version":"v9","data":{}}`) },
+			name: "verified but unknown version: dead letter",
+			req: func(t *testing.T, f *fixture) *http.Request {
+				return f.signed(t, "msg_v9", `{"type":"batch.succeeded","version":"v9","data":{}}`)
+			},
 			status: 200, outcome: OutcomeDeadLetter, processed: 0, reasonHas: "version",
 		},
 		{
-			name:   "unknown event type accepted (forward compatible)",
-			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_new", `{"type":"model.tuned","version":"v1","data":{"id":"x"}}`) },
+			name: "unknown event type accepted (forward compatible)",
+			req: func(t *testing.T, f *fixture) *http.Request {
+				return f.signed(t, "msg_new", `{"type":"model.tuned","version":"v1","data":{"id":"x"}}`)
+			},
 			status: 200, outcome: OutcomeProcessed, processed: 1,
 		},
 		{
@@ -271,8 +278,10 @@ func TestHTTPContract(t *testing.T) {
 			},
 		},
 		{
-			name:   "body over the cap (Content-Length)",
-			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_big", `{"x":"`+strings.Repeat("a", 5000)+`"}`) },
+			name: "body over the cap (Content-Length)",
+			req: func(t *testing.T, f *fixture) *http.Request {
+				return f.signed(t, "msg_big", `{"x":"`+strings.Repeat("a", 5000)+`"}`)
+			},
 			status: 413, outcome: OutcomeRejected,
 		},
 		{
@@ -311,7 +320,9 @@ func TestHTTPContract(t *testing.T) {
 			setup: func(t *testing.T, f *fixture) {
 				f.do(f.signed(t, "msg_c", okBody))
 			},
-			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_c", strings.Replace(okBody, "123", "999", -1)) },
+			req: func(t *testing.T, f *fixture) *http.Request {
+				return f.signed(t, "msg_c", strings.Replace(okBody, "123", "999", -1))
+			},
 			status: 409, outcome: OutcomeConflict, processed: 1,
 		},
 		{
@@ -396,6 +407,14 @@ func TestHTTPContract(t *testing.T) {
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_cf", okBody) },
 			status: 200, outcome: OutcomeProcessed, processed: 1,
+			afterChecks: func(t *testing.T, f *fixture) {
+				if line := f.lastLog(t); !strings.Contains(fmt.Sprint(line["store_error"]), "deadline exceeded") {
+					t.Fatalf("store error not on the delivery line: %v", line)
+				}
+				if n := strings.Count(strings.TrimSpace(f.logs.String()), "\n") + 1; n != 1 {
+					t.Fatalf("%d log lines for one delivery", n)
+				}
+			},
 		},
 	}
 	for _, tc := range tests {
@@ -451,7 +470,7 @@ func TestLeaseFollowsRequestDeadline(t *testing.T) {
 		}
 		return nil
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute) // beyond the 60 s default lease
 	f.now = time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

@@ -338,3 +338,23 @@ func TestUnreachableFirestoreIsAnError(t *testing.T) {
 		t.Fatal("dead letter stored without a store")
 	}
 }
+
+// FIRESTORE_DATABASE and FIRESTORE_COLLECTION each give a separate key space.
+func TestDatabaseAndCollectionAreSeparate(t *testing.T) {
+	base := newConfig(t)
+	otherDB, otherColl := base, base
+	otherDB.DatabaseID = "receiver-db"
+	otherColl.Collection = "other_deliveries"
+	ctx := context.Background()
+	now := time.Now()
+	c := core.Claim{Key: "msg_same", Owner: "A", BodyHash: core.HashBody([]byte("x")), Now: now, LeaseUntil: now.Add(time.Minute)}
+	for _, cfg := range []Config{base, otherDB, otherColl} {
+		if got, err := open(t, cfg).Claim(ctx, c); err != nil || got != core.Claimed {
+			t.Fatalf("%s/%s: %v %v, want a separate, fresh key space", cfg.DatabaseID, cfg.Collection, got, err)
+		}
+	}
+	c.Owner = "B"
+	if got, err := open(t, base).Claim(ctx, c); err != nil || got != core.InProgress {
+		t.Fatalf("same database and collection again: %v %v", got, err)
+	}
+}

@@ -92,6 +92,7 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	name := f.String("name", "", "a display name")
 	out := f.String("secret-out", "", "where the one-time signing secret goes (required)")
 	appendMode := f.Bool("append", false, "keep the secrets DEST already holds after the new one")
+	ifAbsent := f.Bool("if-absent", false, "do nothing if a webhook already delivers to --uri (for idempotent deploy scripts)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -113,6 +114,22 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *ifAbsent {
+		all, err := listAll(ctx, svc, 0)
+		if err != nil {
+			return err
+		}
+		for _, v := range all {
+			if v.URI == *uri {
+				if f.json {
+					return writeJSON(a.stdout, map[string]any{"webhook": v, "created": false})
+				}
+				fmt.Fprintf(a.stdout, "webhook %s already delivers to %s; nothing created, %s left as it is\n", v.ID, v.URI, d)
+				writeHuman(a.stdout, v, time.Now())
+				return nil
+			}
+		}
+	}
 	pending, err := prepareStore(ctx, a, d, modeOf(*appendMode))
 	if err != nil {
 		return err
@@ -128,7 +145,7 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	}
 	res, err := svc.Create(ctx, operations.CreateWebhookRequest{Body: body}, noRetry())
 	if err != nil {
-		return apiErr("create", err)
+		return apiErr("CreateWebhook", err)
 	}
 	w := res.GetWebhook()
 	id := deref(w.GetID())
@@ -141,10 +158,7 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	}
 	v := viewOf(w)
 	if f.json {
-		return writeJSON(a.stdout, struct {
-			Webhook   webhookView `json:"webhook"`
-			SecretOut string      `json:"secret_out"`
-		}{v, d.String()})
+		return writeJSON(a.stdout, map[string]any{"webhook": v, "created": true, "secret_out": d.String()})
 	}
 	fmt.Fprintf(a.stdout, "created webhook %s; its signing secret is stored in %s (it is not shown)\n", id, d)
 	writeHuman(a.stdout, v, time.Now())
@@ -163,28 +177,9 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var all []webhookView
-	req := operations.ListWebhooksRequest{}
-	if *pageSize > 0 {
-		req.PageSize = pageSize
-	}
-	for page := 0; ; page++ {
-		if page > 1000 {
-			return errors.New("list: more than 1000 pages; giving up")
-		}
-		res, err := svc.List(ctx, req)
-		if err != nil {
-			return apiErr("list", err)
-		}
-		lr := res.GetWebhookListResponse()
-		for i := range lr.GetWebhooks() {
-			all = append(all, viewOf(&lr.Webhooks[i]))
-		}
-		next := deref(lr.GetNextPageToken())
-		if next == "" {
-			break
-		}
-		req.PageToken = &next
+	all, err := listAll(ctx, svc, *pageSize)
+	if err != nil {
+		return err
 	}
 	if f.json {
 		if all == nil {
@@ -206,6 +201,33 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 		writeHuman(a.stdout, v, now)
 	}
 	return nil
+}
+
+// listAll follows next_page_token to the end.
+func listAll(ctx context.Context, svc *interactions.Webhooks, pageSize int) ([]webhookView, error) {
+	var all []webhookView
+	req := operations.ListWebhooksRequest{}
+	if pageSize > 0 {
+		req.PageSize = &pageSize
+	}
+	for page := 0; ; page++ {
+		if page >= 1000 {
+			return nil, errors.New("ListWebhooks: more than 1000 pages; giving up")
+		}
+		res, err := svc.List(ctx, req)
+		if err != nil {
+			return nil, apiErr("ListWebhooks", err)
+		}
+		lr := res.GetWebhookListResponse()
+		for i := range lr.GetWebhooks() {
+			all = append(all, viewOf(&lr.Webhooks[i]))
+		}
+		next := deref(lr.GetNextPageToken())
+		if next == "" {
+			return all, nil
+		}
+		req.PageToken = &next
+	}
 }
 
 func cmdGet(ctx context.Context, a *app, args []string) error {
@@ -237,7 +259,7 @@ func cmdGet(ctx context.Context, a *app, args []string) error {
 func getWebhook(ctx context.Context, svc *interactions.Webhooks, id string) (webhookView, error) {
 	res, err := svc.Get(ctx, operations.GetWebhookRequest{ID: id})
 	if err != nil {
-		return webhookView{}, apiErr("get", err)
+		return webhookView{}, apiErr("GetWebhook", err)
 	}
 	if res.GetWebhook() == nil {
 		return webhookView{}, fmt.Errorf("get: empty answer for webhook %s", id)
@@ -302,7 +324,7 @@ func cmdUpdate(ctx context.Context, a *app, args []string) error {
 	m := strings.Join(mask, ",")
 	res, err := svc.Update(ctx, operations.UpdateWebhookRequest{ID: *id, UpdateMask: &m, Body: body})
 	if err != nil {
-		return apiErr("update", err)
+		return apiErr("UpdateWebhook", err)
 	}
 	if res.GetWebhook() == nil {
 		return fmt.Errorf("update: empty answer for webhook %s", *id)
@@ -332,7 +354,7 @@ func cmdDelete(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if _, err := svc.Delete(ctx, operations.DeleteWebhookRequest{ID: *id}); err != nil {
-		return apiErr("delete", err)
+		return apiErr("DeleteWebhook", err)
 	}
 	return report(a, f, map[string]string{"deleted": *id}, "deleted webhook %s\n", *id)
 }
@@ -353,7 +375,7 @@ func cmdPing(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if _, err := svc.Ping(ctx, operations.PingWebhookRequest{ID: *id, Body: &webhooks.PingWebhookRequest{}}); err != nil {
-		return apiErr("ping", err)
+		return apiErr("PingWebhook", err)
 	}
 	return report(a, f, map[string]string{"pinged": *id}, "Gemini accepted a ping for webhook %s; watch the receiver's log for the delivery\n", *id)
 }
@@ -399,7 +421,7 @@ func cmdRotate(ctx context.Context, a *app, args []string) error {
 	}
 	res, err := svc.RotateSigningSecret(ctx, req, noRetry())
 	if err != nil {
-		return apiErr("rotate", err)
+		return apiErr("RotateSigningSecret", err)
 	}
 	secret := deref(res.GetWebhookRotateSigningSecretResponse().GetSecret())
 	if secret == "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -26,11 +27,19 @@ func newWebhooks(ctx context.Context, getenv func(string) string, apiVersion str
 	if key == "" {
 		return nil, usagef("no API key: set GEMINI_API_KEY")
 	}
+	base := strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL"))
+	if base != "" {
+		// The API key goes out on every call and the secret comes back: no plaintext off the machine.
+		u, err := url.Parse(base)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+			return nil, usagef("GOOGLE_GEMINI_BASE_URL %q: want an https URL (http only for a loopback host)", base)
+		}
+	}
 	cc := &genai.ClientConfig{
 		APIKey:  key,
 		Backend: genai.BackendGeminiAPI,
 		HTTPOptions: genai.HTTPOptions{
-			BaseURL:    strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL")),
+			BaseURL:    base,
 			APIVersion: apiVersion,
 			Timeout:    &timeout,
 		},

@@ -99,9 +99,18 @@ func expiry(t *time.Time, now time.Time) string {
 	}
 	d := t.Sub(now).Round(time.Minute)
 	if d > 0 {
-		return fmt.Sprintf("expires %s (in %s)", t.UTC().Format(time.RFC3339), d)
+		return fmt.Sprintf("expires %s (in %s)", t.UTC().Format(time.RFC3339), hoursMinutes(d))
 	}
-	return fmt.Sprintf("expired %s (%s ago)", t.UTC().Format(time.RFC3339), -d)
+	return fmt.Sprintf("expired %s (%s ago)", t.UTC().Format(time.RFC3339), hoursMinutes(-d))
+}
+
+// hoursMinutes prints 23h59m rather than Duration's 23h59m0s.
+func hoursMinutes(d time.Duration) string {
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	if h == 0 {
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprintf("%dh%02dm", h, m)
 }
 
 func orDash(s string) string {

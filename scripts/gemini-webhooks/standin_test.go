@@ -31,7 +31,7 @@ import (
 // Every request must carry x-goog-api-key; bodies are decoded strictly, so a
 // misspelt field fails the test instead of passing silently.
 type webhookService struct {
-	t        *testing.T
+	t        testing.TB
 	key      string
 	srv      *httptest.Server
 	pageSize int
@@ -67,7 +67,7 @@ var sdkSubscribable = map[string]bool{
 	"interaction.failed": true, "video.generated": true,
 }
 
-func newWebhookService(t *testing.T) *webhookService {
+func newWebhookService(t testing.TB) *webhookService {
 	t.Helper()
 	s := &webhookService{
 		t: t, key: "test-api-key-" + randomToken(t, 6), pageSize: 2,

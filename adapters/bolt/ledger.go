@@ -1,0 +1,122 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/geminiwebhooks/receiver/core"
+	bbolt "go.etcd.io/bbolt"
+)
+
+var bucketJobs = []byte("jobs")
+
+// Ledger keeps the job ledger in the store's bbolt file, so the local
+// server remembers what it landed across restarts.
+type Ledger struct {
+	db *bbolt.DB
+}
+
+// NewLedger opens the ledger in db (the file of a Store: Store.DB()).
+func NewLedger(db *bbolt.DB) (*Ledger, error) {
+	err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketJobs)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt ledger: %w", err)
+	}
+	return &Ledger{db: db}, nil
+}
+
+// UpdateJob runs fn inside one bbolt write transaction (grouped with
+// concurrent ones by Batch, which may rerun fn: the core rules are pure).
+func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*core.Job, error)) (*core.Job, error) {
+	var out *core.Job
+	err := batch(ctx, l.db, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		cur, err := getJob(b, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur.Clone())
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			out = cur
+			return nil
+		}
+		next.ID = id
+		v, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		out = next.Clone()
+		return b.Put([]byte(id), v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *Ledger) GetJob(_ context.Context, id string) (*core.Job, error) {
+	var j *core.Job
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		j, err = getJob(tx.Bucket(bucketJobs), id)
+		return err
+	})
+	return j, err
+}
+
+// ListJobs returns up to limit jobs, newest first (limit <= 0: all).
+func (l *Ledger) ListJobs(_ context.Context, limit int) ([]core.Job, error) {
+	var out []core.Job
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			var j core.Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return fmt.Errorf("job %q: %w", k, err)
+			}
+			out = append(out, j)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	core.SortJobs(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func getJob(b *bbolt.Bucket, id string) (*core.Job, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	var j core.Job
+	if err := json.Unmarshal(v, &j); err != nil {
+		return nil, fmt.Errorf("job %q: %w", id, err)
+	}
+	return &j, nil
+}
+
+// batch runs fn in a grouped write, giving up when ctx ends (the write may
+// still land; callers treat that like any store outage).
+func batch(ctx context.Context, db *bbolt.DB, fn func(*bbolt.Tx) error) error {
+	done := make(chan error, 1)
+	go func() { done <- db.Batch(fn) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var _ core.Ledger = (*Ledger)(nil)

@@ -1,0 +1,129 @@
+package firestore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// BenchmarkHandler serves signed deliveries through core.Handler on the
+// memory store and on this store against the emulator, and reports the
+// store's gRPC round trips per delivery (rpcs/op).
+//
+//	go test -run '^$' -bench Handler -benchtime 2s ./adapters/firestore
+func BenchmarkHandler(b *testing.B) {
+	stores := []struct {
+		name string
+		open func(b *testing.B, rc *rpcCounter, cache int) core.Store
+	}{
+		{"memory", func(*testing.B, *rpcCounter, int) core.Store { return core.NewMemoryStore(1 << 24) }},
+		{"firestore-emulator", func(b *testing.B, rc *rpcCounter, cache int) core.Store {
+			cfg := newConfig(b)
+			cfg.CompletedCache = cache
+			cfg.ClientOptions = []option.ClientOption{countingOption(b, rc)}
+			return open(b, cfg)
+		}},
+	}
+	for _, st := range stores {
+		b.Run(st.name+"/new", func(b *testing.B) {
+			var rc rpcCounter
+			h := benchHandler(b, st.open(b, &rc, 0))
+			reqs := newRequests(b, "new", 1024)
+			rc.take()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				reqs.serve(b, h, i, http.StatusOK)
+			}
+			b.StopTimer()
+			reportRPCs(b, &rc)
+		})
+		// A duplicate at the instance that completed it (the completed-cache answers).
+		b.Run(st.name+"/duplicate", func(b *testing.B) {
+			var rc rpcCounter
+			h := benchHandler(b, st.open(b, &rc, 0))
+			benchDuplicates(b, h, h, &rc)
+		})
+		// A duplicate at an instance that has not seen it complete.
+		b.Run(st.name+"/duplicate-other-instance", func(b *testing.B) {
+			var rc rpcCounter
+			s := st.open(b, &rc, -1)
+			if _, mem := s.(*core.MemoryStore); mem {
+				b.Skip("one process only")
+			}
+			h := benchHandler(b, s)
+			benchDuplicates(b, h, h, &rc)
+		})
+	}
+}
+
+func benchDuplicates(b *testing.B, first, h *core.Handler, rc *rpcCounter) {
+	body := eventBody("dup")
+	wire := signed(b, "msg_dup", time.Now(), body)
+	if r := first.Handle(context.Background(), signed(b, "msg_dup", time.Now(), body)); r.Outcome != core.OutcomeProcessed {
+		b.Fatalf("first delivery: %d %s", r.Status, r.Outcome)
+	}
+	rc.take()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := wire
+		req.Body = bytes.NewReader(body)
+		if r := h.Handle(context.Background(), req); r.Outcome != core.OutcomeDuplicate {
+			b.Fatalf("duplicate %d: %d %s %s", i, r.Status, r.Outcome, r.Reason)
+		}
+	}
+	b.StopTimer()
+	reportRPCs(b, rc)
+}
+
+func reportRPCs(b *testing.B, rc *rpcCounter) {
+	n, by := rc.take()
+	b.ReportMetric(float64(n)/float64(b.N), "rpcs/op")
+	if n > 0 {
+		b.Logf("N=%d: %s", b.N, by)
+	}
+}
+
+func benchHandler(b *testing.B, s core.Store) *core.Handler {
+	return newHandler(b, core.Options{Store: s, Processor: core.ProcessorFunc(func(context.Context, *core.Event) error { return nil })})
+}
+
+// requests signs distinct deliveries in batches, off the clock, so the
+// benchmark times the handler and not the test's signing.
+type requests struct {
+	prefix string
+	batch  int
+	next   int // first index not yet signed
+	bodies [][]byte
+	reqs   []core.Request
+}
+
+func newRequests(b *testing.B, prefix string, batch int) *requests {
+	return &requests{prefix: prefix, batch: batch}
+}
+
+func (r *requests) serve(b *testing.B, h *core.Handler, i int, want int) {
+	if i >= r.next {
+		b.StopTimer()
+		r.bodies, r.reqs = r.bodies[:0], r.reqs[:0]
+		now := time.Now()
+		for j := range r.batch {
+			id := fmt.Sprintf("msg_%s_%d", r.prefix, i+j)
+			body := eventBody(id)
+			r.bodies = append(r.bodies, body)
+			r.reqs = append(r.reqs, signed(b, id, now, body))
+		}
+		r.next = i + r.batch
+		b.StartTimer()
+	}
+	k := i - (r.next - r.batch)
+	if resp := h.Handle(context.Background(), r.reqs[k]); resp.Status != want {
+		b.Fatalf("delivery %d: %d %s %s", i, resp.Status, resp.Outcome, resp.Reason)
+	}
+}

@@ -1,0 +1,270 @@
+package firestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// DefaultJobsCollection holds the job ledger unless configured otherwise.
+const DefaultJobsCollection = "jobs"
+
+// ledgerTxAttempts bounds a ledger transaction's reruns under contention
+// (several deliveries of one job at once); the client's default is 5.
+const ledgerTxAttempts = 20
+
+// LedgerConfig says where the job ledger lives.
+type LedgerConfig struct {
+	// Client, when set, is shared (Close leaves it open); otherwise one is
+	// built for ProjectID and DatabaseID.
+	Client                *firestore.Client
+	ProjectID, DatabaseID string
+	Collection            string        // empty: "jobs"
+	CallTimeout           time.Duration // per call; 0: 5 s
+}
+
+// Ledger is core.Ledger on Firestore: one document per Gemini job, updated
+// in a transaction that reads it, applies core's pure rule and writes it,
+// so concurrent workers on any instance agree (one landing claim wins).
+type Ledger struct {
+	client     *firestore.Client
+	ownsClient bool
+	jobs       *firestore.CollectionRef
+	timeout    time.Duration
+}
+
+var _ core.Ledger = (*Ledger)(nil)
+
+// FirestoreClient is the store's client, so the ledger can share it.
+func (s *Store) FirestoreClient() *firestore.Client { return s.client }
+
+// NewLedger opens the ledger; building a client makes no network call.
+func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
+	if cfg.Collection == "" {
+		cfg.Collection = DefaultJobsCollection
+	}
+	if strings.Contains(cfg.Collection, "/") {
+		return nil, fmt.Errorf("firestore ledger: collection %q must be a top-level collection id (no '/')", cfg.Collection)
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	l := &Ledger{client: cfg.Client, timeout: cfg.CallTimeout}
+	if l.client == nil {
+		project, db := cfg.ProjectID, cfg.DatabaseID
+		if project == "" {
+			project = firestore.DetectProjectID
+		}
+		if db == "" {
+			db = firestore.DefaultDatabaseID
+		}
+		c, err := firestore.NewClientWithDatabase(ctx, project, db)
+		if err != nil {
+			return nil, fmt.Errorf("firestore ledger: %w", err)
+		}
+		l.client, l.ownsClient = c, true
+	}
+	l.jobs = l.client.Collection(cfg.Collection)
+	return l, nil
+}
+
+// Close closes the client if NewLedger built it.
+func (l *Ledger) Close() error {
+	if l.ownsClient {
+		return l.client.Close()
+	}
+	return nil
+}
+
+func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*core.Job, error)) (*core.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	ref := l.jobs.Doc(DocID(id))
+	var out *core.Job
+	err := l.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(ref)
+		var cur *core.Job
+		switch {
+		case status.Code(err) == codes.NotFound:
+		case err != nil:
+			return err
+		default:
+			if cur, err = decodeJob(snap); err != nil {
+				return err
+			}
+		}
+		next, err := fn(cur.Clone())
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			out = cur
+			return nil
+		}
+		next = next.Clone()
+		next.ID = id
+		out = next
+		return tx.Set(ref, toJobDoc(next))
+	}, firestore.MaxAttempts(ledgerTxAttempts))
+	if err != nil {
+		return nil, fmt.Errorf("firestore ledger %q: %w", id, err)
+	}
+	return out.Clone(), nil
+}
+
+func (l *Ledger) GetJob(ctx context.Context, id string) (*core.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	snap, err := l.jobs.Doc(DocID(id)).Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("firestore ledger get %q: %w", id, err)
+	}
+	return decodeJob(snap)
+}
+
+// ListJobs returns up to limit jobs, newest first (limit <= 0: all).
+func (l *Ledger) ListJobs(ctx context.Context, limit int) ([]core.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	q := l.jobs.OrderBy("firstSeen", firestore.Desc)
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	it := q.Documents(ctx)
+	defer it.Stop()
+	var out []core.Job
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("firestore ledger list: %w", err)
+		}
+		j, err := decodeJob(snap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *j)
+	}
+	core.SortJobs(out) // ties on firstSeen: by id, as every ledger
+	return out, nil
+}
+
+// jobDoc is one job document; field names are the console's view of the ledger.
+type jobDoc struct {
+	ID         string    `firestore:"id"`
+	Kind       string    `firestore:"kind"`
+	State      string    `firestore:"state"`
+	StateAt    time.Time `firestore:"stateAt"`
+	APIState   string    `firestore:"apiState,omitempty"`
+	LastEvent  string    `firestore:"lastEvent,omitempty"`
+	Events     []string  `firestore:"events,omitempty"`
+	FirstSeen  time.Time `firestore:"firstSeen"`
+	UpdatedAt  time.Time `firestore:"updatedAt"`
+	FinishedAt time.Time `firestore:"finishedAt"`
+
+	ErrorCode    string         `firestore:"errorCode,omitempty"`
+	ErrorMessage string         `firestore:"errorMessage,omitempty"`
+	UserMetadata map[string]any `firestore:"userMetadata,omitempty"`
+	Deliveries   []string       `firestore:"deliveries,omitempty"`
+
+	Source          string               `firestore:"source,omitempty"`
+	Landing         string               `firestore:"landing,omitempty"`
+	LandingOwner    string               `firestore:"landingOwner,omitempty"`
+	LandingLease    time.Time            `firestore:"landingLease"`
+	LandingAttempts int                  `firestore:"landingAttempts,omitempty"`
+	LandingError    string               `firestore:"landingError,omitempty"`
+	Output          *manifestDoc         `firestore:"output,omitempty"`
+	ManifestURI     string               `firestore:"manifestUri,omitempty"`
+	Notices         map[string]noticeDoc `firestore:"notices,omitempty"`
+}
+
+type manifestDoc struct {
+	JobID          string    `firestore:"jobId"`
+	Source         string    `firestore:"source"`
+	URI            string    `firestore:"uri"`
+	ContentType    string    `firestore:"contentType,omitempty"`
+	Bytes          int64     `firestore:"bytes"`
+	SHA256         string    `firestore:"sha256"`
+	Lines          int64     `firestore:"lines"`
+	SucceededLines int64     `firestore:"succeededLines"`
+	FailedLines    int64     `firestore:"failedLines"`
+	LandedAt       time.Time `firestore:"landedAt"`
+}
+
+type noticeDoc struct {
+	DeliveryID string    `firestore:"deliveryId"`
+	SentAt     time.Time `firestore:"sentAt"`
+}
+
+func toJobDoc(j *core.Job) jobDoc {
+	d := jobDoc{
+		ID: j.ID, Kind: j.Kind, State: string(j.State), StateAt: j.StateAt, APIState: j.APIState,
+		LastEvent: j.LastEvent, Events: j.Events, FirstSeen: j.FirstSeen, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt,
+		ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage, UserMetadata: j.UserMetadata, Deliveries: j.Deliveries,
+		Source: j.Source, Landing: string(j.Landing), LandingOwner: j.LandingOwner, LandingLease: j.LandingLease,
+		LandingAttempts: j.LandingAttempts, LandingError: j.LandingError, ManifestURI: j.ManifestURI,
+	}
+	if m := j.Output; m != nil {
+		d.Output = &manifestDoc{
+			JobID: m.JobID, Source: m.Source, URI: m.URI, ContentType: m.ContentType, Bytes: m.Bytes, SHA256: m.SHA256,
+			Lines: m.Lines, SucceededLines: m.SucceededLines, FailedLines: m.FailedLines, LandedAt: m.LandedAt,
+		}
+	}
+	if len(j.Notices) > 0 {
+		d.Notices = make(map[string]noticeDoc, len(j.Notices))
+		for k, n := range j.Notices {
+			d.Notices[k] = noticeDoc{DeliveryID: n.DeliveryID, SentAt: n.SentAt}
+		}
+	}
+	return d
+}
+
+func decodeJob(snap *firestore.DocumentSnapshot) (*core.Job, error) {
+	var d jobDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("job %s: %w", snap.Ref.ID, err)
+	}
+	j := &core.Job{
+		ID: d.ID, Kind: d.Kind, State: core.JobState(d.State), StateAt: zeroUTC(d.StateAt), APIState: d.APIState,
+		LastEvent: d.LastEvent, Events: d.Events, FirstSeen: zeroUTC(d.FirstSeen), UpdatedAt: zeroUTC(d.UpdatedAt),
+		FinishedAt: zeroUTC(d.FinishedAt), ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage,
+		UserMetadata: d.UserMetadata, Deliveries: d.Deliveries, Source: d.Source, Landing: core.LandingState(d.Landing),
+		LandingOwner: d.LandingOwner, LandingLease: zeroUTC(d.LandingLease), LandingAttempts: d.LandingAttempts,
+		LandingError: d.LandingError, ManifestURI: d.ManifestURI,
+	}
+	if m := d.Output; m != nil {
+		j.Output = &core.Manifest{
+			JobID: m.JobID, Source: m.Source, URI: m.URI, ContentType: m.ContentType, Bytes: m.Bytes, SHA256: m.SHA256,
+			Lines: m.Lines, SucceededLines: m.SucceededLines, FailedLines: m.FailedLines, LandedAt: zeroUTC(m.LandedAt),
+		}
+	}
+	if len(d.Notices) > 0 {
+		j.Notices = make(map[string]core.Notice, len(d.Notices))
+		for k, n := range d.Notices {
+			j.Notices[k] = core.Notice{DeliveryID: n.DeliveryID, SentAt: zeroUTC(n.SentAt)}
+		}
+	}
+	return j, nil
+}
+
+// zeroUTC maps the stored zero time (year 1) back to Go's zero time.
+func zeroUTC(t time.Time) time.Time {
+	if t.IsZero() || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t.UTC()
+}

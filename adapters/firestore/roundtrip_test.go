@@ -1,0 +1,130 @@
+package firestore
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// rpcCounter counts the gRPC calls a Firestore client makes, by method.
+type rpcCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (r *rpcCounter) add(method string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.calls == nil {
+		r.calls = map[string]int{}
+	}
+	r.calls[method[strings.LastIndex(method, "/")+1:]]++
+}
+
+// take returns the calls since the last take.
+func (r *rpcCounter) take() (total int, byMethod string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for m, n := range r.calls {
+		total += n
+		names = append(names, fmt.Sprintf("%s=%d", m, n))
+	}
+	sort.Strings(names)
+	r.calls = nil
+	return total, strings.Join(names, " ")
+}
+
+// ownerCreds is what the client itself sends the emulator: "Bearer owner"
+// bypasses security rules.
+type ownerCreds struct{}
+
+func (ownerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+func (ownerCreds) RequireTransportSecurity() bool { return false }
+
+// countingOption connects to the emulator through interceptors that count
+// every unary call and every stream (BatchGetDocuments is a stream). With
+// FIRESTORE_EMULATOR_HOST set the client dials its own connection and
+// ignores option.WithGRPCDialOption, so the counted connection is passed
+// whole with option.WithGRPCConn, which takes precedence.
+func countingOption(t testing.TB, rc *rpcCounter) option.ClientOption {
+	t.Helper()
+	conn, err := grpc.NewClient(emulator.Host,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(ownerCreds{}),
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			rc.add(method)
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			rc.add(method)
+			return streamer(ctx, desc, cc, method, opts...)
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return option.WithGRPCConn(conn)
+}
+
+// The round trips of DESIGN.md §5, counted on the wire through the handler.
+func TestRoundTrips(t *testing.T) {
+	cfg := newConfig(t)
+	var rc rpcCounter
+	cfg.ClientOptions = []option.ClientOption{countingOption(t, &rc)}
+	warm := open(t, cfg)
+	coldCfg := cfg
+	coldCfg.CompletedCache = -1
+	cold := open(t, coldCfg) // another instance that has not seen the delivery complete
+	clk := newClock(time.Now())
+	var cnt counter
+	hWarm := newHandler(t, core.Options{Store: warm, Processor: cnt.router(), Clock: clk.now})
+	hCold := newHandler(t, core.Options{Store: cold, Processor: cnt.router(), Clock: clk.now})
+	ctx := context.Background()
+
+	steps := []struct {
+		name    string
+		h       *core.Handler
+		id      string
+		advance time.Duration
+		outcome core.Outcome
+		rpcs    int
+	}{
+		{"new delivery: Create + Update", hWarm, "msg_a", 0, core.OutcomeProcessed, 2},
+		{"duplicate, same instance: cache", hWarm, "msg_a", 0, core.OutcomeDuplicate, 0},
+		{"duplicate, other instance: Create + Get", hCold, "msg_a", 0, core.OutcomeDuplicate, 2},
+		{"in progress, other instance: Create + Get", hCold, "msg_stuck", 0, core.OutcomeInProgress, 2},
+		{"takeover after lease: Create + Get + Update, then Update", hCold, "msg_stuck", 2 * time.Minute, core.OutcomeProcessed, 4},
+	}
+	stuck := eventBody("msg_stuck")
+	if got, err := warm.Claim(ctx, core.Claim{Key: "msg_stuck", Owner: "crashed", BodyHash: core.HashBody(stuck), Now: clk.now(), LeaseUntil: clk.now().Add(time.Minute)}); err != nil || got != core.Claimed {
+		t.Fatal(got, err)
+	}
+	rc.take()
+	for _, st := range steps {
+		clk.add(st.advance)
+		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), eventBody(st.id)))
+		n, by := rc.take()
+		t.Logf("%s: %s", st.name, by)
+		if r.Status/100 == 5 || r.Outcome != st.outcome || n != st.rpcs {
+			t.Errorf("%s: %d %s after %d round trips (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.rpcs)
+		}
+		if r.Outcome == core.OutcomeInProgress && r.Status != http.StatusConflict {
+			t.Errorf("%s: status %d", st.name, r.Status)
+		}
+	}
+}

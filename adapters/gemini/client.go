@@ -1,0 +1,268 @@
+// Package gemini reads what a webhook points at through the Gemini API: a
+// batch's state and output (google.golang.org/genai's Batches.Get and
+// Files.Get) and the output file itself, streamed. The SDK's Files.Download
+// reads the whole file into memory, so the download is done here, with the
+// SDK's own base URL, API version, key and HTTP client.
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/genai"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// Defaults of Config.
+const (
+	DefaultCallTimeout = 30 * time.Second
+	DefaultIdleTimeout = 60 * time.Second
+)
+
+// Config says how to reach the API. Empty fields fall back to what the SDK
+// reads from the environment (GEMINI_API_KEY or GOOGLE_API_KEY,
+// GOOGLE_GEMINI_BASE_URL).
+type Config struct {
+	APIKey     string
+	BaseURL    string
+	HTTPClient *http.Client // nil: one with header timeouts and no overall timeout (downloads are long)
+
+	CallTimeout time.Duration // bound of each metadata call; 0: 30 s
+	IdleTimeout time.Duration // a download that makes no progress for this long fails; 0: 60 s
+}
+
+// Client implements core.Batches and core.Fetcher (for files/… sources).
+type Client struct {
+	sdk        *genai.Client
+	base       *url.URL
+	apiVersion string
+	apiKey     string
+	http       *http.Client
+	callTO     time.Duration
+	idleTO     time.Duration
+}
+
+var (
+	_ core.Batches = (*Client)(nil)
+	_ core.Fetcher = (*Client)(nil)
+)
+
+// New builds the client; it makes no network call.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = 30 * time.Second
+		cfg.HTTPClient = &http.Client{Transport: tr}
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	sdk, err := genai.NewClient(ctx, &genai.ClientConfig{
+		APIKey:      cfg.APIKey,
+		Backend:     genai.BackendGeminiAPI,
+		HTTPClient:  cfg.HTTPClient,
+		HTTPOptions: genai.HTTPOptions{BaseURL: cfg.BaseURL},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gemini client: %w", err)
+	}
+	// The SDK has resolved key, base URL and version (from cfg or the
+	// environment); downloads use exactly the same.
+	cc := sdk.ClientConfig()
+	base, err := url.Parse(cc.HTTPOptions.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("gemini base URL: %w", err)
+	}
+	return &Client{
+		sdk: sdk, base: base, apiVersion: cc.HTTPOptions.APIVersion, apiKey: cc.APIKey,
+		http: cc.HTTPClient, callTO: cfg.CallTimeout, idleTO: cfg.IdleTimeout,
+	}, nil
+}
+
+// GetBatch asks the API for the batch's state and output.
+func (c *Client) GetBatch(ctx context.Context, name string) (core.BatchStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
+	b, err := c.sdk.Batches.Get(ctx, name, nil)
+	if err != nil {
+		return core.BatchStatus{}, apiError(err)
+	}
+	st := core.BatchStatus{Name: name, APIState: string(b.State), State: jobState(b.State)}
+	if b.Error != nil {
+		st.ErrorCode, st.ErrorMessage = fmt.Sprint(b.Error.Code), b.Error.Message
+	}
+	if d := b.Dest; d != nil {
+		switch {
+		case d.FileName != "":
+			st.OutputFile = d.FileName
+		case d.GCSURI != "":
+			st.OutputFile = d.GCSURI
+		case len(d.InlinedResponses) > 0:
+			st.Inline, err = jsonLines(d.InlinedResponses)
+		case len(d.InlinedEmbedContentResponses) > 0:
+			st.Inline, err = jsonLines(d.InlinedEmbedContentResponses)
+		}
+	}
+	return st, err
+}
+
+// jsonLines writes each response as one line, the format of an output file
+// ("response" or "error" per line).
+func jsonLines[T any](items []T) ([]byte, error) {
+	var out []byte
+	for _, it := range items {
+		b, err := json.Marshal(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, b...), '\n')
+	}
+	return out, nil
+}
+
+func jobState(s genai.JobState) core.JobState {
+	switch s {
+	case genai.JobStateSucceeded, genai.JobStatePartiallySucceeded:
+		return core.JobSucceeded
+	case genai.JobStateFailed:
+		return core.JobFailed
+	case genai.JobStateCancelled:
+		return core.JobCancelled
+	case genai.JobStateExpired:
+		return core.JobExpired
+	case genai.JobStateRunning, genai.JobStateCancelling, genai.JobStateUpdating, genai.JobStatePaused:
+		return core.JobRunning
+	}
+	return core.JobPending
+}
+
+// Fetch opens a Files API file ("files/…") for streaming: its metadata
+// gives the size the download must have.
+func (c *Client) Fetch(ctx context.Context, source string) (*core.Download, error) {
+	name := core.FileName(source)
+	if name == "" {
+		return nil, fmt.Errorf("gemini fetch %q: not a Files API name", source)
+	}
+	mctx, cancel := context.WithTimeout(ctx, c.callTO)
+	f, err := c.sdk.Files.Get(mctx, name, nil)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("gemini files.get %s: %w", name, apiError(err))
+	}
+	if f.State == genai.FileStateFailed {
+		msg := "file processing failed"
+		if f.Error != nil {
+			msg = f.Error.Message
+		}
+		return nil, fmt.Errorf("gemini file %s: %s", name, msg)
+	}
+	size := int64(-1)
+	if f.SizeBytes != nil {
+		size = *f.SizeBytes
+	}
+	body, n, err := c.download(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if size >= 0 && n >= 0 && n != size {
+		body.Close()
+		return nil, fmt.Errorf("gemini download %s: %w: Content-Length %d, metadata %d", name, core.ErrSizeMismatch, n, size)
+	}
+	if size < 0 {
+		size = n
+	}
+	return &core.Download{Body: body, Size: size, ContentType: f.MIMEType}, nil
+}
+
+// download GETs files/ID:download?alt=media the way the SDK's Files.Download
+// builds it, but hands back the body instead of reading it all.
+func (c *Client) download(ctx context.Context, name string) (io.ReadCloser, int64, error) {
+	u := c.base.JoinPath(c.apiVersion, name+":download")
+	u.RawQuery = "alt=media"
+	dctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(dctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel(nil)
+		return nil, 0, err
+	}
+	if c.apiKey != "" {
+		req.Header.Set("x-goog-api-key", c.apiKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		cancel(nil)
+		return nil, 0, fmt.Errorf("gemini download %s: %w", name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		cancel(nil)
+		err := fmt.Errorf("gemini download %s: status %d: %s", name, resp.StatusCode, strings.TrimSpace(string(msg)))
+		if resp.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", core.ErrNotFound, err)
+		}
+		return nil, 0, err
+	}
+	return newIdleReader(resp.Body, c.idleTO, cancel), resp.ContentLength, nil
+}
+
+// idleReader fails a download that stops making progress: the request's
+// context is cancelled when no byte arrives for the idle timeout.
+type idleReader struct {
+	body   io.ReadCloser
+	idle   time.Duration
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+	once   sync.Once
+}
+
+var errStalled = errors.New("download stalled")
+
+func newIdleReader(body io.ReadCloser, idle time.Duration, cancel context.CancelCauseFunc) *idleReader {
+	r := &idleReader{body: body, idle: idle, cancel: cancel}
+	r.timer = time.AfterFunc(idle, func() { cancel(fmt.Errorf("%w: no data for %s", errStalled, idle)) })
+	return r
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.idle)
+	}
+	return n, err
+}
+
+func (r *idleReader) Close() error {
+	var err error
+	r.once.Do(func() {
+		r.timer.Stop()
+		err = r.body.Close()
+		r.cancel(nil)
+	})
+	return err
+}
+
+// apiError marks the API's 404 with core.ErrNotFound.
+func apiError(err error) error {
+	var ae genai.APIError
+	if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", core.ErrNotFound, err)
+	}
+	var aep *genai.APIError
+	if errors.As(err, &aep) && aep.Code == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", core.ErrNotFound, err)
+	}
+	return err
+}

@@ -1,0 +1,414 @@
+// Package geminitest is a loopback stand-in for the parts of the Gemini API
+// the receiver reads (batches.get, files.get, files download), for tests
+// and benchmarks. Point GOOGLE_GEMINI_BASE_URL (or gemini.Config.BaseURL)
+// at Server.URL. Outputs are generated on the fly from a seed, so a
+// 300 MiB file costs the stand-in no memory, and Expect computes what a
+// correct landing must produce independently of the receiver's code.
+package geminitest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// APIVersion is the path prefix the SDK uses for the Gemini Developer API.
+const APIVersion = "v1beta"
+
+// Batch is a batch as the stand-in reports it.
+type Batch struct {
+	State        string // BATCH_STATE_SUCCEEDED, BATCH_STATE_FAILED, BATCH_STATE_RUNNING, …
+	OutputFile   string // files/… (metadata.output.responsesFile)
+	Inline       []map[string]any
+	ErrorCode    int
+	ErrorMessage string
+}
+
+// File is a file the stand-in serves.
+type File struct {
+	Name     string // files/…
+	MIMEType string
+	Size     int64
+	Seed     int64
+	// CutAfter > 0 makes the next CutTimes downloads stop after that many
+	// bytes by closing the connection, as a network failure would.
+	CutAfter int64
+	CutTimes int
+	// WrongSize reports a size in the metadata that differs from the bytes served.
+	WrongSize int64
+}
+
+// Server is the stand-in. Zero-configured batches and files are answered
+// 404 unless Auto is set.
+type Server struct {
+	*httptest.Server
+	APIKey string // the key the stand-in demands in x-goog-api-key ("" accepts any)
+
+	mu        sync.Mutex
+	batches   map[string]*Batch
+	files     map[string]*File
+	downloads map[string]int
+	gets      map[string]int
+	// Auto answers unknown batches as succeeded with a generated output
+	// file of AutoSize bytes, and unknown files as generated videos: what
+	// the simulator's random ids need.
+	auto     bool
+	autoSize int64
+}
+
+// New starts a stand-in demanding apiKey.
+func New(apiKey string) *Server {
+	s := &Server{
+		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{},
+		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// SetAuto turns automatic batches and files on (size: of each batch output).
+func (s *Server) SetAuto(size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auto, s.autoSize = true, size
+}
+
+// AddBatch registers a batch ("batches/…").
+func (s *Server) AddBatch(name string, b Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches[name] = &b
+}
+
+// AddFile registers a file.
+func (s *Server) AddFile(f File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.MIMEType == "" {
+		f.MIMEType = "application/jsonl"
+	}
+	s.files[f.Name] = &f
+}
+
+// Downloads is how many downloads of file name were started.
+func (s *Server) Downloads(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downloads[name]
+}
+
+// TotalDownloads is how many downloads were started, of any file.
+func (s *Server) TotalDownloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.downloads {
+		n += c
+	}
+	return n
+}
+
+// BatchGets is how many times batch name was read.
+func (s *Server) BatchGets(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets[name]
+}
+
+// FileOf returns the file the stand-in serves for name (auto ones included).
+func (s *Server) FileOf(name string) (File, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.file(name)
+	if f == nil {
+		return File{}, false
+	}
+	return *f, true
+}
+
+// AutoOutput is the output file an automatic batch reports.
+func AutoOutput(batch string) string {
+	return "files/out-" + strings.ToLower(strings.TrimPrefix(batch, "batches/"))
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if s.APIKey != "" && r.Header.Get("x-goog-api-key") != s.APIKey {
+		apiErr(w, http.StatusForbidden, "API key not valid")
+		return
+	}
+	path, ok := strings.CutPrefix(r.URL.Path, "/"+APIVersion+"/")
+	if !ok {
+		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
+		return
+	}
+	switch {
+	case strings.HasPrefix(path, "batches/"):
+		s.getBatch(w, path)
+	case strings.HasPrefix(path, "files/") && strings.HasSuffix(path, ":download"):
+		s.download(w, r, strings.TrimSuffix(path, ":download"))
+	case strings.HasPrefix(path, "files/"):
+		s.getFile(w, path)
+	default:
+		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
+	}
+}
+
+func (s *Server) getBatch(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	s.gets[name]++
+	b := s.batches[name]
+	if b == nil && s.auto {
+		out := AutoOutput(name)
+		b = &Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: out}
+		s.batches[name] = b
+		s.files[out] = &File{Name: out, MIMEType: "application/jsonl", Size: s.autoSize, Seed: int64(len(name))}
+	}
+	var bc Batch
+	if b != nil {
+		bc = *b
+	}
+	s.mu.Unlock()
+	if b == nil {
+		apiErr(w, http.StatusNotFound, "batch "+name+" not found")
+		return
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	md := map[string]any{
+		"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+		"model": "models/gemini-2.5-flash", "displayName": "stand-in batch",
+		"state": bc.State, "createTime": now, "updateTime": now,
+	}
+	out := map[string]any{}
+	if bc.OutputFile != "" {
+		out["responsesFile"] = bc.OutputFile
+	}
+	if bc.Inline != nil {
+		items := make([]any, len(bc.Inline))
+		for i, it := range bc.Inline {
+			items[i] = it
+		}
+		out["inlinedResponses"] = map[string]any{"inlinedResponses": items}
+	}
+	if len(out) > 0 {
+		md["output"] = out
+	}
+	op := map[string]any{"name": name, "metadata": md}
+	switch bc.State {
+	case "BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED":
+		op["done"] = true
+	}
+	if bc.ErrorMessage != "" {
+		op["error"] = map[string]any{"code": bc.ErrorCode, "message": bc.ErrorMessage}
+	}
+	writeJSON(w, op)
+}
+
+// file returns the file for name, making an automatic video if need be.
+func (s *Server) file(name string) *File {
+	f := s.files[name]
+	if f == nil && s.auto && strings.HasPrefix(name, "files/") {
+		f = &File{Name: name, MIMEType: "video/mp4", Size: 256 << 10, Seed: int64(len(name)) + 7}
+		s.files[name] = f
+	}
+	return f
+}
+
+func (s *Server) getFile(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	f := s.file(name)
+	var fc File
+	if f != nil {
+		fc = *f
+	}
+	s.mu.Unlock()
+	if f == nil {
+		apiErr(w, http.StatusNotFound, "file "+name+" not found")
+		return
+	}
+	size := fc.Size
+	if fc.WrongSize != 0 {
+		size = fc.WrongSize
+	}
+	writeJSON(w, map[string]any{
+		"name": fc.Name, "mimeType": fc.MIMEType, "sizeBytes": strconv.FormatInt(size, 10),
+		"state": "ACTIVE", "source": "GENERATED",
+		"downloadUri": s.URL + "/" + APIVersion + "/" + fc.Name + ":download?alt=media",
+	})
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, name string) {
+	if r.URL.Query().Get("alt") != "media" {
+		apiErr(w, http.StatusBadRequest, "alt=media required")
+		return
+	}
+	s.mu.Lock()
+	f := s.file(name)
+	var fc File
+	cut := int64(0)
+	if f != nil {
+		s.downloads[name]++
+		fc = *f
+		if f.CutTimes > 0 && f.CutAfter > 0 {
+			f.CutTimes--
+			cut = f.CutAfter
+		}
+	}
+	s.mu.Unlock()
+	if f == nil {
+		apiErr(w, http.StatusNotFound, "file "+name+" not found")
+		return
+	}
+	w.Header().Set("Content-Type", fc.MIMEType)
+	w.Header().Set("Content-Length", strconv.FormatInt(fc.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	src := io.Reader(Content(fc))
+	if cut > 0 {
+		src = io.LimitReader(src, cut)
+	}
+	buf := make([]byte, 256<<10)
+	if _, err := io.CopyBuffer(w, src, buf); err != nil {
+		return
+	}
+	if cut > 0 {
+		// Cut the connection mid-body: the client sees an unexpected EOF.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiErr(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg, "status": http.StatusText(code)}})
+}
+
+// Expected is what a correct landing of a file must produce, computed by
+// the generator itself.
+type Expected struct {
+	Bytes          int64
+	SHA256         string
+	Lines          int64
+	SucceededLines int64
+	FailedLines    int64
+}
+
+// Expect generates f's content once and returns its numbers.
+func Expect(f File) Expected {
+	g := Content(f)
+	h := sha256.New()
+	n, _ := io.CopyBuffer(h, g, make([]byte, 256<<10))
+	e := Expected{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	if isJSONL(f.MIMEType) {
+		e.Lines, e.SucceededLines, e.FailedLines = g.lines, g.ok, g.failed
+	}
+	return e
+}
+
+func isJSONL(mime string) bool { return strings.Contains(mime, "jsonl") || strings.Contains(mime, "json") }
+
+// Content returns a reader of f's bytes.
+func Content(f File) *Generator {
+	return &Generator{size: f.Size, seed: f.Seed, jsonl: isJSONL(f.MIMEType)}
+}
+
+// Generator produces a file's bytes on the fly. A JSON-lines file is a
+// batch output: every seventh line is an "error" line, the others
+// "response" lines, some with a nested "error" key or the word "error" in
+// their text (which must not count as failures); the last line is padded so
+// the file has exactly the requested size. Other files are pseudo-random
+// bytes.
+type Generator struct {
+	size, seed, off int64
+	jsonl           bool
+	pending         []byte
+	i               int64
+	lines, ok       int64
+	failed          int64
+	x               uint64
+}
+
+const minLine = 160
+
+func (g *Generator) Read(p []byte) (int, error) {
+	if g.off >= g.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && g.off < g.size {
+		if len(g.pending) == 0 {
+			g.pending = g.next()
+		}
+		c := copy(p[n:], g.pending)
+		g.pending = g.pending[c:]
+		n += c
+		g.off += int64(c)
+	}
+	return n, nil
+}
+
+func (g *Generator) next() []byte {
+	left := g.size - g.off
+	if !g.jsonl {
+		if g.x == 0 {
+			g.x = uint64(g.seed)*0x9E3779B97F4A7C15 + 1
+		}
+		b := make([]byte, min(left, 64<<10))
+		for i := range b {
+			g.x ^= g.x << 13
+			g.x ^= g.x >> 7
+			g.x ^= g.x << 17
+			b[i] = byte(g.x)
+		}
+		return b
+	}
+	g.i++
+	const lastSkeleton = `{"key":"last","response":{"text":""}}` + "\n"
+	var line string
+	failed := g.i%7 == 0
+	if failed {
+		line = fmt.Sprintf(`{"key":"req-%d","error":{"code":3,"message":"Invalid request %d"}}`, g.i, g.seed)
+	} else {
+		text := "Answer " + strconv.FormatInt(g.i, 10) + ` with \"error\": none, a {brace} and a [bracket]`
+		extra := ""
+		if g.i%5 == 0 {
+			extra = `,"error":null` // nested: not a failed line
+		}
+		line = fmt.Sprintf(`{"key":"req-%d","response":{"candidates":[{"content":{"parts":[{"text":"%s"}],"role":"model"},"finishReason":"STOP"%s}],"usageMetadata":{"totalTokenCount":%d}}}`, g.i, text, extra, g.i%1000)
+	}
+	const pad = 2048 // spaces before the closing brace, so lines are a realistic size
+	if want := int64(len(line) + pad + 1); left < want+int64(len(lastSkeleton)) {
+		// The last line fills exactly what is left.
+		if left < int64(len(lastSkeleton)) {
+			return []byte(strings.Repeat(" ", int(left))) // too small for a line
+		}
+		g.lines++
+		g.ok++
+		return []byte(`{"key":"last","response":{"text":"` + strings.Repeat("z", int(left)-len(lastSkeleton)) + `"}}` + "\n")
+	}
+	g.lines++
+	if failed {
+		g.failed++
+	} else {
+		g.ok++
+	}
+	return []byte(line[:len(line)-1] + strings.Repeat(" ", pad) + "}\n")
+}

@@ -1,0 +1,26 @@
+// Package sink lands job outputs where RESULTS_SINK says: a local folder,
+// gs://bucket/prefix (Cloud Storage) or, later, s3://bucket/prefix. Every
+// sink writes atomically: an object appears whole or not at all, and a
+// retry replaces what an earlier attempt left instead of adding a copy.
+package sink
+
+import (
+	"fmt"
+	"strings"
+)
+
+// copyBuffer is the size of the one buffer a landing streams through.
+const copyBuffer = 1 << 20
+
+// checkKey refuses keys that could leave the sink's root.
+func checkKey(key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
+		return fmt.Errorf("sink: invalid key %q", key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("sink: invalid key %q", key)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Defaults of the job processor.
+const (
+	DefaultLandingLease  = 2 * time.Minute
+	DefaultNotRunningYet = 30 * time.Second // wait when the API does not report the batch finished yet
+	ManifestName         = "manifest.json"
+	maxManifestBytes     = 1 << 20
+)
+
+// JobsConfig configures the job processor. Ledger is required; without
+// Batches a batch.succeeded is recorded but not confirmed nor landed,
+// without Sink nothing lands, without Fetcher only inline outputs land.
+type JobsConfig struct {
+	Ledger    Ledger
+	Batches   Batches
+	Fetcher   Fetcher
+	Sink      Sink
+	Notifiers []Notifier
+	Logger    *slog.Logger
+
+	// Why outputs are not landed, recorded in the ledger; set by whoever
+	// leaves Batches or Sink out (e.g. "GEMINI_API_KEY is not set").
+	NoBatchesReason, NoSinkReason string
+
+	LandingLease   time.Duration // 0: 2 min; renewed while landing
+	NotifyTimeout  time.Duration // per notification attempt; 0: 10 s
+	NotifyAttempts int           // per notification; 0: 3
+	Clock          func() time.Time
+}
+
+// Jobs acts on events: it records each in the job ledger, confirms a
+// finished batch with the Gemini API, lands its output (or a generated
+// video) in the sink exactly once per job, and sends the notifications.
+// Every step is recorded in the ledger before the next, so an attempt that
+// fails or crashes is resumed by the next one without redoing what is
+// done: Jobs is the Processor behind both the inline handler and the queue
+// workers.
+type Jobs struct {
+	c JobsConfig
+}
+
+func NewJobs(c JobsConfig) (*Jobs, error) {
+	if c.Ledger == nil {
+		return nil, errors.New("jobs: Ledger is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LandingLease <= 0 {
+		c.LandingLease = DefaultLandingLease
+	}
+	if c.NotifyTimeout <= 0 {
+		c.NotifyTimeout = 10 * time.Second
+	}
+	if c.NotifyAttempts <= 0 {
+		c.NotifyAttempts = 3
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.NoBatchesReason == "" {
+		c.NoBatchesReason = "no Gemini API client configured"
+	}
+	if c.NoSinkReason == "" {
+		c.NoSinkReason = "no results sink configured"
+	}
+	return &Jobs{c: c}, nil
+}
+
+// Ledger is the ledger the processor writes.
+func (p *Jobs) Ledger() Ledger { return p.c.Ledger }
+
+// Process implements Processor.
+func (p *Jobs) Process(ctx context.Context, ev *Event) error {
+	id := ev.JobID()
+	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", id)
+	if id == "" || !KnownEventType(ev.Type) {
+		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", KnownEventType(ev.Type))
+		return nil
+	}
+	now := p.c.Clock()
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) { return ApplyEvent(j, ev, now), nil })
+	if err != nil {
+		return err
+	}
+	var inline []byte
+	if ev.Type == BatchSucceeded {
+		if job, inline, err = p.confirmBatch(ctx, job); err != nil {
+			return err
+		}
+	}
+	if job.Landing == LandingPending || job.Landing == LandingActive {
+		if job, err = p.land(ctx, job, inline); err != nil {
+			return err
+		}
+	}
+	if err := p.notify(ctx, job, ev); err != nil {
+		return err
+	}
+	attrs := []any{"state", job.State, "landing", job.Landing}
+	if job.Output != nil {
+		attrs = append(attrs, "output", job.Output.URI, "bytes", job.Output.Bytes)
+	}
+	if job.LandingError != "" {
+		attrs = append(attrs, "landing_error", job.LandingError)
+	}
+	log.InfoContext(ctx, "job updated", attrs...)
+	return nil
+}
+
+// confirmBatch asks the API about a batch the event says succeeded, unless
+// the ledger already knows its outcome. It returns inline responses when
+// the batch has no output file.
+func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error) {
+	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
+	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
+		return job, nil, nil // known: a second delivery asks the API nothing
+	}
+	now := p.c.Clock()
+	if p.c.Batches == nil {
+		// Nothing can confirm it: record what the event says, unconfirmed.
+		job, err := p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+			j = j.Clone()
+			if j.moveTo(JobSucceeded, now, now) {
+				j.Landing, j.LandingError, j.UpdatedAt = LandingSkipped, p.c.NoBatchesReason, now
+				return j, nil
+			}
+			return nil, nil
+		})
+		return job, nil, err
+	}
+	st, err := p.c.Batches.GetBatch(ctx, job.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gemini batches.get %s: %w", job.ID, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyBatchStatus(j, st, now), nil })
+	if err != nil {
+		return nil, nil, err
+	}
+	if !job.State.Terminal() {
+		return nil, nil, &RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	if job.State == JobSucceeded && job.Source == "" && (job.Landing == LandingPending) {
+		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+			return SkipLanding(j, "the Gemini API names no output file for the batch", now), nil
+		})
+	}
+	return job, st.Inline, err
+}
+
+// land lands the job's output once: it claims the landing in the ledger,
+// streams the output to the sink while keeping the lease alive, writes the
+// manifest, and records it.
+func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) {
+	now := p.c.Clock()
+	skip := ""
+	switch {
+	case p.c.Sink == nil:
+		skip = p.c.NoSinkReason
+	case job.Source == "":
+		skip = "no output file is known for the job"
+	case job.Source == SourceInline && inline == nil:
+		return nil, &RetryLaterError{At: now, Reason: "inline responses must be read from the API again"}
+	case job.Source != SourceInline && p.c.Fetcher == nil:
+		skip = p.c.NoBatchesReason
+	}
+	if skip != "" {
+		return p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SkipLanding(j, skip, now), nil })
+	}
+
+	owner, id := newOwner(), job.ID
+	var verdict LandingVerdict
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
+		var next *Job
+		verdict, next = ClaimLanding(j, owner, now, now.Add(p.c.LandingLease))
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch verdict {
+	case LandingDone, LandingNotNeeded:
+		return job, nil
+	case LandingBusy:
+		return nil, &RetryLaterError{At: job.LandingLease, Free: true, Reason: "another worker is landing " + job.ID}
+	}
+
+	lctx, cancel := context.WithCancelCause(ctx)
+	stopRenew := p.keepLease(lctx, cancel, job.ID, owner)
+	m, manifestURI, err := p.landOutput(lctx, job, inline)
+	stopRenew()
+	if cause := context.Cause(lctx); err != nil && errors.Is(cause, errLeaseLost) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	cancel(nil)
+	done := p.c.Clock()
+	if err == nil {
+		job, err = p.update(ctx, id, func(j *Job) (*Job, error) { return FinishLanding(j, owner, m, manifestURI, done) })
+		if err == nil {
+			return job, nil
+		}
+	}
+	// The next attempt finds the landing free (or the lease over) and
+	// redoes it; Put replaces whatever this attempt left.
+	detached := context.WithoutCancel(ctx)
+	if _, rerr := p.update(detached, id, func(j *Job) (*Job, error) { return ReleaseLanding(j, owner, truncate(err.Error(), 1024), done) }); rerr != nil && !errors.Is(rerr, ErrNotOwner) {
+		p.c.Logger.WarnContext(ctx, "cannot release landing; its lease will end it", "job_id", id, "error", rerr.Error())
+	}
+	return nil, fmt.Errorf("landing %s: %w", id, err)
+}
+
+var errLeaseLost = errors.New("landing lease lost to another worker")
+
+// keepLease renews the landing lease every third of it until stop is
+// called; if another owner took it, landing is cancelled.
+func (p *Jobs) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id, owner string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(p.c.LandingLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			now := p.c.Clock()
+			_, err := p.c.Ledger.UpdateJob(ctx, id, func(j *Job) (*Job, error) { return RenewLanding(j, owner, now, now.Add(p.c.LandingLease)) })
+			if errors.Is(err, ErrNotOwner) {
+				cancel(errLeaseLost)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				p.c.Logger.WarnContext(ctx, "cannot renew landing lease", "job_id", id, "error", err.Error())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// landOutput writes the output and then its manifest. The manifest goes
+// last, so its presence means the output is whole: a retry after a crash
+// that came after it adopts it instead of downloading again.
+func (p *Jobs) landOutput(ctx context.Context, job *Job, inline []byte) (Manifest, string, error) {
+	dir := JobPath(job.ID)
+	manifestKey := dir + "/" + ManifestName
+	b, err := p.c.Sink.Get(ctx, manifestKey, maxManifestBytes)
+	switch {
+	case err == nil:
+		var m Manifest
+		if json.Unmarshal(b, &m) == nil && m.JobID == job.ID && m.Source == job.Source {
+			return m, p.c.Sink.URI(manifestKey), nil
+		}
+	case !errors.Is(err, ErrNotFound):
+		return Manifest{}, "", fmt.Errorf("sink: %w", err)
+	}
+
+	var dl *Download
+	if job.Source == SourceInline {
+		dl = &Download{Body: io.NopCloser(bytes.NewReader(inline)), Size: int64(len(inline)), ContentType: "application/jsonl"}
+	} else if dl, err = p.c.Fetcher.Fetch(ctx, job.Source); err != nil {
+		return Manifest{}, "", fmt.Errorf("fetch %s: %w", job.Source, err)
+	}
+	defer dl.Body.Close()
+	sum := NewSummer(job.Kind == "batch")
+	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)
+	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)
+	if err != nil {
+		return Manifest{}, "", fmt.Errorf("sink: %w", err)
+	}
+	m := sum.Manifest()
+	m.JobID, m.Source, m.URI, m.ContentType, m.LandedAt = job.ID, job.Source, uri, dl.ContentType, p.c.Clock().UTC()
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	manifestURI, err := p.c.Sink.Put(ctx, manifestKey, bytes.NewReader(append(mb, '\n')), "application/json")
+	if err != nil {
+		return Manifest{}, "", fmt.Errorf("sink: %w", err)
+	}
+	return m, manifestURI, nil
+}
+
+// outputName is the landed output's name inside the job's folder.
+func outputName(kind, contentType string) string {
+	if kind == "batch" {
+		return "results.jsonl"
+	}
+	ct, _, _ := strings.Cut(contentType, ";")
+	switch strings.TrimSpace(ct) {
+	case "video/mp4":
+		return "video.mp4"
+	case "video/webm":
+		return "video.webm"
+	case "video/quicktime":
+		return "video.mov"
+	}
+	if kind == "video" {
+		return "video.mp4" // Veo's format
+	}
+	return "output.bin"
+}
+
+// JobPath is the job's folder in a sink: its id with every byte outside
+// [A-Za-z0-9_-] (and so '.', which could climb out) escaped as ~XX, and '/'
+// kept between segments: "batches/abc" stays "batches/abc".
+func JobPath(id string) string {
+	var b strings.Builder
+	for _, seg := range strings.Split(id, "/") {
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		if seg == "" {
+			b.WriteString("~")
+			continue
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+				b.WriteByte(c)
+				continue
+			}
+			const digits = "0123456789ABCDEF"
+			b.WriteByte('~')
+			b.WriteByte(digits[c>>4])
+			b.WriteByte(digits[c&0xf])
+		}
+	}
+	return b.String()
+}
+
+func (p *Jobs) update(ctx context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error) {
+	j, err := p.c.Ledger.UpdateJob(ctx, id, fn)
+	if err != nil {
+		return nil, fmt.Errorf("job ledger %s: %w", id, err)
+	}
+	return j, nil
+}

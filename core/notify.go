@@ -1,0 +1,76 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Notifier tells someone about a job after the ledger is updated: a
+// forward of the event to another webhook endpoint, a chat message.
+// Notify makes one attempt; the processor bounds it with a timeout and
+// retries it.
+type Notifier interface {
+	Name() string
+	Notify(ctx context.Context, n Notification) error
+}
+
+// Notification is what a notifier sends.
+type Notification struct {
+	Job   *Job
+	Event *Event
+	// DeliveryID is the id the notification carries: fixed in the ledger
+	// before the first attempt, so a resend carries the same one and the
+	// receiver can drop the copy.
+	DeliveryID string
+}
+
+// notify sends each notifier's notification for this job and event type
+// once: the ledger records it sent.
+func (p *Jobs) notify(ctx context.Context, job *Job, ev *Event) error {
+	for _, n := range p.c.Notifiers {
+		key := n.Name() + ":" + ev.Type
+		if nt, ok := job.Notices[key]; ok && !nt.SentAt.IsZero() {
+			continue
+		}
+		now := p.c.Clock()
+		var err error
+		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
+		if err != nil {
+			return err
+		}
+		note := Notification{Job: job, Event: ev, DeliveryID: job.Notices[key].DeliveryID}
+		if err := p.send(ctx, n, note); err != nil {
+			return fmt.Errorf("notify %s: %w", n.Name(), err)
+		}
+		sent := p.c.Clock()
+		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SentNotice(j, key, sent), nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send tries n up to NotifyAttempts times, each bounded by NotifyTimeout,
+// waiting 1 s, 2 s, … in between.
+func (p *Jobs) send(ctx context.Context, n Notifier, note Notification) error {
+	var err error
+	for i := range p.c.NotifyAttempts {
+		if i > 0 {
+			t := time.NewTimer(time.Duration(1<<(i-1)) * time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+			case <-t.C:
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, p.c.NotifyTimeout)
+		err = n.Notify(actx, note)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}

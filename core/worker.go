@@ -1,0 +1,300 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Defaults of the embedded worker.
+const (
+	DefaultMaxAttempts  = 5
+	DefaultConcurrency  = 2
+	DefaultRetryBackoff = 2 * time.Second
+	MaxRetryBackoff     = 5 * time.Minute
+	DefaultTaskTimeout  = 30 * time.Minute
+)
+
+// ErrPermanent marks a failure no retry can fix: the worker keeps the task
+// as a dead letter at once instead of retrying it.
+var ErrPermanent = errors.New("permanent failure")
+
+// RetryLaterError asks for another attempt no earlier than At. Free
+// attempts (waiting for another owner to finish) do not count towards
+// MaxAttempts.
+type RetryLaterError struct {
+	At     time.Time
+	Reason string
+	Free   bool
+}
+
+func (e *RetryLaterError) Error() string { return "retry later: " + e.Reason }
+
+// WorkerOptions configure a Worker. Tasks, Processor and DeadLetters are required.
+type WorkerOptions struct {
+	Tasks       TaskStore
+	Processor   Processor
+	DeadLetters DeadLetters
+	Logger      *slog.Logger
+
+	MaxAttempts  int           // attempts before a task becomes a dead letter; 0: 5
+	Concurrency  int           // tasks processed at once; 0: 2
+	RetryBackoff time.Duration // wait after the first failure, doubled after each (max 5 min); 0: 2 s
+	TaskTimeout  time.Duration // bound of one attempt; 0: 30 min
+	StoreTimeout time.Duration // bound of each task store call; 0: 5 s
+	Clock        func() time.Time
+}
+
+// Worker is the embedded, in-process queue of the local server. Enqueue
+// writes the task to the TaskStore (durable) before it returns and then
+// wakes the worker; Run processes due tasks, retries failures with backoff
+// and keeps a task that failed MaxAttempts times as a dead letter. Tasks
+// left by a crash are still in the store and run again when Run starts.
+type Worker struct {
+	o    WorkerOptions
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func NewWorker(o WorkerOptions) (*Worker, error) {
+	if o.Tasks == nil || o.Processor == nil || o.DeadLetters == nil {
+		return nil, errors.New("worker: Tasks, Processor and DeadLetters are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.TaskTimeout <= 0 {
+		o.TaskTimeout = DefaultTaskTimeout
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return &Worker{o: o, wake: make(chan struct{}, 1), running: make(map[string]bool)}, nil
+}
+
+// Enqueue stores ev as a task, durably, then wakes the worker.
+func (w *Worker) Enqueue(ctx context.Context, ev *Event) error {
+	if err := w.o.Tasks.PutTask(ctx, NewTask(ev, w.o.Clock())); err != nil {
+		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
+	}
+	w.poke()
+	return nil
+}
+
+// Replay moves the dead letter key back into the queue with fresh attempts.
+func (w *Worker) Replay(ctx context.Context, key string) error {
+	if err := ReplayDeadLetter(ctx, w.o.DeadLetters, w.o.Tasks, key, w.o.Clock()); err != nil {
+		return err
+	}
+	w.poke()
+	return nil
+}
+
+// ErrNoDeadLetter: replay of a key that is not a dead letter.
+var ErrNoDeadLetter = errors.New("no dead letter with that key")
+
+// ReplayDeadLetter queues dead letter key as a new task and then deletes
+// it. A crash in between replays it twice, which job processing absorbs.
+func ReplayDeadLetter(ctx context.Context, dead DeadLetters, tasks TaskStore, key string, now time.Time) error {
+	all, err := dead.ListDeadLetters(ctx, 0)
+	if err != nil {
+		return err
+	}
+	for _, d := range all {
+		if d.Key != key {
+			continue
+		}
+		if err := tasks.PutTask(ctx, Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body, EnqueuedAt: now}); err != nil {
+			return err
+		}
+		return dead.DeleteDeadLetter(ctx, key)
+	}
+	return fmt.Errorf("%w: %q", ErrNoDeadLetter, key)
+}
+
+func (w *Worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run processes tasks until ctx ends, then waits for the attempts in
+// flight (their context ends with ctx; they are put back as they were).
+func (w *Worker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		next := w.dispatch(ctx, &wg)
+		wait := time.Duration(0)
+		if !next.IsZero() {
+			wait = max(next.Sub(w.o.Clock()), 10*time.Millisecond)
+		} else {
+			wait = time.Hour
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// dispatch starts every due task that fits and returns when the next
+// waiting one is due (zero: none waits).
+func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
+	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
+	tasks, err := w.o.Tasks.ListTasks(sctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.o.Logger.Error("worker: cannot list tasks", "error", err.Error())
+		}
+		return w.o.Clock().Add(time.Second)
+	}
+	now := w.o.Clock()
+	var next time.Time
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range tasks {
+		if w.running[t.ID] {
+			continue
+		}
+		if t.NotBefore.After(now) {
+			if next.IsZero() || t.NotBefore.Before(next) {
+				next = t.NotBefore
+			}
+			continue
+		}
+		if len(w.running) >= w.o.Concurrency {
+			continue // a finishing attempt wakes the loop
+		}
+		w.running[t.ID] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.attempt(ctx, t)
+			w.mu.Lock()
+			delete(w.running, t.ID)
+			w.mu.Unlock()
+			w.poke()
+		}()
+	}
+	return next
+}
+
+// attempt runs one try of t and records its outcome in the store.
+func (w *Worker) attempt(ctx context.Context, t Task) {
+	log := w.o.Logger.With("webhook_id", t.ID)
+	// Count the attempt before running it, so a task that crashes the
+	// process every time still ends as a dead letter.
+	t.Attempts++
+	if err := w.put(ctx, t); err != nil {
+		log.Error("worker: cannot start task", "error", err.Error())
+		return
+	}
+	ev, err := t.Event()
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, w.o.TaskTimeout)
+		err = w.o.Processor.Process(pctx, ev)
+		cancel()
+	}
+	if err == nil {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.StoreTimeout)
+		defer dcancel()
+		if err := w.o.Tasks.DeleteTask(dctx, t.ID); err != nil {
+			log.Warn("worker: processed task not deleted; it will run again (harmless: processing is idempotent)", "error", err.Error())
+		}
+		return
+	}
+	detached := context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		// Shutting down: the failure is ours, not the task's.
+		t.Attempts--
+		_ = w.put(detached, t)
+		return
+	}
+	t.LastError = truncate(err.Error(), 2048)
+	var later *RetryLaterError
+	if errors.As(err, &later) {
+		if later.Free {
+			t.Attempts--
+		}
+		t.NotBefore = later.At
+	} else {
+		t.NotBefore = w.o.Clock().Add(w.backoff(t.Attempts))
+	}
+	if errors.Is(err, ErrPermanent) || t.Attempts >= w.o.MaxAttempts {
+		w.deadLetter(detached, t, log)
+		return
+	}
+	log.Warn("worker: attempt failed; will retry", "attempt", t.Attempts, "retry_at", t.NotBefore.Format(time.RFC3339), "error", t.LastError)
+	if err := w.put(detached, t); err != nil {
+		log.Error("worker: cannot reschedule task; it runs again on restart", "error", err.Error())
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
+	d := DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
+	if ev, err := ParseEvent(t.Body); err == nil {
+		d.EventType = ev.Type
+	}
+	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
+	defer cancel()
+	if err := w.o.DeadLetters.PutDeadLetter(sctx, d); err != nil {
+		// Keep the task rather than lose it; it is retried later.
+		log.Error("worker: cannot keep dead letter; task kept", "error", err.Error())
+		t.NotBefore = w.o.Clock().Add(MaxRetryBackoff)
+		_ = w.o.Tasks.PutTask(sctx, t)
+		return
+	}
+	if err := w.o.Tasks.DeleteTask(sctx, t.ID); err != nil {
+		log.Warn("worker: dead-lettered task not deleted", "error", err.Error())
+	}
+	log.Error("worker: task dead-lettered", "event_type", d.EventType, "attempts", t.Attempts, "reason", d.Reason)
+}
+
+func (w *Worker) put(ctx context.Context, t Task) error {
+	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
+	defer cancel()
+	return w.o.Tasks.PutTask(sctx, t)
+}
+
+// backoff after the n-th failed attempt: RetryBackoff doubled n-1 times,
+// at most MaxRetryBackoff, with ±20 % jitter so retries do not align.
+func (w *Worker) backoff(n int) time.Duration {
+	d := w.o.RetryBackoff
+	for i := 1; i < n && d < MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, MaxRetryBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

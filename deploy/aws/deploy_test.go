@@ -1,0 +1,93 @@
+// Package aws holds the SAM deployment's tests: the template passes cfn-lint
+// and the Makefile that `sam build` runs produces the arm64 bootstrap.
+package aws
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTemplatePassesCfnLint(t *testing.T) {
+	lint, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Fatal("cfn-lint not found: it validates the SAM template offline (pip install cfn-lint)")
+	}
+	if out, err := exec.Command(lint, "template.yaml").CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+
+	// The same check must catch a broken template, or passing proves nothing.
+	good, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string][2]string{
+		"unknown runtime":      {"Runtime: provided.al2023", "Runtime: provided.al2099"},
+		"dangling log group":   {"LogGroup: !Ref GeminiWebhookLogGroup", "LogGroup: !Ref NoSuchLogGroup"},
+		"bad reserved concurr": {"ReservedConcurrentExecutions: !Ref ReservedConcurrency", "ReservedConcurrentExecutions: lots"},
+	} {
+		if !bytes.Contains(good, []byte(edit[0])) {
+			t.Fatalf("%s: template no longer contains %q", name, edit[0])
+		}
+		bad := filepath.Join(t.TempDir(), "template.yaml")
+		if err := os.WriteFile(bad, bytes.Replace(good, []byte(edit[0]), []byte(edit[1]), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(lint, bad).CombinedOutput(); err == nil {
+			t.Errorf("%s: cfn-lint passed a broken template:\n%s", name, out)
+		}
+	}
+}
+
+// TestMakefileBuildsArm64Bootstrap runs the Makefile target as sam build
+// does: from a scratch directory, with --makefile naming the original file
+// and ARTIFACTS_DIR set.
+func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatal("make not found: sam's makefile build method needs it")
+	}
+	makefile, err := filepath.Abs("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch, artifacts := t.TempDir(), filepath.Join(t.TempDir(), "GeminiWebhookFunction")
+	cmd := exec.Command("make", "--makefile", makefile, "build-GeminiWebhookFunction")
+	cmd.Dir = scratch
+	cmd.Env = append(os.Environ(), "ARTIFACTS_DIR="+artifacts)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build-GeminiWebhookFunction: %v\n%s", err, out)
+	}
+	bin := filepath.Join(artifacts, "bootstrap")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF binary: %v", err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 {
+		t.Errorf("bootstrap is %v %v, want 64-bit AArch64", f.Class, f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("bootstrap is dynamically linked (PT_INTERP): CGO_ENABLED=0 did not hold")
+		}
+	}
+	if info, err := os.Stat(bin); err == nil {
+		t.Logf("linux/arm64 bootstrap: %d bytes (%.1f MiB)", info.Size(), float64(info.Size())/(1<<20))
+	}
+
+	// The build tag is in the binary's build info.
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	for _, want := range []string{"-tags=lambda.norpc", "CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("build info lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+// Two secrets, as during a rotation: deliveries signed with either verify.
+const (
+	secretNew = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	secretOld = "whsec_QkVkcmFuZC1uZXctc2VjcmV0LWZvci10ZXN0cw=="
+)
+
+// findRIE looks for the emulator on PATH, then in GOPATH/bin where
+// scripts/test.sh installs it.
+func findRIE(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", "aws-lambda-rie")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatalf("aws-lambda-rie not found on PATH or in GOPATH/bin; install it with: go install %s (scripts/test.sh does)", rieModule)
+	return ""
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// rie is the bootstrap running under the Runtime Interface Emulator.
+type rie struct {
+	svc    *testenv.Service
+	stdout *syncBuffer
+}
+
+// startRIE runs the bootstrap under the emulator with exactly env (nothing
+// inherited: the emulator passes its environment to the function).
+func startRIE(t testing.TB, env map[string]string) *rie {
+	t.Helper()
+	rieBin := findRIE(t)
+	apiPort, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := map[string]string{
+		"PATH":                        os.Getenv("PATH"),
+		"TMPDIR":                      t.TempDir(),
+		"AWS_LAMBDA_FUNCTION_NAME":    "gemini-webhook",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ACCESS_KEY_ID":           "testing",
+		"AWS_SECRET_ACCESS_KEY":       "testing",
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	var envList []string
+	for k, v := range full {
+		envList = append(envList, k+"="+v)
+	}
+	out := &syncBuffer{}
+	svc, err := testenv.StartProc(context.Background(), testenv.ProcSpec{
+		Name: "lambda-rie",
+		Argv: func(host string) []string {
+			return []string{rieBin,
+				"--runtime-interface-emulator-address", host,
+				"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+				bootstrapPath}
+		},
+		Env:     func(string) []string { return envList },
+		Dir:     filepath.Dir(bootstrapPath),
+		Stdout:  out,
+		Ready:   testenv.HTTPAnswers, // GET / is a 404: only the invoke route exists
+		Timeout: 20 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rie{svc: svc, stdout: out}
+	t.Cleanup(svc.Stop)
+	return r
+}
+
+// invoke posts one event to the emulator's invoke API and returns the function's answer.
+func (r *rie) invoke(t testing.TB, event any) []byte {
+	t.Helper()
+	payload, err := json.Marshal(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.svc.Host+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("invoke: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.svc.LogText())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return body
+}
+
+// delivery is one Gemini-like POST through the Function URL.
+type delivery struct {
+	name       string
+	id         string
+	secret     string
+	at         time.Time
+	b64        bool
+	tamper     bool
+	method     string
+	wantStatus int
+	wantResult string // outcome in the answer body
+}
+
+func (d delivery) event(t testing.TB, body []byte) events.LambdaFunctionURLRequest {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(d.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := wh.Sign(d.id, d.at, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.tamper {
+		body = bytes.Replace(body, []byte("batches/"), []byte("batches/x"), 1)
+	}
+	sent := string(body)
+	if d.b64 {
+		sent = base64.StdEncoding.EncodeToString(body)
+	}
+	method := d.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	ev := events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: "/", RawQueryString: "",
+		Headers: map[string]string{ // lower case, as Function URLs deliver them
+			"content-type":      "application/json",
+			"user-agent":        "Gemini-Webhooks/1.0",
+			"webhook-id":        d.id,
+			"webhook-timestamp": strconv.FormatInt(d.at.Unix(), 10),
+			"webhook-signature": sig,
+		},
+		Body: sent, IsBase64Encoded: d.b64,
+	}
+	ev.RequestContext.AccountID = "anonymous"
+	ev.RequestContext.APIID = "abcdefghij"
+	ev.RequestContext.DomainName = "abcdefghij.lambda-url.us-east-1.on.aws"
+	ev.RequestContext.DomainPrefix = "abcdefghij"
+	ev.RequestContext.RequestID = d.id + "-" + d.name
+	ev.RequestContext.HTTP.Method = method
+	ev.RequestContext.HTTP.Path = "/"
+	ev.RequestContext.HTTP.Protocol = "HTTP/1.1"
+	ev.RequestContext.HTTP.SourceIP = "203.0.113.7"
+	return ev
+}
+
+func batchBody(id string) []byte {
+	return []byte(`{"type":"batch.succeeded","version":"v1","timestamp":"` + time.Now().UTC().Format(time.RFC3339) +
+		`","data":{"id":"batches/` + id + `","output_file_uri":"files/` + id + `-output"}}`)
+}
+
+// TestBootstrapUnderRIE runs the real bootstrap under the AWS Lambda Runtime
+// Interface Emulator and drives it with Function URL events.
+func TestBootstrapUnderRIE(t *testing.T) {
+	secretARN := putSecret(t, "rie-signing-secret", secretNew+","+secretOld)
+	runs := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"firestore store, secret from Secrets Manager", map[string]string{
+			"IDEMPOTENCY_STORE":          "firestore",
+			"FIRESTORE_EMULATOR_HOST":    firestoreHost,
+			"GOOGLE_CLOUD_PROJECT":       fmt.Sprintf("lambda-rie-%d", os.Getpid()),
+			"WEBHOOK_SIGNING_SECRET_ARN": secretARN,
+			"AWS_ENDPOINT_URL":           motoURL,
+		}},
+		{"memory store, secret in the environment", map[string]string{
+			"IDEMPOTENCY_STORE":      "memory",
+			"WEBHOOK_SIGNING_SECRET": secretNew + "," + secretOld,
+		}},
+	}
+	for i, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			r := startRIE(t, run.env)
+			now := time.Now()
+			id := func(s string) string { return fmt.Sprintf("msg_run%d_%s", i, s) }
+			cases := []delivery{
+				{name: "signed plain JSON", id: id("plain"), secret: secretNew, at: now, wantStatus: 200, wantResult: "processed"},
+				{name: "signed base64 body (previous secret)", id: id("b64"), secret: secretOld, at: now, b64: true, wantStatus: 200, wantResult: "processed"},
+				{name: "redelivery, new attempt timestamp", id: id("plain"), secret: secretNew, at: now.Add(2 * time.Second), wantStatus: 200, wantResult: "duplicate"},
+				{name: "redelivery of the base64 one as plain JSON", id: id("b64"), secret: secretNew, at: now.Add(3 * time.Second), wantStatus: 200, wantResult: "duplicate"},
+				{name: "tampered body", id: id("tampered"), secret: secretNew, at: now, tamper: true, wantStatus: 401, wantResult: "rejected"},
+				{name: "stale timestamp", id: id("stale"), secret: secretNew, at: now.Add(-10 * time.Minute), wantStatus: 401, wantResult: "rejected"},
+				{name: "wrong secret", id: id("wrongkey"), secret: "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), at: now, wantStatus: 401, wantResult: "rejected"},
+				{name: "GET", id: id("get"), secret: secretNew, at: now, method: http.MethodGet, wantStatus: 405, wantResult: "rejected"},
+			}
+			for _, d := range cases {
+				out := r.invoke(t, d.event(t, batchBody(strings.TrimPrefix(d.id, "msg_"))))
+				var resp events.LambdaFunctionURLResponse
+				if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
+					t.Fatalf("%s: not a Function URL response: %s (%v)\nstdout:\n%s\nstderr:\n%s", d.name, out, err, r.stdout, r.svc.LogText())
+				}
+				var body struct {
+					Outcome string `json:"outcome"`
+				}
+				_ = json.Unmarshal([]byte(resp.Body), &body)
+				if resp.StatusCode != d.wantStatus || body.Outcome != d.wantResult {
+					t.Errorf("%s: status %d outcome %q, want %d %q (body %s)", d.name, resp.StatusCode, body.Outcome, d.wantStatus, d.wantResult, resp.Body)
+				}
+				if resp.Headers["Content-Type"] != "application/json" {
+					t.Errorf("%s: Content-Type %q", d.name, resp.Headers["Content-Type"])
+				}
+			}
+
+			// An SQS batch is recognised and refused until a worker exists: the
+			// invocation fails, so SQS would keep the messages.
+			sqs := r.invoke(t, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", EventSource: "aws:sqs", Body: "{}"}}})
+			if !bytes.Contains(sqs, []byte("no SQS worker is configured")) {
+				t.Errorf("SQS batch answered %s, want the not-configured error", sqs)
+			}
+
+			logs := waitForLines(t, r, 9)
+			for _, want := range []struct {
+				id, outcome string
+				n           int
+			}{
+				{id("plain"), "processed", 1}, {id("plain"), "duplicate", 1},
+				{id("b64"), "processed", 1}, {id("b64"), "duplicate", 1},
+				{id("tampered"), "rejected", 1}, {id("tampered"), "processed", 0},
+				{id("stale"), "rejected", 1}, {id("stale"), "processed", 0},
+			} {
+				if got := countOutcome(logs, want.id, want.outcome); got != want.n {
+					t.Errorf("%s: %d %q log lines, want %d", want.id, got, want.outcome, want.n)
+				}
+			}
+			all := r.stdout.String() + r.svc.LogText()
+			for _, s := range []string{secretNew, secretOld, strings.TrimPrefix(secretNew, "whsec_"), strings.TrimPrefix(secretOld, "whsec_")} {
+				if strings.Contains(all, s) {
+					t.Errorf("a signing secret appears in the function's output")
+				}
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s", r.stdout, r.svc.LogText())
+			}
+			reportDurations(t, r.stdout.String())
+		})
+	}
+}
+
+// logLine is the part of the core's delivery log line the test reads.
+type logLine struct {
+	Msg       string `json:"msg"`
+	WebhookID string `json:"webhook_id"`
+	Outcome   string `json:"outcome"`
+}
+
+// waitForLines returns the delivery log lines once n have arrived (the
+// emulator may forward output slightly after the answer).
+func waitForLines(t testing.TB, r *rie, n int) []logLine {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var lines []logLine
+		sc := bufio.NewScanner(strings.NewReader(r.stdout.String()))
+		for sc.Scan() {
+			var l logLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "delivery" {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) >= n || time.Now().After(deadline) {
+			if len(lines) < n {
+				t.Errorf("%d delivery log lines, want at least %d", len(lines), n)
+			}
+			return lines
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func countOutcome(lines []logLine, id, outcome string) int {
+	n := 0
+	for _, l := range lines {
+		if l.WebhookID == id && l.Outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	initDurationRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
+	durationRE     = regexp.MustCompile(`\tDuration: ([0-9.]+) ms`)
+)
+
+// reportDurations logs what the emulator's REPORT lines say (numbers for
+// the report, not assertions: speed belongs in benchmarks).
+func reportDurations(t testing.TB, out string) {
+	t.Helper()
+	var inits, durs []string
+	for _, m := range initDurationRE.FindAllStringSubmatch(out, -1) {
+		inits = append(inits, m[1])
+	}
+	for _, m := range durationRE.FindAllStringSubmatch(out, -1) {
+		durs = append(durs, m[1])
+	}
+	if len(durs) == 0 {
+		t.Errorf("no REPORT lines from the emulator")
+		return
+	}
+	t.Logf("RIE REPORT: init duration %v ms; invoke durations (ms, in order) %v", inits, durs)
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// target is a server under load.
+type target struct {
+	name    string
+	url     string
+	pid     int    // 0: not measured (an external server without --pid)
+	logPath string // the local server's JSON log
+	stop    func() // ends the process
+	cleanup func() // removes its files
+}
+
+func newSecret() (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(key), nil
+}
+
+func standardWebhook(secret string) (*standardwebhooks.Webhook, error) {
+	if secret == "" {
+		return nil, fmt.Errorf("baseline: WEBHOOK_SIGNING_SECRET not set")
+	}
+	return standardwebhooks.NewWebhook(secret)
+}
+
+// buildLocal builds functions/local once for the local targets.
+func buildLocal(dir string) (string, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", fmt.Errorf("run from inside the module: %w", err)
+	}
+	bin := filepath.Join(dir, "local")
+	cmd := exec.Command("go", "build", "-o", bin, "./functions/local")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./functions/local: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// startTarget starts the named server in a process of its own, so its CPU
+// time and RSS are its alone.
+func startTarget(ctx context.Context, name, secret, localBin string) (target, error) {
+	dir, err := os.MkdirTemp("", "loadtest-"+name+"-*")
+	if err != nil {
+		return target{}, err
+	}
+	t := target{name: name, cleanup: func() { os.RemoveAll(dir) }}
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "WEBHOOK_SIGNING_SECRET=" + secret}
+	spec := testenv.ProcSpec{Name: name, Dir: dir, Ready: testenv.HTTPAnswers, Timeout: 30 * time.Second}
+	switch name {
+	case "baseline":
+		self, err := os.Executable()
+		if err != nil {
+			return t, err
+		}
+		spec.Argv = func(host string) []string { return []string{self, "--serve-baseline", host} }
+		spec.Env = func(string) []string { return base }
+	case "memory", "file":
+		log, err := os.Create(filepath.Join(dir, "log.jsonl"))
+		if err != nil {
+			return t, err
+		}
+		defer log.Close()
+		t.logPath = log.Name()
+		spec.Stdout = log // the log line is part of the cost being measured
+		spec.Argv = func(string) []string { return []string{localBin} }
+		spec.Env = func(host string) []string {
+			_, port, _ := strings.Cut(host, ":")
+			return append(base, "PORT="+port, "IDEMPOTENCY_STORE="+name)
+		}
+	}
+	svc, err := testenv.StartProc(ctx, spec)
+	if err != nil {
+		t.cleanup()
+		return t, err
+	}
+	t.url, t.pid, t.stop = "http://"+svc.Host+"/", svc.Pid(), svc.Stop
+	return t, nil
+}
+
+// countProcessed counts the delivery log lines that say processed.
+func countProcessed(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Bytes()
+		if bytes.Contains(l, []byte(`"msg":"delivery"`)) && bytes.Contains(l, []byte(`"outcome":"processed"`)) {
+			n++
+		}
+	}
+	return n, sc.Err()
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+)
+
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// receiver is the real core handler on a memory store.
+func receiver(t *testing.T, v core.Verifier) http.Handler {
+	t.Helper()
+	h, err := core.NewHandler(core.Options{
+		Verifier:  v,
+		Store:     core.NewMemoryStore(0),
+		Processor: core.NewRouter(),
+		Logger:    discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func staticReceiver(t *testing.T) http.Handler {
+	t.Helper()
+	v, err := core.NewStaticVerifier([]string{testSecret}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return receiver(t, core.SchemeVerifier{Static: v})
+}
+
+func runSim(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = run(ctx, args, func(string) string { return "" }, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func reports(t *testing.T, stdout string) []deliveryReport {
+	t.Helper()
+	var rs []deliveryReport
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r deliveryReport
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON report line: %q", line)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func TestRunAgainstReceiver(t *testing.T) {
+	srv := httptest.NewServer(staticReceiver(t))
+	defer srv.Close()
+	secretFile := filepath.Join(t.TempDir(), "dev-secret")
+	if err := os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]int // deliveries per kind
+	}{
+		{"secret, all", []string{"--secret", testSecret}, map[string]int{"event": 10, "duplicate": 1, "stale": 1, "tampered": 1}},
+		{"secret file, malformed, 2 duplicates", []string{"--secret-file", secretFile, "--malformed", "--duplicates", "2"},
+			map[string]int{"event": 10, "duplicate": 2, "stale": 1, "tampered": 1, "malformed": 1}},
+		{"events subset only", []string{"--secret", testSecret, "--scenario", "events", "--events", "batch.failed,video.generated,model.tuned"},
+			map[string]int{"event": 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runSim(t, append([]string{"--url", srv.URL, "--json"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out, errOut)
+			}
+			got := map[string]int{}
+			for _, r := range reports(t, out) {
+				got[r.Kind]++
+				if !r.OK || r.Attempts != 1 || !strings.HasPrefix(r.WebhookID, "msg_") {
+					t.Errorf("report %+v: want ok on the first attempt", r)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("deliveries %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A receiver that accepts everything is caught: exit 1, and the table marks
+// the duplicate, stale and tampered deliveries as failed.
+func TestRunDetectsWrongAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"outcome":"processed"}`))
+	}))
+	defer srv.Close()
+	code, out, _ := runSim(t, "--url", srv.URL, "--secret", testSecret)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	var failed []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "FAIL") {
+			failed = append(failed, strings.Fields(line)[1])
+		}
+	}
+	if fmt.Sprint(failed) != "[duplicate stale tampered]" {
+		t.Fatalf("failed lines %v, want duplicate, stale, tampered\n%s", failed, out)
+	}
+	if !strings.Contains(out, "13 deliveries: 10 as expected, 3 not") {
+		t.Fatalf("no summary in\n%s", out)
+	}
+}
+
+// Deliveries answered 503 are retried with the same id until they pass.
+func TestRunRetriesUnavailableReceiver(t *testing.T) {
+	inner := staticReceiver(t)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(gemini.HeaderID)
+		mu.Lock()
+		first := !seen[id]
+		seen[id] = true
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	code, out, errOut := runSim(t, "--url", srv.URL, "--secret", testSecret, "--json", "--initial-backoff", "1ms", "--events", "batch.succeeded,batch.failed")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, r := range reports(t, out) {
+		want := 2
+		if r.Kind == "duplicate" {
+			want = 1 // its id was already seen
+		}
+		if r.Attempts != want {
+			t.Errorf("%s %s: %d attempts, want %d", r.Kind, r.EventType, r.Attempts, want)
+		}
+	}
+}
+
+// The dynamic scheme against core's verifier, which starts before the
+// simulator serves its key set (a cold start with the JWKS down).
+func TestRunJWT(t *testing.T) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, gemini.JWKSPath)
+	v, err := core.NewDynamicVerifier(core.DynamicConfig{
+		Audience: "aud-test", Issuer: "iss-test",
+		Keys: core.NewJWKS(ctx, jwksURL, core.JWKSOptions{HTTPTimeout: 2 * time.Second}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(receiver(t, core.SchemeVerifier{Dynamic: v}))
+	defer srv.Close()
+
+	code, out, errOut := runSim(t, "--url", srv.URL, "--jwt", "--jwks-port", fmt.Sprint(port),
+		"--audience", "aud-test", "--issuer", "iss-test", "--malformed", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if want := "WEBHOOK_AUDIENCE=aud-test WEBHOOK_JWKS_URL=" + jwksURL + " WEBHOOK_ISSUER=iss-test"; !strings.Contains(errOut, want) {
+		t.Fatalf("stderr does not tell the receiver's settings %q:\n%s", want, errOut)
+	}
+	if n := len(reports(t, out)); n != 14 {
+		t.Fatalf("%d deliveries, want 14", n)
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--secret", testSecret}, "--url"},
+		{[]string{"--url", "ftp://x", "--secret", testSecret}, "--url"},
+		{[]string{"--url", "http://127.0.0.1:1", "--scenario", "most", "--secret", testSecret}, "--scenario"},
+		{[]string{"--url", "http://127.0.0.1:1", "--jwt", "--secret", testSecret}, "exclusive"},
+		{[]string{"--url", "http://127.0.0.1:1"}, "--secret"},
+		{[]string{"--url", "http://127.0.0.1:1", "--secret", "whsec_***"}, "not base64"},
+	} {
+		code, _, errOut := runSim(t, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message about %s", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
