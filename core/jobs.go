@@ -36,6 +36,7 @@ type JobsConfig struct {
 	NoBatchesReason, NoSinkReason string
 
 	LandingLease   time.Duration // 0: 2 min; renewed while landing
+	BusyRetry      time.Duration // how soon to look again while another worker lands the job; 0: 5 s
 	NotifyTimeout  time.Duration // per notification attempt; 0: 10 s
 	NotifyAttempts int           // per notification; 0: 3
 	Clock          func() time.Time
@@ -61,6 +62,9 @@ func NewJobs(c JobsConfig) (*Jobs, error) {
 	}
 	if c.LandingLease <= 0 {
 		c.LandingLease = DefaultLandingLease
+	}
+	if c.BusyRetry <= 0 {
+		c.BusyRetry = 5 * time.Second
 	}
 	if c.NotifyTimeout <= 0 {
 		c.NotifyTimeout = 10 * time.Second
@@ -195,7 +199,13 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 	case LandingDone, LandingNotNeeded:
 		return job, nil
 	case LandingBusy:
-		return nil, &RetryLaterError{At: job.LandingLease, Free: true, Reason: "another worker is landing " + job.ID}
+		// Look again soon (it is likely done by then), at the latest when
+		// its lease ends; waiting costs no attempt.
+		at := now.Add(p.c.BusyRetry)
+		if job.LandingLease.Before(at) {
+			at = job.LandingLease
+		}
+		return nil, &RetryLaterError{At: at, Free: true, Reason: "another worker is landing " + job.ID}
 	}
 
 	lctx, cancel := context.WithCancelCause(ctx)

@@ -71,7 +71,7 @@ func (s *Summer) scan(p []byte) {
 		if s.inStr && !s.collecting && !s.esc {
 			// Skip the body of a string in one step: most bytes of a
 			// batch output are inside strings.
-			j := bytes.IndexAny(p[i:], "\"\\\n")
+			j := nextSpecial(p[i:])
 			if j < 0 {
 				return
 			}
@@ -163,4 +163,20 @@ func (s *Summer) Manifest() Manifest {
 		Bytes: t.bytes, SHA256: hex.EncodeToString(s.h.Sum(nil)),
 		Lines: t.lines, SucceededLines: t.ok, FailedLines: t.failed,
 	}
+}
+
+// nextSpecial is the index of the first '"', '\\' or '\n' in p (-1: none),
+// found with IndexByte, which is vectorised, unlike IndexAny.
+func nextSpecial(p []byte) int {
+	end := bytes.IndexByte(p, '"')
+	seg := p
+	if end >= 0 {
+		seg = p[:end]
+	}
+	for _, c := range []byte{'\\', '\n'} {
+		if k := bytes.IndexByte(seg, c); k >= 0 {
+			seg, end = seg[:k], k
+		}
+	}
+	return end
 }

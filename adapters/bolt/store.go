@@ -208,4 +208,3 @@ func putRecord(b *bbolt.Bucket, key string, rec *core.Record) error {
 
 var _ core.Store = (*Store)(nil)
 var _ core.DeadLetters = (*Store)(nil)
-

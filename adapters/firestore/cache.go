@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// doneCache remembers deliveries this process saw completed, so a duplicate
-// arriving at the same instance is answered without a round trip. It is
-// sound because a completed record cannot change before its expireAt: no
-// claim may take it over, and Complete and Release act only on in-progress
-// records. Entries are also dropped after a short time so that an operator
-// who deletes a record by hand (to force a replay) is heard within minutes.
-type doneCache struct {
+// hints remembers, per process, what it learnt about recent delivery ids,
+// to save round trips. A completed entry answers a duplicate with no round
+// trip at all. It is sound because a completed record cannot change before
+// its expireAt: no claim may take it over, and Complete and Release act only
+// on in-progress records. A busy entry (the id was in progress elsewhere)
+// says the next delivery of that id is most likely a duplicate, so Claim
+// reads first: one round trip instead of a failed Create and a read.
+// Entries are dropped after a short time too, so that an operator who
+// deletes a record by hand (to force a replay) is heard within minutes.
+type hints struct {
 	mu  sync.Mutex
 	max int
 	ttl time.Duration
@@ -20,64 +23,76 @@ type doneCache struct {
 	m   map[string]*list.Element
 }
 
-type doneEntry struct {
-	key   string
-	hash  [32]byte
-	until time.Time
+type hint struct {
+	key       string
+	completed bool     // false: busy
+	hash      [32]byte // completed: the body hash of the record
+	until     time.Time
 }
 
-func newDoneCache(max int, ttl time.Duration) *doneCache {
+func newHints(max int, ttl time.Duration) *hints {
 	if max <= 0 {
 		return nil
 	}
-	return &doneCache{max: max, ttl: ttl, ll: list.New(), m: make(map[string]*list.Element)}
+	return &hints{max: max, ttl: ttl, ll: list.New(), m: make(map[string]*list.Element)}
 }
 
-// get returns the completed body hash for key while the entry is live at now.
-func (c *doneCache) get(key string, now time.Time) ([32]byte, bool) {
+// get returns the live hint for key at now.
+func (c *hints) get(key string, now time.Time) (hint, bool) {
 	if c == nil {
-		return [32]byte{}, false
+		return hint{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
 	if !ok {
-		return [32]byte{}, false
+		return hint{}, false
 	}
-	ent := e.Value.(*doneEntry)
-	if !ent.until.After(now) {
+	h := e.Value.(*hint)
+	if !h.until.After(now) {
 		c.ll.Remove(e)
 		delete(c.m, key)
-		return [32]byte{}, false
+		return hint{}, false
 	}
 	c.ll.MoveToFront(e)
-	return ent.hash, true
+	return *h, true
 }
 
-// put records that key completed with hash and stays so until expireAt.
-func (c *doneCache) put(key string, hash [32]byte, now, expireAt time.Time) {
+// completed records that key completed with hash and stays so until expireAt.
+func (c *hints) completed(key string, hash [32]byte, now, expireAt time.Time) {
+	c.put(hint{key: key, completed: true, hash: hash, until: expireAt}, now)
+}
+
+// busy records that key was in progress elsewhere.
+func (c *hints) busy(key string, now time.Time) {
 	if c == nil {
 		return
 	}
-	until := now.Add(c.ttl)
-	if expireAt.Before(until) {
-		until = expireAt
+	c.put(hint{key: key, until: now.Add(c.ttl)}, now)
+}
+
+func (c *hints) put(h hint, now time.Time) {
+	if c == nil {
+		return
 	}
-	if !until.After(now) {
+	if lim := now.Add(c.ttl); h.until.After(lim) {
+		h.until = lim
+	}
+	if !h.until.After(now) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[key]; ok {
-		*e.Value.(*doneEntry) = doneEntry{key: key, hash: hash, until: until}
+	if e, ok := c.m[h.key]; ok {
+		*e.Value.(*hint) = h
 		c.ll.MoveToFront(e)
 		return
 	}
-	c.m[key] = c.ll.PushFront(&doneEntry{key: key, hash: hash, until: until})
+	c.m[h.key] = c.ll.PushFront(&h)
 	for c.ll.Len() > c.max {
 		last := c.ll.Back()
 		c.ll.Remove(last)
-		delete(c.m, last.Value.(*doneEntry).key)
+		delete(c.m, last.Value.(*hint).key)
 	}
 }
 

@@ -178,7 +178,7 @@ func TestHandlerConflict(t *testing.T) {
 func TestHandlerFirestoreOutage(t *testing.T) {
 	cfg := newConfig(t)
 	cfg.CallTimeout = time.Second
-	cfg.CompletedCache = -1 // duplicates must ask Firestore too
+	cfg.Hints = -1 // duplicates must ask Firestore too
 	s := open(t, cfg)
 	var cnt counter
 	h := newHandler(t, core.Options{Store: s, Processor: cnt.router(), StoreTimeout: time.Second, Lease: 3 * time.Second})

@@ -5,8 +5,9 @@
 // One document per delivery id. A new delivery costs two writes: the claim
 // (a Create, which fails if the document exists) and the completion (an
 // update whose update_time precondition proves the writer still owns the
-// claim). A duplicate costs the failed Create and one read, or nothing when
-// this process already saw the delivery completed.
+// claim). A duplicate costs the failed Create and one read; one read when
+// this process recently saw the id in progress; nothing when it saw it
+// completed.
 package firestore
 
 import (
@@ -25,9 +26,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout       = 5 * time.Second
-	DefaultCompletedCache    = 10_000
-	DefaultCompletedCacheFor = 15 * time.Minute
+	DefaultCallTimeout = 5 * time.Second
+	DefaultHints       = 10_000
+	DefaultHintsFor    = 15 * time.Minute
 	// DeadLetterSuffix names the dead-letter collection beside the records.
 	DeadLetterSuffix = "_dead_letters"
 )
@@ -49,11 +50,12 @@ type Config struct {
 
 	// CallTimeout bounds every store call (the caller's deadline still applies). 0: 5 s.
 	CallTimeout time.Duration
-	// CompletedCache is how many completed delivery ids this process
-	// remembers to answer duplicates without a round trip. 0: 10 000; negative: off.
-	CompletedCache int
-	// CompletedCacheFor bounds how long one is remembered. 0: 15 min.
-	CompletedCacheFor time.Duration
+	// Hints is how many recent delivery ids this process remembers (as
+	// completed, or as in progress elsewhere) to save round trips on
+	// duplicates. 0: 10 000; negative: off.
+	Hints int
+	// HintsFor bounds how long one is remembered. 0: 15 min.
+	HintsFor time.Duration
 }
 
 // Store implements core.Store and core.DeadLetters on Firestore.
@@ -63,7 +65,7 @@ type Store struct {
 	records     *firestore.CollectionRef
 	deadLetters *firestore.CollectionRef
 	timeout     time.Duration
-	done        *doneCache
+	hints       *hints
 	held        heldClaims
 }
 
@@ -72,7 +74,8 @@ var (
 	_ core.DeadLetters = (*Store)(nil)
 )
 
-// New opens the store. Building the client does not wait on the network.
+// New opens the store. The client connects lazily; only detecting an unset
+// project id (from the credentials or the metadata server) may wait on the network.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Collection == "" {
 		cfg.Collection = core.DefaultFirestoreCollection
@@ -83,13 +86,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
-	if cfg.CompletedCache == 0 {
-		cfg.CompletedCache = DefaultCompletedCache
+	if cfg.Hints == 0 {
+		cfg.Hints = DefaultHints
 	}
-	if cfg.CompletedCacheFor <= 0 {
-		cfg.CompletedCacheFor = DefaultCompletedCacheFor
+	if cfg.HintsFor <= 0 {
+		cfg.HintsFor = DefaultHintsFor
 	}
-	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, done: newDoneCache(cfg.CompletedCache, cfg.CompletedCacheFor)}
+	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, hints: newHints(cfg.Hints, cfg.HintsFor)}
 	if s.client == nil {
 		project := cfg.ProjectID
 		if project == "" {
@@ -122,10 +125,12 @@ func (s *Store) Close() error {
 // read decides with core.Decide; a takeover (lease over, or record expired)
 // is a write preconditioned on the update time of that read, so the read and
 // the write act as one atomic step and a concurrent claimant makes it fail
-// and decide again.
+// and decide again. An id this process recently found in progress is read
+// first, as its next delivery is most likely a duplicate.
 func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, error) {
-	if hash, ok := s.done.get(c.Key, c.Now); ok {
-		if hash == c.BodyHash {
+	h, hinted := s.hints.get(c.Key, c.Now)
+	if hinted && h.completed {
+		if h.hash == c.BodyHash {
 			return core.Duplicate, nil
 		}
 		return core.Conflict, nil
@@ -133,20 +138,24 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	ref := s.records.Doc(DocID(c.Key))
+	readFirst := hinted
 	for range maxAttempts {
-		_, fresh := core.Decide(nil, c)
-		wr, err := ref.Create(ctx, toDoc(c.Key, fresh))
-		if err == nil {
-			s.held.put(c.Key, c.Owner, wr.UpdateTime, c.LeaseUntil, c.Now)
-			return core.Claimed, nil
+		if !readFirst {
+			_, fresh := core.Decide(nil, c)
+			wr, err := ref.Create(ctx, toDoc(c.Key, fresh))
+			if err == nil {
+				s.held.put(c.Key, c.Owner, wr.UpdateTime, c.LeaseUntil, c.Now)
+				return core.Claimed, nil
+			}
+			if status.Code(err) != codes.AlreadyExists {
+				return 0, fmt.Errorf("firestore claim %q: %w", c.Key, err)
+			}
 		}
-		if status.Code(err) != codes.AlreadyExists {
-			return 0, fmt.Errorf("firestore claim %q: %w", c.Key, err)
-		}
+		readFirst = false
 
 		snap, err := ref.Get(ctx)
 		if status.Code(err) == codes.NotFound {
-			continue // released or deleted since our Create: try again
+			continue // absent (released or expired and deleted): Create
 		}
 		if err != nil {
 			return 0, fmt.Errorf("firestore claim %q: %w", c.Key, err)
@@ -164,11 +173,13 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 		verdict, rec := core.Decide(existing, c)
 		if rec == nil {
 			if existing.State == core.StateCompleted {
-				s.done.put(c.Key, existing.BodyHash, c.Now, existing.ExpireAt)
+				s.hints.completed(c.Key, existing.BodyHash, c.Now, existing.ExpireAt)
+			} else {
+				s.hints.busy(c.Key, c.Now)
 			}
 			return verdict, nil
 		}
-		wr, err = ref.Update(ctx, toDoc(c.Key, rec).updates(), firestore.LastUpdateTime(snap.UpdateTime))
+		wr, err := ref.Update(ctx, toDoc(c.Key, rec).updates(), firestore.LastUpdateTime(snap.UpdateTime))
 		if err == nil {
 			s.held.put(c.Key, c.Owner, wr.UpdateTime, c.LeaseUntil, c.Now)
 			return core.Claimed, nil
@@ -196,7 +207,7 @@ func (s *Store) Complete(ctx context.Context, c core.Claim, keepUntil time.Time)
 		return err
 	})
 	if err == nil {
-		s.done.put(c.Key, c.BodyHash, finished, keepUntil)
+		s.hints.completed(c.Key, c.BodyHash, finished, keepUntil)
 	}
 	return err
 }

@@ -41,7 +41,7 @@ func releaseStep(owner string, at time.Duration, err error) step {
 
 // The idempotency rules of DESIGN.md §5 as call sequences. They run first
 // against core.MemoryStore (the reference), then against Firestore with the
-// completed-cache on, off, and with every call going to a different
+// per-process hints on, off, and with every call going to a different
 // instance, so that each verdict is shown to come from the shared record.
 var scenarios = []struct {
 	name  string
@@ -81,6 +81,13 @@ var scenarios = []struct {
 		claimStep("B", "b1", 2*time.Second, core.Claimed),
 		completeStep("B", 3*time.Second, nil),
 		claimStep("C", "b1", 4*time.Second, core.Duplicate),
+	}},
+	{"released while another delivery waited", []step{
+		claimStep("A", "b1", 0, core.Claimed),
+		claimStep("B", "b1", time.Second, core.InProgress),
+		releaseStep("A", 2*time.Second, nil),
+		claimStep("C", "b1", 3*time.Second, core.Claimed),
+		claimStep("D", "b1", 4*time.Second, core.InProgress),
 	}},
 	{"non-owner release and complete have no effect", []step{
 		claimStep("A", "b1", 0, core.Claimed),
@@ -147,15 +154,15 @@ func runScenario(t *testing.T, key string, stores []core.Store, steps []step) {
 
 func TestScenarios(t *testing.T) {
 	cfg := newConfig(t)
-	noCache := cfg
-	noCache.CompletedCache = -1
+	noHints := cfg
+	noHints.Hints = -1
 	variants := []struct {
 		name   string
 		stores func() []core.Store
 	}{
 		{"memory reference", func() []core.Store { return []core.Store{core.NewMemoryStore(0)} }},
 		{"firestore", func() []core.Store { return []core.Store{open(t, cfg)} }},
-		{"firestore without cache", func() []core.Store { return []core.Store{open(t, noCache)} }},
+		{"firestore without hints", func() []core.Store { return []core.Store{open(t, noHints)} }},
 		{"firestore, each call another instance", func() []core.Store { return []core.Store{open(t, cfg), open(t, cfg), open(t, cfg)} }},
 	}
 	for vi, v := range variants {
@@ -227,6 +234,7 @@ func TestRecordDocument(t *testing.T) {
 // whether the id is new or its record is expired and must be taken over.
 func TestConcurrentClaimsOneWinner(t *testing.T) {
 	cfg := newConfig(t)
+	cfg.CallTimeout = 30 * time.Second // this checks who wins, not how fast, on a shared machine
 	stores := make([]*Store, 5)
 	for i := range stores {
 		stores[i] = open(t, cfg)
@@ -356,5 +364,26 @@ func TestDatabaseAndCollectionAreSeparate(t *testing.T) {
 	c.Owner = "B"
 	if got, err := open(t, base).Claim(ctx, c); err != nil || got != core.InProgress {
 		t.Fatalf("same database and collection again: %v %v", got, err)
+	}
+}
+
+// The client retries a Commit whose answer was lost; if the first attempt
+// had landed, the retry sees its own claim. That is still our claim, not
+// someone else's in-progress one (which would strand the id for a lease).
+func TestClaimRecognisesItsOwnLandedWrite(t *testing.T) {
+	s := open(t, newConfig(t))
+	ctx := context.Background()
+	now := time.Now()
+	c := core.Claim{Key: "msg_retry", Owner: "A", BodyHash: core.HashBody([]byte("x")), Now: now, LeaseUntil: now.Add(time.Minute)}
+	for i := range 2 {
+		if got, err := s.Claim(ctx, c); err != nil || got != core.Claimed {
+			t.Fatalf("claim %d: %v %v", i, got, err)
+		}
+	}
+	if err := s.Complete(ctx, c, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, c); err != nil || got != core.Duplicate {
+		t.Fatalf("after completion: %v %v", got, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
@@ -19,18 +20,22 @@ var DefaultStatePath = filepath.Join(".gemini-webhooks", "state.db")
 
 // App is a built receiver and what it holds open.
 type App struct {
-	Config  core.Config
-	Handler *core.Handler
-	Router  *core.Router
-	Store   core.Store
-	closers []func() error
+	Config     core.Config
+	Handler    *core.Handler
+	Router     *core.Router
+	Store      core.Store
+	Processing *Processing // job ledger, sink, local queue (processing.go)
+	closers    []func() error
 }
 
 // Options are what an entry point adds to the configuration.
 type Options struct {
 	Logger *slog.Logger
-	// Router receives events; nil means a router whose default handler logs each event.
+	// Router receives events; nil means a router whose default handler is
+	// the job processor (ledger, landing, notifications).
 	Router *core.Router
+	// Getenv reads the processing variables (processing.go); nil: os.Getenv.
+	Getenv func(string) string
 }
 
 // Build turns cfg into a ready handler. Nothing here waits on the network:
@@ -39,9 +44,13 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
 	app := &App{Config: cfg, Router: o.Router}
-	if app.Router == nil {
-		app.Router = core.NewRouter().Default(LogEvent(o.Logger))
+	pc, err := LoadProcessing(o.Getenv, cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	verifier, err := BuildVerifier(ctx, cfg, o.Logger)
@@ -56,11 +65,30 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if closer != nil {
 		app.closers = append(app.closers, closer)
 	}
+	if app.Processing, err = BuildProcessing(ctx, cfg, pc, store, dead, o.Logger); err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.closers = append(app.closers, app.Processing.Close)
+	if app.Router == nil {
+		app.Router = core.NewRouter().Default(app.Processing.Jobs.Process)
+	}
+	// Locally the handler hands events to the embedded worker through the
+	// durable queue (202); elsewhere it processes them inline (200).
+	var queue core.Queue
+	if err := app.Processing.StartWorker(ctx, app.Router); err != nil {
+		app.Close()
+		return nil, err
+	}
+	if app.Processing.Worker != nil {
+		queue = app.Processing.Worker
+	}
 	app.Handler, err = core.NewHandler(core.Options{
 		Verifier:     verifier,
 		Store:        store,
 		DeadLetters:  dead,
 		Processor:    app.Router,
+		Queue:        queue,
 		Logger:       o.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		TTL:          cfg.IdempotencyTTL,

@@ -101,9 +101,9 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		}{
 			{core.InteractionRequiresAction, now, core.JobRequiresAction},
 			{core.InteractionCompleted, now.Add(time.Second), core.JobSucceeded},
-			{core.InteractionFailed, now.Add(2 * time.Second), core.JobSucceeded},           // terminal stays
-			{core.InteractionRequiresAction, now.Add(-time.Second), core.JobSucceeded},      // late event
-			{core.InteractionCancelled, now.Add(3 * time.Second), core.JobSucceeded},        // terminal stays
+			{core.InteractionFailed, now.Add(2 * time.Second), core.JobSucceeded},      // terminal stays
+			{core.InteractionRequiresAction, now.Add(-time.Second), core.JobSucceeded}, // late event
+			{core.InteractionCancelled, now.Add(3 * time.Second), core.JobSucceeded},   // terminal stays
 		}
 		for i, s := range steps {
 			j, err := l.UpdateJob(ctx, id, apply(event(s.typ, id, fmt.Sprint("msg_", i), s.at), now))

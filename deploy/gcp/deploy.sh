@@ -14,9 +14,12 @@
 # Environment (flags override the first two):
 #   GOOGLE_CLOUD_PROJECT   project (real runs fall back to `gcloud config get-value project`)
 #   REGION                 function region, e.g. us-central1
-#   WEBHOOK_SIGNING_SECRET the whsec_ secret(s) Gemini returned; stored in Secret Manager
-#                          (a new version when it differs); needed on the first run only
-#   SECRET_NAME            Secret Manager secret           [gemini-webhook-signing-secret]
+#   WEBHOOK_SIGNING_SECRET whsec_ secret(s) to store in Secret Manager (a new version when it
+#                          differs from the latest); unset: the secret must exist already
+#   SECRET_NAME            Secret Manager secret of WEBHOOK_SIGNING_SECRET [gemini-webhook-signing-secret]
+#   FUNCTION_SECRETS       more secrets for the function, VAR=secret-name,… e.g.
+#                          GEMINI_API_KEY=gemini-api-key,SLACK_WEBHOOK_URL=slack-webhook-url
+#                          (the secrets must exist; the function may read only these)
 #   SERVICE_ACCOUNT_NAME   runtime service account id      [gemini-webhook-receiver]
 #   FIRESTORE_DATABASE     Firestore database              [(default)]
 #   FIRESTORE_COLLECTION   idempotency collection          [gemini_webhook_deliveries]
@@ -25,13 +28,16 @@
 #                          instance sizing [80, 1, 512Mi, 60s, 0, 10]
 #   STAGE_DIR              where to stage --source [deploy/gcp/.build/source]
 #   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
-#   IDEMPOTENCY_TTL QUEUE RESULTS_SINK
-#                          passed to the function when set (DESIGN.md §4)
+#   IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION
+#                          passed to the function when set (DESIGN.md §4); a gs:// RESULTS_SINK
+#                          also lets the service account use objects in that bucket
 set -euo pipefail
 
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
 readonly RUNTIME=go126          # aws-lambda-go in go.mod needs go 1.26
 readonly MODULE=github.com/geminiwebhooks/receiver
+readonly EVENTS=batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated
+readonly PASS_THROUGH="WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION"
 
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -166,7 +172,7 @@ EOF
     die "the staged folder does not build from vendor/ alone"
 }
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- checks
 
 [ -n "$region" ] || die "no region: set REGION or pass --region (e.g. us-central1)"
 if [ -z "$project" ]; then
@@ -182,6 +188,33 @@ fi
 firestore_location=${FIRESTORE_LOCATION:-$region}
 sa_email="$sa_name@$project.iam.gserviceaccount.com"
 
+# The function's environment (DESIGN.md §4) and secrets.
+env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection"
+for v in $PASS_THROUGH; do
+  if [ -n "${!v:-}" ]; then
+    [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
+    env_vars+=",$v=${!v}"
+  fi
+done
+secrets="WEBHOOK_SIGNING_SECRET=$secret_name:latest"
+extra_secrets=()
+function_secrets=${FUNCTION_SECRETS:-}
+for kv in ${function_secrets//,/ }; do
+  [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]] ||
+    die "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
+  [ "${BASH_REMATCH[1]}" != WEBHOOK_SIGNING_SECRET ] || die "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
+  secrets+=",${BASH_REMATCH[1]}=${BASH_REMATCH[2]}:latest"
+  extra_secrets+=("${BASH_REMATCH[2]}")
+done
+sink_bucket=''
+if [[ ${RESULTS_SINK:-} == gs://* ]]; then
+  sink_bucket=${RESULTS_SINK#gs://}
+  sink_bucket=${sink_bucket%%/*}
+  [ -n "$sink_bucket" ] || die "RESULTS_SINK $RESULTS_SINK names no bucket"
+fi
+
+# ---------------------------------------------------------------- deploy
+
 stage_source
 if $dry_run; then
   echo "# dry run: nothing below is executed and no cloud API is called; a real run performs these commands in order."
@@ -191,7 +224,7 @@ fi
 run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
   artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com "--project=$project"
 
-# Runtime identity: Firestore user and accessor of this one secret, nothing else.
+# Runtime identity: a Firestore user and the accessor of its own secrets, nothing else.
 if ! probe gcloud iam service-accounts describe "$sa_email" "--project=$project" "--format=value(email)"; then
   run --note "if the service account does not exist" \
     gcloud iam service-accounts create "$sa_name" "--display-name=Gemini webhook receiver" "--project=$project"
@@ -212,6 +245,9 @@ if ! grep -Eq "/fields/expireAt[[:space:]]+(ACTIVE|CREATING)" <<<"$ttl_state"; t
 fi
 
 # The signing secret: a new version only when WEBHOOK_SIGNING_SECRET differs from the latest.
+# The function's URL is known before it exists, so Gemini can be told first.
+url="https://$region-$project.cloudfunctions.net/$FUNCTION"
+register() { echo "go run ./scripts/gemini-webhooks create --if-absent --uri $1 --events $EVENTS --secret-out gcp-secret:projects/$project/secrets/$secret_name"; }
 if probe gcloud secrets describe "$secret_name" "--project=$project" "--format=value(name)"; then
   if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ] &&
     [ "$(probe gcloud secrets versions access latest "--secret=$secret_name" "--project=$project" || true)" != "$WEBHOOK_SIGNING_SECRET" ]; then
@@ -227,34 +263,36 @@ elif [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
   run --stdin-secret gcloud secrets create "$secret_name" --replication-policy=automatic --data-file=- "--project=$project"
 else
   cat >&2 <<MSG
-deploy.sh: the secret $secret_name does not exist yet in $project.
-Register the webhook with Gemini first; it returns the whsec_ signing secret once:
-  scripts/gemini-webhooks create --uri https://$region-$project.cloudfunctions.net/$FUNCTION
-then run this script again with it:
-  WEBHOOK_SIGNING_SECRET='whsec_…' $0 --project $project --region $region
+deploy.sh: the secret $secret_name does not exist yet in $project, and WEBHOOK_SIGNING_SECRET is unset.
+Register the function's URL with Gemini first; this stores the webhook's whsec_ secret in that secret:
+  $(register "$url")
+then run this script again.
 MSG
   exit 1
 fi
 run gcloud secrets add-iam-policy-binding "$secret_name" "--member=serviceAccount:$sa_email" \
   --role=roles/secretmanager.secretAccessor "--project=$project" --format=none
+for name in ${extra_secrets[@]+"${extra_secrets[@]}"}; do
+  if ! probe gcloud secrets describe "$name" "--project=$project" "--format=value(name)" && ! $dry_run; then
+    die "FUNCTION_SECRETS names $name, which does not exist: printf %s VALUE | gcloud secrets create $name --data-file=- --project=$project"
+  fi
+  run gcloud secrets add-iam-policy-binding "$name" "--member=serviceAccount:$sa_email" \
+    --role=roles/secretmanager.secretAccessor "--project=$project" --format=none
+done
+if [ -n "$sink_bucket" ]; then
+  # Results land in this bucket only: read, create and replace objects there.
+  run gcloud storage buckets add-iam-policy-binding "gs://$sink_bucket" "--member=serviceAccount:$sa_email" \
+    --role=roles/storage.objectUser --format=none
+fi
 
 # The function. Public ingress: Gemini calls it, and the signature is the authentication.
-env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection"
-for v in WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES IDEMPOTENCY_TTL QUEUE RESULTS_SINK; do
-  if [ -n "${!v:-}" ]; then
-    [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
-    env_vars+=",$v=${!v}"
-  fi
-done
 run gcloud functions deploy "$FUNCTION" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
   "--source=$stage" "--entry-point=$FUNCTION" --trigger-http --allow-unauthenticated \
-  "--service-account=$sa_email" "--set-secrets=WEBHOOK_SIGNING_SECRET=$secret_name:latest" \
-  "--set-env-vars=$env_vars" \
+  "--service-account=$sa_email" "--set-secrets=$secrets" "--set-env-vars=$env_vars" \
   "--concurrency=$concurrency" "--cpu=$cpu" "--memory=$memory" "--timeout=$timeout" \
   "--min-instances=$min_instances" "--max-instances=$max_instances" --quiet
 
-url="https://$region-$project.cloudfunctions.net/$FUNCTION"
-if u=$(probe gcloud functions describe "$FUNCTION" --gen2 "--region=$region" "--project=$project" "--format=value(serviceConfig.uri)") && [ -n "$u" ]; then
+if u=$(probe gcloud functions describe "$FUNCTION" --gen2 "--region=$region" "--project=$project" "--format=value(url)") && [ -n "$u" ]; then
   url=$u
 fi
 
@@ -266,9 +304,9 @@ else
   echo "Function URL: $url"
 fi
 cat <<EOF
-Next: register the URL with Gemini (skip if it is registered already):
-  scripts/gemini-webhooks create --uri $url
-Gemini answers with the webhook's whsec_ signing secret, once. If it is not the
-secret stored in $secret_name, store it and redeploy:
-  WEBHOOK_SIGNING_SECRET='whsec_…' $0 --project $project --region $region
+Next: register the URL with Gemini (nothing happens if a webhook already delivers there):
+  $(register "$url")
+If that created a webhook, it stored the new signing secret as the latest version of
+$secret_name: run this script again so that new instances read it. Then check a delivery:
+  go run ./scripts/gemini-webhooks ping --id ID   # and watch the function's log
 EOF

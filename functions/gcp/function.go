@@ -37,10 +37,10 @@ var errNoScheme = errors.New("no signature scheme configured: set WEBHOOK_SIGNIN
 
 // buildFunc builds the receiver; ctx lives as long as what it builds (the
 // JWKS refresh goroutine), so it is never a request's context.
-type buildFunc func(ctx context.Context, cfg core.Config, log *slog.Logger) (*wire.App, error)
+type buildFunc func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error)
 
-func wireBuild(ctx context.Context, cfg core.Config, log *slog.Logger) (*wire.App, error) {
-	return wire.Build(ctx, cfg, wire.Options{Logger: log})
+func wireBuild(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
+	return wire.Build(ctx, cfg, wire.Options{Logger: log, Getenv: getenv})
 }
 
 // Function serves GeminiWebhook. The configuration is read once, at
@@ -48,6 +48,7 @@ func wireBuild(ctx context.Context, cfg core.Config, log *slog.Logger) (*wire.Ap
 // receiver is built once, on the first delivery, so that a cold start makes
 // no network call (credential discovery, the JWKS) before it must.
 type Function struct {
+	getenv func(string) string
 	cfg    core.Config
 	cfgErr error
 	log    *slog.Logger
@@ -68,10 +69,14 @@ func New(getenv func(string) string, log *slog.Logger) *Function {
 }
 
 func newFunction(getenv func(string) string, log *slog.Logger, build buildFunc) *Function {
-	f := &Function{log: log, build: build}
+	f := &Function{getenv: getenv, log: log, build: build}
 	f.cfg, f.cfgErr = core.LoadConfig(getenv, "firestore")
 	if f.cfgErr == nil && len(f.cfg.Schemes()) == 0 {
 		f.cfgErr = errNoScheme
+	}
+	if f.cfgErr == nil {
+		// What wire.Build would reject later, reject now, where it is seen.
+		_, f.cfgErr = wire.LoadProcessing(getenv, f.cfg)
 	}
 	if f.cfgErr != nil {
 		log.Error(EntryPoint+" is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration (Gemini retries for 24 h)",
@@ -121,7 +126,7 @@ func (f *Function) handler() (http.Handler, int, string) {
 	}
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := f.build(ctx, f.cfg, f.log)
+	app, err := f.build(ctx, f.cfg, f.getenv, f.log)
 	if err != nil {
 		cancel() // ends anything the failed build started in the background
 		f.log.Error(EntryPoint+": building the receiver failed; the next delivery retries", "error", err.Error())

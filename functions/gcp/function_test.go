@@ -174,10 +174,10 @@ func TestFunctionServesTheReceiver(t *testing.T) {
 // first requests, however many arrive together, build exactly once.
 func TestFunctionBuildsOnceOnFirstRequest(t *testing.T) {
 	var builds atomic.Int32
-	build := func(ctx context.Context, cfg core.Config, log *slog.Logger) (*wire.App, error) {
+	build := func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
 		builds.Add(1)
 		time.Sleep(20 * time.Millisecond) // let the other first requests pile up
-		return wireBuild(ctx, cfg, log)
+		return wireBuild(ctx, cfg, getenv, log)
 	}
 	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": newSecret(t), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), build)
 	t.Cleanup(func() { f.Close() })
@@ -215,12 +215,13 @@ func TestFunctionMisconfigured(t *testing.T) {
 		{"malformed secret", map[string]string{"WEBHOOK_SIGNING_SECRET": "whsec_" + "not-base64!" + secret[6:]}, "WEBHOOK_SIGNING_SECRET"},
 		{"TTL shorter than Gemini's retries", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_TTL": "1h"}, "IDEMPOTENCY_TTL"},
 		{"unknown store", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "redis"}, "IDEMPOTENCY_STORE"},
+		{"forwarding half configured", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "FORWARD_URL": "https://example.com/h"}, "FORWARD_SIGNING_SECRET"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var logs syncBuffer
 			built := false
-			f := newFunction(env(c.env), NewLogger(&logs), func(context.Context, core.Config, *slog.Logger) (*wire.App, error) {
+			f := newFunction(env(c.env), NewLogger(&logs), func(context.Context, core.Config, func(string) string, *slog.Logger) (*wire.App, error) {
 				built = true
 				return nil, errors.New("must not be called")
 			})
@@ -255,11 +256,11 @@ func TestFunctionMisconfigured(t *testing.T) {
 func TestFunctionBuildFailureIsRetried(t *testing.T) {
 	secret := newSecret(t)
 	var calls atomic.Int32
-	build := func(ctx context.Context, cfg core.Config, log *slog.Logger) (*wire.App, error) {
+	build := func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
 		if calls.Add(1) == 1 {
 			return nil, errors.New("credentials not found")
 		}
-		return wireBuild(ctx, cfg, log)
+		return wireBuild(ctx, cfg, getenv, log)
 	}
 	var logs syncBuffer
 	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), build)

@@ -229,7 +229,14 @@ func startReceiver(t *testing.T, bin, emulatorHost, project string) *receiver {
 	exited := make(chan error, 1)
 	r := &receiver{url: fmt.Sprintf("http://127.0.0.1:%d/", port), cmd: cmd, exited: exited, stdout: stdout.Name()}
 	go func() { exited <- cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	t.Cleanup(func() {
+		select {
+		case <-exited: // already stopped: its group id may belong to someone else now
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {

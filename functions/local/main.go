@@ -28,6 +28,9 @@ import (
 var devSecretPath = filepath.Join(".gemini-webhooks", "dev-secret")
 
 func main() {
+	if len(os.Args) > 1 { // operator subcommands: admin.go
+		os.Exit(adminCommand(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if err := run(context.Background(), os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
@@ -52,11 +55,16 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
-	app, err := wire.Build(ctx, cfg, wire.Options{Logger: logger})
+	app, err := wire.Build(ctx, cfg, wire.Options{Logger: logger, Getenv: getenv})
 	if err != nil {
 		return err
 	}
 	defer app.Close()
+	stopAdmin, err := serveAdmin(app, logger)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
 	if err != nil {
@@ -72,6 +80,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		go sweepLoop(ctx, sw, logger)
 	}
 	fmt.Fprintf(stderr, "gemini webhook receiver listening on http://%s (schemes: %v, store: %s)\n", ln.Addr(), cfg.Schemes(), cfg.IdempotencyStore)
+	if s := app.Processing.Sink; s != nil {
+		fmt.Fprintf(stderr, "finished batches land in %s; see them with: go run ./functions/local jobs list\n", s.URI(""))
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

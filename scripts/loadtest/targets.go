@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,20 +98,20 @@ func startTarget(ctx context.Context, name, secret, localBin string) (target, er
 	return t, nil
 }
 
-// countProcessed counts the delivery log lines that say processed.
-func countProcessed(path string) (int, error) {
+// countOutcomes counts the delivery log lines by outcome.
+func countOutcomes(path string) (map[string]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
-	n := 0
+	n := map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		l := sc.Bytes()
-		if bytes.Contains(l, []byte(`"msg":"delivery"`)) && bytes.Contains(l, []byte(`"outcome":"processed"`)) {
-			n++
+		var l struct{ Msg, Outcome string }
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "delivery" {
+			n[l.Outcome]++
 		}
 	}
 	return n, sc.Err()

@@ -323,7 +323,8 @@ func Expect(f File) Expected {
 	return e
 }
 
-func isJSONL(mime string) bool { return strings.Contains(mime, "jsonl") || strings.Contains(mime, "json") }
+// isJSONL: batch outputs; an unset type is one (AddFile defaults to it).
+func isJSONL(mime string) bool { return mime == "" || strings.Contains(mime, "json") }
 
 // Content returns a reader of f's bytes.
 func Content(f File) *Generator {

@@ -1,0 +1,298 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// The rules of the job processor, with in-memory parts. The real API
+// stand-in, sinks and ledgers are exercised in adapters/wire.
+
+type memBatches struct {
+	mu    sync.Mutex
+	st    map[string]core.BatchStatus
+	calls int
+}
+
+func (m *memBatches) GetBatch(_ context.Context, name string) (core.BatchStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	st, ok := m.st[name]
+	if !ok {
+		return core.BatchStatus{}, core.ErrNotFound
+	}
+	st.Name = name
+	return st, nil
+}
+
+type memFiles struct {
+	mu      sync.Mutex
+	data    map[string]string
+	fetches int
+}
+
+func (m *memFiles) Fetch(_ context.Context, src string) (*core.Download, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fetches++
+	d, ok := m.data[src]
+	if !ok {
+		return nil, core.ErrNotFound
+	}
+	return &core.Download{Body: io.NopCloser(strings.NewReader(d)), Size: int64(len(d)), ContentType: "application/jsonl"}, nil
+}
+
+type memSink struct {
+	mu   sync.Mutex
+	objs map[string][]byte
+	puts int
+}
+
+func (m *memSink) Put(_ context.Context, key string, r io.Reader, _ string) (string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objs[key] = b
+	m.puts++
+	return m.URI(key), nil
+}
+
+func (m *memSink) Get(_ context.Context, key string, _ int64) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objs[key]
+	if !ok {
+		return nil, core.ErrNotFound
+	}
+	return b, nil
+}
+
+func (m *memSink) URI(key string) string { return "mem://" + key }
+
+type memNotifier struct {
+	mu   sync.Mutex
+	sent []string // delivery id + event type
+	fail int
+}
+
+func (n *memNotifier) Name() string { return "mem" }
+
+func (n *memNotifier) Notify(_ context.Context, note core.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail > 0 {
+		n.fail--
+		return errors.New("endpoint down")
+	}
+	n.sent = append(n.sent, note.DeliveryID+" "+note.Event.Type)
+	return nil
+}
+
+type rig struct {
+	jobs    *core.Jobs
+	ledger  *core.MemoryLedger
+	batches *memBatches
+	files   *memFiles
+	sink    *memSink
+	note    *memNotifier
+}
+
+func newRig(t *testing.T) *rig {
+	r := &rig{
+		ledger:  core.NewMemoryLedger(),
+		batches: &memBatches{st: map[string]core.BatchStatus{}},
+		files:   &memFiles{data: map[string]string{}},
+		sink:    &memSink{objs: map[string][]byte{}},
+		note:    &memNotifier{},
+	}
+	var err error
+	r.jobs, err = core.NewJobs(core.JobsConfig{
+		Ledger: r.ledger, Batches: r.batches, Fetcher: r.files, Sink: r.sink, Notifiers: []core.Notifier{r.note},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NotifyAttempts: 2, NotifyTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func delivery(id, typ, job, output string) *core.Event {
+	e := event(id, typ)
+	e.Data.ID, e.Data.OutputFileURI = job, output
+	return e
+}
+
+const output = "{\"response\":{}}\n{\"error\":{}}\n{\"response\":{}}\n"
+
+func TestJobsLandOncePerBatch(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.batches.st["batches/1"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o1"}
+	r.files.data["files/o1"] = output
+
+	for _, id := range []string{"msg_static", "msg_dynamic", "msg_static"} {
+		if err := r.jobs.Process(ctx, delivery(id, core.BatchSucceeded, "batches/1", "files/from-event")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.batches.calls != 1 || r.files.fetches != 1 || r.sink.puts != 2 {
+		t.Fatalf("API calls %d, fetches %d, puts %d; want 1, 1, 2 (output and manifest once)", r.batches.calls, r.files.fetches, r.sink.puts)
+	}
+	if got := string(r.sink.objs["batches/1/results.jsonl"]); got != output {
+		t.Fatalf("landed %q", got)
+	}
+	j, _ := r.ledger.GetJob(ctx, "batches/1")
+	if j.State != core.JobSucceeded || j.Landing != core.LandingLanded || j.Source != "files/o1" || j.Output.Lines != 3 ||
+		j.Output.SucceededLines != 2 || j.Output.FailedLines != 1 || j.ManifestURI != "mem://batches/1/manifest.json" ||
+		len(j.Deliveries) != 2 {
+		t.Fatalf("ledger: %+v %+v", j, j.Output)
+	}
+	if len(r.note.sent) != 1 || r.note.sent[0] != "msg_static batch.succeeded" {
+		t.Fatalf("notifications %v, want one carrying the first delivery's id", r.note.sent)
+	}
+}
+
+func TestJobsAPIDisagrees(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.batches.st["batches/f"] = core.BatchStatus{APIState: "JOB_STATE_FAILED", State: core.JobFailed}
+	r.batches.st["batches/r"] = core.BatchStatus{APIState: "JOB_STATE_RUNNING", State: core.JobRunning}
+	if err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/f", "files/x")); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := r.ledger.GetJob(ctx, "batches/f")
+	if j.State != core.JobFailed || j.ErrorMessage != "the Gemini API reports JOB_STATE_FAILED" || j.Landing != core.LandingNone || r.files.fetches != 0 {
+		t.Fatalf("failed per the API: %+v, %d fetches", j, r.files.fetches)
+	}
+	err := r.jobs.Process(ctx, delivery("m2", core.BatchSucceeded, "batches/r", "files/x"))
+	var later *core.RetryLaterError
+	if !errors.As(err, &later) || later.Free {
+		t.Fatalf("running per the API: %v, want a counted RetryLaterError", err)
+	}
+	if err := r.jobs.Process(ctx, delivery("m3", core.BatchSucceeded, "batches/unknown", "files/x")); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("unknown batch: %v, want ErrNotFound (retried, then a dead letter)", err)
+	}
+}
+
+func TestJobsWithoutAPIKeyRecordsAndSkips(t *testing.T) {
+	ctx := context.Background()
+	l := core.NewMemoryLedger()
+	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: l, Sink: &memSink{objs: map[string][]byte{}}, NoBatchesReason: "GEMINI_API_KEY is not set", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/n", "files/x")); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := l.GetJob(ctx, "batches/n")
+	if j.State != core.JobSucceeded || j.APIState != "" || j.Landing != core.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" {
+		t.Fatalf("%+v", j)
+	}
+}
+
+// Another worker holds the landing: come back when its lease ends, without
+// using up an attempt.
+func TestJobsBusyLanding(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.batches.st["batches/b"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
+	lease := time.Now().Add(time.Minute)
+	r.ledger.UpdateJob(ctx, "batches/b", func(*core.Job) (*core.Job, error) {
+		return &core.Job{ID: "batches/b", Kind: "batch", State: core.JobSucceeded, Source: "files/o", Landing: core.LandingActive, LandingOwner: "other", LandingLease: lease}, nil
+	})
+	err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/b", "files/o"))
+	var later *core.RetryLaterError
+	if !errors.As(err, &later) || !later.Free || later.At.After(lease) || later.At.Before(time.Now()) || r.files.fetches != 0 {
+		t.Fatalf("busy: %v, %d fetches", err, r.files.fetches)
+	}
+}
+
+// A crash after the manifest was written but before the ledger recorded
+// it: the retry adopts the manifest instead of downloading again.
+func TestJobsAdoptsLandedManifest(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.batches.st["batches/c"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
+	r.sink.objs["batches/c/manifest.json"] = []byte(`{"job_id":"batches/c","source":"files/o","uri":"mem://batches/c/results.jsonl","bytes":42,"sha256":"ab","lines":1}`)
+	if err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/c", "files/o")); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := r.ledger.GetJob(ctx, "batches/c")
+	if r.files.fetches != 0 || j.Landing != core.LandingLanded || j.Output.Bytes != 42 {
+		t.Fatalf("%d fetches, %+v", r.files.fetches, j)
+	}
+}
+
+// A short download fails the landing, which is released with the reason
+// and lands whole on the next attempt.
+func TestJobsShortDownloadIsRetried(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.batches.st["batches/s"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/s"}
+	short := &shortFetcher{memFiles: r.files, cut: 1}
+	r.files.data["files/s"] = output
+	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: r.ledger, Batches: r.batches, Fetcher: short, Sink: r.sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s"))
+	if !errors.Is(err, core.ErrSizeMismatch) {
+		t.Fatalf("short download: %v, want ErrSizeMismatch", err)
+	}
+	j, _ := r.ledger.GetJob(ctx, "batches/s")
+	if j.Landing != core.LandingPending || !strings.Contains(j.LandingError, "size") || len(r.sink.objs) != 0 {
+		t.Fatalf("after a short download: %+v, sink %v", j, r.sink.objs)
+	}
+	if err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s")); err != nil {
+		t.Fatal(err)
+	}
+	if string(r.sink.objs["batches/s/results.jsonl"]) != output {
+		t.Fatal("not landed whole on retry")
+	}
+}
+
+type shortFetcher struct {
+	*memFiles
+	cut int
+}
+
+// Fetch cuts the first cut downloads in half while promising the full size.
+func (s *shortFetcher) Fetch(ctx context.Context, src string) (*core.Download, error) {
+	d, err := s.memFiles.Fetch(ctx, src)
+	if err != nil || s.cut == 0 {
+		return d, err
+	}
+	s.cut--
+	b, _ := io.ReadAll(d.Body)
+	d.Body = io.NopCloser(bytes.NewReader(b[:len(b)/2]))
+	return d, nil
+}
+
+// A notification that fails is retried, then fails the attempt; the next
+// attempt sends it once with the same id, and lands nothing again.
+func TestJobsNotificationRetried(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.note.fail = 2 // both tries of the first attempt
+	e := delivery("msg_1", core.InteractionFailed, "interactions/i", "")
+	if err := r.jobs.Process(ctx, e); err == nil {
+		t.Fatal("a failed notification did not fail the attempt")
+	}
+	if err := r.jobs.Process(ctx, delivery("msg_2", core.InteractionFailed, "interactions/i", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.jobs.Process(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(r.note.sent) != "[msg_1 interaction.failed]" {
+		t.Fatalf("sent %v, want once with the first delivery's id", r.note.sent)
+	}
+}

@@ -1,0 +1,85 @@
+package core_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+func TestSummerCountsLines(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		in                string
+		lines, ok, failed int64
+	}{
+		{"empty", "", 0, 0, 0},
+		{"one response, no final newline", `{"key":"a","response":{}}`, 1, 1, 0},
+		{"error and response", "{\"response\":{}}\n{\"error\":{\"code\":3}}\n", 2, 1, 1},
+		{"error wins over response", `{"response":{},"error":{}}` + "\n", 1, 0, 1},
+		{"nested error key is not a failure", `{"response":{"candidates":[{"error":null}]}}` + "\n", 1, 1, 0},
+		{"error in a string value is not a failure", `{"key":"error","response":{"text":"\"error\": yes"}}` + "\n", 1, 1, 0},
+		{"escaped key is not ours", `{"err\u006fr":{}}` + "\n", 1, 0, 0},
+		{"blank lines do not count", "\n  \n{\"response\":1}\n\r\n", 1, 1, 0},
+		{"neither key", "{\"key\":\"x\"}\n[1,2]\n", 2, 0, 0},
+		{"key after a nested object", `{"metadata":{"a":{"b":[1,{"c":2}]}},"error":{}}` + "\n", 1, 0, 1},
+		{"long key", `{"responseXXXXXXXXXXXXXXXX":1}` + "\n", 1, 0, 0},
+	} {
+		sha := sha256.Sum256([]byte(tc.in))
+		for _, chunk := range []int{1, 3, 1 << 20} {
+			s := core.NewSummer(true)
+			if _, err := io.CopyBuffer(s, iotest.OneByteReader(strings.NewReader(tc.in)), make([]byte, chunk)); err != nil && chunk > 1 {
+				t.Fatal(err)
+			}
+			if chunk == 1 {
+				s = core.NewSummer(true)
+				for i := 0; i < len(tc.in); i++ {
+					s.Write([]byte{tc.in[i]})
+				}
+			}
+			m := s.Manifest()
+			if m.Lines != tc.lines || m.SucceededLines != tc.ok || m.FailedLines != tc.failed || m.Bytes != int64(len(tc.in)) || m.SHA256 != hex.EncodeToString(sha[:]) {
+				t.Errorf("%s (chunks of %d): %+v, want lines %d ok %d failed %d", tc.name, chunk, m, tc.lines, tc.ok, tc.failed)
+			}
+		}
+	}
+}
+
+func TestSummerNoLinesForVideo(t *testing.T) {
+	s := core.NewSummer(false)
+	s.Write([]byte("{\"error\":1}\n\x00\x01"))
+	if m := s.Manifest(); m.Lines != 0 || m.FailedLines != 0 || m.Bytes != 14 {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestExactReader(t *testing.T) {
+	data := []byte("0123456789")
+	for _, tc := range []struct {
+		name string
+		want int64
+		ok   bool
+	}{{"exact", 10, true}, {"unknown size", -1, true}, {"short", 11, false}, {"long", 9, false}} {
+		_, err := io.ReadAll(&core.ExactReader{R: bytes.NewReader(data), Want: tc.want})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, core.ErrSizeMismatch)) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// BenchmarkSummer is the manifest's cost per byte of a batch output.
+func BenchmarkSummer(b *testing.B) {
+	line := `{"key":"req-1","response":{"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("lorem ipsum ", 150) + `"}],"role":"model"},"finishReason":"STOP"}]}}` + "\n"
+	buf := bytes.Repeat([]byte(line), (1<<20)/len(line))
+	b.SetBytes(int64(len(buf)))
+	s := core.NewSummer(true)
+	for b.Loop() {
+		s.Write(buf)
+	}
+}

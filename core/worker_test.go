@@ -1,0 +1,200 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// scripted fails each task's first attempts as told, then succeeds.
+type scripted struct {
+	mu    sync.Mutex
+	calls map[string]int
+	fail  func(id string, call int) error
+	done  chan string
+}
+
+func newScripted(fail func(id string, call int) error) *scripted {
+	return &scripted{calls: map[string]int{}, fail: fail, done: make(chan string, 100)}
+}
+
+func (s *scripted) Process(_ context.Context, ev *core.Event) error {
+	s.mu.Lock()
+	s.calls[ev.Delivery.ID]++
+	n := s.calls[ev.Delivery.ID]
+	s.mu.Unlock()
+	err := s.fail(ev.Delivery.ID, n)
+	s.done <- fmt.Sprintf("%s#%d:%v", ev.Delivery.ID, n, err)
+	return err
+}
+
+func (s *scripted) count(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func event(id, typ string) *core.Event {
+	body := []byte(fmt.Sprintf(`{"type":%q,"version":"v1","data":{"id":"batches/%s"}}`, typ, id))
+	e, err := core.ParseEvent(body)
+	if err != nil {
+		panic(err)
+	}
+	e.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+	return e
+}
+
+type workerRig struct {
+	w     *core.Worker
+	tasks *core.MemoryTasks
+	dead  *core.MemoryStore
+	stop  func()
+}
+
+func startWorker(t *testing.T, tasks *core.MemoryTasks, p core.Processor, max int) *workerRig {
+	t.Helper()
+	dead := core.NewMemoryStore(0)
+	w, err := core.NewWorker(core.WorkerOptions{Tasks: tasks, Processor: p, DeadLetters: dead, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return &workerRig{w: w, tasks: tasks, dead: dead, stop: stop}
+}
+
+// waitFor polls cond (the worker runs in the background).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func taskCount(r *workerRig) int {
+	ts, _ := r.tasks.ListTasks(context.Background())
+	return len(ts)
+}
+
+func TestWorkerRetriesThenDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	p := newScripted(func(id string, n int) error {
+		switch {
+		case id == "ok":
+			return nil
+		case id == "flaky" && n >= 3:
+			return nil
+		case id == "broken-body":
+			return nil
+		}
+		return errors.New("download cut off")
+	})
+	r := startWorker(t, core.NewMemoryTasks(), p, 4)
+	// A task whose body no longer parses can never succeed: dead at once.
+	if err := r.tasks.PutTask(ctx, core.Task{ID: "broken-body", Body: []byte(`{"type":`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ok", "flaky", "always"} {
+		if err := r.w.Enqueue(ctx, event(id, core.BatchSucceeded)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+
+	if p.count("ok") != 1 || p.count("flaky") != 3 || p.count("always") != 4 || p.count("broken-body") != 0 {
+		t.Fatalf("calls: %v", p.calls)
+	}
+	dl, _ := r.dead.ListDeadLetters(ctx, 0)
+	byKey := map[string]core.DeadLetter{}
+	for _, d := range dl {
+		byKey[d.Key] = d
+	}
+	if len(dl) != 2 {
+		t.Fatalf("dead letters %+v, want always and broken-body", dl)
+	}
+	if d := byKey["always"]; d.Attempts != 4 || d.Reason != "download cut off" || d.EventType != core.BatchSucceeded || d.Scheme != core.SchemeStatic || len(d.Body) == 0 {
+		t.Fatalf("dead letter: %+v", d)
+	}
+	if d := byKey["broken-body"]; d.Attempts != 1 || !strings.Contains(d.Reason, "not understood") {
+		t.Fatalf("dead letter of the unparseable body: %+v", d)
+	}
+
+	// Replay puts it back with fresh attempts; it fails 4 more times.
+	if err := r.w.Replay(ctx, "always"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replay to run out", func() bool { return p.count("always") == 8 && taskCount(r) == 0 })
+	if err := r.w.Replay(ctx, "nope"); !errors.Is(err, core.ErrNoDeadLetter) {
+		t.Fatalf("replay of an unknown key: %v", err)
+	}
+}
+
+// Waiting for another owner does not use up attempts.
+func TestWorkerFreeRetries(t *testing.T) {
+	p := newScripted(func(id string, n int) error {
+		if n <= 5 {
+			return &core.RetryLaterError{At: time.Now(), Free: true, Reason: "busy"}
+		}
+		return nil
+	})
+	r := startWorker(t, core.NewMemoryTasks(), p, 2)
+	r.w.Enqueue(context.Background(), event("busy", core.BatchSucceeded))
+	waitFor(t, "the task to finish", func() bool { return p.count("busy") == 6 && taskCount(r) == 0 })
+	if dl, _ := r.dead.ListDeadLetters(context.Background(), 0); len(dl) != 0 {
+		t.Fatalf("free retries dead-lettered: %+v", dl)
+	}
+}
+
+// Tasks left in the store (a crash) run when the worker starts; one whose
+// attempt was in flight at the crash has that attempt counted.
+func TestWorkerResumesOnStart(t *testing.T) {
+	ctx := context.Background()
+	tasks := core.NewMemoryTasks()
+	left := core.NewTask(event("left", core.BatchSucceeded), time.Now())
+	left.Attempts = 1 // started before the crash
+	tasks.PutTask(ctx, left)
+	p := newScripted(func(string, int) error { return errors.New("still failing") })
+	r := startWorker(t, tasks, p, 2)
+	waitFor(t, "the dead letter", func() bool { return taskCount(r) == 0 })
+	if p.count("left") != 1 {
+		t.Fatalf("ran %d times, want 1 (1 attempt before the crash + 1 = MaxAttempts 2)", p.count("left"))
+	}
+}
+
+// A shutdown in the middle of an attempt puts the task back unchanged.
+func TestWorkerShutdownKeepsTask(t *testing.T) {
+	ctx := context.Background()
+	started := make(chan struct{})
+	p := core.ProcessorFunc(func(ctx context.Context, _ *core.Event) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	tasks := core.NewMemoryTasks()
+	r := startWorker(t, tasks, p, 1)
+	r.w.Enqueue(ctx, event("slow", core.BatchSucceeded))
+	<-started
+	r.stop()
+	ts, _ := tasks.ListTasks(ctx)
+	if len(ts) != 1 || ts[0].Attempts != 0 {
+		t.Fatalf("after shutdown: %+v, want the task with 0 attempts", ts)
+	}
+	if dl, _ := r.dead.ListDeadLetters(ctx, 0); len(dl) != 0 {
+		t.Fatalf("shutdown dead-lettered: %+v", dl)
+	}
+}

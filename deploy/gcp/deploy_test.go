@@ -1,0 +1,704 @@
+// Package gcp_test proves deploy/gcp/deploy.sh on the Go buildpack's terms:
+// its --dry-run calls no cloud API and prints every command, and the
+// --source folder it stages builds and serves on its own, offline, the way
+// Cloud Build builds it (generated main, vendor/ only).
+package gcp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+)
+
+const (
+	fakeProject = "fake-project-4711"
+	fakeRegion  = "fake-region1"
+	ffModule    = "github.com/GoogleCloudPlatform/functions-framework-go"
+)
+
+// fakeGcloud is first on the script's PATH: any call is recorded and fails.
+const fakeGcloud = `#!/bin/sh
+printf '%s\n' "$*" >> "$(dirname "$0")/gcloud-calls"
+exit 97
+`
+
+type dryRun struct {
+	stdout, stderr string
+	err            error
+	calls          string // what reached the fake gcloud
+}
+
+// runDeploy runs deploy.sh with a clean cloud environment: only the
+// variables given, a fake gcloud first on PATH, an empty gcloud config.
+func runDeploy(t *testing.T, root string, env map[string]string, args ...string) dryRun {
+	t.Helper()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(fakeGcloud), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var e []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "GOOGLE_CLOUD_PROJECT", k == "REGION", k == "STAGE_DIR", k == "GOOGLE_APPLICATION_CREDENTIALS",
+			strings.HasPrefix(k, "CLOUDSDK_"), strings.HasPrefix(k, "WEBHOOK_"), strings.HasPrefix(k, "FIRESTORE_"),
+			strings.HasPrefix(k, "GCF_"), k == "SECRET_NAME", k == "SERVICE_ACCOUNT_NAME", k == "FUNCTION_SECRETS", k == "IDEMPOTENCY_TTL", k == "RESULTS_SINK", k == "FORWARD_URL":
+			continue
+		}
+		e = append(e, kv)
+	}
+	e = append(e, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"CLOUDSDK_CONFIG="+filepath.Join(tmp, "gcloud-config"),
+		"GOPROXY=off") // staging must not need the network either
+	for k, v := range env {
+		e = append(e, k+"="+v)
+	}
+	cmd := exec.Command("bash", append([]string{filepath.Join(root, "deploy", "gcp", "deploy.sh")}, args...)...)
+	cmd.Dir = root
+	cmd.Env = e
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	r := dryRun{err: cmd.Run(), stdout: stdout.String(), stderr: stderr.String()}
+	if b, err := os.ReadFile(filepath.Join(bin, "gcloud-calls")); err == nil {
+		r.calls = string(b)
+	}
+	return r
+}
+
+// expectedCommands are the lines a dry run prints, in order.
+func expectedCommands(project, region, source string) []string {
+	sa := "gemini-webhook-receiver@" + project + ".iam.gserviceaccount.com"
+	return []string{
+		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com --project=" + project,
+		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
+		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
+		"+ gcloud projects add-iam-policy-binding " + project + " --member=serviceAccount:" + sa + " --role=roles/datastore.user --condition=None --quiet --format=none",
+		"+ gcloud firestore databases describe '--database=(default)' --project=" + project + " '--format=value(name)'",
+		"+ gcloud firestore databases create '--database=(default)' --location=" + region + " --type=firestore-native --project=" + project + "  # if the database does not exist",
+		"+ gcloud firestore fields ttls list --collection-group=gemini_webhook_deliveries '--database=(default)' --project=" + project + " '--format=value(name,ttlConfig.state)'",
+		"+ gcloud firestore fields ttls update expireAt --collection-group=gemini_webhook_deliveries '--database=(default)' --enable-ttl --async --project=" + project + "  # if expireAt is not yet the TTL field",
+		"+ gcloud secrets describe gemini-webhook-signing-secret --project=" + project + " '--format=value(name)'",
+		"+ gcloud secrets create gemini-webhook-signing-secret --replication-policy=automatic --data-file=- --project=" + project + "  # if the secret does not exist; value: WEBHOOK_SIGNING_SECRET, on stdin",
+		"+ gcloud secrets versions access latest --secret=gemini-webhook-signing-secret --project=" + project,
+		"+ gcloud secrets versions add gemini-webhook-signing-secret --data-file=- --project=" + project + "  # if WEBHOOK_SIGNING_SECRET is set and differs from the latest version; value: WEBHOOK_SIGNING_SECRET, on stdin",
+		"+ gcloud secrets add-iam-policy-binding gemini-webhook-signing-secret --member=serviceAccount:" + sa + " --role=roles/secretmanager.secretAccessor --project=" + project + " --format=none",
+		"+ gcloud functions deploy GeminiWebhook --gen2 --runtime=go126 --region=" + region + " --project=" + project +
+			" --source=" + source + " --entry-point=GeminiWebhook --trigger-http --allow-unauthenticated" +
+			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" +
+			" '--set-env-vars=IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=" + project + ",FIRESTORE_DATABASE=(default),FIRESTORE_COLLECTION=gemini_webhook_deliveries'" +
+			" --concurrency=80 --cpu=1 --memory=512Mi --timeout=60s --min-instances=0 --max-instances=10 --quiet",
+		"+ gcloud functions describe GeminiWebhook --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
+	}
+}
+
+func commandLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "+ ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+var sourceLine = regexp.MustCompile(`(?m)^--source folder \(left in place\): (.+)$`)
+
+func TestDryRunArguments(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // in stderr; "" means success
+		wantOut string // in stdout
+	}{
+		{"no project", map[string]string{"REGION": fakeRegion}, []string{"--dry-run"}, "GOOGLE_CLOUD_PROJECT", ""},
+		{"no region", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject}, []string{"--dry-run"}, "REGION", ""},
+		{"unknown flag", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion}, []string{"--dry-run", "--yes"}, "unknown argument --yes", ""},
+		{"secret that is not whsec_", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "WEBHOOK_SIGNING_SECRET": "hunter2"}, []string{"--dry-run"}, "whsec_", ""},
+		{"env value with a comma", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "WEBHOOK_AUDIENCE": "a,b", "STAGE_DIR": filepath.Join(t.TempDir(), "s")}, []string{"--dry-run"}, "WEBHOOK_AUDIENCE contains ','", ""},
+		{"bad FUNCTION_SECRETS", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "FUNCTION_SECRETS": "GEMINI_API_KEY"}, []string{"--dry-run"}, "is not VAR=secret-name", ""},
+		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runDeploy(t, root, c.env, c.args...)
+			if r.calls != "" {
+				t.Errorf("gcloud was called:\n%s", r.calls)
+			}
+			if c.wantErr == "" {
+				if r.err != nil || !strings.Contains(r.stdout, c.wantOut) {
+					t.Fatalf("err %v, want stdout with %q; stdout:\n%s\nstderr:\n%s", r.err, c.wantOut, r.stdout, r.stderr)
+				}
+				return
+			}
+			if r.err == nil || !strings.Contains(r.stderr, c.wantErr) {
+				t.Fatalf("want failure mentioning %q; err %v, stderr:\n%s", c.wantErr, r.err, r.stderr)
+			}
+		})
+	}
+}
+
+// TestDryRunFlagsOverrideEnvironment: --project and --region win over
+// GOOGLE_CLOUD_PROJECT and REGION, and pass-through settings reach the function.
+func TestDryRunFlagsOverrideEnvironment(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := filepath.Join(t.TempDir(), "source")
+	r := runDeploy(t, root, map[string]string{
+		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": stage,
+		"WEBHOOK_AUDIENCE": "https://hooks.example.com/gemini", "GCF_MAX_INSTANCES": "3",
+		"FUNCTION_SECRETS": "GEMINI_API_KEY=gemini-api-key,SLACK_WEBHOOK_URL=slack-url", "RESULTS_SINK": "gs://results-bucket/gemini",
+	}, "--dry-run", "--project", "flag-project", "--region=flag-region")
+	if r.err != nil || r.calls != "" {
+		t.Fatalf("err %v, gcloud calls %q\n%s", r.err, r.calls, r.stderr)
+	}
+	var deploy string
+	for _, l := range commandLines(r.stdout) {
+		if strings.HasPrefix(l, "+ gcloud functions deploy ") {
+			deploy = l
+		}
+	}
+	for _, want := range []string{"--project=flag-project", "--region=flag-region", "GOOGLE_CLOUD_PROJECT=flag-project,",
+		",WEBHOOK_AUDIENCE=https://hooks.example.com/gemini,RESULTS_SINK=gs://results-bucket/gemini'", "--max-instances=3 ",
+		" --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest,GEMINI_API_KEY=gemini-api-key:latest,SLACK_WEBHOOK_URL=slack-url:latest "} {
+		if !strings.Contains(deploy, want) {
+			t.Errorf("deploy command lacks %q:\n%s", want, deploy)
+		}
+	}
+	// Least privilege follows: each extra secret and the sink's bucket, nothing wider.
+	sa := "--member=serviceAccount:gemini-webhook-receiver@flag-project.iam.gserviceaccount.com"
+	for _, want := range []string{
+		"+ gcloud secrets add-iam-policy-binding gemini-api-key " + sa + " --role=roles/secretmanager.secretAccessor --project=flag-project --format=none",
+		"+ gcloud secrets add-iam-policy-binding slack-url " + sa + " --role=roles/secretmanager.secretAccessor --project=flag-project --format=none",
+		"+ gcloud storage buckets add-iam-policy-binding gs://results-bucket " + sa + " --role=roles/storage.objectUser --format=none",
+	} {
+		if !strings.Contains(r.stdout, "\n"+want+"\n") {
+			t.Errorf("no line %q in:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, fakeProject) || strings.Contains(r.stdout, fakeRegion) {
+		t.Errorf("the environment's project or region leaked past the flags:\n%s", r.stdout)
+	}
+}
+
+// TestDryRunSourceBuildsLikeTheBuildpack is the issue's proof.
+func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	secret := newSecret(t)
+
+	// 1. The dry run: no gcloud call, every command printed, the folder named.
+	stage := filepath.Join(tmp, "stage", "source")
+	r := runDeploy(t, root, map[string]string{
+		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": stage,
+		"WEBHOOK_SIGNING_SECRET": secret,
+	}, "--dry-run")
+	if r.err != nil {
+		t.Fatalf("deploy.sh --dry-run: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	if r.calls != "" {
+		t.Fatalf("a dry run called gcloud:\n%s", r.calls)
+	}
+	if strings.Contains(r.stdout+r.stderr, secret[len("whsec_"):]) {
+		t.Fatal("the dry run printed the signing secret")
+	}
+	got, want := commandLines(r.stdout), expectedCommands(fakeProject, fakeRegion, stage)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("dry-run commands:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	m := sourceLine.FindStringSubmatch(r.stdout)
+	if m == nil || m[1] != stage {
+		t.Fatalf("the dry run does not name the --source folder %s:\n%s", stage, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "\n  go run ./scripts/gemini-webhooks create --if-absent --uri https://"+fakeRegion+"-"+fakeProject+".cloudfunctions.net/GeminiWebhook --events ") {
+		t.Errorf("no next step registering the URL with Gemini:\n%s", r.stdout)
+	}
+
+	// 2. The folder alone, moved where the buildpack moves it.
+	src := filepath.Join(tmp, "workspace", "serverless_function_source_code")
+	if err := copyTree(stage, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(tmp, "stage")); err != nil {
+		t.Fatal(err)
+	}
+	checkBuildpackRules(t, src)
+
+	// 3. Build it as the buildpack does: its declarative main in a
+	// subfolder, from vendor/ only, no proxy, an empty module cache.
+	mainDir := filepath.Join(src, "functions.local", "app")
+	if err := os.MkdirAll(mainDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	modulePath := goOut(t, src, "list", "-m")
+	if err := os.WriteFile(filepath.Join(mainDir, "main.go"), []byte(strings.ReplaceAll(buildpackMain, "{{.Package}}", modulePath)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(tmp, "bin", "main")
+	start := time.Now()
+	// -trimpath is the one difference from Cloud Build: it keeps the build
+	// cache valid across temporary folders, so only the first run compiles.
+	goOut(t, src, "build", "-trimpath", "-o", bin, mainDir)
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built the staged function in %s; binary %d bytes (%.1f MiB)", time.Since(start).Round(time.Millisecond), fi.Size(), float64(fi.Size())/(1<<20))
+
+	t.Run("memory store", func(t *testing.T) {
+		f := startFunction(t, bin, map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secret})
+		id := "msg_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		ttfb, status, a := f.firstAnswer(t, secret, id)
+		if status != 200 || a.Outcome != "processed" {
+			t.Fatalf("first signed delivery: %d %q (%s), want 200 processed", status, a.Outcome, a.Reason)
+		}
+		t.Logf("process start → first 2xx: %s", ttfb.Round(100*time.Microsecond))
+		now := time.Now().Unix()
+		steps := []struct {
+			name    string
+			d       delivery
+			status  int
+			outcome string
+		}{
+			{"retry of the delivery", delivery{id: id, ts: now, body: testEvent}, 200, "duplicate"},
+			{"tampered body", delivery{id: "msg_t", ts: now, body: testEvent, sigBody: testEvent + " "}, 401, "rejected"},
+			{"other secret", delivery{id: "msg_o", ts: now, body: testEvent, secret: newSecret(t)}, 401, "rejected"},
+			{"no webhook headers", delivery{body: testEvent, bare: true}, 400, "rejected"},
+			{"GET", delivery{method: http.MethodGet, bare: true}, 405, "rejected"},
+		}
+		for _, s := range steps {
+			status, a := f.send(t, s.d, secret)
+			if status != s.status || a.Outcome != s.outcome {
+				t.Errorf("%s: %d %q (%s), want %d %q", s.name, status, a.Outcome, a.Reason, s.status, s.outcome)
+			}
+		}
+		logs := f.logs(t)
+		if strings.Contains(logs, secret[len("whsec_"):]) {
+			t.Error("the function logged the signing secret")
+		}
+		if !hasLogLine(logs, map[string]any{"message": "delivery", "severity": "INFO", "webhook_id": id, "outcome": "processed", "status": 200.0}) {
+			t.Errorf("no JSON log line for the processed delivery:\n%s", logs)
+		}
+	})
+
+	t.Run("firestore emulator", func(t *testing.T) {
+		ctx := context.Background()
+		fs, err := testenv.StartFirestore(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(fs.Stop)
+		// IDEMPOTENCY_STORE is unset: firestore is the function's default.
+		env := map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "GOOGLE_CLOUD_PROJECT": "gcp-deploy-proof", "FIRESTORE_EMULATOR_HOST": fs.Host}
+		id := "msg_fs_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+
+		first := startFunction(t, bin, env)
+		// A fresh emulator's first calls can outlast the store's 5 s deadline
+		// (JIT warm-up); production Firestore is warm. Each try uses a new id:
+		// a timed-out claim may still have been written.
+		for i := 0; ; i++ {
+			_, status, a := first.firstAnswer(t, secret, id+"_warmup"+strconv.Itoa(i))
+			if status == 200 {
+				break
+			}
+			if i == 5 {
+				t.Fatalf("the emulator is not answering: %d %q (%s)\n%s", status, a.Outcome, a.Reason, first.logs(t))
+			}
+		}
+		if status, a := first.send(t, delivery{id: id, ts: time.Now().Unix(), body: testEvent}, secret); status != 200 || a.Outcome != "processed" {
+			t.Fatalf("signed delivery: %d %q (%s), want 200 processed\n%s", status, a.Outcome, a.Reason, first.logs(t))
+		}
+		first.stop()
+
+		// A new instance: its first delivery is answered after two Firestore
+		// round trips (claim, complete), and it knows what the first instance did.
+		second := startFunction(t, bin, env)
+		ttfb, status, a := second.firstAnswer(t, secret, id+"_second")
+		if status != 200 || a.Outcome != "processed" {
+			t.Fatalf("new delivery at a new instance: %d %q (%s), want 200 processed\n%s", status, a.Outcome, a.Reason, second.logs(t))
+		}
+		t.Logf("process start → first 2xx (Firestore emulator, warm): %s", ttfb.Round(100*time.Microsecond))
+		if status, a := second.send(t, delivery{id: id, ts: time.Now().Unix(), body: testEvent}, secret); status != 200 || a.Outcome != "duplicate" {
+			t.Errorf("the first instance's delivery at the new instance: %d %q (%s), want 200 duplicate", status, a.Outcome, a.Reason)
+		}
+		if status, a := second.send(t, delivery{id: "msg_fs_t", ts: time.Now().Unix(), body: testEvent, sigBody: "{}"}, secret); status != 401 {
+			t.Errorf("tampered delivery: %d %q, want 401", status, a.Outcome)
+		}
+		if logs := second.logs(t); !hasLogLine(logs, map[string]any{"message": "GeminiWebhook ready", "store": "firestore"}) {
+			t.Errorf("the function did not use the Firestore store:\n%s", logs)
+		}
+	})
+}
+
+// checkBuildpackRules asserts what the Go buildpack requires of --source.
+func checkBuildpackRules(t *testing.T, src string) {
+	t.Helper()
+	// One non-main package at the root, importing the framework's functions
+	// package (which selects the declarative main template).
+	pkgs, err := parser.ParseDir(token.NewFileSet(), src, nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 {
+		t.Fatalf("root of --source holds %d packages, want 1", len(pkgs))
+	}
+	for name, p := range pkgs {
+		if name == "main" {
+			t.Fatal("the root package is main; the buildpack needs a non-main package")
+		}
+		if _, err := os.Stat(filepath.Join(src, name)); err == nil {
+			t.Errorf("a folder named like the root package (%s) would change the import path the buildpack uses", name)
+		}
+		imports := map[string]bool{}
+		for _, f := range p.Files {
+			for _, imp := range f.Imports {
+				imports[strings.Trim(imp.Path.Value, `"`)] = true
+			}
+		}
+		for _, want := range []string{ffModule + "/functions", ffModule + "/funcframework", "github.com/geminiwebhooks/receiver/functions/gcp"} {
+			if !imports[want] {
+				t.Errorf("the root package does not import %s", want)
+			}
+		}
+	}
+	// The module path's first element has a dot.
+	if mod := goOut(t, src, "list", "-m"); !strings.Contains(strings.Split(mod, "/")[0], ".") {
+		t.Errorf("module path %q: the buildpack needs a dot in its first element", mod)
+	}
+	// vendor/ holds funcframework and go.mod requires the framework.
+	if _, err := os.Stat(filepath.Join(src, "vendor", ffModule, "funcframework")); err != nil {
+		t.Errorf("vendor/ lacks funcframework: %v", err)
+	}
+	if v := goOut(t, src, "list", "-m", "-f", "{{.Version}}", ffModule); !strings.HasPrefix(v, "v1.") {
+		t.Errorf("functions framework version %q in go.mod", v)
+	}
+	// runtime go126 builds a module that asks for at most go 1.26.
+	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gv := regexp.MustCompile(`(?m)^go (1\.(\d+))(\.\d+)?\s*$`).FindSubmatch(gomod)
+	if gv == nil {
+		t.Fatal("go.mod has no go directive")
+	}
+	if minor, _ := strconv.Atoi(string(gv[2])); minor > 26 {
+		t.Errorf("go.mod says go %s; runtime go126 cannot build it", gv[1])
+	}
+	// No test files are uploaded.
+	_ = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, "_test.go") && !strings.Contains(p, string(filepath.Separator)+"vendor"+string(filepath.Separator)) {
+			t.Errorf("test file staged: %s", p)
+		}
+		return err
+	})
+}
+
+// buildpackMain is the Go buildpack's declarative main template
+// (GoogleCloudPlatform/buildpacks, cmd/go/functions_framework).
+const buildpackMain = `// Binary main file implements an HTTP server that loads and runs user's code
+// on incoming HTTP requests.
+package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+
+	_ "{{.Package}}"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+)
+
+func main() {
+	http.HandleFunc("/robots.txt", http.NotFound)
+	http.HandleFunc("/favicon.ico", http.NotFound)
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	if err := funcframework.Start(port); err != nil {
+		log.Fatalf("Function failed to start: %v\n", err)
+	}
+}
+`
+
+// goOut runs the go command in dir as Cloud Build would: vendor/ only, no
+// proxy, no workspace, an empty module cache. It returns trimmed stdout.
+func goOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	home := filepath.Join(filepath.Dir(filepath.Dir(dir)), "gohome")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GOFLAGS=-mod=vendor", "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local", "GOSUMDB=off",
+		"GOPATH="+filepath.Join(home, "gopath"), "GOMODCACHE="+filepath.Join(home, "empty-modcache"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file; gcloud would not upload it as is", p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+}
+
+// ---------------------------------------------------------------- the running function
+
+type function struct {
+	url   string
+	cmd   *exec.Cmd
+	start time.Time // just before the process was started
+	log   string
+	done  chan struct{}
+}
+
+// startFunction runs the built binary as Cloud Run does (FUNCTION_TARGET,
+// K_SERVICE, PORT) with only the given environment besides.
+func startFunction(t *testing.T, bin string, env map[string]string) *function {
+	t.Helper()
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf := filepath.Join(t.TempDir(), "function.log")
+	out, err := os.Create(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "FUNCTION_TARGET=GeminiWebhook",
+		"K_SERVICE=GeminiWebhook", "PORT=" + strconv.Itoa(port)}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	f := &function{url: fmt.Sprintf("http://127.0.0.1:%d/", port), cmd: cmd, log: logf, done: make(chan struct{})}
+	f.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); out.Close(); close(f.done) }()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *function) stop() {
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+		<-f.done
+	}
+}
+
+func (f *function) logs(t *testing.T) string {
+	b, err := os.ReadFile(f.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// firstAnswer sends the signed delivery id until the function answers and
+// returns the time from process start to that answer.
+func (f *function) firstAnswer(t *testing.T, secret, id string) (time.Duration, int, answer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, a, err := f.try(delivery{id: id, ts: time.Now().Unix(), body: testEvent}, secret)
+		if err == nil {
+			return time.Since(f.start), status, a
+		}
+		select {
+		case <-f.done:
+			t.Fatalf("the function exited before answering:\n%s", f.logs(t))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer within 30s: %v\n%s", err, f.logs(t))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *function) send(t *testing.T, d delivery, secret string) (int, answer) {
+	t.Helper()
+	status, a, err := f.try(d, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, a
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (f *function) try(d delivery, secret string) (int, answer, error) {
+	method := d.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, f.url, strings.NewReader(d.body))
+	if err != nil {
+		return 0, answer{}, err
+	}
+	if !d.bare {
+		key := secret
+		if d.secret != "" {
+			key = d.secret
+		}
+		signed := d.body
+		if d.sigBody != "" {
+			signed = d.sigBody
+		}
+		req.Header.Set("webhook-id", d.id)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(d.ts, 10))
+		req.Header.Set("webhook-signature", sign(key, d.id, d.ts, []byte(signed)))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, answer{}, err
+	}
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return resp.StatusCode, answer{}, fmt.Errorf("status %d, body %q: %w", resp.StatusCode, b, errors.Join(err, errNotJSON))
+	}
+	return resp.StatusCode, a, nil
+}
+
+var errNotJSON = errors.New("answer is not the receiver's JSON")
+
+// ---------------------------------------------------------------- deliveries
+
+const testEvent = `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T03:04:05Z","data":{"id":"batches/proof","output_file_uri":"files/out"}}`
+
+type delivery struct {
+	method  string
+	id      string
+	ts      int64
+	body    string
+	secret  string // sign with this instead of the function's secret
+	sigBody string // sign these bytes instead of body (tampering)
+	bare    bool   // no webhook headers
+}
+
+type answer struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+}
+
+func newSecret(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
+}
+
+// sign is Standard Webhooks' v1 signature, written independently of core.
+func sign(secret, id string, ts int64, body []byte) string {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.%s", id, ts, body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func TestSignMatchesSharedVector(t *testing.T) {
+	got := sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Fatalf("sign = %s, want %s", got, want)
+	}
+}
+
+// hasLogLine reports whether some JSON line of logs has all of want.
+func hasLogLine(logs string, want map[string]any) bool {
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+lines:
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		for k, v := range want {
+			if m[k] != v {
+				continue lines
+			}
+		}
+		return true
+	}
+	return false
+}

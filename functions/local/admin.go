@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// The operator's view of the local server: dead letters (list, replay),
+// the job ledger and the queue.
+//
+//	go run ./functions/local deadletters list
+//	go run ./functions/local deadletters replay KEY
+//	go run ./functions/local jobs list [-limit N]
+//	go run ./functions/local tasks list
+//
+// While the server runs, its state file is locked (bbolt), so the commands
+// ask the server: it serves them on a second loopback listener of its own,
+// never on the webhook port (which a tunnel may expose), behind a random
+// token; both are written, owner-only, to admin.json beside the state file.
+// When the server is not running the commands open the state file
+// themselves; a replayed event then runs when the server next starts.
+
+const adminUsage = `usage: local [deadletters list | deadletters replay KEY | jobs list [-limit N] | tasks list]`
+
+// adminInfo is admin.json.
+type adminInfo struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
+	PID   int    `json:"pid"`
+}
+
+func adminInfoPath(cfg core.Config) string {
+	path := cfg.StatePath
+	if path == "" {
+		path = wire.DefaultStatePath
+	}
+	return filepath.Join(filepath.Dir(path), "admin.json")
+}
+
+// serveAdmin starts the admin listener for app and writes admin.json; the
+// returned function stops both.
+func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	tok := make([]byte, 24)
+	if _, err := rand.Read(tok); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	info := adminInfo{URL: "http://" + ln.Addr().String(), Token: hex.EncodeToString(tok), PID: os.Getpid()}
+	path := adminInfoPath(app.Config)
+	b, _ := json.Marshal(info)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: adminHandler(app, info.Token), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("admin listener stopped", "error", err.Error())
+		}
+	}()
+	return func() {
+		os.Remove(path)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+func adminHandler(app *wire.App, token string) http.Handler {
+	dead, _ := app.Store.(core.DeadLetters)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /deadletters", func(w http.ResponseWriter, r *http.Request) {
+		if dead == nil {
+			http.Error(w, "this store keeps no dead letters", http.StatusNotImplemented)
+			return
+		}
+		dls, err := dead.ListDeadLetters(r.Context(), 0)
+		reply(w, dls, err)
+	})
+	mux.HandleFunc("POST /deadletters/replay", func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.Query().Get("key")
+		err := replay(r.Context(), app, dead, key)
+		if errors.Is(err, core.ErrNoDeadLetter) {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		reply(w, map[string]string{"replayed": key}, err)
+	})
+	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		jobs, err := app.Processing.Ledger.ListJobs(r.Context(), limit)
+		reply(w, jobs, err)
+	})
+	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
+		if app.Processing.Tasks == nil {
+			reply(w, []core.Task{}, nil)
+			return
+		}
+		ts, err := app.Processing.Tasks.ListTasks(r.Context())
+		reply(w, ts, err)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// replay puts a dead letter back into the queue, or, without a local queue
+// (memory store), processes it now and forgets it once processed.
+func replay(ctx context.Context, app *wire.App, dead core.DeadLetters, key string) error {
+	if dead == nil {
+		return errors.New("this store keeps no dead letters")
+	}
+	if w := app.Processing.Worker; w != nil {
+		return w.Replay(ctx, key)
+	}
+	dls, err := dead.ListDeadLetters(ctx, 0)
+	if err != nil {
+		return err
+	}
+	for _, d := range dls {
+		if d.Key != key {
+			continue
+		}
+		ev, err := core.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
+		if err != nil {
+			return err
+		}
+		if err := app.Router.Process(ctx, ev); err != nil {
+			return err
+		}
+		return dead.DeleteDeadLetter(ctx, key)
+	}
+	return fmt.Errorf("%w: %q", core.ErrNoDeadLetter, key)
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// adminCommand runs a subcommand; it returns the exit code.
+func adminCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := core.LoadConfig(getenv, "file")
+	if err != nil {
+		fmt.Fprintln(stderr, "local:", err)
+		return 2
+	}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	limit := fs.Int("limit", 0, "jobs list: at most this many, newest first (0: all)")
+	if len(args) < 2 {
+		fmt.Fprintln(stderr, adminUsage)
+		return 2
+	}
+	if err := fs.Parse(args[2:]); err != nil {
+		return 2
+	}
+	cmd := args[0] + " " + args[1]
+	var key string
+	switch cmd {
+	case "deadletters list", "jobs list", "tasks list":
+		if fs.NArg() != 0 {
+			fmt.Fprintln(stderr, adminUsage)
+			return 2
+		}
+	case "deadletters replay":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, adminUsage)
+			return 2
+		}
+		key = fs.Arg(0)
+	default:
+		fmt.Fprintln(stderr, adminUsage)
+		return 2
+	}
+
+	out, err := viaServer(ctx, cfg, cmd, key, *limit)
+	if errors.Is(err, errServerDown) {
+		out, err = viaFile(ctx, cfg, cmd, key, *limit)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "local:", err)
+		return 1
+	}
+	return printJSONLines(stdout, out)
+}
+
+var errServerDown = errors.New("the local server is not running")
+
+// viaServer asks the running server (admin.json says where).
+func viaServer(ctx context.Context, cfg core.Config, cmd, key string, limit int) (json.RawMessage, error) {
+	b, err := os.ReadFile(adminInfoPath(cfg))
+	if err != nil {
+		return nil, errServerDown
+	}
+	var info adminInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, errServerDown
+	}
+	method, path := http.MethodGet, ""
+	switch cmd {
+	case "deadletters list":
+		path = "/deadletters"
+	case "deadletters replay":
+		method, path = http.MethodPost, "/deadletters/replay?key="+url.QueryEscape(key)
+	case "jobs list":
+		path = "/jobs?limit=" + strconv.Itoa(limit)
+	case "tasks list":
+		path = "/tasks"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, info.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+info.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errServerDown // a stale admin.json: the server crashed
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// viaFile opens the state file itself (the server is not running).
+func viaFile(ctx context.Context, cfg core.Config, cmd, key string, limit int) (json.RawMessage, error) {
+	if cfg.IdempotencyStore != "file" {
+		return nil, fmt.Errorf("%w, and IDEMPOTENCY_STORE=%s keeps nothing on disk", errServerDown, cfg.IdempotencyStore)
+	}
+	path := cfg.StatePath
+	if path == "" {
+		path = wire.DefaultStatePath
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no state file at %s: %w", path, err)
+	}
+	s, err := bolt.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var v any
+	switch cmd {
+	case "deadletters list":
+		v, err = s.ListDeadLetters(ctx, 0)
+	case "deadletters replay":
+		var tasks *bolt.Tasks
+		if tasks, err = bolt.NewTasks(s.DB()); err == nil {
+			err = core.ReplayDeadLetter(ctx, s, tasks, key, time.Now())
+		}
+		v = map[string]string{"replayed": key, "note": "queued; it runs when the server starts"}
+	case "jobs list":
+		var l *bolt.Ledger
+		if l, err = bolt.NewLedger(s.DB()); err == nil {
+			v, err = l.ListJobs(ctx, limit)
+		}
+	case "tasks list":
+		var tasks *bolt.Tasks
+		if tasks, err = bolt.NewTasks(s.DB()); err == nil {
+			v, err = tasks.ListTasks(ctx)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// printJSONLines prints an array one element per line (an object as is).
+func printJSONLines(w io.Writer, raw json.RawMessage) int {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(raw)))
+		return 0
+	}
+	for _, it := range items {
+		fmt.Fprintf(w, "%s\n", it)
+	}
+	return 0
+}
