@@ -18,6 +18,10 @@ import (
 // DefaultJobsCollection holds the job ledger unless configured otherwise.
 const DefaultJobsCollection = "jobs"
 
+// DefaultLedgerTimeout bounds each ledger call; it is longer than a
+// store call's because a transaction may wait for others on the same job.
+const DefaultLedgerTimeout = 10 * time.Second
+
 // ledgerTxAttempts bounds a ledger transaction's reruns under contention
 // (several deliveries of one job at once); the client's default is 5.
 const ledgerTxAttempts = 20
@@ -29,7 +33,7 @@ type LedgerConfig struct {
 	Client                *firestore.Client
 	ProjectID, DatabaseID string
 	Collection            string        // empty: "jobs"
-	CallTimeout           time.Duration // per call; 0: 5 s
+	CallTimeout           time.Duration // per call; 0: 10 s
 }
 
 // Ledger is core.Ledger on Firestore: one document per Gemini job, updated
@@ -56,7 +60,7 @@ func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 		return nil, fmt.Errorf("firestore ledger: collection %q must be a top-level collection id (no '/')", cfg.Collection)
 	}
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = DefaultLedgerTimeout
 	}
 	l := &Ledger{client: cfg.Client, timeout: cfg.CallTimeout}
 	if l.client == nil {

@@ -123,7 +123,7 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		l := open(t)
 		id := "batches/conc"
-		const n = 12
+		const n = 6 // static and dynamic deliveries and their retries, at once
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for i := range n {
@@ -154,7 +154,7 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		if _, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) { return core.ApplyBatchStatus(j, st, now), nil }); err != nil {
 			t.Fatal(err)
 		}
-		const n = 8
+		const n = 6
 		verdicts := make([]core.LandingVerdict, n)
 		var wg sync.WaitGroup
 		for i := range n {

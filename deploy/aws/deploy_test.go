@@ -63,6 +63,9 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 // does: from a scratch directory, with --makefile naming the original file
 // and ARTIFACTS_DIR set.
 func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the linux/arm64 build (minutes of compiling with a cold build cache)")
+	}
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatal("make not found: sam's makefile build method needs it")
 	}
