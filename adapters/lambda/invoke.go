@@ -27,8 +27,8 @@ var ErrSQSNotConfigured = errors.New("SQS batch received but no SQS worker is co
 
 // Invoker is the function's one entry: it serves HTTP deliveries (Function
 // URL or HTTP API) and SQS batches from the same binary, dispatching on the
-// event's shape. It implements aws-lambda-go's lambda.Handler, so payloads
-// are decoded once, into the right type, without reflection.
+// event's shape. It implements aws-lambda-go's lambda.Handler, so the runtime
+// hands it raw bytes: an HTTP request is decoded once, without reflection.
 type Invoker struct {
 	HTTP   HTTPHandler
 	SQS    SQSHandler // nil: SQS batches fail with ErrSQSNotConfigured

@@ -21,6 +21,10 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
+// The runtime calls Invoke with the raw event; a type that did not satisfy
+// lambda.Handler would be rejected by lambda.Start only at run time.
+var _ awslambda.Handler = (*lambdaadapter.Invoker)(nil)
+
 func main() {
 	// Lambda sends stdout to CloudWatch Logs; one JSON object per line.
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
@@ -50,7 +54,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		// Queued processing (SQS) arrives with a later issue; refuse rather than ignore it.
 		return nil, fmt.Errorf("QUEUE %q: queued processing is not available in this function yet", cfg.Queue)
 	}
-	app, err := wire.Build(ctx, cfg, wire.Options{Logger: log})
+	app, err := wire.Build(ctx, cfg, wire.Options{Logger: log, Getenv: getenv})
 	if err != nil {
 		return nil, err
 	}

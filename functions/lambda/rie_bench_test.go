@@ -43,13 +43,13 @@ func BenchmarkRIEInvoke(b *testing.B) {
 	stores := map[string]map[string]string{
 		"memory": {"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew},
 		"firestore": {"IDEMPOTENCY_STORE": "firestore", "WEBHOOK_SIGNING_SECRET": secretNew,
-			"FIRESTORE_EMULATOR_HOST": firestoreHost, "GOOGLE_CLOUD_PROJECT": fmt.Sprintf("lambda-bench-%d", os.Getpid())},
+			"FIRESTORE_EMULATOR_HOST": firestoreHost, "GOOGLE_CLOUD_PROJECT": fmt.Sprintf("lambda-bench-%d-%d", os.Getpid(), time.Now().UnixNano())},
 	}
 	for _, name := range []string{"memory", "firestore"} {
 		b.Run("store="+name, func(b *testing.B) {
 			r := startRIE(b, stores[name])
 			now := time.Now()
-			warm := delivery{name: "warm", id: "msg_bench_warm", secret: secretNew, at: now}
+			warm := delivery{name: "warm", id: fmt.Sprint("msg_bench_warm_", now.UnixNano()), secret: secretNew, at: now}
 			checkStatus(b, r.invoke(b, warm.event(b, batchBody("warm", now))), 200)
 			skip := len(durationRE.FindAllString(r.stdout.String(), -1))
 			i := 0
