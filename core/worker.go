@@ -1,6 +1,7 @@
 package core
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -51,14 +52,19 @@ type WorkerOptions struct {
 
 // Worker is the embedded, in-process queue of the local server. Enqueue
 // writes the task to the TaskStore (durable) before it returns and then
-// wakes the worker; Run processes due tasks, retries failures with backoff
-// and keeps a task that failed MaxAttempts times as a dead letter. Tasks
-// left by a crash are still in the store and run again when Run starts.
+// hands it to the worker in memory; Run processes due tasks, retries
+// failures with backoff and keeps a task that failed MaxAttempts times as a
+// dead letter. The store is read once, when Run starts, to resume the tasks
+// a crash left behind; after that scheduling happens in memory, so the
+// cost of a dispatch does not grow with the backlog.
 type Worker struct {
 	o    WorkerOptions
 	wake chan struct{}
 
 	mu      sync.Mutex
+	pending map[string]Task // scheduled, not running: the latest version of each
+	ready   []string        // ids due now, oldest first (may hold stale ids)
+	waiting retryHeap       // ids due later, by NotBefore (may hold stale entries)
 	running map[string]bool
 }
 
@@ -87,24 +93,26 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Worker{o: o, wake: make(chan struct{}, 1), running: make(map[string]bool)}, nil
+	return &Worker{o: o, wake: make(chan struct{}, 1), pending: make(map[string]Task), running: make(map[string]bool)}, nil
 }
 
-// Enqueue stores ev as a task, durably, then wakes the worker.
+// Enqueue stores ev as a task, durably, then schedules it.
 func (w *Worker) Enqueue(ctx context.Context, ev *Event) error {
-	if err := w.o.Tasks.PutTask(ctx, NewTask(ev, w.o.Clock())); err != nil {
+	t := NewTask(ev, w.o.Clock())
+	if err := w.o.Tasks.PutTask(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
 	}
-	w.poke()
+	w.schedule(t, true)
 	return nil
 }
 
 // Replay moves the dead letter key back into the queue with fresh attempts.
 func (w *Worker) Replay(ctx context.Context, key string) error {
-	if err := ReplayDeadLetter(ctx, w.o.DeadLetters, w.o.Tasks, key, w.o.Clock()); err != nil {
+	t, err := ReplayDeadLetter(ctx, w.o.DeadLetters, w.o.Tasks, key, w.o.Clock())
+	if err != nil {
 		return err
 	}
-	w.poke()
+	w.schedule(t, true)
 	return nil
 }
 
@@ -113,21 +121,41 @@ var ErrNoDeadLetter = errors.New("no dead letter with that key")
 
 // ReplayDeadLetter queues dead letter key as a new task and then deletes
 // it. A crash in between replays it twice, which job processing absorbs.
-func ReplayDeadLetter(ctx context.Context, dead DeadLetters, tasks TaskStore, key string, now time.Time) error {
+func ReplayDeadLetter(ctx context.Context, dead DeadLetters, tasks TaskStore, key string, now time.Time) (Task, error) {
 	all, err := dead.ListDeadLetters(ctx, 0)
 	if err != nil {
-		return err
+		return Task{}, err
 	}
 	for _, d := range all {
 		if d.Key != key {
 			continue
 		}
-		if err := tasks.PutTask(ctx, Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body, EnqueuedAt: now}); err != nil {
-			return err
+		t := Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body, EnqueuedAt: now}
+		if err := tasks.PutTask(ctx, t); err != nil {
+			return Task{}, err
 		}
-		return dead.DeleteDeadLetter(ctx, key)
+		return t, dead.DeleteDeadLetter(ctx, key)
 	}
-	return fmt.Errorf("%w: %q", ErrNoDeadLetter, key)
+	return Task{}, fmt.Errorf("%w: %q", ErrNoDeadLetter, key)
+}
+
+// schedule makes t due at its NotBefore. replace says whether t supersedes a
+// version already scheduled (an enqueue or replay does; the start-up load of
+// the store does not, since what is in memory is as new).
+func (w *Worker) schedule(t Task, replace bool) {
+	w.mu.Lock()
+	if _, ok := w.pending[t.ID]; ok && !replace {
+		w.mu.Unlock()
+		return
+	}
+	w.pending[t.ID] = t
+	if t.NotBefore.After(w.o.Clock()) {
+		heap.Push(&w.waiting, retryAt{id: t.ID, at: t.NotBefore})
+	} else {
+		w.ready = append(w.ready, t.ID)
+	}
+	w.mu.Unlock()
+	w.poke()
 }
 
 func (w *Worker) poke() {
@@ -142,15 +170,15 @@ func (w *Worker) poke() {
 func (w *Worker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if !w.load(ctx) {
+		return
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		next := w.dispatch(ctx, &wg)
-		wait := time.Duration(0)
-		if !next.IsZero() {
+		wait := time.Hour
+		if next := w.dispatch(ctx, &wg); !next.IsZero() {
 			wait = max(next.Sub(w.o.Clock()), 10*time.Millisecond)
-		} else {
-			wait = time.Hour
 		}
 		timer.Reset(wait)
 		select {
@@ -168,47 +196,79 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// dispatch starts every due task that fits and returns when the next
+// load schedules the tasks a previous run left in the store, retrying
+// until the store answers; false when ctx ended first.
+func (w *Worker) load(ctx context.Context) bool {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
+		tasks, err := w.o.Tasks.ListTasks(sctx)
+		cancel()
+		if err == nil {
+			for _, t := range tasks {
+				w.schedule(t, false)
+			}
+			return true
+		}
+		w.o.Logger.Error("worker: cannot list queued tasks; retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+	}
+}
+
+// dispatch starts due tasks while there is room and returns when the next
 // waiting one is due (zero: none waits).
 func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
-	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
-	tasks, err := w.o.Tasks.ListTasks(sctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			w.o.Logger.Error("worker: cannot list tasks", "error", err.Error())
-		}
-		return w.o.Clock().Add(time.Second)
-	}
 	now := w.o.Clock()
-	var next time.Time
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, t := range tasks {
-		if w.running[t.ID] {
-			continue
+	for w.waiting.Len() > 0 && !w.waiting[0].at.After(now) {
+		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
+	}
+	for len(w.ready) > 0 && len(w.running) < w.o.Concurrency {
+		id := w.ready[0]
+		w.ready = w.ready[1:]
+		t, ok := w.pending[id]
+		if !ok || w.running[id] || t.NotBefore.After(now) {
+			continue // stale: started already, or rescheduled later
 		}
-		if t.NotBefore.After(now) {
-			if next.IsZero() || t.NotBefore.Before(next) {
-				next = t.NotBefore
-			}
-			continue
-		}
-		if len(w.running) >= w.o.Concurrency {
-			continue // a finishing attempt wakes the loop
-		}
-		w.running[t.ID] = true
+		delete(w.pending, id)
+		w.running[id] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w.attempt(ctx, t)
 			w.mu.Lock()
-			delete(w.running, t.ID)
+			delete(w.running, id)
 			w.mu.Unlock()
 			w.poke()
 		}()
 	}
-	return next
+	if w.waiting.Len() > 0 {
+		return w.waiting[0].at
+	}
+	return time.Time{}
+}
+
+// retryHeap orders waiting tasks by when they are due.
+type retryAt struct {
+	id string
+	at time.Time
+}
+
+type retryHeap []retryAt
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryAt)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // attempt runs one try of t and records its outcome in the store.
@@ -218,7 +278,10 @@ func (w *Worker) attempt(ctx context.Context, t Task) {
 	// process every time still ends as a dead letter.
 	t.Attempts++
 	if err := w.put(ctx, t); err != nil {
-		log.Error("worker: cannot start task", "error", err.Error())
+		log.Error("worker: cannot record the attempt; will retry", "error", err.Error())
+		t.Attempts--
+		t.NotBefore = w.o.Clock().Add(w.backoff(1))
+		w.schedule(t, false)
 		return
 	}
 	ev, err := t.Event()
@@ -258,8 +321,9 @@ func (w *Worker) attempt(ctx context.Context, t Task) {
 	}
 	log.Warn("worker: attempt failed; will retry", "attempt", t.Attempts, "retry_at", t.NotBefore.Format(time.RFC3339), "error", t.LastError)
 	if err := w.put(detached, t); err != nil {
-		log.Error("worker: cannot reschedule task; it runs again on restart", "error", err.Error())
+		log.Error("worker: cannot record the failed attempt; retrying from memory", "error", err.Error())
 	}
+	w.schedule(t, false)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
@@ -274,6 +338,7 @@ func (w *Worker) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
 		log.Error("worker: cannot keep dead letter; task kept", "error", err.Error())
 		t.NotBefore = w.o.Clock().Add(MaxRetryBackoff)
 		_ = w.o.Tasks.PutTask(sctx, t)
+		w.schedule(t, false)
 		return
 	}
 	if err := w.o.Tasks.DeleteTask(sctx, t.ID); err != nil {

@@ -23,7 +23,7 @@ type scripted struct {
 }
 
 func newScripted(fail func(id string, call int) error) *scripted {
-	return &scripted{calls: map[string]int{}, fail: fail, done: make(chan string, 100)}
+	return &scripted{calls: map[string]int{}, fail: fail, done: make(chan string, 1000)}
 }
 
 func (s *scripted) Process(_ context.Context, ev *core.Event) error {
@@ -104,11 +104,12 @@ func TestWorkerRetriesThenDeadLetters(t *testing.T) {
 		}
 		return errors.New("download cut off")
 	})
-	r := startWorker(t, core.NewMemoryTasks(), p, 4)
 	// A task whose body no longer parses can never succeed: dead at once.
-	if err := r.tasks.PutTask(ctx, core.Task{ID: "broken-body", Body: []byte(`{"type":`)}); err != nil {
+	tasks := core.NewMemoryTasks()
+	if err := tasks.PutTask(ctx, core.Task{ID: "broken-body", Body: []byte(`{"type":`)}); err != nil {
 		t.Fatal(err)
 	}
+	r := startWorker(t, tasks, p, 4)
 	for _, id := range []string{"ok", "flaky", "always"} {
 		if err := r.w.Enqueue(ctx, event(id, core.BatchSucceeded)); err != nil {
 			t.Fatal(err)
@@ -196,5 +197,68 @@ func TestWorkerShutdownKeepsTask(t *testing.T) {
 	}
 	if dl, _ := r.dead.ListDeadLetters(ctx, 0); len(dl) != 0 {
 		t.Fatalf("shutdown dead-lettered: %+v", dl)
+	}
+}
+
+// countingTasks counts how often the worker reads the whole store.
+type countingTasks struct {
+	*core.MemoryTasks
+	mu    sync.Mutex
+	lists int
+}
+
+func (c *countingTasks) ListTasks(ctx context.Context) ([]core.Task, error) {
+	c.mu.Lock()
+	c.lists++
+	c.mu.Unlock()
+	return c.MemoryTasks.ListTasks(ctx)
+}
+
+// The store is read once, at start, to resume; after that scheduling is in
+// memory, so a backlog does not make every dispatch walk the whole queue.
+func TestWorkerReadsStoreOnlyAtStart(t *testing.T) {
+	ctx := context.Background()
+	tasks := &countingTasks{MemoryTasks: core.NewMemoryTasks()}
+	tasks.PutTask(ctx, core.NewTask(event("left-0", core.BatchSucceeded), time.Now()))
+	p := newScripted(func(id string, n int) error {
+		if strings.HasSuffix(id, "7") && n == 1 {
+			return errors.New("transient")
+		}
+		return nil
+	})
+	dead := core.NewMemoryStore(0)
+	w, err := core.NewWorker(core.WorkerOptions{Tasks: tasks, Processor: p, DeadLetters: dead, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 200; i++ {
+		if err := w.Enqueue(ctx, event(fmt.Sprint("t-", i), core.BatchSucceeded)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the backlog to drain", func() bool {
+		ts, _ := tasks.MemoryTasks.ListTasks(ctx)
+		return len(ts) == 0
+	})
+	for i := 0; i < 200; i++ {
+		want := 1
+		if strings.HasSuffix(fmt.Sprint(i), "7") {
+			want = 2 // failed once, retried from memory
+		}
+		if got := p.count(fmt.Sprint("t-", i)); got != want {
+			t.Fatalf("t-%d ran %d times, want %d", i, got, want)
+		}
+	}
+	if p.count("left-0") != 1 {
+		t.Fatal("task left in the store was not resumed")
+	}
+	tasks.mu.Lock()
+	defer tasks.mu.Unlock()
+	if tasks.lists != 1 {
+		t.Fatalf("store listed %d times, want once (at start)", tasks.lists)
 	}
 }

@@ -288,7 +288,7 @@ func viaFile(ctx context.Context, cfg core.Config, cmd, key string, limit int) (
 	case "deadletters replay":
 		var tasks *bolt.Tasks
 		if tasks, err = bolt.NewTasks(s.DB()); err == nil {
-			err = core.ReplayDeadLetter(ctx, s, tasks, key, time.Now())
+			_, err = core.ReplayDeadLetter(ctx, s, tasks, key, time.Now())
 		}
 		v = map[string]string{"replayed": key, "note": "queued; it runs when the server starts"}
 	case "jobs list":

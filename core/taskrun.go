@@ -1,0 +1,163 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// DefaultMaxLocalWait bounds how long TaskRunner waits in process for a
+// RetryLaterError's time instead of handing the task back to the queue.
+const DefaultMaxLocalWait = 30 * time.Second
+
+// TaskRunner runs the tasks a cloud queue delivers (Pub/Sub push, SQS),
+// one delivery at a time. The queue keeps each task, counts its deliveries
+// and moves it to its own dead-letter queue when they run out; Run decides
+// what one delivery ends in: done (acknowledge), retry (redeliver), or a
+// permanent failure kept as a dead letter in DeadLetters (acknowledge, so a
+// poison message does not loop). The processor is idempotent per job, so a
+// delivery repeated by the queue costs nothing twice.
+type TaskRunner struct {
+	Processor   Processor
+	DeadLetters DeadLetters
+	Logger      *slog.Logger
+
+	StoreTimeout time.Duration // bound of the dead-letter write; 0: 5 s
+	// MaxLocalWait: a RetryLaterError due within it (and well before the
+	// delivery's deadline) is waited for here and retried, because the
+	// queue's redelivery would come later and cost an attempt. 0: 30 s;
+	// negative: never wait.
+	MaxLocalWait time.Duration
+	Clock        func() time.Time
+}
+
+// maxLocalRetries bounds the in-process retries of one delivery.
+const maxLocalRetries = 4
+
+// Run processes one delivery of t; attempt is the queue's count of
+// deliveries, 1 for the first (0 when the queue does not say). A nil error
+// means acknowledge it; an error means redeliver it later (it may be a
+// *RetryLaterError saying when).
+func (r *TaskRunner) Run(ctx context.Context, t Task, attempt int) error {
+	if r.Processor == nil || r.DeadLetters == nil {
+		return errors.New("task runner: Processor and DeadLetters are required")
+	}
+	log := r.logger().With("webhook_id", t.ID, "attempt", attempt)
+	start := r.now()
+	ev, err := t.Event()
+	if err == nil {
+		log = log.With("event_type", ev.Type)
+		if id := ev.JobID(); id != "" {
+			log = log.With("job_id", id)
+		}
+		err = r.process(ctx, ev)
+	}
+	return r.finish(ctx, log, t, ev, attempt, err, start)
+}
+
+// DeadLetter keeps t as a dead letter at once, for cause (a message the
+// queue delivered that can never be processed, such as one in an unknown
+// encoding). Like Run, nil means acknowledge and an error redeliver.
+func (r *TaskRunner) DeadLetter(ctx context.Context, t Task, attempt int, cause error) error {
+	if r.DeadLetters == nil {
+		return errors.New("task runner: DeadLetters is required")
+	}
+	if !errors.Is(cause, ErrPermanent) {
+		cause = fmt.Errorf("%w: %w", ErrPermanent, cause)
+	}
+	return r.finish(ctx, r.logger().With("webhook_id", t.ID, "attempt", attempt), t, nil, attempt, cause, r.now())
+}
+
+// finish logs the attempt's one line and turns its error into the answer.
+func (r *TaskRunner) finish(ctx context.Context, log *slog.Logger, t Task, ev *Event, attempt int, err error, start time.Time) error {
+	ms := roundMS(r.now().Sub(start))
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "task", "outcome", string(OutcomeProcessed), "latency_ms", ms)
+		return nil
+	case errors.Is(err, ErrPermanent):
+		if derr := r.deadLetter(ctx, t, ev, attempt, err); derr != nil {
+			log.ErrorContext(ctx, "task", "outcome", string(OutcomeFailed), "error", truncate(err.Error(), 2048), "store_error", derr.Error(), "latency_ms", ms)
+			return fmt.Errorf("permanent failure not kept as a dead letter; redeliver: %w", derr)
+		}
+		log.ErrorContext(ctx, "task", "outcome", string(OutcomeDeadLetter), "reason", truncate(err.Error(), 2048), "latency_ms", ms)
+		return nil
+	default:
+		log.WarnContext(ctx, "task", "outcome", "retry", "error", truncate(err.Error(), 2048), "latency_ms", ms)
+		return err
+	}
+}
+
+// process runs the processor, waiting out short RetryLaterErrors here.
+func (r *TaskRunner) process(ctx context.Context, ev *Event) error {
+	for i := 0; ; i++ {
+		err := r.Processor.Process(ctx, ev)
+		var later *RetryLaterError
+		if err == nil || i == maxLocalRetries || !errors.As(err, &later) {
+			return err
+		}
+		wait := later.At.Sub(r.now())
+		if !r.mayWait(ctx, wait) {
+			return err
+		}
+		if wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return err
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// mayWait: the wait is short, and leaves most of the delivery's time for
+// the attempt that follows it.
+func (r *TaskRunner) mayWait(ctx context.Context, wait time.Duration) bool {
+	max := r.MaxLocalWait
+	if max == 0 {
+		max = DefaultMaxLocalWait
+	}
+	if max < 0 || wait > max {
+		return false
+	}
+	if dl, ok := ctx.Deadline(); ok && wait > dl.Sub(r.now())/4 {
+		return false
+	}
+	return true
+}
+
+func (r *TaskRunner) deadLetter(ctx context.Context, t Task, ev *Event, attempt int, cause error) error {
+	d := DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: truncate(cause.Error(), 2048), Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: attempt}
+	if ev != nil {
+		d.EventType = ev.Type
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = r.now()
+	}
+	timeout := r.StoreTimeout
+	if timeout <= 0 {
+		timeout = DefaultStoreTimeout
+	}
+	// Kept even if the delivery's own time ran out: it is its last word.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	return r.DeadLetters.PutDeadLetter(sctx, d)
+}
+
+func (r *TaskRunner) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (r *TaskRunner) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}

@@ -1,0 +1,111 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// flakyStore fails PutDeadLetter while fail is set.
+type flakyStore struct {
+	*core.MemoryStore
+	fail bool
+}
+
+var errStoreDown = errors.New("store unavailable")
+
+func (f *flakyStore) PutDeadLetter(ctx context.Context, d core.DeadLetter) error {
+	if f.fail {
+		return errStoreDown
+	}
+	return f.MemoryStore.PutDeadLetter(ctx, d)
+}
+
+// What one queue delivery ends in: acknowledged (processed, or kept as a
+// dead letter when it can never succeed) or handed back for redelivery.
+func TestTaskRunner(t *testing.T) {
+	body := `{"type":"batch.succeeded","version":"v1","data":{"id":"batches/x"}}`
+	errDown := errors.New("gemini unavailable")
+	cases := []struct {
+		name      string
+		body      string
+		results   []error // what successive Process calls return
+		storeDown bool
+		deadline  time.Duration // of the delivery; 0: none
+
+		wantErr   error // nil: acknowledged
+		wantCalls int
+		wantDead  string // in the dead letter's reason; "": none kept
+	}{
+		{name: "processed", body: body, results: []error{nil}, wantCalls: 1},
+		{name: "transient failure is redelivered", body: body, results: []error{errDown}, wantErr: errDown, wantCalls: 1},
+		{name: "permanent failure is kept and acknowledged", body: body, results: []error{fmt.Errorf("%w: bad output", core.ErrPermanent)}, wantCalls: 1, wantDead: "bad output"},
+		{name: "body that is not an event is kept", body: `{"version":`, wantDead: "permanent failure"},
+		{name: "dead letter not kept: redelivered", body: body, results: []error{core.ErrPermanent}, storeDown: true, wantErr: errStoreDown, wantCalls: 1},
+		{name: "short retry-later is waited for here", body: body, wantCalls: 2,
+			results: []error{&core.RetryLaterError{At: time.Now().Add(20 * time.Millisecond), Free: true, Reason: "busy"}, nil}},
+		{name: "long retry-later goes back to the queue", body: body, wantCalls: 1, wantErr: &core.RetryLaterError{},
+			results: []error{&core.RetryLaterError{At: time.Now().Add(time.Hour), Reason: "not finished"}}},
+		{name: "retry-later too close to the deadline goes back", body: body, wantCalls: 1, wantErr: &core.RetryLaterError{}, deadline: time.Second,
+			results: []error{&core.RetryLaterError{At: time.Now().Add(500 * time.Millisecond), Reason: "busy"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			proc := core.ProcessorFunc(func(ctx context.Context, ev *core.Event) error {
+				if ev.Delivery.ID != "msg_1" || ev.Delivery.Scheme != core.SchemeStatic {
+					t.Errorf("delivery %+v", ev.Delivery)
+				}
+				calls++
+				if calls > len(c.results) {
+					t.Fatalf("processed %d times", calls)
+				}
+				return c.results[calls-1]
+			})
+			store := &flakyStore{MemoryStore: core.NewMemoryStore(0), fail: c.storeDown}
+			r := &core.TaskRunner{Processor: proc, DeadLetters: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			ctx := context.Background()
+			if c.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, c.deadline)
+				defer cancel()
+			}
+			task := core.Task{ID: "msg_1", Scheme: core.SchemeStatic, Body: []byte(c.body), EnqueuedAt: time.Unix(1700000000, 0)}
+			err := r.Run(ctx, task, 3)
+			var later *core.RetryLaterError
+			switch {
+			case c.wantErr == nil && err != nil:
+				t.Fatalf("err %v, want acknowledged", err)
+			case c.wantErr != nil && errors.As(c.wantErr, &later) && !errors.As(err, &later):
+				t.Fatalf("err %v, want a RetryLaterError", err)
+			case c.wantErr != nil && !errors.As(c.wantErr, &later) && !errors.Is(err, c.wantErr):
+				t.Fatalf("err %v, want %v", err, c.wantErr)
+			}
+			if calls != c.wantCalls {
+				t.Errorf("processed %d times, want %d", calls, c.wantCalls)
+			}
+			dead, _ := store.ListDeadLetters(ctx, 0)
+			if c.wantDead == "" {
+				if len(dead) != 0 {
+					t.Fatalf("dead letters %+v", dead)
+				}
+				return
+			}
+			if len(dead) != 1 {
+				t.Fatalf("dead letters %+v, want 1", dead)
+			}
+			d := dead[0]
+			if d.Key != "msg_1" || d.Scheme != core.SchemeStatic || string(d.Body) != c.body || d.Attempts != 3 ||
+				!d.ReceivedAt.Equal(task.EnqueuedAt) || !strings.Contains(d.Reason, c.wantDead) {
+				t.Fatalf("dead letter %+v", d)
+			}
+		})
+	}
+}
