@@ -63,11 +63,15 @@ func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, n
 	if err := checkWindow(ts, now, v.tolerance); err != nil {
 		return d, err
 	}
-	// The library reads canonical keys with Header.Get; hand it exactly those.
-	canon := http.Header{
-		"Webhook-Id":        {id},
-		"Webhook-Timestamp": {tsRaw},
-		"Webhook-Signature": {sig},
+	// The library reads canonical keys with Header.Get; net/http and the
+	// Lambda adapter already build those, other callers get a canonical copy.
+	canon := h
+	if !hasCanonicalKeys(h) {
+		canon = http.Header{
+			"Webhook-Id":        {id},
+			"Webhook-Timestamp": {tsRaw},
+			"Webhook-Signature": {sig},
+		}
 	}
 	for _, wh := range v.hooks {
 		if wh.VerifyIgnoringTimestamp(body, canon) == nil {
@@ -75,4 +79,13 @@ func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, n
 		}
 	}
 	return d, fmt.Errorf("%w: no v1 signature matches any configured secret", ErrBadSignature)
+}
+
+func hasCanonicalKeys(h http.Header) bool {
+	for _, k := range [...]string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
+		if len(h[k]) == 0 {
+			return false
+		}
+	}
+	return true
 }

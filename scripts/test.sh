@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites"
-for tool in go node npm gcloud java moto_server cfn-lint; do
+for tool in go node npm gcloud java moto_server cfn-lint make; do
   command -v "$tool" >/dev/null || { echo "missing $tool: this machine kind ships it (see README, Testing)"; exit 1; }
 done
 # The emulators ship as gcloud components; fail early with a clear message.
