@@ -113,7 +113,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	r := &rig{
-		ledger:  core.NewMemoryLedger(),
+		ledger:  core.NewMemoryLedger(0),
 		batches: &memBatches{st: map[string]core.BatchStatus{}},
 		files:   &memFiles{data: map[string]string{}},
 		sink:    &memSink{objs: map[string][]byte{}},
@@ -190,7 +190,7 @@ func TestJobsAPIDisagrees(t *testing.T) {
 
 func TestJobsWithoutAPIKeyRecordsAndSkips(t *testing.T) {
 	ctx := context.Background()
-	l := core.NewMemoryLedger()
+	l := core.NewMemoryLedger(0)
 	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: l, Sink: &memSink{objs: map[string][]byte{}}, NoBatchesReason: "GEMINI_API_KEY is not set", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/n", "files/x")); err != nil {
 		t.Fatal(err)

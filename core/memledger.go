@@ -7,12 +7,23 @@ import (
 )
 
 // MemoryLedger is a Ledger for one process (tests, IDEMPOTENCY_STORE=memory).
+// Like MemoryStore it is bounded: past its limit the oldest finished job is
+// forgotten, and when every job still has work pending a new one is refused
+// with ErrStoreFull rather than dropping work.
 type MemoryLedger struct {
-	mu   sync.Mutex
-	jobs map[string]*Job
+	mu    sync.Mutex
+	limit int
+	jobs  map[string]*Job
+	order []string // ids, oldest first
 }
 
-func NewMemoryLedger() *MemoryLedger { return &MemoryLedger{jobs: make(map[string]*Job)} }
+// NewMemoryLedger keeps at most limit jobs (0: DefaultMemoryStoreLimit).
+func NewMemoryLedger(limit int) *MemoryLedger {
+	if limit <= 0 {
+		limit = DefaultMemoryStoreLimit
+	}
+	return &MemoryLedger{limit: limit, jobs: make(map[string]*Job)}
+}
 
 func (m *MemoryLedger) UpdateJob(_ context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error) {
 	m.mu.Lock()
@@ -25,10 +36,30 @@ func (m *MemoryLedger) UpdateJob(_ context.Context, id string, fn func(*Job) (*J
 	if next == nil {
 		return cur.Clone(), nil
 	}
+	if cur == nil {
+		if len(m.jobs) >= m.limit && !m.evictOne() {
+			return nil, ErrStoreFull
+		}
+		m.order = append(m.order, id)
+	}
 	next = next.Clone()
 	next.ID = id
 	m.jobs[id] = next
 	return next.Clone(), nil
+}
+
+// evictOne forgets the oldest job with nothing left to do.
+func (m *MemoryLedger) evictOne() bool {
+	for i, id := range m.order {
+		j := m.jobs[id]
+		if j != nil && (!j.State.Terminal() || j.Landing == LandingPending || j.Landing == LandingActive) {
+			continue
+		}
+		delete(m.jobs, id)
+		m.order = append(m.order[:i], m.order[i+1:]...)
+		return true
+	}
+	return false
 }
 
 func (m *MemoryLedger) GetJob(_ context.Context, id string) (*Job, error) {
