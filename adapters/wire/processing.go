@@ -127,7 +127,7 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		}
 		p.Ledger = l
 	default:
-		p.Ledger = core.NewMemoryLedger()
+		p.Ledger = core.NewMemoryLedger(0)
 	}
 
 	jc := core.JobsConfig{Ledger: p.Ledger, Logger: log, BusyRetry: pc.RetryBackoff}
