@@ -178,8 +178,8 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 		skip = "no output file is known for the job"
 	case job.Source == SourceInline && inline == nil:
 		return nil, &RetryLaterError{At: now, Reason: "inline responses must be read from the API again"}
-	case job.Source != SourceInline && p.c.Fetcher == nil:
-		skip = p.c.NoBatchesReason
+	case job.Source != SourceInline:
+		skip = p.cannotFetch(job.Source)
 	}
 	if skip != "" {
 		return p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SkipLanding(j, skip, now), nil })
@@ -230,6 +230,19 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 		p.c.Logger.WarnContext(ctx, "cannot release landing; its lease will end it", "job_id", id, "error", rerr.Error())
 	}
 	return nil, fmt.Errorf("landing %s: %w", id, err)
+}
+
+// cannotFetch says why source cannot be fetched with this configuration ("" when it can).
+func (p *Jobs) cannotFetch(source string) string {
+	if p.c.Fetcher == nil {
+		return p.c.NoBatchesReason
+	}
+	if c, ok := p.c.Fetcher.(FetchChecker); ok {
+		if err := c.CanFetch(source); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
 }
 
 var errLeaseLost = errors.New("landing lease lost to another worker")

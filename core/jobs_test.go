@@ -201,6 +201,36 @@ func TestJobsWithoutAPIKeyRecordsAndSkips(t *testing.T) {
 	}
 }
 
+// A fetcher that knows it cannot fetch a source (a video's files/… without
+// an API key) makes the landing skipped with its reason, not retried.
+type keylessFetcher struct{ memFiles }
+
+func (k *keylessFetcher) CanFetch(src string) error {
+	if strings.HasPrefix(src, "files/") {
+		return errors.New("GEMINI_API_KEY is not set")
+	}
+	return nil
+}
+
+func TestJobsSkipsWhatCannotBeFetched(t *testing.T) {
+	ctx := context.Background()
+	l := core.NewMemoryLedger(0)
+	f := &keylessFetcher{}
+	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: l, Fetcher: f, Sink: &memSink{objs: map[string][]byte{}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ev, err := core.ParseEvent([]byte(`{"type":"video.generated","version":"v1","data":{"file_id":"files/v1","video_uri":"files/v1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Delivery = core.Delivery{ID: "m1", Scheme: core.SchemeStatic}
+	if err := jobs.Process(ctx, ev); err != nil {
+		t.Fatalf("video without an API key: %v, want recorded and skipped", err)
+	}
+	j, _ := l.GetJob(ctx, "files/v1")
+	if j.State != core.JobSucceeded || j.Landing != core.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" || f.fetches != 0 {
+		t.Fatalf("job %+v, fetches %d", j, f.fetches)
+	}
+}
+
 // Another worker holds the landing: come back when its lease ends, without
 // using up an attempt.
 func TestJobsBusyLanding(t *testing.T) {

@@ -26,6 +26,14 @@ type Fetcher interface {
 	Fetch(ctx context.Context, source string) (*Download, error)
 }
 
+// FetchChecker is implemented by a Fetcher that can tell, without a call,
+// that this configuration cannot fetch a source (files/… without an API
+// key): the job is then recorded as skipped with the reason instead of being
+// retried into a dead letter.
+type FetchChecker interface {
+	CanFetch(source string) error
+}
+
 // Sink is where outputs land (RESULTS_SINK): a folder, gs:// or s3://.
 //
 // Put streams r to key atomically: readers see the whole object or none,

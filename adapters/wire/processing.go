@@ -237,6 +237,14 @@ type sourceFetcher struct {
 	storage *lazyStorage
 }
 
+// CanFetch tells the job processor to skip, not retry, what it cannot open.
+func (f *sourceFetcher) CanFetch(source string) error {
+	if !strings.HasPrefix(source, "gs://") && f.gemini == nil {
+		return errors.New("GEMINI_API_KEY is not set: the job is recorded, its output is not landed")
+	}
+	return nil
+}
+
 func (f *sourceFetcher) Fetch(ctx context.Context, source string) (*core.Download, error) {
 	if strings.HasPrefix(source, "gs://") {
 		c, err := f.storage.Client(ctx)
