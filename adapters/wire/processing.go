@@ -28,7 +28,7 @@ const DefaultLocalSink = "results"
 //
 //	GEMINI_API_KEY (or GOOGLE_API_KEY)  confirms finished batches and downloads outputs; unset: recorded, not landed
 //	GOOGLE_GEMINI_BASE_URL              the Gemini API's address (tests point it at a stand-in)
-//	RESULTS_SINK                        a folder, gs://bucket/prefix; local default ./results, cloud default: none
+//	RESULTS_SINK                        a folder, gs://bucket/prefix, s3://bucket/prefix; local default ./results, cloud default: none
 //	FORWARD_URL, FORWARD_SIGNING_SECRET forward each event, re-signed (Standard Webhooks) with this whsec_ secret
 //	SLACK_WEBHOOK_URL                   post a summary of each job event to this incoming webhook
 //	MAX_ATTEMPTS                        attempts of a queued event before it becomes a dead letter (default 5)
@@ -84,7 +84,9 @@ func LoadProcessing(getenv func(string) string, cfg core.Config) (ProcessingConf
 		return pc, errors.New("FORWARD_URL and FORWARD_SIGNING_SECRET go together: set both or neither")
 	}
 	if strings.HasPrefix(pc.ResultsSink, "s3://") {
-		return pc, errors.New("RESULTS_SINK s3:// is not supported yet: use a folder or gs://bucket/prefix")
+		if _, _, err := sink.ParseS3(pc.ResultsSink); err != nil {
+			return pc, fmt.Errorf("RESULTS_SINK: %w", err)
+		}
 	}
 	return pc, nil
 }
@@ -159,6 +161,16 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
 		}
 		p.Sink = g
+	case strings.HasPrefix(s, "s3://"):
+		client, err := (&awsClients{}).s3(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		s3, err := sink.NewS3(client, s)
+		if err != nil {
+			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
+		}
+		p.Sink = s3
 	default:
 		f, err := sink.NewFolder(s)
 		if err != nil {

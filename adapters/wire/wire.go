@@ -20,12 +20,17 @@ var DefaultStatePath = filepath.Join(".gemini-webhooks", "state.db")
 
 // App is a built receiver and what it holds open.
 type App struct {
-	Config     core.Config
-	Handler    *core.Handler
-	Router     *core.Router
-	Store      core.Store
-	Processing *Processing // job ledger, sink, local queue (processing.go)
-	closers    []func() error
+	Config      core.Config
+	Handler     *core.Handler
+	Router      *core.Router
+	Store       core.Store
+	Processing  *Processing // job ledger, sink, local queue (processing.go)
+	Queue       core.Queue  // where the handler sends events (QUEUE, or the local queue); nil: inline
+	DeadLetters core.DeadLetters
+	closers     []func() error
+
+	log    *slog.Logger
+	getenv func(string) string
 }
 
 // Options are what an entry point adds to the configuration.
@@ -47,7 +52,7 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	app := &App{Config: cfg, Router: o.Router}
+	app := &App{Config: cfg, Router: o.Router, log: o.Logger, getenv: o.Getenv}
 	pc, err := LoadProcessing(o.Getenv, cfg)
 	if err != nil {
 		return nil, err
@@ -61,7 +66,7 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	app.Store = store
+	app.Store, app.DeadLetters = store, dead
 	if closer != nil {
 		app.closers = append(app.closers, closer)
 	}
@@ -73,16 +78,27 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if app.Router == nil {
 		app.Router = core.NewRouter().Default(app.Processing.Jobs.Process)
 	}
-	// Locally the handler hands events to the embedded worker through the
-	// durable queue (202); elsewhere it processes them inline (200).
-	var queue core.Queue
-	if err := app.Processing.StartWorker(ctx, app.Router); err != nil {
+	// QUEUE hands events to a cloud queue (202; queue.go). Without it the
+	// local server hands them to the embedded worker through the durable
+	// queue (202), and elsewhere they are processed inline (200).
+	queue, closeQueue, err := BuildQueue(ctx, cfg)
+	if err != nil {
 		app.Close()
 		return nil, err
 	}
-	if app.Processing.Worker != nil {
-		queue = app.Processing.Worker
+	if closeQueue != nil {
+		app.closers = append(app.closers, closeQueue)
 	}
+	if queue == nil {
+		if err := app.Processing.StartWorker(ctx, app.Router); err != nil {
+			app.Close()
+			return nil, err
+		}
+		if app.Processing.Worker != nil {
+			queue = app.Processing.Worker
+		}
+	}
+	app.Queue = queue
 	app.Handler, err = core.NewHandler(core.Options{
 		Verifier:     verifier,
 		Store:        store,

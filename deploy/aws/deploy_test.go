@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,6 +32,10 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 		"dangling-log-group.yaml": {"LogGroup: !Ref GeminiWebhookLogGroup", "LogGroup: !Ref NoSuchLogGroup"},
 		"bad-concurrency.yaml":    {"ReservedConcurrentExecutions: !Ref ReservedConcurrency", "ReservedConcurrentExecutions: lots"},
 		"unknown-auth-type.yaml":  {"AuthType: NONE", "AuthType: OPEN"},
+		// The queue and its worker.
+		"visibility-under-timeout.yaml": {"VisibilityTimeout: 1800", "VisibilityTimeout: 100"},
+		"unknown-response-type.yaml":    {"FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: [ReportItemFailures]"},
+		"dangling-dead-letter.yaml":     {"deadLetterTargetArn: !GetAtt TaskDeadLetterQueue.Arn", "deadLetterTargetArn: !GetAtt NoSuchQueue.Arn"},
 	}
 	for name, edit := range broken {
 		if !bytes.Contains(good, []byte(edit[0])) {
@@ -107,5 +113,67 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("build info lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestQueueAndWorker checks what cfn-lint does not: the queue hides a
+// message for six times the worker's timeout (AWS's advice for Lambda event
+// sources), the worker reports batch item failures and has a dead-letter
+// queue behind it, the receiver may only send to the queue, and the worker
+// builds from the same Makefile recipe as the receiver.
+func TestQueueAndWorker(t *testing.T) {
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(b)
+	section := func(name string) string {
+		i := strings.Index(tpl, "\n  "+name+":\n")
+		if i < 0 {
+			t.Fatalf("no resource %s", name)
+		}
+		rest := tpl[i+len(name)+4:]
+		if j := regexp.MustCompile(`\n  [A-Za-z]+:\n`).FindStringIndex(rest); j != nil {
+			rest = rest[:j[0]]
+		}
+		return rest
+	}
+	number := func(block, key string) int {
+		m := regexp.MustCompile(`(?m)^\s+` + key + `: (\d+)`).FindStringSubmatch(block)
+		if m == nil {
+			t.Fatalf("no %s in:\n%s", key, block)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	queue, worker, receiverRole := section("TaskQueue"), section("GeminiWorkerFunction"), section("GeminiWebhookRole")
+	if vis, timeout := number(queue, "VisibilityTimeout"), number(worker, "Timeout"); vis < 6*timeout {
+		t.Errorf("queue visibility %d s < 6 × worker timeout %d s", vis, timeout)
+	}
+	for _, want := range []string{"deadLetterTargetArn: !GetAtt TaskDeadLetterQueue.Arn", "maxReceiveCount: !Ref MaxReceiveCount"} {
+		if !strings.Contains(queue, want) {
+			t.Errorf("TaskQueue lacks %q", want)
+		}
+	}
+	for _, want := range []string{"Queue: !GetAtt TaskQueue.Arn", "FunctionResponseTypes: [ReportBatchItemFailures]", "CodeUri: .", "Handler: bootstrap", "BuildMethod: makefile"} {
+		if !strings.Contains(worker, want) {
+			t.Errorf("GeminiWorkerFunction lacks %q", want)
+		}
+	}
+	if strings.Contains(worker, "SIGNING_SECRET") {
+		t.Error("the worker is given the signing secret")
+	}
+	if !strings.Contains(section("GeminiWebhookFunction"), `QUEUE: !Sub "sqs:${TaskQueue}"`) {
+		t.Error("the receiver is not given QUEUE=sqs:<the queue's URL>")
+	}
+	if !regexp.MustCompile(`Action: sqs:SendMessage\s+Resource: !GetAtt TaskQueue.Arn`).MatchString(receiverRole) || strings.Count(receiverRole, "sqs:") != 1 {
+		t.Errorf("the receiver's role should allow sqs:SendMessage on TaskQueue only:\n%s", receiverRole)
+	}
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "build-GeminiWebhookFunction build-GeminiWorkerFunction:") {
+		t.Error("the Makefile has no shared target for the worker")
 	}
 }

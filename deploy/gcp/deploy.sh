@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Deploys the receiver as the Cloud Function (gen2) GeminiWebhook.
+# Deploys the receiver as two Cloud Functions (gen2): GeminiWebhook (HTTP)
+# verifies, claims and publishes each delivery to a Pub/Sub topic, and
+# GeminiWorker (triggered by the topic, with --retry) acts on it.
 #
 #   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]
 #
 # Idempotent: every run converges the project to the same state (APIs on, a
 # least-privilege service account, the signing secret, the Firestore TTL
-# policy, the function) and reuses what already exists.
+# policy, the topic and its dead-letter topic, both functions, the trigger
+# subscription's dead-letter policy and the IAM the Pub/Sub service agent
+# needs for it) and reuses what already exists.
 #
 # --dry-run needs no credentials and calls no cloud API: it stages the
 # --source folder, prints every command a real run performs (one per line,
@@ -17,15 +21,21 @@
 #   WEBHOOK_SIGNING_SECRET whsec_ secret(s) to store in Secret Manager (a new version when it
 #                          differs from the latest); unset: the secret must exist already
 #   SECRET_NAME            Secret Manager secret of WEBHOOK_SIGNING_SECRET [gemini-webhook-signing-secret]
-#   FUNCTION_SECRETS       more secrets for the function, VAR=secret-name,… e.g.
+#   FUNCTION_SECRETS       secrets for GeminiWorker, VAR=secret-name,… e.g.
 #                          GEMINI_API_KEY=gemini-api-key,SLACK_WEBHOOK_URL=slack-webhook-url
-#                          (the secrets must exist; the function may read only these)
+#                          (the secrets must exist; the service account may read only these)
 #   SERVICE_ACCOUNT_NAME   runtime service account id      [gemini-webhook-receiver]
 #   FIRESTORE_DATABASE     Firestore database              [(default)]
 #   FIRESTORE_COLLECTION   idempotency collection          [gemini_webhook_deliveries]
 #   FIRESTORE_LOCATION     location if the database must be created [$REGION]
 #   GCF_CONCURRENCY GCF_CPU GCF_MEMORY GCF_TIMEOUT GCF_MIN_INSTANCES GCF_MAX_INSTANCES
-#                          instance sizing [80, 1, 512Mi, 60s, 0, 10]
+#                          GeminiWebhook's sizing [80, 1, 512Mi, 60s, 0, 10]
+#   WORKER_CONCURRENCY WORKER_MEMORY WORKER_TIMEOUT WORKER_MAX_INSTANCES
+#                          GeminiWorker's sizing [4, 1Gi, 540s (the most an event-driven function gets), 10]
+#   PUBSUB_TOPIC           topic GeminiWebhook publishes to (QUEUE)   [gemini-webhook-events]
+#   DEAD_LETTER_TOPIC      where messages go after MAX_DELIVERY_ATTEMPTS [$PUBSUB_TOPIC-dead-letter];
+#                          its subscription $DEAD_LETTER_TOPIC-sub keeps them 7 days
+#   MAX_DELIVERY_ATTEMPTS  deliveries of a message to GeminiWorker, 5 to 100 [5]
 #   STAGE_DIR              where to stage --source [deploy/gcp/.build/source]
 #   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
 #   IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION
@@ -34,6 +44,7 @@
 set -euo pipefail
 
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
+readonly WORKER=GeminiWorker    # functions/gcp.WorkerEntryPoint
 readonly RUNTIME=go126          # aws-lambda-go in go.mod needs go 1.26
 readonly MODULE=github.com/geminiwebhooks/receiver
 readonly EVENTS=batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated
@@ -74,6 +85,16 @@ memory=${GCF_MEMORY:-512Mi}
 timeout=${GCF_TIMEOUT:-60s}
 min_instances=${GCF_MIN_INSTANCES:-0}
 max_instances=${GCF_MAX_INSTANCES:-10}
+# The worker lands outputs (minutes for a large batch): few at a time per
+# instance, the longest timeout an event-driven function may have.
+worker_concurrency=${WORKER_CONCURRENCY:-4}
+worker_memory=${WORKER_MEMORY:-1Gi}
+worker_timeout=${WORKER_TIMEOUT:-540s}
+worker_max_instances=${WORKER_MAX_INSTANCES:-10}
+topic=${PUBSUB_TOPIC:-gemini-webhook-events}
+dead_letter_topic=${DEAD_LETTER_TOPIC:-$topic-dead-letter}
+dead_letter_sub=$dead_letter_topic-sub
+max_attempts=${MAX_DELIVERY_ATTEMPTS:-5}
 
 # ---------------------------------------------------------------- commands
 
@@ -185,11 +206,19 @@ if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
     [[ $s == whsec_?* ]] || die "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
   done
 fi
+[[ $max_attempts =~ ^[0-9]+$ ]] && [ "$max_attempts" -ge 5 ] && [ "$max_attempts" -le 100 ] ||
+  die "MAX_DELIVERY_ATTEMPTS $max_attempts: Pub/Sub takes 5 to 100"
+for t in "$topic" "$dead_letter_topic"; do
+  [[ $t =~ ^[A-Za-z][-A-Za-z0-9_.~+%]{2,254}$ ]] && [[ $t != goog* ]] ||
+    die "PUBSUB_TOPIC / DEAD_LETTER_TOPIC: \"$t\" is not a Pub/Sub topic id"
+done
 firestore_location=${FIRESTORE_LOCATION:-$region}
 sa_email="$sa_name@$project.iam.gserviceaccount.com"
 
-# The function's environment (DESIGN.md §4) and secrets.
-env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection"
+# The functions' environment (DESIGN.md §4) and secrets. Both read the same
+# configuration; GeminiWebhook gets only the signing secret, GeminiWorker
+# only FUNCTION_SECRETS (the Gemini API key, notification URLs).
+env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection,QUEUE=pubsub:projects/$project/topics/$topic"
 for v in $PASS_THROUGH; do
   if [ -n "${!v:-}" ]; then
     [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
@@ -197,13 +226,14 @@ for v in $PASS_THROUGH; do
   fi
 done
 secrets="WEBHOOK_SIGNING_SECRET=$secret_name:latest"
+worker_secrets=''
 extra_secrets=()
 function_secrets=${FUNCTION_SECRETS:-}
 for kv in ${function_secrets//,/ }; do
   [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]] ||
     die "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
   [ "${BASH_REMATCH[1]}" != WEBHOOK_SIGNING_SECRET ] || die "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
-  secrets+=",${BASH_REMATCH[1]}=${BASH_REMATCH[2]}:latest"
+  worker_secrets+="${worker_secrets:+,}${BASH_REMATCH[1]}=${BASH_REMATCH[2]}:latest"
   extra_secrets+=("${BASH_REMATCH[2]}")
 done
 sink_bucket=''
@@ -222,9 +252,11 @@ fi
 
 # APIs the deployment uses; enabling an enabled API is a no-op.
 run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
-  artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com "--project=$project"
+  artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com \
+  pubsub.googleapis.com eventarc.googleapis.com "--project=$project"
 
-# Runtime identity: a Firestore user and the accessor of its own secrets, nothing else.
+# Runtime identity of both functions: a Firestore user, the accessor of its
+# own secrets, the publisher of its topic and the invoker of the worker.
 if ! probe gcloud iam service-accounts describe "$sa_email" "--project=$project" "--format=value(email)"; then
   run --note "if the service account does not exist" \
     gcloud iam service-accounts create "$sa_name" "--display-name=Gemini webhook receiver" "--project=$project"
@@ -285,7 +317,70 @@ if [ -n "$sink_bucket" ]; then
     --role=roles/storage.objectUser --format=none
 fi
 
-# The function. Public ingress: Gemini calls it, and the signature is the authentication.
+# The queue: the topic, and the dead-letter topic with a subscription that
+# keeps what lands there (a topic without one drops its messages).
+for t in "$topic" "$dead_letter_topic"; do
+  if ! probe gcloud pubsub topics describe "$t" "--project=$project" "--format=value(name)"; then
+    run --note "if the topic does not exist" gcloud pubsub topics create "$t" "--project=$project"
+  fi
+done
+if ! probe gcloud pubsub subscriptions describe "$dead_letter_sub" "--project=$project" "--format=value(name)"; then
+  run --note "if the subscription does not exist" \
+    gcloud pubsub subscriptions create "$dead_letter_sub" "--topic=$dead_letter_topic" \
+    --message-retention-duration=7d --expiration-period=never "--project=$project"
+fi
+run gcloud pubsub topics add-iam-policy-binding "$topic" "--member=serviceAccount:$sa_email" \
+  --role=roles/pubsub.publisher "--project=$project" --format=none
+
+# The worker first: its trigger's subscription must exist before the
+# receiver publishes, or the topic would drop what it is sent. --retry makes
+# Pub/Sub redeliver an event the worker fails (without it the event is dropped).
+worker_secret_flag=--clear-secrets
+[ -z "$worker_secrets" ] || worker_secret_flag="--set-secrets=$worker_secrets"
+run gcloud functions deploy "$WORKER" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
+  "--source=$stage" "--entry-point=$WORKER" "--trigger-topic=$topic" --retry \
+  "--trigger-service-account=$sa_email" "--service-account=$sa_email" "$worker_secret_flag" "--set-env-vars=$env_vars" \
+  "--concurrency=$worker_concurrency" --cpu=1 "--memory=$worker_memory" "--timeout=$worker_timeout" \
+  --min-instances=0 "--max-instances=$worker_max_instances" --quiet
+# The trigger pushes to the worker as the service account, which may invoke nothing else.
+run gcloud functions add-invoker-policy-binding "$WORKER" "--region=$region" "--project=$project" \
+  "--member=serviceAccount:$sa_email" --format=none
+
+# The trigger's subscription (Eventarc made it): bounded attempts, then the
+# dead-letter topic; backoff between attempts. Applied on every run, as a
+# redeploy may recreate the trigger.
+trigger=TRIGGER
+subscription=EVENTARC_SUBSCRIPTION
+placeholder_note=''
+$dry_run && placeholder_note="TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
+if t=$(probe gcloud functions describe "$WORKER" --gen2 "--region=$region" "--project=$project" "--format=value(eventTrigger.trigger)") && [ -n "$t" ]; then
+  trigger=$t
+elif ! $dry_run; then
+  die "cannot find the Eventarc trigger of $WORKER"
+fi
+if sub=$(probe gcloud eventarc triggers describe "$trigger" "--location=$region" "--project=$project" "--format=value(transport.pubsub.subscription)") && [ -n "$sub" ]; then
+  subscription=$sub
+elif ! $dry_run; then
+  die "cannot find the Pub/Sub subscription of the trigger $trigger"
+fi
+run --note "$placeholder_note" gcloud pubsub subscriptions update "$subscription" "--dead-letter-topic=projects/$project/topics/$dead_letter_topic" \
+  "--max-delivery-attempts=$max_attempts" --min-retry-delay=10s --max-retry-delay=600s "--project=$project"
+
+# Dead-lettering is done by the Pub/Sub service agent: it must publish to
+# the dead-letter topic and acknowledge on the trigger's subscription.
+project_number=PROJECT_NUMBER
+if n=$(probe gcloud projects describe "$project" "--format=value(projectNumber)") && [ -n "$n" ]; then
+  project_number=$n
+elif ! $dry_run; then
+  die "cannot read the project number of $project"
+fi
+agent="service-$project_number@gcp-sa-pubsub.iam.gserviceaccount.com"
+run --note "$placeholder_note" gcloud pubsub topics add-iam-policy-binding "$dead_letter_topic" "--member=serviceAccount:$agent" \
+  --role=roles/pubsub.publisher "--project=$project" --format=none
+run --note "$placeholder_note" gcloud pubsub subscriptions add-iam-policy-binding "$subscription" "--member=serviceAccount:$agent" \
+  --role=roles/pubsub.subscriber "--project=$project" --format=none
+
+# The receiver. Public ingress: Gemini calls it, and the signature is the authentication.
 run gcloud functions deploy "$FUNCTION" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
   "--source=$stage" "--entry-point=$FUNCTION" --trigger-http --allow-unauthenticated \
   "--service-account=$sa_email" "--set-secrets=$secrets" "--set-env-vars=$env_vars" \

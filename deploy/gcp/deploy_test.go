@@ -69,7 +69,8 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 		switch {
 		case k == "PATH", k == "GOOGLE_CLOUD_PROJECT", k == "REGION", k == "STAGE_DIR", k == "GOOGLE_APPLICATION_CREDENTIALS",
 			strings.HasPrefix(k, "CLOUDSDK_"), strings.HasPrefix(k, "WEBHOOK_"), strings.HasPrefix(k, "FIRESTORE_"),
-			strings.HasPrefix(k, "GCF_"), k == "SECRET_NAME", k == "SERVICE_ACCOUNT_NAME", k == "FUNCTION_SECRETS", k == "IDEMPOTENCY_TTL", k == "RESULTS_SINK", k == "FORWARD_URL":
+			strings.HasPrefix(k, "GCF_"), k == "SECRET_NAME", k == "SERVICE_ACCOUNT_NAME", k == "FUNCTION_SECRETS", k == "IDEMPOTENCY_TTL", k == "RESULTS_SINK", k == "FORWARD_URL",
+			strings.HasPrefix(k, "WORKER_"), k == "PUBSUB_TOPIC", k == "DEAD_LETTER_TOPIC", k == "MAX_DELIVERY_ATTEMPTS", k == "PUBSUB_EMULATOR_HOST":
 			continue
 		}
 		e = append(e, kv)
@@ -95,8 +96,14 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 // expectedCommands are the lines a dry run prints, in order.
 func expectedCommands(project, region, source string) []string {
 	sa := "gemini-webhook-receiver@" + project + ".iam.gserviceaccount.com"
+	// Both functions read the same configuration; the receiver publishes to the topic.
+	env := " '--set-env-vars=IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=" + project + ",FIRESTORE_DATABASE=(default),FIRESTORE_COLLECTION=gemini_webhook_deliveries" +
+		",QUEUE=pubsub:projects/" + project + "/topics/gemini-webhook-events'"
+	// What a dry run cannot know: Eventarc's names, the project number.
+	agent := "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+	const placeholders = "  # TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
 	return []string{
-		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com --project=" + project,
+		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com --project=" + project,
 		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
 		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
 		"+ gcloud projects add-iam-policy-binding " + project + " --member=serviceAccount:" + sa + " --role=roles/datastore.user --condition=None --quiet --format=none",
@@ -109,10 +116,28 @@ func expectedCommands(project, region, source string) []string {
 		"+ gcloud secrets versions access latest --secret=gemini-webhook-signing-secret --project=" + project,
 		"+ gcloud secrets versions add gemini-webhook-signing-secret --data-file=- --project=" + project + "  # if WEBHOOK_SIGNING_SECRET is set and differs from the latest version; value: WEBHOOK_SIGNING_SECRET, on stdin",
 		"+ gcloud secrets add-iam-policy-binding gemini-webhook-signing-secret --member=serviceAccount:" + sa + " --role=roles/secretmanager.secretAccessor --project=" + project + " --format=none",
+		"+ gcloud pubsub topics describe gemini-webhook-events --project=" + project + " '--format=value(name)'",
+		"+ gcloud pubsub topics create gemini-webhook-events --project=" + project + "  # if the topic does not exist",
+		"+ gcloud pubsub topics describe gemini-webhook-events-dead-letter --project=" + project + " '--format=value(name)'",
+		"+ gcloud pubsub topics create gemini-webhook-events-dead-letter --project=" + project + "  # if the topic does not exist",
+		"+ gcloud pubsub subscriptions describe gemini-webhook-events-dead-letter-sub --project=" + project + " '--format=value(name)'",
+		"+ gcloud pubsub subscriptions create gemini-webhook-events-dead-letter-sub --topic=gemini-webhook-events-dead-letter --message-retention-duration=7d --expiration-period=never --project=" + project + "  # if the subscription does not exist",
+		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events --member=serviceAccount:" + sa + " --role=roles/pubsub.publisher --project=" + project + " --format=none",
+		"+ gcloud functions deploy GeminiWorker --gen2 --runtime=go126 --region=" + region + " --project=" + project +
+			" --source=" + source + " --entry-point=GeminiWorker --trigger-topic=gemini-webhook-events --retry" +
+			" --trigger-service-account=" + sa + " --service-account=" + sa + " --clear-secrets" + env +
+			" --concurrency=4 --cpu=1 --memory=1Gi --timeout=540s --min-instances=0 --max-instances=10 --quiet",
+		"+ gcloud functions add-invoker-policy-binding GeminiWorker --region=" + region + " --project=" + project + " --member=serviceAccount:" + sa + " --format=none",
+		"+ gcloud functions describe GeminiWorker --gen2 --region=" + region + " --project=" + project + " '--format=value(eventTrigger.trigger)'",
+		"+ gcloud eventarc triggers describe TRIGGER --location=" + region + " --project=" + project + " '--format=value(transport.pubsub.subscription)'",
+		"+ gcloud pubsub subscriptions update EVENTARC_SUBSCRIPTION --dead-letter-topic=projects/" + project + "/topics/gemini-webhook-events-dead-letter" +
+			" --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s --project=" + project + placeholders,
+		"+ gcloud projects describe " + project + " '--format=value(projectNumber)'",
+		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events-dead-letter --member=serviceAccount:" + agent + " --role=roles/pubsub.publisher --project=" + project + " --format=none" + placeholders,
+		"+ gcloud pubsub subscriptions add-iam-policy-binding EVENTARC_SUBSCRIPTION --member=serviceAccount:" + agent + " --role=roles/pubsub.subscriber --project=" + project + " --format=none" + placeholders,
 		"+ gcloud functions deploy GeminiWebhook --gen2 --runtime=go126 --region=" + region + " --project=" + project +
 			" --source=" + source + " --entry-point=GeminiWebhook --trigger-http --allow-unauthenticated" +
-			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" +
-			" '--set-env-vars=IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=" + project + ",FIRESTORE_DATABASE=(default),FIRESTORE_COLLECTION=gemini_webhook_deliveries'" +
+			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" + env +
 			" --concurrency=80 --cpu=1 --memory=512Mi --timeout=60s --min-instances=0 --max-instances=10 --quiet",
 		"+ gcloud functions describe GeminiWebhook --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
 	}
@@ -148,6 +173,8 @@ func TestDryRunArguments(t *testing.T) {
 		{"secret that is not whsec_", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "WEBHOOK_SIGNING_SECRET": "hunter2"}, []string{"--dry-run"}, "whsec_", ""},
 		{"env value with a comma", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "WEBHOOK_AUDIENCE": "a,b", "STAGE_DIR": filepath.Join(t.TempDir(), "s")}, []string{"--dry-run"}, "WEBHOOK_AUDIENCE contains ','", ""},
 		{"bad FUNCTION_SECRETS", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "FUNCTION_SECRETS": "GEMINI_API_KEY"}, []string{"--dry-run"}, "is not VAR=secret-name", ""},
+		{"too few delivery attempts", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "MAX_DELIVERY_ATTEMPTS": "3"}, []string{"--dry-run"}, "Pub/Sub takes 5 to 100", ""},
+		{"bad topic id", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "PUBSUB_TOPIC": "goog-events"}, []string{"--dry-run"}, "is not a Pub/Sub topic id", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
@@ -181,21 +208,39 @@ func TestDryRunFlagsOverrideEnvironment(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": stage,
 		"WEBHOOK_AUDIENCE": "https://hooks.example.com/gemini", "GCF_MAX_INSTANCES": "3",
 		"FUNCTION_SECRETS": "GEMINI_API_KEY=gemini-api-key,SLACK_WEBHOOK_URL=slack-url", "RESULTS_SINK": "gs://results-bucket/gemini",
+		"PUBSUB_TOPIC": "hooks", "MAX_DELIVERY_ATTEMPTS": "12", "WORKER_MEMORY": "2Gi",
 	}, "--dry-run", "--project", "flag-project", "--region=flag-region")
 	if r.err != nil || r.calls != "" {
 		t.Fatalf("err %v, gcloud calls %q\n%s", r.err, r.calls, r.stderr)
 	}
-	var deploy string
+	var deploy, worker string
 	for _, l := range commandLines(r.stdout) {
-		if strings.HasPrefix(l, "+ gcloud functions deploy ") {
+		if strings.HasPrefix(l, "+ gcloud functions deploy GeminiWebhook ") {
 			deploy = l
 		}
+		if strings.HasPrefix(l, "+ gcloud functions deploy GeminiWorker ") {
+			worker = l
+		}
 	}
-	for _, want := range []string{"--project=flag-project", "--region=flag-region", "GOOGLE_CLOUD_PROJECT=flag-project,",
-		",WEBHOOK_AUDIENCE=https://hooks.example.com/gemini,RESULTS_SINK=gs://results-bucket/gemini'", "--max-instances=3 ",
-		" --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest,GEMINI_API_KEY=gemini-api-key:latest,SLACK_WEBHOOK_URL=slack-url:latest "} {
+	env := []string{"--project=flag-project", "--region=flag-region", "GOOGLE_CLOUD_PROJECT=flag-project,",
+		",QUEUE=pubsub:projects/flag-project/topics/hooks,WEBHOOK_AUDIENCE=https://hooks.example.com/gemini,RESULTS_SINK=gs://results-bucket/gemini'"}
+	// The receiver reads only the signing secret; the worker only the others.
+	for _, want := range append(env, "--max-instances=3 ", " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest '--set-env-vars") {
 		if !strings.Contains(deploy, want) {
-			t.Errorf("deploy command lacks %q:\n%s", want, deploy)
+			t.Errorf("receiver deploy command lacks %q:\n%s", want, deploy)
+		}
+	}
+	for _, want := range append(env, "--memory=2Gi ", " --trigger-topic=hooks --retry ", " --set-secrets=GEMINI_API_KEY=gemini-api-key:latest,SLACK_WEBHOOK_URL=slack-url:latest '--set-env-vars") {
+		if !strings.Contains(worker, want) {
+			t.Errorf("worker deploy command lacks %q:\n%s", want, worker)
+		}
+	}
+	for _, want := range []string{
+		"+ gcloud pubsub topics create hooks-dead-letter --project=flag-project  # if the topic does not exist",
+		"+ gcloud pubsub subscriptions update EVENTARC_SUBSCRIPTION --dead-letter-topic=projects/flag-project/topics/hooks-dead-letter --max-delivery-attempts=12 ",
+	} {
+		if !strings.Contains(r.stdout, "\n"+want) {
+			t.Errorf("no line %q in:\n%s", want, r.stdout)
 		}
 	}
 	// Least privilege follows: each extra secret and the sink's bucket, nothing wider.
@@ -317,6 +362,43 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 		}
 		if !hasLogLine(logs, map[string]any{"message": "delivery", "severity": "INFO", "webhook_id": id, "outcome": "processed", "status": 200.0}) {
 			t.Errorf("no JSON log line for the processed delivery:\n%s", logs)
+		}
+	})
+
+	// The same source serves GeminiWorker: a CloudEvent as Eventarc sends
+	// it (binary mode) is processed, and a poison one kept and acknowledged.
+	t.Run("GeminiWorker", func(t *testing.T) {
+		f := startFunction(t, bin, map[string]string{"FUNCTION_TARGET": "GeminiWorker", "K_SERVICE": "GeminiWorker", "IDEMPOTENCY_STORE": "memory"})
+		for i, c := range []struct{ id, data, outcome string }{
+			{"msg_w1", `{"type":"batch.failed","version":"v1","data":{"id":"batches/w1","error_message":"x"}}`, "processed"},
+			{"msg_w2", "not an event", "dead_letter"},
+		} {
+			body, _ := json.Marshal(map[string]any{"subscription": "projects/p/subscriptions/eventarc-sub", "message": map[string]any{
+				"data": []byte(c.data), "attributes": map[string]string{"webhook_id": c.id, "scheme": "static"},
+				"messageId": strconv.Itoa(i), "publishTime": time.Now().UTC().Format(time.RFC3339Nano)}})
+			var status int
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				req, _ := http.NewRequest(http.MethodPost, f.url, bytes.NewReader(body))
+				for k, v := range map[string]string{"ce-id": strconv.Itoa(i), "ce-source": "//pubsub.googleapis.com/projects/p/topics/t", "ce-specversion": "1.0",
+					"ce-type": "google.cloud.pubsub.topic.v1.messagePublished", "Content-Type": "application/json"} {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					status = resp.StatusCode
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no answer: %v\n%s", err, f.logs(t))
+				}
+			}
+			if status/100 != 2 {
+				t.Errorf("%s: status %d, want 2xx (acknowledged)\n%s", c.id, status, f.logs(t))
+			}
+			if !hasLogLine(f.logs(t), map[string]any{"message": "task", "webhook_id": c.id, "outcome": c.outcome}) {
+				t.Errorf("%s: no task line with outcome %s:\n%s", c.id, c.outcome, f.logs(t))
+			}
 		}
 	})
 

@@ -78,6 +78,9 @@ func newFunction(getenv func(string) string, log *slog.Logger, build buildFunc) 
 		// What wire.Build would reject later, reject now, where it is seen.
 		_, f.cfgErr = wire.LoadProcessing(getenv, f.cfg)
 	}
+	if f.cfgErr == nil {
+		_, _, f.cfgErr = wire.ParseQueue(f.cfg.Queue)
+	}
 	if f.cfgErr != nil {
 		log.Error(EntryPoint+" is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration (Gemini retries for 24 h)",
 			"error", f.cfgErr.Error())

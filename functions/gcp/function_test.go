@@ -216,6 +216,7 @@ func TestFunctionMisconfigured(t *testing.T) {
 		{"TTL shorter than Gemini's retries", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_TTL": "1h"}, "IDEMPOTENCY_TTL"},
 		{"unknown store", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "redis"}, "IDEMPOTENCY_STORE"},
 		{"forwarding half configured", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "FORWARD_URL": "https://example.com/h"}, "FORWARD_SIGNING_SECRET"},
+		{"queue that is not a topic name", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "QUEUE": "pubsub:gemini-events"}, "QUEUE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

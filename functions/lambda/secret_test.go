@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -99,27 +100,67 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 func TestSetup(t *testing.T) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	tests := []struct {
-		name    string
-		env     map[string]string
-		wantErr string
+		name     string
+		env      map[string]string
+		wantErr  string
+		receiver bool // HTTP deliveries are verified (else answered 500)
 	}{
-		{"memory store, secret in the environment", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew}, ""},
-		{"no scheme configured", map[string]string{"IDEMPOTENCY_STORE": "memory"}, "no signature scheme configured"},
-		{"queue not available yet", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, "QUEUE": "sqs:https://sqs.us-east-1.amazonaws.com/1/q"}, "not available in this function yet"},
-		{"bad store name", map[string]string{"IDEMPOTENCY_STORE": "dynamo", envSigningSecret: secretNew}, "IDEMPOTENCY_STORE"},
-		{"bad workload identity provider", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, envWIFProvider: "pools/x"}, envWIFProvider},
+		{"memory store, secret in the environment", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew}, "", true},
+		{"no scheme configured: a worker", map[string]string{"IDEMPOTENCY_STORE": "memory"}, "", false},
+		{"queued receiver", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, "QUEUE": "sqs:https://sqs.us-east-1.amazonaws.com/123456789012/q"}, "", true},
+		{"bad queue URL", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, "QUEUE": "sqs:q"}, "queue URL", false},
+		{"bad store name", map[string]string{"IDEMPOTENCY_STORE": "dynamo", envSigningSecret: secretNew}, "IDEMPOTENCY_STORE", false},
+		{"bad workload identity provider", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, envWIFProvider: "pools/x"}, envWIFProvider, false},
+		{"API key twice", map[string]string{"IDEMPOTENCY_STORE": "memory", envGeminiAPIKey: "k", envGeminiAPIKeyARN: "arn:x"}, "not both", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inv, err := setup(context.Background(), func(k string) string { return tc.env[k] }, quiet)
-			if tc.wantErr == "" {
-				if err != nil || inv == nil || inv.HTTP == nil {
-					t.Fatalf("setup: %v", err)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			if err != nil || inv == nil || inv.HTTP == nil || inv.SQS == nil {
+				t.Fatalf("setup: %v (%+v)", err, inv)
+			}
+			resp := inv.HTTP.Handle(context.Background(), core.Request{Method: "POST", Header: http.Header{}, Body: strings.NewReader("{}")})
+			if tc.receiver && resp.Status != http.StatusBadRequest {
+				t.Errorf("an unsigned delivery: %d, want 400 from the receiver", resp.Status)
+			}
+			if !tc.receiver && (resp.Status != http.StatusInternalServerError || !strings.Contains(resp.Reason, "no signature scheme configured")) {
+				t.Errorf("a delivery to a worker-only function: %d %q, want 500 naming the missing scheme", resp.Status, resp.Reason)
+			}
+		})
+	}
+}
+
+// The worker's Gemini API key comes from Secrets Manager when
+// GEMINI_API_KEY_ARN names it (moto_server here).
+func TestGeminiAPIKeyFromSecretsManager(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", motoURL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	for _, tc := range []struct{ name, value, want, wantErr string }{
+		{"plain", "AIzaSy-test-key\n", "AIzaSy-test-key", ""},
+		{"console key/value JSON", `{"GEMINI_API_KEY":"AIzaSy-json"}`, "AIzaSy-json", ""},
+		{"JSON without the key", `{"other":"AIzaSy-x"}`, "", "holds no API key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{envGeminiAPIKeyARN: putSecret(t, "gemini-key", tc.value), "IDEMPOTENCY_STORE": "memory"}
+			getenv, err := withGeminiAPIKey(context.Background(), func(k string) string { return env[k] }, fetchSecretString)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "AIzaSy") {
+					t.Fatalf("err = %v, want one containing %q and no key", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || getenv(envGeminiAPIKey) != tc.want || getenv("IDEMPOTENCY_STORE") != "memory" {
+				t.Fatalf("err %v, key %q, want %q", err, getenv(envGeminiAPIKey), tc.want)
 			}
 		})
 	}

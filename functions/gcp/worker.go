@@ -1,0 +1,153 @@
+package gcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// WorkerEntryPoint is the Pub/Sub-triggered function's name.
+const WorkerEntryPoint = "GeminiWorker"
+
+func init() {
+	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, NewLogger(os.Stdout)).Handle)
+}
+
+// buildWorkerFunc builds the worker; ctx lives as long as what it builds.
+type buildWorkerFunc func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.Worker, error)
+
+func wireBuildWorker(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.Worker, error) {
+	return wire.BuildWorker(ctx, cfg, wire.Options{Logger: log, Getenv: getenv})
+}
+
+// Worker serves GeminiWorker: each CloudEvent carries one Pub/Sub message
+// that GeminiWebhook published, and the job processor acts on its event.
+// Returning nil acknowledges the message; returning an error makes
+// Pub/Sub deliver it again (the function is deployed with --retry; without
+// it a failed event would be dropped), until the subscription's dead-letter
+// policy moves it to the dead-letter topic. A message that can never
+// succeed is kept as a dead letter in the store and acknowledged, so a
+// poison message does not use up the attempts.
+//
+// Like Function, it reads the configuration once, at start-up (a bad one
+// is logged there, and every event fails until a redeploy: Pub/Sub keeps
+// them), and builds the worker on the first event.
+type Worker struct {
+	getenv func(string) string
+	cfg    core.Config
+	cfgErr error
+	log    *slog.Logger
+	build  buildWorkerFunc
+
+	w    atomic.Pointer[wire.Worker]
+	mu   sync.Mutex
+	stop context.CancelFunc
+}
+
+// NewWorker reads the configuration through getenv.
+func NewWorker(getenv func(string) string, log *slog.Logger) *Worker {
+	return newWorker(getenv, log, wireBuildWorker)
+}
+
+func newWorker(getenv func(string) string, log *slog.Logger, build buildWorkerFunc) *Worker {
+	w := &Worker{getenv: getenv, log: log, build: build}
+	w.cfg, w.cfgErr = core.LoadConfig(getenv, "firestore")
+	if w.cfgErr == nil {
+		_, w.cfgErr = wire.LoadProcessing(getenv, w.cfg)
+	}
+	if w.cfgErr != nil {
+		log.Error(WorkerEntryPoint+" is misconfigured: every event fails (Pub/Sub redelivers it, then dead-letters it) until it is redeployed with a fixed configuration",
+			"error", w.cfgErr.Error())
+	}
+	return w
+}
+
+// messagePublished is the CloudEvent's data, google.events.cloud.pubsub.v1.
+// MessagePublishedData, as Eventarc sends it and as the Functions Framework
+// makes it from a plain push (the emulator's).
+type messagePublished struct {
+	Message struct {
+		Data        []byte            `json:"data"` // base64 in JSON
+		Attributes  map[string]string `json:"attributes"`
+		MessageID   string            `json:"messageId"`
+		PublishTime time.Time         `json:"publishTime"`
+	} `json:"message"`
+	Subscription    string `json:"subscription"`
+	DeliveryAttempt int    `json:"deliveryAttempt"` // with a dead-letter policy, when the sender passes it on
+}
+
+// Handle is the registered function.
+func (w *Worker) Handle(ctx context.Context, e cloudevents.Event) error {
+	worker, err := w.worker()
+	if err != nil {
+		return err
+	}
+	var m messagePublished
+	if err := json.Unmarshal(e.Data(), &m); err != nil {
+		t := core.Task{ID: "pubsub:" + e.ID(), Body: e.Data()}
+		return worker.Runner.DeadLetter(ctx, t, 0, fmt.Errorf("CloudEvent %s data is not a Pub/Sub message: %w", e.Type(), err))
+	}
+	id := m.Message.MessageID
+	if id == "" {
+		id = e.ID() // the message id, in both shapes
+	}
+	return worker.Runner.Run(ctx, pubsub.Task(id, m.Message.Data, m.Message.Attributes), m.DeliveryAttempt)
+}
+
+// errWorkerMisconfigured fails every event of a misconfigured worker.
+var errWorkerMisconfigured = errors.New(WorkerEntryPoint + " misconfigured; see the start-up log")
+
+// worker returns the built worker, building it on first use. A failed
+// build fails the event, which Pub/Sub redelivers; the next event builds
+// again.
+func (w *Worker) worker() (*wire.Worker, error) {
+	if built := w.w.Load(); built != nil {
+		return built, nil
+	}
+	if w.cfgErr != nil {
+		return nil, errWorkerMisconfigured
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if built := w.w.Load(); built != nil {
+		return built, nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	built, err := w.build(ctx, w.cfg, w.getenv, w.log)
+	if err != nil {
+		cancel()
+		w.log.Error(WorkerEntryPoint+": building the worker failed; the next event retries", "error", err.Error())
+		return nil, fmt.Errorf("%s not ready: %w", WorkerEntryPoint, err)
+	}
+	w.stop = cancel
+	w.w.Store(built)
+	w.log.Info(WorkerEntryPoint+" ready", "store", w.cfg.IdempotencyStore, "results_sink", w.cfg.ResultsSink,
+		"build_ms", time.Since(start).Milliseconds())
+	return built, nil
+}
+
+// Close releases what the built worker holds (tests and embedders).
+func (w *Worker) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	built := w.w.Swap(nil)
+	if built == nil {
+		return nil
+	}
+	w.stop()
+	return built.Close()
+}
