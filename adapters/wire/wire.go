@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
 // DefaultStatePath is where the local file store lives, relative to the working directory.
-var DefaultStatePath = filepath.Join(".gemini-webhooks", "state.db")
+const DefaultStatePath = ".gemini-webhooks/state.db"
 
 // App is a built receiver and what it holds open.
 type App struct {
@@ -171,12 +170,4 @@ func BuildStore(ctx context.Context, cfg core.Config) (core.Store, core.DeadLett
 		return buildFirestore(ctx, cfg)
 	}
 	return nil, nil, nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
-}
-
-// LogEvent is the default event handler: it records what arrived.
-func LogEvent(log *slog.Logger) core.ProcessorFunc {
-	return func(ctx context.Context, ev *core.Event) error {
-		log.InfoContext(ctx, "event", "webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", ev.JobID(), "known_type", core.KnownEventType(ev.Type))
-		return nil
-	}
 }

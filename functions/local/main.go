@@ -25,7 +25,7 @@ import (
 )
 
 // devSecretPath keeps the development secret beside the local state.
-var devSecretPath = filepath.Join(".gemini-webhooks", "dev-secret")
+const devSecretPath = ".gemini-webhooks/dev-secret"
 
 func main() {
 	if len(os.Args) > 1 { // operator subcommands: admin.go
