@@ -8,10 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -269,7 +266,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	secret := newSecret(t)
+	secret := gemini.NewSecret()
 
 	// 1. The dry run: no gcloud call, every command printed, the folder named.
 	stage := filepath.Join(tmp, "stage", "source")
@@ -346,7 +343,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 		}{
 			{"retry of the delivery", delivery{id: id, ts: now, body: testEvent}, 200, "duplicate"},
 			{"tampered body", delivery{id: "msg_t", ts: now, body: testEvent, sigBody: testEvent + " "}, 401, "rejected"},
-			{"other secret", delivery{id: "msg_o", ts: now, body: testEvent, secret: newSecret(t)}, 401, "rejected"},
+			{"other secret", delivery{id: "msg_o", ts: now, body: testEvent, secret: gemini.NewSecret()}, 401, "rejected"},
 			{"no webhook headers", delivery{body: testEvent, bare: true}, 400, "rejected"},
 			{"GET", delivery{method: http.MethodGet, bare: true}, 405, "rejected"},
 		}
@@ -741,28 +738,14 @@ type answer struct {
 	Reason  string `json:"reason"`
 }
 
-func newSecret(t *testing.T) string {
-	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString(key)
-}
-
-// sign is Standard Webhooks' v1 signature, written independently of core.
+// sign is Standard Webhooks' v1 signature, from the simulator's signer
+// (written independently of core).
 func sign(secret, id string, ts int64, body []byte) string {
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.%s", id, ts, body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-func TestSignMatchesSharedVector(t *testing.T) {
-	got := sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
-		t.Fatalf("sign = %s, want %s", got, want)
+	sig, err := gemini.StaticSignature(secret, id, time.Unix(ts, 0), body)
+	if err != nil {
+		panic(err)
 	}
+	return sig
 }
 
 // hasLogLine reports whether some JSON line of logs has all of want.

@@ -3,10 +3,6 @@ package gcp
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,30 +18,17 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
 
-func newSecret(t *testing.T) string {
-	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString(key)
-}
-
-// sign is Standard Webhooks' v1 signature, written independently of core.
+// sign is Standard Webhooks' v1 signature, from the simulator's signer
+// (written independently of core).
 func sign(secret, id string, ts int64, body []byte) string {
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.%s", id, ts, body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-func TestSignMatchesSharedVector(t *testing.T) {
-	got := sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
-		t.Fatalf("sign = %s, want %s", got, want)
+	sig, err := gemini.StaticSignature(secret, id, time.Unix(ts, 0), body)
+	if err != nil {
+		panic(err)
 	}
+	return sig
 }
 
 func env(m map[string]string) func(string) string {
@@ -119,7 +102,7 @@ const event = `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T
 // TestFunctionServesTheReceiver runs deliveries, in order, through the
 // registered function as production builds it (wire.Build), memory store.
 func TestFunctionServesTheReceiver(t *testing.T) {
-	secret := newSecret(t)
+	secret := gemini.NewSecret()
 	var logs syncBuffer
 	f := New(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs))
 	t.Cleanup(func() { f.Close() })
@@ -134,7 +117,7 @@ func TestFunctionServesTheReceiver(t *testing.T) {
 		{"signed delivery is processed", delivery{id: "msg_1", ts: now, body: event}, 200, "processed"},
 		{"retry of it is a duplicate", delivery{id: "msg_1", ts: now + 1, body: event}, 200, "duplicate"},
 		{"tampered body", delivery{id: "msg_2", ts: now, body: event, sig: sign(secret, "msg_2", now, []byte(event+" "))}, 401, "rejected"},
-		{"other secret", delivery{id: "msg_3", ts: now, body: event, sig: sign(newSecret(t), "msg_3", now, []byte(event))}, 401, "rejected"},
+		{"other secret", delivery{id: "msg_3", ts: now, body: event, sig: sign(gemini.NewSecret(), "msg_3", now, []byte(event))}, 401, "rejected"},
 		{"stale timestamp", delivery{id: "msg_4", ts: now - 3600, body: event}, 401, "rejected"},
 		{"no webhook headers", delivery{body: event, bare: true}, 400, "rejected"},
 		{"GET", delivery{method: http.MethodGet, bare: true}, 405, "rejected"},
@@ -179,7 +162,7 @@ func TestFunctionBuildsOnceOnFirstRequest(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // let the other first requests pile up
 		return wireBuild(ctx, cfg, getenv, log)
 	}
-	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": newSecret(t), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), build)
+	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": gemini.NewSecret(), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), build)
 	t.Cleanup(func() { f.Close() })
 	if n := builds.Load(); n != 0 {
 		t.Fatalf("built %d times before any request", n)
@@ -205,7 +188,7 @@ func TestFunctionBuildsOnceOnFirstRequest(t *testing.T) {
 // TestFunctionMisconfigured: the process keeps serving, says why at start-up,
 // answers deliveries 500 (Gemini retries them) and never builds.
 func TestFunctionMisconfigured(t *testing.T) {
-	secret := newSecret(t)
+	secret := gemini.NewSecret()
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -255,7 +238,7 @@ func TestFunctionMisconfigured(t *testing.T) {
 // TestFunctionBuildFailureIsRetried: a failed build answers 503 and the next
 // delivery builds again.
 func TestFunctionBuildFailureIsRetried(t *testing.T) {
-	secret := newSecret(t)
+	secret := gemini.NewSecret()
 	var calls atomic.Int32
 	build := func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
 		if calls.Add(1) == 1 {

@@ -24,6 +24,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -206,7 +207,7 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	secret := newSecret(t)
+	secret := gemini.NewSecret()
 	receiver := New(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}))
 	t.Cleanup(func() { receiver.Close() })
 	deliver := func(id, body string) {

@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -34,6 +35,15 @@ func StaticSignature(secret, id string, ts time.Time, body []byte) (string, erro
 	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
+}
+
+// NewSecret makes a random whsec_ secret (32 bytes), as Gemini issues them.
+func NewSecret() string {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(key)
 }
 
 // SignStatic returns the three webhook headers of a static delivery. secret
