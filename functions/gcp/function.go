@@ -16,8 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -54,9 +52,7 @@ type Function struct {
 	log    *slog.Logger
 	build  buildFunc
 
-	app  atomic.Pointer[wire.App] // set once built; read lock-free on every request
-	mu   sync.Mutex               // serialises building and Close
-	stop context.CancelFunc       // ends what the built receiver runs in the background
+	app lazy[wire.App]
 }
 
 // New reads the configuration through getenv. A bad configuration does not
@@ -116,44 +112,30 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // failure is answered 503 and retried by the next delivery: it may be
 // transient, and until it succeeds Gemini's retries lose nothing.
 func (f *Function) handler() (http.Handler, int, string) {
-	if app := f.app.Load(); app != nil {
-		return app.Handler, 0, ""
-	}
 	if f.cfgErr != nil {
 		return nil, http.StatusInternalServerError, "receiver misconfigured; see the start-up log"
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if app := f.app.Load(); app != nil {
-		return app.Handler, 0, ""
-	}
-	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	app, err := f.build(ctx, f.cfg, f.getenv, f.log)
+	app, err := f.app.get(func(ctx context.Context) (*wire.App, error) {
+		start := time.Now()
+		app, err := f.build(ctx, f.cfg, f.getenv, f.log)
+		if err == nil {
+			f.log.Info(EntryPoint+" ready",
+				"schemes", fmt.Sprint(f.cfg.Schemes()),
+				"store", f.cfg.IdempotencyStore,
+				"firestore_collection", f.cfg.FirestoreCollection,
+				"build_ms", time.Since(start).Milliseconds())
+		}
+		return app, err
+	})
 	if err != nil {
-		cancel() // ends anything the failed build started in the background
 		f.log.Error(EntryPoint+": building the receiver failed; the next delivery retries", "error", err.Error())
 		return nil, http.StatusServiceUnavailable, "receiver not ready"
 	}
-	f.stop = cancel
-	f.app.Store(app)
-	f.log.Info(EntryPoint+" ready",
-		"schemes", fmt.Sprint(f.cfg.Schemes()),
-		"store", f.cfg.IdempotencyStore,
-		"firestore_collection", f.cfg.FirestoreCollection,
-		"build_ms", time.Since(start).Milliseconds())
 	return app.Handler, 0, ""
 }
 
 // Close releases what the built receiver holds. The platform never calls it
 // (an instance just stops); tests and embedders do.
 func (f *Function) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	app := f.app.Swap(nil)
-	if app == nil {
-		return nil
-	}
-	f.stop()
-	return app.Close()
+	return f.app.close((*wire.App).Close)
 }

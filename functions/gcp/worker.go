@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -52,9 +50,7 @@ type Worker struct {
 	log    *slog.Logger
 	build  buildWorkerFunc
 
-	w    atomic.Pointer[wire.Worker]
-	mu   sync.Mutex
-	stop context.CancelFunc
+	w lazy[wire.Worker]
 }
 
 // NewWorker reads the configuration through getenv.
@@ -114,40 +110,26 @@ var errWorkerMisconfigured = errors.New(WorkerEntryPoint + " misconfigured; see 
 // build fails the event, which Pub/Sub redelivers; the next event builds
 // again.
 func (w *Worker) worker() (*wire.Worker, error) {
-	if built := w.w.Load(); built != nil {
-		return built, nil
-	}
 	if w.cfgErr != nil {
 		return nil, errWorkerMisconfigured
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if built := w.w.Load(); built != nil {
-		return built, nil
-	}
-	start := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	built, err := w.build(ctx, w.cfg, w.getenv, w.log)
+	built, err := w.w.get(func(ctx context.Context) (*wire.Worker, error) {
+		start := time.Now()
+		built, err := w.build(ctx, w.cfg, w.getenv, w.log)
+		if err == nil {
+			w.log.Info(WorkerEntryPoint+" ready", "store", w.cfg.IdempotencyStore, "results_sink", w.cfg.ResultsSink,
+				"build_ms", time.Since(start).Milliseconds())
+		}
+		return built, err
+	})
 	if err != nil {
-		cancel()
 		w.log.Error(WorkerEntryPoint+": building the worker failed; the next event retries", "error", err.Error())
 		return nil, fmt.Errorf("%s not ready: %w", WorkerEntryPoint, err)
 	}
-	w.stop = cancel
-	w.w.Store(built)
-	w.log.Info(WorkerEntryPoint+" ready", "store", w.cfg.IdempotencyStore, "results_sink", w.cfg.ResultsSink,
-		"build_ms", time.Since(start).Milliseconds())
 	return built, nil
 }
 
 // Close releases what the built worker holds (tests and embedders).
 func (w *Worker) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	built := w.w.Swap(nil)
-	if built == nil {
-		return nil
-	}
-	w.stop()
-	return built.Close()
+	return w.w.close((*wire.Worker).Close)
 }

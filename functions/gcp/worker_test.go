@@ -77,7 +77,7 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sink, "batches", "w", core.ManifestName)); err != nil {
 		t.Fatal(err)
 	}
-	built := w.w.Load()
+	built := w.w.v.Load()
 	j, _ := built.Processing.Ledger.GetJob(ctx, "batches/w")
 	if j == nil || j.Landing != core.LandingLanded || len(j.Deliveries) != 1 || j.Deliveries[0] != "msg_w" {
 		t.Fatalf("ledger %+v", j)
@@ -138,7 +138,7 @@ func TestWorkerAcceptsConvertedPush(t *testing.T) {
 	if err := w.Handle(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
-	j, _ := w.w.Load().Processing.Ledger.GetJob(context.Background(), "batches/e")
+	j, _ := w.w.v.Load().Processing.Ledger.GetJob(context.Background(), "batches/e")
 	if j == nil || j.State != core.JobExpired || j.Deliveries[0] != "msg_e" {
 		t.Fatalf("ledger %+v", j)
 	}
