@@ -14,6 +14,17 @@ done
 # The emulators ship as gcloud components; fail early with a clear message.
 gcloud emulators firestore start --help >/dev/null 2>&1 || { echo "gcloud Firestore emulator component missing"; exit 1; }
 
+# One build configuration for everything the suite compiles: the test
+# binaries, and the binaries the tests build and run (the Lambda bootstrap is
+# CGO_ENABLED=0; -trimpath keeps cached packages valid across the temporary
+# folders deploy/gcp stages). Any difference here would compile the whole
+# dependency graph once more on a cold cache.
+export CGO_ENABLED=0
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
+
+step "Go modules (once, so the tests that stage vendor/ or build offline find them)"
+go mod download
+
 step "npm packages (standardwebhooks@1.1.1 for the cross-language check)"
 npm ci --prefix scripts/node --no-audit --no-fund --loglevel=error
 

@@ -73,8 +73,12 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 		e = append(e, kv)
 	}
 	e = append(e, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"CLOUDSDK_CONFIG="+filepath.Join(tmp, "gcloud-config"),
-		"GOPROXY=off") // staging must not need the network either
+		"CLOUDSDK_CONFIG="+filepath.Join(tmp, "gcloud-config"))
+	// The proxy stays on: vendoring fetches what a cold module cache lacks,
+	// as it does on an operator's machine. What must not need the network is
+	// the staged folder itself; the script checks that with GOPROXY=off, and
+	// the buildpack-like build below (goOut) runs with no proxy and an empty
+	// module cache.
 	for k, v := range env {
 		e = append(e, k+"="+v)
 	}
