@@ -149,10 +149,10 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := NewHandler(Options{
+	h, err := NewReceiver(ReceiverOptions{
 		Verifier:  SchemeVerifier{Static: sv},
 		Store:     NewMemoryStore(0),
-		Processor: NewRouter(),
+		Processor: NewMux(),
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		TTL:       time.Millisecond, // keys expire at once so the store stays small
 	})

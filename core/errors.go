@@ -1,6 +1,9 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Sentinel errors for the cases of the HTTP contract (DESIGN.md §4). Verifiers
 // and stores wrap them with %w; the handler maps them to statuses with errors.Is.
@@ -30,4 +33,24 @@ var (
 	ErrNotUnderstood = errors.New("event not understood")
 	// ErrHandlerPanic: an event handler panicked; the claim is released and Gemini retries.
 	ErrHandlerPanic = errors.New("event handler panicked")
+
+	// ErrNotFound: the object, file or batch does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNoDeadLetter: replay of a key that is not a dead letter.
+	ErrNoDeadLetter = errors.New("no dead letter with that key")
 )
+
+// ErrPermanent marks a failure no retry can fix: the worker keeps the task
+// as a dead letter at once instead of retrying it.
+var ErrPermanent = errors.New("permanent failure")
+
+// RetryLaterError asks for another attempt no earlier than At. Free
+// attempts (waiting for another owner to finish) do not count towards
+// MaxAttempts.
+type RetryLaterError struct {
+	At     time.Time
+	Reason string
+	Free   bool
+}
+
+func (e *RetryLaterError) Error() string { return "retry later: " + e.Reason }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/geminiwebhooks/receiver/core"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 var bucketJobs = []byte("jobs")
@@ -31,8 +32,8 @@ func NewLedger(db *bbolt.DB) (*Ledger, error) {
 
 // UpdateJob runs fn inside one bbolt write transaction (grouped with
 // concurrent ones by Batch, which may rerun fn: the core rules are pure).
-func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*core.Job, error)) (*core.Job, error) {
-	var out *core.Job
+func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
+	var out *jobs.Job
 	err := batch(ctx, l.db, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketJobs)
 		cur, err := getJob(b, id)
@@ -61,8 +62,8 @@ func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*
 	return out, nil
 }
 
-func (l *Ledger) GetJob(_ context.Context, id string) (*core.Job, error) {
-	var j *core.Job
+func (l *Ledger) GetJob(_ context.Context, id string) (*jobs.Job, error) {
+	var j *jobs.Job
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		j, err = getJob(tx.Bucket(bucketJobs), id)
@@ -72,11 +73,11 @@ func (l *Ledger) GetJob(_ context.Context, id string) (*core.Job, error) {
 }
 
 // ListJobs returns up to limit jobs, newest first (limit <= 0: all).
-func (l *Ledger) ListJobs(_ context.Context, limit int) ([]core.Job, error) {
-	var out []core.Job
+func (l *Ledger) ListJobs(_ context.Context, limit int) ([]jobs.Job, error) {
+	var out []jobs.Job
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-			var j core.Job
+			var j jobs.Job
 			if err := json.Unmarshal(v, &j); err != nil {
 				return fmt.Errorf("job %q: %w", k, err)
 			}
@@ -87,19 +88,19 @@ func (l *Ledger) ListJobs(_ context.Context, limit int) ([]core.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	core.SortJobs(out)
+	jobs.SortJobs(out)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
 }
 
-func getJob(b *bbolt.Bucket, id string) (*core.Job, error) {
+func getJob(b *bbolt.Bucket, id string) (*jobs.Job, error) {
 	v := b.Get([]byte(id))
 	if v == nil {
 		return nil, nil
 	}
-	var j core.Job
+	var j jobs.Job
 	if err := json.Unmarshal(v, &j); err != nil {
 		return nil, fmt.Errorf("job %q: %w", id, err)
 	}
@@ -119,4 +120,4 @@ func batch(ctx context.Context, db *bbolt.DB, fn func(*bbolt.Tx) error) error {
 	}
 }
 
-var _ core.Ledger = (*Ledger)(nil)
+var _ jobs.Ledger = (*Ledger)(nil)

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
-	"github.com/geminiwebhooks/receiver/core/ledgertest"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/jobs/ledgertest"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 func TestLedgerConformance(t *testing.T) {
-	ledgertest.RunLedger(t, func(t *testing.T) core.Ledger {
+	ledgertest.RunLedger(t, func(t *testing.T) jobs.Ledger {
 		l, err := NewLedger(open(t, filepath.Join(t.TempDir(), "state.db")).DB())
 		if err != nil {
 			t.Fatal(err)
@@ -21,7 +23,7 @@ func TestLedgerConformance(t *testing.T) {
 }
 
 func TestTasksConformance(t *testing.T) {
-	ledgertest.RunTasks(t, func(t *testing.T) core.TaskStore {
+	ledgertest.RunTasks(t, func(t *testing.T) tasks.Store {
 		q, err := NewTasks(open(t, filepath.Join(t.TempDir(), "state.db")).DB())
 		if err != nil {
 			t.Fatal(err)
@@ -45,10 +47,10 @@ func TestLedgerAndTasksSurviveRestart(t *testing.T) {
 	q, _ := NewTasks(s.DB())
 	ev := &core.Event{Type: core.BatchFailed, Delivery: core.Delivery{ID: "msg_1"}}
 	ev.Data.ID = "batches/r"
-	if _, err := l.UpdateJob(ctx, "batches/r", func(j *core.Job) (*core.Job, error) { return core.ApplyEvent(j, ev, now), nil }); err != nil {
+	if _, err := l.UpdateJob(ctx, "batches/r", func(j *jobs.Job) (*jobs.Job, error) { return jobs.ApplyEvent(j, ev, now), nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.PutTask(ctx, core.Task{ID: "msg_2", Body: []byte(`{}`), EnqueuedAt: now}); err != nil {
+	if err := q.PutTask(ctx, tasks.Task{ID: "msg_2", Body: []byte(`{}`), EnqueuedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -57,7 +59,7 @@ func TestLedgerAndTasksSurviveRestart(t *testing.T) {
 	l2, _ := NewLedger(s2.DB())
 	q2, _ := NewTasks(s2.DB())
 	j, err := l2.GetJob(ctx, "batches/r")
-	if err != nil || j == nil || j.State != core.JobFailed || j.Deliveries[0] != "msg_1" {
+	if err != nil || j == nil || j.State != jobs.JobFailed || j.Deliveries[0] != "msg_1" {
 		t.Fatalf("job after reopen = %+v, %v", j, err)
 	}
 	tasks, err := q2.ListTasks(ctx)

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/geminiwebhooks/receiver/core"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 var bucketTasks = []byte("tasks")
@@ -30,7 +31,7 @@ func NewTasks(db *bbolt.DB) (*Tasks, error) {
 	return &Tasks{db: db}, nil
 }
 
-func (q *Tasks) PutTask(ctx context.Context, t core.Task) error {
+func (q *Tasks) PutTask(ctx context.Context, t tasks.Task) error {
 	v, err := json.Marshal(t)
 	if err != nil {
 		return err
@@ -41,11 +42,11 @@ func (q *Tasks) PutTask(ctx context.Context, t core.Task) error {
 }
 
 // ListTasks returns every queued task, in id order.
-func (q *Tasks) ListTasks(context.Context) ([]core.Task, error) {
-	var out []core.Task
+func (q *Tasks) ListTasks(context.Context) ([]tasks.Task, error) {
+	var out []tasks.Task
 	err := q.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
-			var t core.Task
+			var t tasks.Task
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("task %q: %w", k, err)
 			}
@@ -62,4 +63,4 @@ func (q *Tasks) DeleteTask(ctx context.Context, id string) error {
 	})
 }
 
-var _ core.TaskStore = (*Tasks)(nil)
+var _ tasks.Store = (*Tasks)(nil)

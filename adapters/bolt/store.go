@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/core"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 var (

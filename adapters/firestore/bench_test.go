@@ -13,7 +13,7 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// BenchmarkHandler serves signed deliveries through core.Handler on the
+// BenchmarkHandler serves signed deliveries through core.Receiver on the
 // memory store and on this store against the emulator, and reports the
 // store's gRPC round trips per delivery (rpcs/op).
 //
@@ -86,7 +86,7 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-func benchDuplicates(b *testing.B, first, h *core.Handler, rc *rpcCounter) {
+func benchDuplicates(b *testing.B, first, h *core.Receiver, rc *rpcCounter) {
 	body := eventBody("dup")
 	wire := signed(b, "msg_dup", time.Now(), body)
 	if r := first.Handle(context.Background(), signed(b, "msg_dup", time.Now(), body)); r.Outcome != core.OutcomeProcessed {
@@ -113,8 +113,8 @@ func reportRPCs(b *testing.B, rc *rpcCounter) {
 	}
 }
 
-func benchHandler(b *testing.B, s core.Store) *core.Handler {
-	return newHandler(b, core.Options{Store: s, Processor: core.ProcessorFunc(func(context.Context, *core.Event) error { return nil })})
+func benchHandler(b *testing.B, s core.Store) *core.Receiver {
+	return newHandler(b, core.ReceiverOptions{Store: s, Processor: core.HandlerFunc(func(context.Context, *core.Event) error { return nil })})
 }
 
 // requests signs distinct deliveries in batches, off the clock, so the
@@ -131,7 +131,7 @@ func newRequests(b *testing.B, prefix string, batch int) *requests {
 	return &requests{prefix: prefix, batch: batch}
 }
 
-func (r *requests) serve(b *testing.B, h *core.Handler, i int, want int) {
+func (r *requests) serve(b *testing.B, h *core.Receiver, i int, want int) {
 	if i >= r.next {
 		b.StopTimer()
 		r.bodies, r.reqs = r.bodies[:0], r.reqs[:0]

@@ -81,7 +81,7 @@ func TestDeadLetters(t *testing.T) {
 func TestHandlerDeadLetter(t *testing.T) {
 	s := open(t, newConfig(t))
 	var cnt counter
-	h := newHandler(t, core.Options{Store: s, Processor: cnt.router()})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router()})
 	ctx := context.Background()
 	body := []byte(`{"type":"batch.succeeded","version":"v7","data":{}}`)
 	if r := h.Handle(ctx, signed(t, "msg_dl", time.Now(), body)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDeadLetter {

@@ -28,8 +28,8 @@ type counter struct {
 	n  map[string]int
 }
 
-func (c *counter) router() *core.Router {
-	return core.NewRouter().Default(func(_ context.Context, ev *core.Event) error {
+func (c *counter) router() *core.Mux {
+	return core.NewMux().Default(func(_ context.Context, ev *core.Event) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.n == nil {
@@ -54,7 +54,7 @@ func (c *clock) add(d time.Duration) {
 	c.ns.Add(int64(d))
 }
 
-func newHandler(t testing.TB, o core.Options) *core.Handler {
+func newHandler(t testing.TB, o core.ReceiverOptions) *core.Receiver {
 	t.Helper()
 	v, err := core.NewStaticVerifier([]string{testSecret}, 5*time.Minute)
 	if err != nil {
@@ -64,7 +64,7 @@ func newHandler(t testing.TB, o core.Options) *core.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}
-	h, err := core.NewHandler(o)
+	h, err := core.NewReceiver(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestHandlerCrashedOwner(t *testing.T) {
 	s := open(t, newConfig(t))
 	clk := newClock(time.Now())
 	var cnt counter
-	h := newHandler(t, core.Options{Store: s, Processor: cnt.router(), Lease: time.Minute, Clock: clk.now})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Lease: time.Minute, Clock: clk.now})
 	ctx := context.Background()
 	id, body := "msg_crash", eventBody("crash")
 
@@ -139,7 +139,7 @@ func TestHandlerConflict(t *testing.T) {
 	cfg := newConfig(t)
 	s := open(t, cfg)
 	var cnt counter
-	h := newHandler(t, core.Options{Store: s, Processor: cnt.router()})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router()})
 	ctx := context.Background()
 	now := time.Now()
 
@@ -153,11 +153,11 @@ func TestHandlerConflict(t *testing.T) {
 	}
 
 	// Completed here; a second instance (no shared cache) must agree.
-	other := newHandler(t, core.Options{Store: open(t, cfg), Processor: cnt.router()})
+	other := newHandler(t, core.ReceiverOptions{Store: open(t, cfg), Processor: cnt.router()})
 	if r := h.Handle(ctx, signed(t, "msg_done", now, eventBody("done"))); r.Status != http.StatusOK || r.Outcome != core.OutcomeProcessed {
 		t.Fatalf("first delivery: %d %s", r.Status, r.Outcome)
 	}
-	for name, hh := range map[string]*core.Handler{"same instance": h, "other instance": other} {
+	for name, hh := range map[string]*core.Receiver{"same instance": h, "other instance": other} {
 		if r := hh.Handle(ctx, signed(t, "msg_done", now, eventBody("tampered"))); r.Status != http.StatusConflict || r.Outcome != core.OutcomeConflict {
 			t.Fatalf("%s: different body after completion: %d %s", name, r.Status, r.Outcome)
 		}
@@ -181,7 +181,7 @@ func TestHandlerFirestoreOutage(t *testing.T) {
 	cfg.Hints = -1 // duplicates must ask Firestore too
 	s := open(t, cfg)
 	var cnt counter
-	h := newHandler(t, core.Options{Store: s, Processor: cnt.router(), StoreTimeout: time.Second, Lease: 3 * time.Second})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), StoreTimeout: time.Second, Lease: 3 * time.Second})
 	ctx := context.Background()
 
 	before := make([]string, 5)
@@ -247,7 +247,7 @@ func TestHandlerFirestoreOutage(t *testing.T) {
 
 // deliverUntil2xx retries like Gemini: non-2xx answers that invite a retry
 // (409, 5xx) are retried until 2xx or the deadline. statuses counts answers.
-func deliverUntil2xx(t testing.TB, h *core.Handler, id string, deadline time.Time, statuses map[int]int) {
+func deliverUntil2xx(t testing.TB, h *core.Receiver, id string, deadline time.Time, statuses map[int]int) {
 	t.Helper()
 	for {
 		r := h.Handle(context.Background(), signed(t, id, time.Now(), eventBody(id)))

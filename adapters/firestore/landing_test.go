@@ -16,6 +16,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -82,7 +83,7 @@ func TestTwoInstancesLandOnce(t *testing.T) {
 		t.Fatalf("%d downloads, want 1", n)
 	}
 	j, err := apps[1].Processing.Ledger.GetJob(context.Background(), "batches/cloud")
-	if err != nil || j == nil || j.Landing != core.LandingLanded || len(j.Deliveries) != 2 {
+	if err != nil || j == nil || j.Landing != jobs.LandingLanded || len(j.Deliveries) != 2 {
 		t.Fatalf("ledger: %+v, %v", j, err)
 	}
 	want := geminitest.Expect(f)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // DefaultJobsCollection holds the job ledger unless configured otherwise.
@@ -46,7 +46,7 @@ type Ledger struct {
 	timeout    time.Duration
 }
 
-var _ core.Ledger = (*Ledger)(nil)
+var _ jobs.Ledger = (*Ledger)(nil)
 
 // FirestoreClient is the store's client, so the ledger can share it.
 func (s *Store) FirestoreClient() *firestore.Client { return s.client }
@@ -89,14 +89,14 @@ func (l *Ledger) Close() error {
 	return nil
 }
 
-func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*core.Job, error)) (*core.Job, error) {
+func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	ref := l.jobs.Doc(DocID(id))
-	var out *core.Job
+	var out *jobs.Job
 	err := l.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
-		var cur *core.Job
+		var cur *jobs.Job
 		switch {
 		case status.Code(err) == codes.NotFound:
 		case err != nil:
@@ -125,7 +125,7 @@ func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*core.Job) (*
 	return out.Clone(), nil
 }
 
-func (l *Ledger) GetJob(ctx context.Context, id string) (*core.Job, error) {
+func (l *Ledger) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	snap, err := l.jobs.Doc(DocID(id)).Get(ctx)
@@ -139,7 +139,7 @@ func (l *Ledger) GetJob(ctx context.Context, id string) (*core.Job, error) {
 }
 
 // ListJobs returns up to limit jobs, newest first (limit <= 0: all).
-func (l *Ledger) ListJobs(ctx context.Context, limit int) ([]core.Job, error) {
+func (l *Ledger) ListJobs(ctx context.Context, limit int) ([]jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	q := l.jobs.OrderBy("firstSeen", firestore.Desc)
@@ -148,7 +148,7 @@ func (l *Ledger) ListJobs(ctx context.Context, limit int) ([]core.Job, error) {
 	}
 	it := q.Documents(ctx)
 	defer it.Stop()
-	var out []core.Job
+	var out []jobs.Job
 	for {
 		snap, err := it.Next()
 		if errors.Is(err, iterator.Done) {
@@ -163,7 +163,7 @@ func (l *Ledger) ListJobs(ctx context.Context, limit int) ([]core.Job, error) {
 		}
 		out = append(out, *j)
 	}
-	core.SortJobs(out) // ties on firstSeen: by id, as every ledger
+	jobs.SortJobs(out) // ties on firstSeen: by id, as every ledger
 	return out, nil
 }
 
@@ -214,7 +214,7 @@ type noticeDoc struct {
 	SentAt     time.Time `firestore:"sentAt"`
 }
 
-func toJobDoc(j *core.Job) jobDoc {
+func toJobDoc(j *jobs.Job) jobDoc {
 	d := jobDoc{
 		ID: j.ID, Kind: j.Kind, State: string(j.State), StateAt: j.StateAt, APIState: j.APIState,
 		LastEvent: j.LastEvent, Events: j.Events, FirstSeen: j.FirstSeen, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt,
@@ -237,29 +237,29 @@ func toJobDoc(j *core.Job) jobDoc {
 	return d
 }
 
-func decodeJob(snap *firestore.DocumentSnapshot) (*core.Job, error) {
+func decodeJob(snap *firestore.DocumentSnapshot) (*jobs.Job, error) {
 	var d jobDoc
 	if err := snap.DataTo(&d); err != nil {
 		return nil, fmt.Errorf("job %s: %w", snap.Ref.ID, err)
 	}
-	j := &core.Job{
-		ID: d.ID, Kind: d.Kind, State: core.JobState(d.State), StateAt: zeroUTC(d.StateAt), APIState: d.APIState,
+	j := &jobs.Job{
+		ID: d.ID, Kind: d.Kind, State: jobs.JobState(d.State), StateAt: zeroUTC(d.StateAt), APIState: d.APIState,
 		LastEvent: d.LastEvent, Events: d.Events, FirstSeen: zeroUTC(d.FirstSeen), UpdatedAt: zeroUTC(d.UpdatedAt),
 		FinishedAt: zeroUTC(d.FinishedAt), ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage,
-		UserMetadata: d.UserMetadata, Deliveries: d.Deliveries, Source: d.Source, Landing: core.LandingState(d.Landing),
+		UserMetadata: d.UserMetadata, Deliveries: d.Deliveries, Source: d.Source, Landing: jobs.LandingState(d.Landing),
 		LandingOwner: d.LandingOwner, LandingLease: zeroUTC(d.LandingLease), LandingAttempts: d.LandingAttempts,
 		LandingError: d.LandingError, ManifestURI: d.ManifestURI,
 	}
 	if m := d.Output; m != nil {
-		j.Output = &core.Manifest{
+		j.Output = &jobs.Manifest{
 			JobID: m.JobID, Source: m.Source, URI: m.URI, ContentType: m.ContentType, Bytes: m.Bytes, SHA256: m.SHA256,
 			Lines: m.Lines, SucceededLines: m.SucceededLines, FailedLines: m.FailedLines, LandedAt: zeroUTC(m.LandedAt),
 		}
 	}
 	if len(d.Notices) > 0 {
-		j.Notices = make(map[string]core.Notice, len(d.Notices))
+		j.Notices = make(map[string]jobs.Notice, len(d.Notices))
 		for k, n := range d.Notices {
-			j.Notices[k] = core.Notice{DeliveryID: n.DeliveryID, SentAt: zeroUTC(n.SentAt)}
+			j.Notices[k] = jobs.Notice{DeliveryID: n.DeliveryID, SentAt: zeroUTC(n.SentAt)}
 		}
 	}
 	return j, nil

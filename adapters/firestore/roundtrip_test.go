@@ -90,15 +90,15 @@ func TestRoundTrips(t *testing.T) {
 	noHints.Hints = -1
 	clk := newClock(time.Now())
 	var cnt counter
-	handler := func(s *Store) *core.Handler {
-		return newHandler(t, core.Options{Store: s, Processor: cnt.router(), Clock: clk.now})
+	handler := func(s *Store) *core.Receiver {
+		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Clock: clk.now})
 	}
 	a, b, c := handler(open(t, cfg)), handler(open(t, cfg)), handler(open(t, noHints))
 	ctx := context.Background()
 
 	steps := []struct {
 		name    string
-		h       *core.Handler
+		h       *core.Receiver
 		id      string
 		advance time.Duration
 		outcome core.Outcome

@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/core"
-	"github.com/geminiwebhooks/receiver/scripts/testenv"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // step is one store call in a scenario; times are offsets from the scenario's start.

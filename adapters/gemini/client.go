@@ -20,6 +20,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Defaults of Config.
@@ -52,8 +53,8 @@ type Client struct {
 }
 
 var (
-	_ core.Batches = (*Client)(nil)
-	_ core.Fetcher = (*Client)(nil)
+	_ jobs.Batches = (*Client)(nil)
+	_ jobs.Fetcher = (*Client)(nil)
 )
 
 // New builds the client; it makes no network call.
@@ -92,14 +93,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // GetBatch asks the API for the batch's state and output.
-func (c *Client) GetBatch(ctx context.Context, name string) (core.BatchStatus, error) {
+func (c *Client) GetBatch(ctx context.Context, name string) (jobs.BatchStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.callTO)
 	defer cancel()
 	b, err := c.sdk.Batches.Get(ctx, name, nil)
 	if err != nil {
-		return core.BatchStatus{}, apiError(err)
+		return jobs.BatchStatus{}, apiError(err)
 	}
-	st := core.BatchStatus{Name: name, APIState: string(b.State), State: jobState(b.State)}
+	st := jobs.BatchStatus{Name: name, APIState: string(b.State), State: jobState(b.State)}
 	if b.Error != nil {
 		st.ErrorCode, st.ErrorMessage = fmt.Sprint(b.Error.Code), b.Error.Message
 	}
@@ -132,26 +133,26 @@ func jsonLines[T any](items []T) ([]byte, error) {
 	return out, nil
 }
 
-func jobState(s genai.JobState) core.JobState {
+func jobState(s genai.JobState) jobs.JobState {
 	switch s {
 	case genai.JobStateSucceeded, genai.JobStatePartiallySucceeded:
-		return core.JobSucceeded
+		return jobs.JobSucceeded
 	case genai.JobStateFailed:
-		return core.JobFailed
+		return jobs.JobFailed
 	case genai.JobStateCancelled:
-		return core.JobCancelled
+		return jobs.JobCancelled
 	case genai.JobStateExpired:
-		return core.JobExpired
+		return jobs.JobExpired
 	case genai.JobStateRunning, genai.JobStateCancelling, genai.JobStateUpdating, genai.JobStatePaused:
-		return core.JobRunning
+		return jobs.JobRunning
 	}
-	return core.JobPending
+	return jobs.JobPending
 }
 
 // Fetch opens a Files API file ("files/…") for streaming: its metadata
 // gives the size the download must have.
-func (c *Client) Fetch(ctx context.Context, source string) (*core.Download, error) {
-	name := core.FileName(source)
+func (c *Client) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
+	name := jobs.FileName(source)
 	if name == "" {
 		return nil, fmt.Errorf("gemini fetch %q: not a Files API name", source)
 	}
@@ -178,12 +179,12 @@ func (c *Client) Fetch(ctx context.Context, source string) (*core.Download, erro
 	}
 	if size >= 0 && n >= 0 && n != size {
 		body.Close()
-		return nil, fmt.Errorf("gemini download %s: %w: Content-Length %d, metadata %d", name, core.ErrSizeMismatch, n, size)
+		return nil, fmt.Errorf("gemini download %s: %w: Content-Length %d, metadata %d", name, jobs.ErrSizeMismatch, n, size)
 	}
 	if size < 0 {
 		size = n
 	}
-	return &core.Download{Body: body, Size: size, ContentType: f.MIMEType}, nil
+	return &jobs.Download{Body: body, Size: size, ContentType: f.MIMEType}, nil
 }
 
 // download GETs files/ID:download?alt=media the way the SDK's Files.Download

@@ -12,6 +12,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 func newClient(t *testing.T, s *geminitest.Server, key string) *gemini.Client {
@@ -36,12 +37,12 @@ func TestGetBatch(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, api string
-		state     core.JobState
+		state     jobs.JobState
 		file      string
 	}{
-		{"batches/ok", "JOB_STATE_SUCCEEDED", core.JobSucceeded, "files/out-ok"},
-		{"batches/bad", "JOB_STATE_FAILED", core.JobFailed, ""},
-		{"batches/run", "JOB_STATE_RUNNING", core.JobRunning, ""},
+		{"batches/ok", "JOB_STATE_SUCCEEDED", jobs.JobSucceeded, "files/out-ok"},
+		{"batches/bad", "JOB_STATE_FAILED", jobs.JobFailed, ""},
+		{"batches/run", "JOB_STATE_RUNNING", jobs.JobRunning, ""},
 	} {
 		st, err := c.GetBatch(ctx, tc.name)
 		if err != nil || st.APIState != tc.api || st.State != tc.state || st.OutputFile != tc.file {
@@ -76,7 +77,7 @@ func TestEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := c.GetBatch(context.Background(), "batches/e"); err != nil || st.State != core.JobCancelled {
+	if st, err := c.GetBatch(context.Background(), "batches/e"); err != nil || st.State != jobs.JobCancelled {
 		t.Fatalf("%+v, %v", st, err)
 	}
 }
@@ -116,7 +117,7 @@ func TestFetchStreams(t *testing.T) {
 		t.Fatal("download not counted")
 	}
 
-	if _, err := c.Fetch(ctx, "files/liar"); !errors.Is(err, core.ErrSizeMismatch) {
+	if _, err := c.Fetch(ctx, "files/liar"); !errors.Is(err, jobs.ErrSizeMismatch) {
 		t.Fatalf("size mismatch: %v", err)
 	}
 	if _, err := c.Fetch(ctx, "files/none"); !errors.Is(err, core.ErrNotFound) {

@@ -8,10 +8,11 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// HTTPHandler answers one delivery; *core.Handler is one.
+// HTTPHandler answers one delivery; *core.Receiver is one.
 type HTTPHandler interface {
 	Handle(ctx context.Context, req core.Request) core.Response
 }

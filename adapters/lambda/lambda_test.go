@@ -16,17 +16,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/geminiwebhooks/receiver/core"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 var testNow = time.Unix(1_700_000_000, 0)
 
-// receiver is a real core.Handler over a memory store that counts what it processed.
+// receiver is a real core.Receiver over a memory store that counts what it processed.
 type receiver struct {
-	h         *core.Handler
+	h         *core.Receiver
 	processed atomic.Int64
 	logs      *bytes.Buffer
 }
@@ -39,10 +40,10 @@ func newReceiver(t testing.TB, maxBody int64) *receiver {
 	}
 	r := &receiver{logs: new(bytes.Buffer)}
 	store := core.NewMemoryStore(0)
-	h, err := core.NewHandler(core.Options{
+	h, err := core.NewReceiver(core.ReceiverOptions{
 		Verifier:     core.SchemeVerifier{Static: v},
 		Store:        store,
-		Processor:    core.ProcessorFunc(func(context.Context, *core.Event) error { r.processed.Add(1); return nil }),
+		Processor:    core.HandlerFunc(func(context.Context, *core.Event) error { r.processed.Add(1); return nil }),
 		Logger:       slog.New(slog.NewJSONHandler(r.logs, nil)),
 		MaxBodyBytes: maxBody,
 		Clock:        func() time.Time { return testNow },

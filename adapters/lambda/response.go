@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/geminiwebhooks/receiver/core"
 )
 

@@ -11,6 +11,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Forward re-sends the event's verified body to a URL, signed with Standard
@@ -45,7 +46,7 @@ func NewForward(target, secret string, client *http.Client) (*Forward, error) {
 
 func (f *Forward) Name() string { return "forward" }
 
-func (f *Forward) Notify(ctx context.Context, n core.Notification) error {
+func (f *Forward) Notify(ctx context.Context, n jobs.Notification) error {
 	now := f.clock()
 	sig, err := f.signer.Sign(n.DeliveryID, now, n.Event.Raw)
 	if err != nil {

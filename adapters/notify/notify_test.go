@@ -9,6 +9,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/notify"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 func TestForwardRejectsBadConfig(t *testing.T) {
@@ -31,14 +32,14 @@ func TestSlackErrorsHideTheURL(t *testing.T) {
 		http.Error(w, "invalid_token", http.StatusForbidden)
 	}))
 	defer srv.Close()
-	job := &core.Job{ID: "batches/x", Kind: "batch", State: core.JobFailed, ErrorMessage: "boom"}
+	job := &jobs.Job{ID: "batches/x", Kind: "batch", State: jobs.JobFailed, ErrorMessage: "boom"}
 	ev := &core.Event{Type: core.BatchFailed}
 	for _, u := range []string{srv.URL + "/services/T000/B000/SECRETPART", "http://127.0.0.1:1/services/T000/B000/SECRETPART"} {
 		s, err := notify.NewSlack(u, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.Notify(context.Background(), core.Notification{Job: job, Event: ev})
+		err = s.Notify(context.Background(), jobs.Notification{Job: job, Event: ev})
 		if err == nil || strings.Contains(err.Error(), "SECRETPART") {
 			t.Errorf("error %v: want a failure that does not name the URL", err)
 		}
@@ -46,8 +47,8 @@ func TestSlackErrorsHideTheURL(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	j := &core.Job{ID: "batches/s", Kind: "batch", State: core.JobSucceeded, Landing: core.LandingLanded,
-		Output: &core.Manifest{URI: "gs://b/batches/s/results.jsonl", Bytes: 10, Lines: 3, SucceededLines: 2, FailedLines: 1}}
+	j := &jobs.Job{ID: "batches/s", Kind: "batch", State: jobs.JobSucceeded, Landing: jobs.LandingLanded,
+		Output: &jobs.Manifest{URI: "gs://b/batches/s/results.jsonl", Bytes: 10, Lines: 3, SucceededLines: 2, FailedLines: 1}}
 	got := notify.Summary(j, &core.Event{Type: core.BatchSucceeded})
 	for _, want := range []string{"batches/s", "succeeded", "gs://b/batches/s/results.jsonl", "2 succeeded, 1 failed"} {
 		if !strings.Contains(got, want) {

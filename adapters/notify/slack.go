@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Slack posts a one-line summary of the job to an incoming webhook.
@@ -32,7 +33,7 @@ func NewSlack(webhookURL string, client *http.Client) (*Slack, error) {
 
 func (s *Slack) Name() string { return "slack" }
 
-func (s *Slack) Notify(ctx context.Context, n core.Notification) error {
+func (s *Slack) Notify(ctx context.Context, n jobs.Notification) error {
 	body, err := json.Marshal(map[string]string{"text": Summary(n.Job, n.Event)})
 	if err != nil {
 		return err
@@ -46,7 +47,7 @@ func (s *Slack) Notify(ctx context.Context, n core.Notification) error {
 }
 
 // Summary is the message: what happened to the job and where its output is.
-func Summary(j *core.Job, ev *core.Event) string {
+func Summary(j *jobs.Job, ev *core.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Gemini %s `%s`: %s", j.Kind, j.ID, j.State)
 	if ev.Type != "" {
@@ -63,7 +64,7 @@ func Summary(j *core.Job, ev *core.Event) string {
 		if o.Lines > 0 {
 			fmt.Fprintf(&b, " (%d lines: %d succeeded, %d failed)", o.Lines, o.SucceededLines, o.FailedLines)
 		}
-	} else if j.Landing == core.LandingSkipped && j.LandingError != "" {
+	} else if j.Landing == jobs.LandingSkipped && j.LandingError != "" {
 		fmt.Fprintf(&b, "; not landed: %s", j.LandingError)
 	}
 	return b.String()

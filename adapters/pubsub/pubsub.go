@@ -25,6 +25,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // Message attributes.
@@ -118,8 +119,8 @@ func Message(ev *core.Event, now time.Time) *ps.Message {
 // Task rebuilds the queued task from a delivered message's id, data and
 // attributes. A message published by hand without the delivery id (an
 // operator replaying a body) is processed under "pubsub:" and its message id.
-func Task(messageID string, data []byte, attrs map[string]string) core.Task {
-	t := core.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: data}
+func Task(messageID string, data []byte, attrs map[string]string) tasks.Task {
+	t := tasks.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: data}
 	if t.ID == "" {
 		t.ID = "pubsub:" + messageID
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Folder lands outputs under a local directory: each is written to a
@@ -21,7 +22,7 @@ type Folder struct {
 	root string
 }
 
-var _ core.Sink = (*Folder)(nil)
+var _ jobs.Sink = (*Folder)(nil)
 
 // NewFolder makes (if need be) and uses dir.
 func NewFolder(dir string) (*Folder, error) {

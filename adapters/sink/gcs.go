@@ -12,6 +12,7 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // gcsChunk is what the storage writer buffers per request: the memory a
@@ -29,8 +30,8 @@ type GCS struct {
 }
 
 var (
-	_ core.Sink    = (*GCS)(nil)
-	_ core.Fetcher = (*GCS)(nil)
+	_ jobs.Sink    = (*GCS)(nil)
+	_ jobs.Fetcher = (*GCS)(nil)
 )
 
 // NewGCS uses client for uri, gs://bucket or gs://bucket/prefix.
@@ -126,7 +127,7 @@ func (g *GCS) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 func (g *GCS) URI(key string) string { return "gs://" + g.bucket + "/" + g.prefix + key }
 
 // Fetch opens a gs:// source (a batch whose output went to Cloud Storage).
-func (g *GCS) Fetch(ctx context.Context, source string) (*core.Download, error) {
+func (g *GCS) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
 	bucket, name, err := ParseGS(source)
 	if err != nil || name == "" {
 		return nil, fmt.Errorf("gcs fetch %q: not a gs://bucket/object URI", source)
@@ -138,5 +139,5 @@ func (g *GCS) Fetch(ctx context.Context, source string) (*core.Download, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gcs fetch %s: %w", source, err)
 	}
-	return &core.Download{Body: rd, Size: rd.Attrs.Size, ContentType: rd.Attrs.ContentType}, nil
+	return &jobs.Download{Body: rd, Size: rd.Attrs.Size, ContentType: rd.Attrs.ContentType}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // S3 part sizing: what a landing buffers is about s3PartSize times
@@ -46,7 +47,7 @@ type S3 struct {
 	bucket, prefix string
 }
 
-var _ core.Sink = (*S3)(nil)
+var _ jobs.Sink = (*S3)(nil)
 
 // NewS3 uses client for uri, s3://bucket or s3://bucket/prefix.
 func NewS3(client S3Client, uri string) (*S3, error) {

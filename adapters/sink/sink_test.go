@@ -16,6 +16,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // failAfter yields n bytes of data and then fails, as a cut download does.
@@ -62,7 +63,7 @@ func TestSinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range map[string]core.Sink{"folder": f, "gcs": g} {
+	for name, s := range map[string]jobs.Sink{"folder": f, "gcs": g} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			big := bytes.Repeat([]byte("0123456789abcdef\n"), (10<<20)/17) // over one GCS chunk: a resumable upload

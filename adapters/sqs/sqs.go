@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // Message attributes.
@@ -129,8 +130,8 @@ func carriable(s string) bool {
 // operator replaying a body) is processed under "sqs:" and its message id.
 // A body that does not decode can never succeed: the error wraps
 // core.ErrPermanent and the task holds the body as received.
-func Task(messageID, body string, attrs map[string]string) (core.Task, error) {
-	t := core.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: []byte(body)}
+func Task(messageID, body string, attrs map[string]string) (tasks.Task, error) {
+	t := tasks.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: []byte(body)}
 	if t.ID == "" {
 		t.ID = "sqs:" + messageID
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // Defaults of the worker.
@@ -38,7 +39,7 @@ type Visibility interface {
 // reported done. When the queue's own count of receives runs out, SQS's
 // redrive policy moves the message to the dead-letter queue.
 type Worker struct {
-	Runner *core.TaskRunner
+	Runner *tasks.Runner
 	// Client, when set, schedules each failed record's next delivery:
 	// RetryDelay doubled per receive (with jitter), or the time a
 	// RetryLaterError names. Without it a failed record comes back when

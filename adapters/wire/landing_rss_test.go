@@ -17,6 +17,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Landing streams: a large output lands with the process's peak resident
@@ -103,7 +104,7 @@ func TestLandingChild(t *testing.T) {
 	}
 	secs := time.Since(t0).Seconds()
 	j, _ := app.Processing.Ledger.GetJob(context.Background(), "batches/huge")
-	if j == nil || j.Landing != core.LandingLanded {
+	if j == nil || j.Landing != jobs.LandingLanded {
 		t.Fatalf("not landed: %+v", j)
 	}
 	fmt.Printf("landing: VmHWM_kB=%d start_kB=%d seconds=%g\n", vmKB(t, "VmHWM"), start, secs)

@@ -18,6 +18,8 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/notify"
 	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // DefaultLocalSink is where the local server lands results, relative to
@@ -56,8 +58,8 @@ func LoadProcessing(getenv func(string) string, cfg core.Config) (ProcessingConf
 		ForwardURL:      strings.TrimSpace(getenv("FORWARD_URL")),
 		ForwardSecret:   strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
 		SlackWebhookURL: strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
-		MaxAttempts:     core.DefaultMaxAttempts,
-		RetryBackoff:    core.DefaultRetryBackoff,
+		MaxAttempts:     tasks.DefaultMaxAttempts,
+		RetryBackoff:    tasks.DefaultRetryBackoff,
 		JobsCollection:  strings.TrimSpace(getenv("FIRESTORE_JOBS_COLLECTION")),
 	}
 	if pc.GeminiAPIKey == "" {
@@ -94,15 +96,15 @@ func LoadProcessing(getenv func(string) string, cfg core.Config) (ProcessingConf
 // Processing is what acts on events: the job processor, its ledger and,
 // for the local server, the durable embedded queue and its worker.
 type Processing struct {
-	Jobs   *core.Jobs
-	Ledger core.Ledger
-	Sink   core.Sink
+	Jobs   *jobs.Actions
+	Ledger jobs.Ledger
+	Sink   jobs.Sink
 	// Worker is the local server's queue (nil elsewhere: events are
 	// processed inline until a cloud queue takes them).
-	Worker *core.Worker
-	Tasks  core.TaskStore
+	Worker *tasks.Queue
+	Tasks  tasks.Store
 
-	workerOptions core.WorkerOptions
+	workerOptions tasks.QueueOptions
 	closers       []func() error
 }
 
@@ -129,13 +131,13 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		}
 		p.Ledger = l
 	default:
-		p.Ledger = core.NewMemoryLedger(0)
+		p.Ledger = jobs.NewMemoryLedger(0)
 	}
 
-	jc := core.JobsConfig{Ledger: p.Ledger, Logger: log, BusyRetry: pc.RetryBackoff}
+	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: pc.RetryBackoff}
 	gcs := &lazyStorage{}
 	p.closers = append(p.closers, gcs.Close)
-	var geminiFetcher core.Fetcher
+	var geminiFetcher jobs.Fetcher
 	if pc.GeminiAPIKey != "" {
 		g, err := gemini.New(ctx, gemini.Config{APIKey: pc.GeminiAPIKey, BaseURL: pc.GeminiBaseURL})
 		if err != nil {
@@ -195,7 +197,7 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		jc.Notifiers = append(jc.Notifiers, s)
 	}
 	var err error
-	if p.Jobs, err = core.NewJobs(jc); err != nil {
+	if p.Jobs, err = jobs.New(jc); err != nil {
 		return fail(err)
 	}
 
@@ -203,7 +205,7 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		if p.Tasks, err = bolt.NewTasks(boltStore.DB()); err != nil {
 			return fail(err)
 		}
-		p.workerOptions = core.WorkerOptions{
+		p.workerOptions = tasks.QueueOptions{
 			Tasks: p.Tasks, DeadLetters: dead, Logger: log,
 			MaxAttempts: pc.MaxAttempts, RetryBackoff: pc.RetryBackoff,
 		}
@@ -220,7 +222,7 @@ func (p *Processing) StartWorker(ctx context.Context, proc core.Processor) error
 	}
 	o := p.workerOptions
 	o.Processor = proc
-	w, err := core.NewWorker(o)
+	w, err := tasks.NewQueue(o)
 	if err != nil {
 		return err
 	}
@@ -245,7 +247,7 @@ func (p *Processing) Close() error {
 // sourceFetcher opens files/… through the Gemini API and gs://… through
 // Cloud Storage.
 type sourceFetcher struct {
-	gemini  core.Fetcher // nil without an API key
+	gemini  jobs.Fetcher // nil without an API key
 	storage *lazyStorage
 }
 
@@ -257,7 +259,7 @@ func (f *sourceFetcher) CanFetch(source string) error {
 	return nil
 }
 
-func (f *sourceFetcher) Fetch(ctx context.Context, source string) (*core.Download, error) {
+func (f *sourceFetcher) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
 	if strings.HasPrefix(source, "gs://") {
 		c, err := f.storage.Client(ctx)
 		if err != nil {

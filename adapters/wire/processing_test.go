@@ -24,6 +24,8 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
 
@@ -109,7 +111,7 @@ func batchEvent(typ, id, output string) []byte {
 }
 
 // job waits until the ledger's record of id satisfies done.
-func (r *receiver) job(id string, done func(*core.Job) bool) *core.Job {
+func (r *receiver) job(id string, done func(*jobs.Job) bool) *jobs.Job {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -127,7 +129,7 @@ func (r *receiver) job(id string, done func(*core.Job) bool) *core.Job {
 	}
 }
 
-func landed(j *core.Job) bool { return j.Landing == core.LandingLanded }
+func landed(j *jobs.Job) bool { return j.Landing == jobs.LandingLanded }
 
 // idle waits until the local queue is empty.
 func (r *receiver) idle() {
@@ -150,10 +152,10 @@ func (r *receiver) idle() {
 
 // checkLanded compares what landed under the folder sink with what the
 // stand-in served, and the manifest and ledger with both.
-func checkLanded(t *testing.T, j *core.Job, folder string, f geminitest.File) {
+func checkLanded(t *testing.T, j *jobs.Job, folder string, f geminitest.File) {
 	t.Helper()
 	want := geminitest.Expect(f)
-	path := filepath.Join(folder, filepath.FromSlash(core.JobPath(j.ID)), "results.jsonl")
+	path := filepath.Join(folder, filepath.FromSlash(jobs.JobPath(j.ID)), "results.jsonl")
 	got, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -164,15 +166,15 @@ func checkLanded(t *testing.T, j *core.Job, folder string, f geminitest.File) {
 	if n != want.Bytes || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
 		t.Fatalf("landed %d bytes with another digest; want %d bytes, sha256 %s", n, want.Bytes, want.SHA256)
 	}
-	mb, err := os.ReadFile(filepath.Join(filepath.Dir(path), core.ManifestName))
+	mb, err := os.ReadFile(filepath.Join(filepath.Dir(path), jobs.ManifestName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m core.Manifest
+	var m jobs.Manifest
 	if err := json.Unmarshal(mb, &m); err != nil {
 		t.Fatal(err)
 	}
-	for name, o := range map[string]*core.Manifest{"manifest": &m, "ledger": j.Output} {
+	for name, o := range map[string]*jobs.Manifest{"manifest": &m, "ledger": j.Output} {
 		if o.Bytes != want.Bytes || o.SHA256 != want.SHA256 || o.Lines != want.Lines || o.SucceededLines != want.SucceededLines ||
 			o.FailedLines != want.FailedLines || o.Source != f.Name || o.JobID != j.ID || !strings.HasPrefix(o.URI, "file://") {
 			t.Fatalf("%s %+v, want %+v from %s", name, o, want, f.Name)
@@ -200,7 +202,7 @@ func TestBatchLandsInFolder(t *testing.T) {
 	}
 	j := r.job("batches/one", landed)
 	checkLanded(t, j, r.sink, f)
-	if j.State != core.JobSucceeded || j.APIState != "JOB_STATE_SUCCEEDED" || j.Source != f.Name || j.UserMetadata["job_group"] != "nightly-eval" ||
+	if j.State != jobs.JobSucceeded || j.APIState != "JOB_STATE_SUCCEEDED" || j.Source != f.Name || j.UserMetadata["job_group"] != "nightly-eval" ||
 		len(j.Deliveries) != 1 || j.Deliveries[0] != "msg_one" || j.LandingAttempts != 1 {
 		t.Fatalf("ledger: %+v", j)
 	}
@@ -276,9 +278,9 @@ func TestFailedBatchLandsNothing(t *testing.T) {
 	api.AddBatch("batches/f", geminitest.Batch{State: "BATCH_STATE_FAILED", OutputFile: "files/out-f"})
 	r := start(t, api, nil)
 	r.deliver("msg_f", batchEvent("batch.succeeded", "batches/f", "files/out-f"))
-	j := r.job("batches/f", func(j *core.Job) bool { return j.State.Terminal() })
+	j := r.job("batches/f", func(j *jobs.Job) bool { return j.State.Terminal() })
 	r.idle()
-	if j.State != core.JobFailed || j.ErrorMessage != "the Gemini API reports JOB_STATE_FAILED" || j.Landing != core.LandingNone || j.Output != nil {
+	if j.State != jobs.JobFailed || j.ErrorMessage != "the Gemini API reports JOB_STATE_FAILED" || j.Landing != jobs.LandingNone || j.Output != nil {
 		t.Fatalf("ledger: %+v", j)
 	}
 	if api.Downloads("files/out-f") != 0 {
@@ -290,7 +292,7 @@ func TestFailedBatchLandsNothing(t *testing.T) {
 	// batch.failed itself records Gemini's code and message.
 	body, _ := json.Marshal(map[string]any{"type": "batch.failed", "version": "v1", "data": map[string]any{"id": "batches/g", "error_code": 3, "error_message": "line 17 is not JSON"}})
 	r.deliver("msg_g", body)
-	j = r.job("batches/g", func(j *core.Job) bool { return j.State == core.JobFailed })
+	j = r.job("batches/g", func(j *jobs.Job) bool { return j.State == jobs.JobFailed })
 	if j.ErrorCode != "3" || j.ErrorMessage != "line 17 is not JSON" {
 		t.Fatalf("batch.failed: %+v", j)
 	}
@@ -327,7 +329,7 @@ func TestBatchLandsInGCS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m core.Manifest
+	var m jobs.Manifest
 	json.Unmarshal(man.Content, &m)
 	if m.SHA256 != want.SHA256 || m.Lines != want.Lines || m.FailedLines != want.FailedLines || m.URI != "gs://landing/gemini/batches/gcs/results.jsonl" {
 		t.Fatalf("manifest %+v", m)
@@ -358,7 +360,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 		t.Fatalf("dead letters %+v", dls)
 	}
 	j, _ := r.app.Processing.Ledger.GetJob(context.Background(), "batches/dl")
-	if j.Landing != core.LandingPending || !strings.Contains(j.LandingError, "not found") {
+	if j.Landing != jobs.LandingPending || !strings.Contains(j.LandingError, "not found") {
 		t.Fatalf("ledger %+v", j)
 	}
 
@@ -397,7 +399,7 @@ func TestDurableAcrossRestart(t *testing.T) {
 	q, _ := bolt.NewTasks(s.DB())
 	ev, _ := core.ParseEvent(batchEvent("batch.succeeded", "batches/rs", f.Name))
 	ev.Delivery = core.Delivery{ID: "msg_rs", Scheme: core.SchemeStatic}
-	if err := q.PutTask(context.Background(), core.NewTask(ev, time.Now())); err != nil {
+	if err := q.PutTask(context.Background(), tasks.NewTask(ev, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -445,13 +447,13 @@ func TestCrashedLandingIsRedone(t *testing.T) {
 	ev, _ := core.ParseEvent(batchEvent("batch.succeeded", "batches/crash", f.Name))
 	ev.Delivery = core.Delivery{ID: "msg_crash", Scheme: core.SchemeStatic}
 	past := time.Now().Add(-time.Minute)
-	l.UpdateJob(ctx, "batches/crash", func(j *core.Job) (*core.Job, error) {
-		j = core.ApplyEvent(j, ev, past)
-		j = core.ApplyBatchStatus(j, core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: f.Name}, past)
-		_, j = core.ClaimLanding(j, "crashed-owner", past, past.Add(time.Second))
+	l.UpdateJob(ctx, "batches/crash", func(j *jobs.Job) (*jobs.Job, error) {
+		j = jobs.ApplyEvent(j, ev, past)
+		j = jobs.ApplyBatchStatus(j, jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: f.Name}, past)
+		_, j = jobs.ClaimLanding(j, "crashed-owner", past, past.Add(time.Second))
 		return j, nil
 	})
-	task := core.NewTask(ev, past)
+	task := tasks.NewTask(ev, past)
 	task.Attempts = 1
 	q.PutTask(ctx, task)
 	s.Close()
@@ -486,7 +488,7 @@ func TestInlineProcessing(t *testing.T) {
 		t.Fatalf("status %d, want 200", st)
 	}
 	j, _ := r.app.Processing.Ledger.GetJob(context.Background(), "batches/in")
-	if j == nil || j.Landing != core.LandingLanded {
+	if j == nil || j.Landing != jobs.LandingLanded {
 		t.Fatalf("not landed when answered: %+v", j)
 	}
 	checkLanded(t, j, r.sink, f)

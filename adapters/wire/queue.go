@@ -12,6 +12,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // Queue kinds QUEUE names (DESIGN.md §4).
@@ -76,9 +77,9 @@ func BuildQueue(ctx context.Context, cfg core.Config) (core.Queue, func() error,
 type Worker struct {
 	Config     core.Config
 	Store      core.Store
-	Router     *core.Router
+	Router     *core.Mux
 	Processing *Processing
-	Runner     *core.TaskRunner
+	Runner     *tasks.Runner
 
 	aws     *awsClients
 	getenv  func(string) string
@@ -114,9 +115,9 @@ func BuildWorker(ctx context.Context, cfg core.Config, o Options) (*Worker, erro
 	}
 	w.closers = append(w.closers, w.Processing.Close)
 	if w.Router == nil {
-		w.Router = core.NewRouter().Default(w.Processing.Jobs.Process)
+		w.Router = core.NewMux().Default(w.Processing.Jobs.Process)
 	}
-	w.Runner = &core.TaskRunner{Processor: w.Router, DeadLetters: dead, Logger: o.Logger}
+	w.Runner = &tasks.Runner{Processor: w.Router, DeadLetters: dead, Logger: o.Logger}
 	return w, nil
 }
 
@@ -126,7 +127,7 @@ func BuildWorker(ctx context.Context, cfg core.Config, o Options) (*Worker, erro
 func (a *App) Worker() *Worker {
 	return &Worker{
 		Config: a.Config, Store: a.Store, Router: a.Router, Processing: a.Processing,
-		Runner: &core.TaskRunner{Processor: a.Router, DeadLetters: a.DeadLetters, Logger: a.log},
+		Runner: &tasks.Runner{Processor: a.Router, DeadLetters: a.DeadLetters, Logger: a.log},
 		aws:    &awsClients{}, getenv: a.getenv, log: a.log,
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/sqs/sqstest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
 
@@ -95,7 +96,7 @@ func BenchmarkSQSPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if j != nil && j.Landing == core.LandingLanded {
+			if j != nil && j.Landing == jobs.LandingLanded {
 				break
 			}
 			if time.Since(start) > 30*time.Second {

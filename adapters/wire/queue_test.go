@@ -28,6 +28,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/sqs/sqstest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -257,10 +258,10 @@ func TestSQSReceiverEnqueuesOnce(t *testing.T) {
 
 // landedS3 waits until the job's manifest is in the bucket and checks the
 // output against what the stand-in served, byte for byte.
-func landedS3(t *testing.T, c *s3.Client, bucket, prefix, job string, f geminitest.File) core.Manifest {
+func landedS3(t *testing.T, c *s3.Client, bucket, prefix, job string, f geminitest.File) jobs.Manifest {
 	t.Helper()
 	ctx := context.Background()
-	dir := prefix + "/" + core.JobPath(job)
+	dir := prefix + "/" + jobs.JobPath(job)
 	var mb []byte
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(dir + "/manifest.json")})
@@ -274,7 +275,7 @@ func landedS3(t *testing.T, c *s3.Client, bucket, prefix, job string, f geminite
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	var m core.Manifest
+	var m jobs.Manifest
 	if err := json.Unmarshal(mb, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +368,7 @@ func TestSQSPathLandsOnceInS3(t *testing.T) {
 		t.Fatalf("bucket holds %d objects (%v), want the output and its manifest", len(list.Contents), err)
 	}
 	j, _ := w.Processing.Ledger.GetJob(ctx, "batches/sqs")
-	if j == nil || j.Landing != core.LandingLanded || j.LandingAttempts != 1 || fmt.Sprint(j.Deliveries) != "[msg_sqs_land]" {
+	if j == nil || j.Landing != jobs.LandingLanded || j.LandingAttempts != 1 || fmt.Sprint(j.Deliveries) != "[msg_sqs_land]" {
 		t.Fatalf("ledger %+v", j)
 	}
 }
@@ -427,7 +428,7 @@ func TestSQSWorkerReportsOnlyFailedRecords(t *testing.T) {
 	if len(dead) != 1 || dead[0].Key != "msg_poison" || string(dead[0].Body) != "not an event" || dead[0].Attempts != 1 {
 		t.Fatalf("dead letters %+v, want msg_poison", dead)
 	}
-	if j, _ := w.Processing.Ledger.GetJob(ctx, "batches/good"); j == nil || j.Landing != core.LandingLanded {
+	if j, _ := w.Processing.Ledger.GetJob(ctx, "batches/good"); j == nil || j.Landing != jobs.LandingLanded {
 		t.Fatalf("good record not landed: %+v", j)
 	}
 }

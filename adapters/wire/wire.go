@@ -20,8 +20,8 @@ const DefaultStatePath = ".gemini-webhooks/state.db"
 // App is a built receiver and what it holds open.
 type App struct {
 	Config      core.Config
-	Handler     *core.Handler
-	Router      *core.Router
+	Handler     *core.Receiver
+	Router      *core.Mux
 	Store       core.Store
 	Processing  *Processing // job ledger, sink, local queue (processing.go)
 	Queue       core.Queue  // where the handler sends events (QUEUE, or the local queue); nil: inline
@@ -37,7 +37,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Router receives events; nil means a router whose default handler is
 	// the job processor (ledger, landing, notifications).
-	Router *core.Router
+	Router *core.Mux
 	// Getenv reads the processing variables (processing.go); nil: os.Getenv.
 	Getenv func(string) string
 }
@@ -75,7 +75,7 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	}
 	app.closers = append(app.closers, app.Processing.Close)
 	if app.Router == nil {
-		app.Router = core.NewRouter().Default(app.Processing.Jobs.Process)
+		app.Router = core.NewMux().Default(app.Processing.Jobs.Process)
 	}
 	// QUEUE hands events to a cloud queue (202; queue.go). Without it the
 	// local server hands them to the embedded worker through the durable
@@ -98,7 +98,7 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 		}
 	}
 	app.Queue = queue
-	app.Handler, err = core.NewHandler(core.Options{
+	app.Handler, err = core.NewReceiver(core.ReceiverOptions{
 		Verifier:     verifier,
 		Store:        store,
 		DeadLetters:  dead,

@@ -15,6 +15,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // WorkerEntryPoint is the Pub/Sub-triggered function's name.
@@ -87,20 +88,20 @@ type messagePublished struct {
 
 // Handle is the registered function.
 func (w *Worker) Handle(ctx context.Context, e cloudevents.Event) error {
-	worker, err := w.worker()
+	built, err := w.worker()
 	if err != nil {
 		return err
 	}
 	var m messagePublished
 	if err := json.Unmarshal(e.Data(), &m); err != nil {
-		t := core.Task{ID: "pubsub:" + e.ID(), Body: e.Data()}
-		return worker.Runner.DeadLetter(ctx, t, 0, fmt.Errorf("CloudEvent %s data is not a Pub/Sub message: %w", e.Type(), err))
+		t := tasks.Task{ID: "pubsub:" + e.ID(), Body: e.Data()}
+		return built.Runner.DeadLetter(ctx, t, 0, fmt.Errorf("CloudEvent %s data is not a Pub/Sub message: %w", e.Type(), err))
 	}
 	id := m.Message.MessageID
 	if id == "" {
 		id = e.ID() // the message id, in both shapes
 	}
-	return worker.Runner.Run(ctx, pubsub.Task(id, m.Message.Data, m.Message.Attributes), m.DeliveryAttempt)
+	return built.Runner.Run(ctx, pubsub.Task(id, m.Message.Data, m.Message.Attributes), m.DeliveryAttempt)
 }
 
 // errWorkerMisconfigured fails every event of a misconfigured worker.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // BenchmarkPubSubPath is the Google Cloud path end to end on the Pub/Sub
@@ -72,7 +72,7 @@ func BenchmarkPubSubPath(b *testing.B) {
 			b.Fatalf("delivery %d: %d %s", i, w.Code, w.Body)
 		}
 		answered += time.Since(start)
-		manifest := filepath.Join(results, "batches", job, core.ManifestName)
+		manifest := filepath.Join(results, "batches", job, jobs.ManifestName)
 		for {
 			if _, err := os.Stat(manifest); err == nil {
 				break

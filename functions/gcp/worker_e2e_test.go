@@ -23,7 +23,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -222,7 +222,7 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 	start := time.Now()
 	deliver("msg_e2e", good)
 	answered := time.Since(start)
-	manifest := filepath.Join(results, "batches", "e2e", core.ManifestName)
+	manifest := filepath.Join(results, "batches", "e2e", jobs.ManifestName)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(2 * time.Millisecond) {
 		if _, err := os.Stat(manifest); err == nil {
 			break

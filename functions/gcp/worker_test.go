@@ -16,6 +16,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 const workerAPIKey = "test-key"
@@ -74,12 +75,12 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(sink, "batches", "w", "results.jsonl")); err != nil || fi.Size() != want.Bytes {
 		t.Fatalf("landed: %v %v", fi, err)
 	}
-	if _, err := os.Stat(filepath.Join(sink, "batches", "w", core.ManifestName)); err != nil {
+	if _, err := os.Stat(filepath.Join(sink, "batches", "w", jobs.ManifestName)); err != nil {
 		t.Fatal(err)
 	}
 	built := w.w.v.Load()
 	j, _ := built.Processing.Ledger.GetJob(ctx, "batches/w")
-	if j == nil || j.Landing != core.LandingLanded || len(j.Deliveries) != 1 || j.Deliveries[0] != "msg_w" {
+	if j == nil || j.Landing != jobs.LandingLanded || len(j.Deliveries) != 1 || j.Deliveries[0] != "msg_w" {
 		t.Fatalf("ledger %+v", j)
 	}
 
@@ -116,7 +117,7 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 	if err := w.Handle(ctx, pubsubEvent(t, "1005", []byte(`{"type":"batch.failed","version":"v1","data":{"id":"batches/h","error_message":"x"}}`), nil)); err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := built.Processing.Ledger.GetJob(ctx, "batches/h"); j == nil || j.State != core.JobFailed || j.Deliveries[0] != "pubsub:1005" {
+	if j, _ := built.Processing.Ledger.GetJob(ctx, "batches/h"); j == nil || j.State != jobs.JobFailed || j.Deliveries[0] != "pubsub:1005" {
 		t.Fatalf("ledger %+v", j)
 	}
 }
@@ -139,7 +140,7 @@ func TestWorkerAcceptsConvertedPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, _ := w.w.v.Load().Processing.Ledger.GetJob(context.Background(), "batches/e")
-	if j == nil || j.State != core.JobExpired || j.Deliveries[0] != "msg_e" {
+	if j == nil || j.State != jobs.JobExpired || j.Deliveries[0] != "msg_e" {
 		t.Fatalf("ledger %+v", j)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
+
 	lambdaadapter "github.com/geminiwebhooks/receiver/adapters/lambda"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"

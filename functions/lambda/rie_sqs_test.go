@@ -22,6 +22,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/sqs/sqstest"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // TestSQSWorkerUnderRIE runs the bootstrap as the worker function is
@@ -127,7 +128,7 @@ func TestSQSWorkerUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m core.Manifest
+	var m jobs.Manifest
 	json.NewDecoder(man.Body).Decode(&m)
 	man.Body.Close()
 	if m.SHA256 != want.SHA256 || m.URI != "s3://"+bucket+"/gemini/batches/rie-good/results.jsonl" {

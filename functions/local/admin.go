@@ -23,6 +23,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // The operator's view of the local server: dead letters (list, replay),
@@ -121,7 +122,7 @@ func adminHandler(app *wire.App, token string) http.Handler {
 	})
 	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
 		if app.Processing.Tasks == nil {
-			reply(w, []core.Task{}, nil)
+			reply(w, []tasks.Task{}, nil)
 			return
 		}
 		ts, err := app.Processing.Tasks.ListTasks(r.Context())
@@ -154,7 +155,7 @@ func replay(ctx context.Context, app *wire.App, dead core.DeadLetters, key strin
 		if d.Key != key {
 			continue
 		}
-		ev, err := core.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
+		ev, err := tasks.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
 		if err != nil {
 			return err
 		}
@@ -286,9 +287,9 @@ func viaFile(ctx context.Context, cfg core.Config, cmd, key string, limit int) (
 	case "deadletters list":
 		v, err = s.ListDeadLetters(ctx, 0)
 	case "deadletters replay":
-		var tasks *bolt.Tasks
-		if tasks, err = bolt.NewTasks(s.DB()); err == nil {
-			_, err = core.ReplayDeadLetter(ctx, s, tasks, key, time.Now())
+		var queued *bolt.Tasks
+		if queued, err = bolt.NewTasks(s.DB()); err == nil {
+			_, err = tasks.ReplayDeadLetter(ctx, s, queued, key, time.Now())
 		}
 		v = map[string]string{"replayed": key, "note": "queued; it runs when the server starts"}
 	case "jobs list":

@@ -18,6 +18,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -148,15 +149,15 @@ func TestLandingEndToEnd(t *testing.T) {
 		t.Fatalf("offline replay: tasks %s, dead letters %s", ts, dls)
 	}
 
-	jobs := map[string]core.Job{}
+	byKey := map[string]jobs.Job{}
 	kinds := map[string]int{}
 	var table []string
 	for _, l := range offline {
-		var j core.Job
+		var j jobs.Job
 		if err := json.Unmarshal(l, &j); err != nil {
 			t.Fatal(err)
 		}
-		jobs[j.LastEvent+" "+j.ID] = j
+		byKey[j.LastEvent+" "+j.ID] = j
 		kinds[j.LastEvent]++
 		row := fmt.Sprintf("%-28s %-40s %-16s landing=%-7s", j.LastEvent, j.ID, j.State, j.Landing)
 		if j.Output != nil {
@@ -174,36 +175,36 @@ func TestLandingEndToEnd(t *testing.T) {
 	// batch.succeeded, so that type appears twice.
 	want := map[string]struct {
 		n       int
-		state   core.JobState
-		landing core.LandingState
+		state   jobs.JobState
+		landing jobs.LandingState
 	}{
-		core.BatchSucceeded:            {2, core.JobSucceeded, core.LandingLanded},
-		core.BatchCancelled:            {1, core.JobCancelled, core.LandingNone},
-		core.BatchExpired:              {1, core.JobExpired, core.LandingNone},
-		core.BatchFailed:               {1, core.JobFailed, core.LandingNone},
-		core.InteractionRequiresAction: {1, core.JobRequiresAction, core.LandingNone},
-		core.InteractionCompleted:      {1, core.JobSucceeded, core.LandingNone},
-		core.InteractionFailed:         {1, core.JobFailed, core.LandingNone},
-		core.InteractionCancelled:      {1, core.JobCancelled, core.LandingNone},
-		core.VideoGenerated:            {1, core.JobSucceeded, core.LandingLanded},
+		core.BatchSucceeded:            {2, jobs.JobSucceeded, jobs.LandingLanded},
+		core.BatchCancelled:            {1, jobs.JobCancelled, jobs.LandingNone},
+		core.BatchExpired:              {1, jobs.JobExpired, jobs.LandingNone},
+		core.BatchFailed:               {1, jobs.JobFailed, jobs.LandingNone},
+		core.InteractionRequiresAction: {1, jobs.JobRequiresAction, jobs.LandingNone},
+		core.InteractionCompleted:      {1, jobs.JobSucceeded, jobs.LandingNone},
+		core.InteractionFailed:         {1, jobs.JobFailed, jobs.LandingNone},
+		core.InteractionCancelled:      {1, jobs.JobCancelled, jobs.LandingNone},
+		core.VideoGenerated:            {1, jobs.JobSucceeded, jobs.LandingLanded},
 	}
-	if len(jobs) != 10 {
-		t.Fatalf("%d jobs in the ledger, want 10", len(jobs))
+	if len(byKey) != 10 {
+		t.Fatalf("%d jobs in the ledger, want 10", len(byKey))
 	}
 	for typ, w := range want {
 		if kinds[typ] != w.n {
 			t.Errorf("%d %s jobs, want %d", kinds[typ], typ, w.n)
 		}
 	}
-	for _, j := range jobs {
+	for _, j := range byKey {
 		w := want[j.LastEvent]
 		if j.State != w.state || j.Landing != w.landing || len(j.Deliveries) == 0 {
 			t.Errorf("%s: state %s landing %s, want %s %s", j.ID, j.State, j.Landing, w.state, w.landing)
 		}
-		if j.State == core.JobFailed && j.ErrorMessage == "" {
+		if j.State == jobs.JobFailed && j.ErrorMessage == "" {
 			t.Errorf("%s failed without a reason", j.ID)
 		}
-		if j.Landing != core.LandingLanded {
+		if j.Landing != jobs.LandingLanded {
 			continue
 		}
 		f, ok := api.FileOf(j.Source)
@@ -226,7 +227,7 @@ func TestLandingEndToEnd(t *testing.T) {
 			j.Output.Lines != e.Lines || j.Output.FailedLines != e.FailedLines {
 			t.Errorf("%s: landed %d bytes %+v; want %+v", j.ID, n, j.Output, e)
 		}
-		if _, err := os.Stat(filepath.Join(filepath.Dir(path), core.ManifestName)); err != nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(path), jobs.ManifestName)); err != nil {
 			t.Errorf("%s: no manifest: %v", j.ID, err)
 		}
 		if api.Downloads(j.Source) != 1 {

@@ -25,10 +25,10 @@ const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // receiver is the real core handler on a memory store.
 func receiver(t *testing.T, v core.Verifier) http.Handler {
 	t.Helper()
-	h, err := core.NewHandler(core.Options{
+	h, err := core.NewReceiver(core.ReceiverOptions{
 		Verifier:  v,
 		Store:     core.NewMemoryStore(0),
-		Processor: core.NewRouter(),
+		Processor: core.NewMux(),
 		Logger:    discardLogger(),
 	})
 	if err != nil {

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // The receiver's dynamic verifier, fetching the signer's JWKS over loopback,

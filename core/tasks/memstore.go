@@ -1,4 +1,4 @@
-package core
+package tasks
 
 import (
 	"context"
@@ -7,16 +7,16 @@ import (
 	"sync"
 )
 
-// MemoryTasks is a TaskStore for one process (tests). It is not durable:
+// MemoryStore is a Store for one process (tests). It is not durable:
 // the local server uses the bbolt one.
-type MemoryTasks struct {
+type MemoryStore struct {
 	mu    sync.Mutex
 	tasks map[string]Task
 }
 
-func NewMemoryTasks() *MemoryTasks { return &MemoryTasks{tasks: make(map[string]Task)} }
+func NewMemoryStore() *MemoryStore { return &MemoryStore{tasks: make(map[string]Task)} }
 
-func (m *MemoryTasks) PutTask(_ context.Context, t Task) error {
+func (m *MemoryStore) PutTask(_ context.Context, t Task) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t.Body = slices.Clone(t.Body)
@@ -25,7 +25,7 @@ func (m *MemoryTasks) PutTask(_ context.Context, t Task) error {
 }
 
 // ListTasks returns the tasks in id order.
-func (m *MemoryTasks) ListTasks(context.Context) ([]Task, error) {
+func (m *MemoryStore) ListTasks(context.Context) ([]Task, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Task, 0, len(m.tasks))
@@ -36,11 +36,11 @@ func (m *MemoryTasks) ListTasks(context.Context) ([]Task, error) {
 	return out, nil
 }
 
-func (m *MemoryTasks) DeleteTask(_ context.Context, id string) error {
+func (m *MemoryStore) DeleteTask(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.tasks, id)
 	return nil
 }
 
-var _ TaskStore = (*MemoryTasks)(nil)
+var _ Store = (*MemoryStore)(nil)

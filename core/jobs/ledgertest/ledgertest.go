@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // RunLedger checks open()'s ledger; each subtest gets a fresh one.
-func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
+func RunLedger(t *testing.T, open func(t *testing.T) jobs.Ledger) {
 	ctx := context.Background()
 	// Firestore keeps microseconds; the suite compares times after that.
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -25,8 +27,8 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		ev.Data.ID = id
 		return ev
 	}
-	apply := func(ev *core.Event, at time.Time) func(*core.Job) (*core.Job, error) {
-		return func(j *core.Job) (*core.Job, error) { return core.ApplyEvent(j, ev, at), nil }
+	apply := func(ev *core.Event, at time.Time) func(*jobs.Job) (*jobs.Job, error) {
+		return func(j *jobs.Job) (*jobs.Job, error) { return jobs.ApplyEvent(j, ev, at), nil }
 	}
 
 	t.Run("absent job", func(t *testing.T) {
@@ -39,23 +41,23 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 
 	t.Run("every field round-trips", func(t *testing.T) {
 		l := open(t)
-		want := &core.Job{
-			ID: "batches/rt-1", Kind: "batch", State: core.JobSucceeded, StateAt: now.Add(-time.Minute),
+		want := &jobs.Job{
+			ID: "batches/rt-1", Kind: "batch", State: jobs.JobSucceeded, StateAt: now.Add(-time.Minute),
 			APIState: "JOB_STATE_SUCCEEDED", LastEvent: core.BatchSucceeded, Events: []string{core.BatchSucceeded},
 			FirstSeen: now.Add(-time.Hour), UpdatedAt: now, FinishedAt: now,
 			ErrorCode: "3", ErrorMessage: "bad line",
 			UserMetadata: map[string]any{"job_group": "nightly", "priority": "high"},
 			Deliveries:   []string{"msg_a", "msg_b"},
-			Source:       "files/out-1", Landing: core.LandingLanded, LandingAttempts: 2, LandingError: "",
+			Source:       "files/out-1", Landing: jobs.LandingLanded, LandingAttempts: 2, LandingError: "",
 			LandingOwner: "", LandingLease: time.Time{},
-			Output: &core.Manifest{
+			Output: &jobs.Manifest{
 				JobID: "batches/rt-1", Source: "files/out-1", URI: "file:///tmp/x/results.jsonl", ContentType: "application/jsonl",
 				Bytes: 1234, SHA256: "ab", Lines: 10, SucceededLines: 8, FailedLines: 2, LandedAt: now,
 			},
 			ManifestURI: "file:///tmp/x/manifest.json",
-			Notices:     map[string]core.Notice{"forward:batch.succeeded": {DeliveryID: "msg_a", SentAt: now}},
+			Notices:     map[string]jobs.Notice{"forward:batch.succeeded": {DeliveryID: "msg_a", SentAt: now}},
 		}
-		if _, err := l.UpdateJob(ctx, want.ID, func(*core.Job) (*core.Job, error) { return want.Clone(), nil }); err != nil {
+		if _, err := l.UpdateJob(ctx, want.ID, func(*jobs.Job) (*jobs.Job, error) { return want.Clone(), nil }); err != nil {
 			t.Fatal(err)
 		}
 		got, err := l.GetJob(ctx, want.ID)
@@ -73,20 +75,20 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 			t.Fatal(err)
 		}
 		boom := errors.New("boom")
-		_, err := l.UpdateJob(ctx, "batches/e", func(j *core.Job) (*core.Job, error) {
-			j.State = core.JobSucceeded // a careless fn changing its input must not leak either
+		_, err := l.UpdateJob(ctx, "batches/e", func(j *jobs.Job) (*jobs.Job, error) {
+			j.State = jobs.JobSucceeded // a careless fn changing its input must not leak either
 			return nil, boom
 		})
 		if !errors.Is(err, boom) {
 			t.Fatalf("UpdateJob error = %v, want boom", err)
 		}
 		got, _ := l.GetJob(ctx, "batches/e")
-		if got.State != core.JobFailed {
+		if got.State != jobs.JobFailed {
 			t.Fatalf("state after failed update = %s, want failed", got.State)
 		}
 		// nil, nil: no write, the record as read is returned.
-		same, err := l.UpdateJob(ctx, "batches/e", func(*core.Job) (*core.Job, error) { return nil, nil })
-		if err != nil || same == nil || same.State != core.JobFailed {
+		same, err := l.UpdateJob(ctx, "batches/e", func(*jobs.Job) (*jobs.Job, error) { return nil, nil })
+		if err != nil || same == nil || same.State != jobs.JobFailed {
 			t.Fatalf("no-op update = %+v, %v", same, err)
 		}
 	})
@@ -97,13 +99,13 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		steps := []struct {
 			typ  string
 			at   time.Time
-			want core.JobState
+			want jobs.JobState
 		}{
-			{core.InteractionRequiresAction, now, core.JobRequiresAction},
-			{core.InteractionCompleted, now.Add(time.Second), core.JobSucceeded},
-			{core.InteractionFailed, now.Add(2 * time.Second), core.JobSucceeded},      // terminal stays
-			{core.InteractionRequiresAction, now.Add(-time.Second), core.JobSucceeded}, // late event
-			{core.InteractionCancelled, now.Add(3 * time.Second), core.JobSucceeded},   // terminal stays
+			{core.InteractionRequiresAction, now, jobs.JobRequiresAction},
+			{core.InteractionCompleted, now.Add(time.Second), jobs.JobSucceeded},
+			{core.InteractionFailed, now.Add(2 * time.Second), jobs.JobSucceeded},      // terminal stays
+			{core.InteractionRequiresAction, now.Add(-time.Second), jobs.JobSucceeded}, // late event
+			{core.InteractionCancelled, now.Add(3 * time.Second), jobs.JobSucceeded},   // terminal stays
 		}
 		for i, s := range steps {
 			j, err := l.UpdateJob(ctx, id, apply(event(s.typ, id, fmt.Sprint("msg_", i), s.at), now))
@@ -150,21 +152,21 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 	t.Run("one landing claim wins", func(t *testing.T) {
 		l := open(t)
 		id := "batches/claim"
-		st := core.BatchStatus{Name: id, APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
-		if _, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) { return core.ApplyBatchStatus(j, st, now), nil }); err != nil {
+		st := jobs.BatchStatus{Name: id, APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/o"}
+		if _, err := l.UpdateJob(ctx, id, func(j *jobs.Job) (*jobs.Job, error) { return jobs.ApplyBatchStatus(j, st, now), nil }); err != nil {
 			t.Fatal(err)
 		}
 		const n = 6
-		verdicts := make([]core.LandingVerdict, n)
+		verdicts := make([]jobs.LandingVerdict, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				owner := fmt.Sprint("owner-", i)
-				_, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) {
-					var next *core.Job
-					verdicts[i], next = core.ClaimLanding(j, owner, now, now.Add(time.Minute))
+				_, err := l.UpdateJob(ctx, id, func(j *jobs.Job) (*jobs.Job, error) {
+					var next *jobs.Job
+					verdicts[i], next = jobs.ClaimLanding(j, owner, now, now.Add(time.Minute))
 					return next, nil
 				})
 				if err != nil {
@@ -176,10 +178,10 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		claimed, busy, winner := 0, 0, -1
 		for i, v := range verdicts {
 			switch v {
-			case core.LandingClaimed:
+			case jobs.LandingClaimed:
 				claimed++
 				winner = i
-			case core.LandingBusy:
+			case jobs.LandingBusy:
 				busy++
 			}
 		}
@@ -188,24 +190,24 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 		}
 		// Only the winner may finish; afterwards everyone sees it done.
 		loser := fmt.Sprint("owner-", (winner+1)%n)
-		_, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) {
-			return core.FinishLanding(j, loser, core.Manifest{}, "", now)
+		_, err := l.UpdateJob(ctx, id, func(j *jobs.Job) (*jobs.Job, error) {
+			return jobs.FinishLanding(j, loser, jobs.Manifest{}, "", now)
 		})
 		if !errors.Is(err, core.ErrNotOwner) {
 			t.Fatalf("loser FinishLanding: %v, want ErrNotOwner", err)
 		}
-		m := core.Manifest{JobID: id, Bytes: 5}
-		if _, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) {
-			return core.FinishLanding(j, fmt.Sprint("owner-", winner), m, "mem://m", now)
+		m := jobs.Manifest{JobID: id, Bytes: 5}
+		if _, err := l.UpdateJob(ctx, id, func(j *jobs.Job) (*jobs.Job, error) {
+			return jobs.FinishLanding(j, fmt.Sprint("owner-", winner), m, "mem://m", now)
 		}); err != nil {
 			t.Fatal(err)
 		}
-		var v core.LandingVerdict
-		if _, err := l.UpdateJob(ctx, id, func(j *core.Job) (*core.Job, error) {
-			var next *core.Job
-			v, next = core.ClaimLanding(j, "late", now.Add(time.Hour), now.Add(2*time.Hour))
+		var v jobs.LandingVerdict
+		if _, err := l.UpdateJob(ctx, id, func(j *jobs.Job) (*jobs.Job, error) {
+			var next *jobs.Job
+			v, next = jobs.ClaimLanding(j, "late", now.Add(time.Hour), now.Add(2*time.Hour))
 			return next, nil
-		}); err != nil || v != core.LandingDone {
+		}); err != nil || v != jobs.LandingDone {
 			t.Fatalf("claim after landing = %v, %v; want LandingDone", v, err)
 		}
 	})
@@ -234,13 +236,13 @@ func RunLedger(t *testing.T, open func(t *testing.T) core.Ledger) {
 }
 
 // RunTasks checks open()'s task store.
-func RunTasks(t *testing.T, open func(t *testing.T) core.TaskStore) {
+func RunTasks(t *testing.T, open func(t *testing.T) tasks.Store) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s := open(t)
-	a := core.Task{ID: "msg_a", Scheme: core.SchemeStatic, Body: []byte(`{"type":"batch.succeeded"}`), EnqueuedAt: now}
-	b := core.Task{ID: "msg_b", Scheme: core.SchemeDynamic, Body: []byte(`{}`), EnqueuedAt: now, Attempts: 2, NotBefore: now.Add(time.Minute), LastError: "x"}
-	for _, tk := range []core.Task{a, b} {
+	a := tasks.Task{ID: "msg_a", Scheme: core.SchemeStatic, Body: []byte(`{"type":"batch.succeeded"}`), EnqueuedAt: now}
+	b := tasks.Task{ID: "msg_b", Scheme: core.SchemeDynamic, Body: []byte(`{}`), EnqueuedAt: now, Attempts: 2, NotBefore: now.Add(time.Minute), LastError: "x"}
+	for _, tk := range []tasks.Task{a, b} {
 		if err := s.PutTask(ctx, tk); err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +280,7 @@ func RunTasks(t *testing.T, open func(t *testing.T) core.TaskStore) {
 	}
 }
 
-func ids(js []core.Job) []string {
+func ids(js []jobs.Job) []string {
 	out := make([]string, len(js))
 	for i, j := range js {
 		out[i] = j.ID
@@ -287,8 +289,8 @@ func ids(js []core.Job) []string {
 }
 
 // equalJobs compares jobs with time.Equal for times.
-func equalJobs(a, b *core.Job) bool {
-	norm := func(j *core.Job) *core.Job {
+func equalJobs(a, b *jobs.Job) bool {
+	norm := func(j *jobs.Job) *jobs.Job {
 		c := j.Clone()
 		for _, t := range []*time.Time{&c.StateAt, &c.FirstSeen, &c.UpdatedAt, &c.FinishedAt, &c.LandingLease} {
 			*t = t.UTC()

@@ -1,4 +1,4 @@
-package core_test
+package jobs_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 func TestSummerCountsLines(t *testing.T) {
@@ -33,12 +33,12 @@ func TestSummerCountsLines(t *testing.T) {
 	} {
 		sha := sha256.Sum256([]byte(tc.in))
 		for _, chunk := range []int{1, 3, 1 << 20} {
-			s := core.NewSummer(true)
+			s := jobs.NewSummer(true)
 			if _, err := io.CopyBuffer(s, iotest.OneByteReader(strings.NewReader(tc.in)), make([]byte, chunk)); err != nil && chunk > 1 {
 				t.Fatal(err)
 			}
 			if chunk == 1 {
-				s = core.NewSummer(true)
+				s = jobs.NewSummer(true)
 				for i := 0; i < len(tc.in); i++ {
 					s.Write([]byte{tc.in[i]})
 				}
@@ -52,7 +52,7 @@ func TestSummerCountsLines(t *testing.T) {
 }
 
 func TestSummerNoLinesForVideo(t *testing.T) {
-	s := core.NewSummer(false)
+	s := jobs.NewSummer(false)
 	s.Write([]byte("{\"error\":1}\n\x00\x01"))
 	if m := s.Manifest(); m.Lines != 0 || m.FailedLines != 0 || m.Bytes != 14 {
 		t.Fatalf("%+v", m)
@@ -66,8 +66,8 @@ func TestExactReader(t *testing.T) {
 		want int64
 		ok   bool
 	}{{"exact", 10, true}, {"unknown size", -1, true}, {"short", 11, false}, {"long", 9, false}} {
-		_, err := io.ReadAll(&core.ExactReader{R: bytes.NewReader(data), Want: tc.want})
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, core.ErrSizeMismatch)) {
+		_, err := io.ReadAll(&jobs.ExactReader{R: bytes.NewReader(data), Want: tc.want})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, jobs.ErrSizeMismatch)) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -78,7 +78,7 @@ func BenchmarkSummer(b *testing.B) {
 	line := `{"key":"req-1","response":{"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("lorem ipsum ", 150) + `"}],"role":"model"},"finishReason":"STOP"}]}}` + "\n"
 	buf := bytes.Repeat([]byte(line), (1<<20)/len(line))
 	b.SetBytes(int64(len(buf)))
-	s := core.NewSummer(true)
+	s := jobs.NewSummer(true)
 	for b.Loop() {
 		s.Write(buf)
 	}

@@ -37,8 +37,8 @@ const (
 	OutcomeDeadLetter Outcome = "dead_letter"
 )
 
-// Options configure a Handler. Verifier, Store and one of Processor or Queue are required.
-type Options struct {
+// ReceiverOptions configure a Receiver. Verifier, Store and one of Processor or Queue are required.
+type ReceiverOptions struct {
 	Verifier    Verifier
 	Store       Store
 	DeadLetters DeadLetters // where not-understood events go; defaults to Store if it implements DeadLetters
@@ -53,13 +53,13 @@ type Options struct {
 	Clock        func() time.Time
 }
 
-// Handler is the receiver: read → verify → check window → parse → claim →
-// dispatch → complete → answer. Every adapter serves this same handler.
-type Handler struct {
-	o Options
+// Receiver verifies and dispatches deliveries: read → verify → check window → parse → claim →
+// dispatch → complete → answer. Every runtime adapter serves this same receiver.
+type Receiver struct {
+	o ReceiverOptions
 }
 
-func NewHandler(o Options) (*Handler, error) {
+func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if o.Verifier == nil || o.Store == nil {
 		return nil, errors.New("handler: Verifier and Store are required")
 	}
@@ -91,7 +91,7 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Handler{o: o}, nil
+	return &Receiver{o: o}, nil
 }
 
 // Request is a delivery as any adapter sees it.
@@ -111,7 +111,7 @@ type Response struct {
 }
 
 // ServeHTTP serves the handler over net/http.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := h.Handle(r.Context(), Request{Method: r.Method, Header: r.Header, Body: r.Body, ContentLength: r.ContentLength})
 	w.Header().Set("Content-Type", "application/json")
 	if resp.Status == http.StatusMethodNotAllowed {
@@ -135,7 +135,7 @@ type result struct {
 }
 
 // Handle runs one delivery through the pipeline and logs one line for it.
-func (h *Handler) Handle(ctx context.Context, req Request) Response {
+func (h *Receiver) Handle(ctx context.Context, req Request) Response {
 	start := h.o.Clock()
 	res := h.handle(ctx, req, start)
 	h.logLine(ctx, res, start)
@@ -149,7 +149,7 @@ type responseBody struct {
 	Reason  string  `json:"reason,omitempty"`
 }
 
-func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result {
+func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) result {
 	if req.Method != http.MethodPost {
 		return result{status: http.StatusMethodNotAllowed, outcome: OutcomeRejected, reason: "method " + truncate(req.Method, 16) + " not allowed"}
 	}
@@ -169,7 +169,7 @@ func (h *Handler) handle(ctx context.Context, req Request, now time.Time) result
 	// Only verified bytes are parsed. A parse failure is decided after the claim
 	// so that the dead letter, too, is kept exactly once.
 	ev, parseErr := ParseEvent(body)
-	claim := Claim{Key: d.ID, Owner: newOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: h.leaseEnd(ctx, now)}
+	claim := Claim{Key: d.ID, Owner: NewOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: h.leaseEnd(ctx, now)}
 	if ev != nil {
 		ev.Delivery = d
 		claim.EventType = ev.Type
@@ -244,7 +244,7 @@ func (r result) fail(status int, o Outcome, reason string, err error) result {
 	return r
 }
 
-func (h *Handler) readBody(req Request) ([]byte, error) {
+func (h *Receiver) readBody(req Request) ([]byte, error) {
 	max := h.o.MaxBodyBytes
 	if req.ContentLength > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, req.ContentLength, max)
@@ -268,7 +268,7 @@ func (h *Handler) readBody(req Request) ([]byte, error) {
 // leaseEnd is the request's deadline, or now+Lease when it has none. The
 // lease must not end before the request's work can (processing is bounded by
 // it), and past it a crashed instance's claim can be taken over.
-func (h *Handler) leaseEnd(ctx context.Context, now time.Time) time.Time {
+func (h *Receiver) leaseEnd(ctx context.Context, now time.Time) time.Time {
 	if dl, ok := ctx.Deadline(); ok && dl.After(now) {
 		return dl
 	}
@@ -278,7 +278,7 @@ func (h *Handler) leaseEnd(ctx context.Context, now time.Time) time.Time {
 // complete records success. If the store fails here the event has been
 // handled; answering 5xx would make Gemini redeliver after the lease and
 // process it twice, so the caller still answers 2xx and logs the error.
-func (h *Handler) complete(ctx context.Context, c Claim, now time.Time) error {
+func (h *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
 	c.Now = h.o.Clock()
@@ -290,7 +290,7 @@ func (h *Handler) complete(ctx context.Context, c Claim, now time.Time) error {
 
 // release frees the claim so Gemini's retry is processed; if it fails the
 // lease ends the claim instead.
-func (h *Handler) release(ctx context.Context, c Claim) error {
+func (h *Receiver) release(ctx context.Context, c Claim) error {
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	defer cancel()
 	if err := h.o.Store.Release(sctx, c); err != nil {
@@ -308,13 +308,14 @@ func verifyStatus(err error) int {
 	}
 }
 
-func newOwner() string {
+// NewOwner returns a random owner token for a claim or a lease (128 bits, hex).
+func NewOwner() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-func (h *Handler) logLine(ctx context.Context, r result, start time.Time) {
+func (h *Receiver) logLine(ctx context.Context, r result, start time.Time) {
 	level := slog.LevelInfo
 	switch r.outcome {
 	case OutcomeRejected, OutcomeConflict, OutcomeInProgress, OutcomeDeadLetter:

@@ -1,9 +1,11 @@
-package core
+package jobs
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // Notifier tells someone about a job after the ledger is updated: a
@@ -18,7 +20,7 @@ type Notifier interface {
 // Notification is what a notifier sends.
 type Notification struct {
 	Job   *Job
-	Event *Event
+	Event *core.Event
 	// DeliveryID is the id the notification carries: fixed in the ledger
 	// before the first attempt, so a resend carries the same one and the
 	// receiver can drop the copy.
@@ -27,7 +29,7 @@ type Notification struct {
 
 // notify sends each notifier's notification for this job and event type
 // once: the ledger records it sent.
-func (p *Jobs) notify(ctx context.Context, job *Job, ev *Event) error {
+func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) error {
 	for _, n := range p.c.Notifiers {
 		key := n.Name() + ":" + ev.Type
 		if nt, ok := job.Notices[key]; ok && !nt.SentAt.IsZero() {
@@ -53,7 +55,7 @@ func (p *Jobs) notify(ctx context.Context, job *Job, ev *Event) error {
 
 // send tries n up to NotifyAttempts times, each bounded by NotifyTimeout,
 // waiting 1 s, 2 s, … in between.
-func (p *Jobs) send(ctx context.Context, n Notifier, note Notification) error {
+func (p *Actions) send(ctx context.Context, n Notifier, note Notification) error {
 	var err error
 	for i := range p.c.NotifyAttempts {
 		if i > 0 {

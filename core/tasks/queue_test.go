@@ -1,4 +1,4 @@
-package core_test
+package tasks_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // scripted fails each task's first attempts as told, then succeeds.
@@ -53,16 +54,16 @@ func event(id, typ string) *core.Event {
 }
 
 type workerRig struct {
-	w     *core.Worker
-	tasks *core.MemoryTasks
+	w     *tasks.Queue
+	tasks *tasks.MemoryStore
 	dead  *core.MemoryStore
 	stop  func()
 }
 
-func startWorker(t *testing.T, tasks *core.MemoryTasks, p core.Processor, max int) *workerRig {
+func startWorker(t *testing.T, store *tasks.MemoryStore, p core.Processor, max int) *workerRig {
 	t.Helper()
 	dead := core.NewMemoryStore(0)
-	w, err := core.NewWorker(core.WorkerOptions{Tasks: tasks, Processor: p, DeadLetters: dead, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func startWorker(t *testing.T, tasks *core.MemoryTasks, p core.Processor, max in
 	go func() { defer close(done); w.Run(ctx) }()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
-	return &workerRig{w: w, tasks: tasks, dead: dead, stop: stop}
+	return &workerRig{w: w, tasks: store, dead: dead, stop: stop}
 }
 
 // waitFor polls cond (the worker runs in the background).
@@ -105,11 +106,11 @@ func TestWorkerRetriesThenDeadLetters(t *testing.T) {
 		return errors.New("download cut off")
 	})
 	// A task whose body no longer parses can never succeed: dead at once.
-	tasks := core.NewMemoryTasks()
-	if err := tasks.PutTask(ctx, core.Task{ID: "broken-body", Body: []byte(`{"type":`)}); err != nil {
+	store := tasks.NewMemoryStore()
+	if err := store.PutTask(ctx, tasks.Task{ID: "broken-body", Body: []byte(`{"type":`)}); err != nil {
 		t.Fatal(err)
 	}
-	r := startWorker(t, tasks, p, 4)
+	r := startWorker(t, store, p, 4)
 	for _, id := range []string{"ok", "flaky", "always"} {
 		if err := r.w.Enqueue(ctx, event(id, core.BatchSucceeded)); err != nil {
 			t.Fatal(err)
@@ -153,7 +154,7 @@ func TestWorkerFreeRetries(t *testing.T) {
 		}
 		return nil
 	})
-	r := startWorker(t, core.NewMemoryTasks(), p, 2)
+	r := startWorker(t, tasks.NewMemoryStore(), p, 2)
 	r.w.Enqueue(context.Background(), event("busy", core.BatchSucceeded))
 	waitFor(t, "the task to finish", func() bool { return p.count("busy") == 6 && taskCount(r) == 0 })
 	if dl, _ := r.dead.ListDeadLetters(context.Background(), 0); len(dl) != 0 {
@@ -165,12 +166,12 @@ func TestWorkerFreeRetries(t *testing.T) {
 // attempt was in flight at the crash has that attempt counted.
 func TestWorkerResumesOnStart(t *testing.T) {
 	ctx := context.Background()
-	tasks := core.NewMemoryTasks()
-	left := core.NewTask(event("left", core.BatchSucceeded), time.Now())
+	store := tasks.NewMemoryStore()
+	left := tasks.NewTask(event("left", core.BatchSucceeded), time.Now())
 	left.Attempts = 1 // started before the crash
-	tasks.PutTask(ctx, left)
+	store.PutTask(ctx, left)
 	p := newScripted(func(string, int) error { return errors.New("still failing") })
-	r := startWorker(t, tasks, p, 2)
+	r := startWorker(t, store, p, 2)
 	waitFor(t, "the dead letter", func() bool { return taskCount(r) == 0 })
 	if p.count("left") != 1 {
 		t.Fatalf("ran %d times, want 1 (1 attempt before the crash + 1 = MaxAttempts 2)", p.count("left"))
@@ -181,17 +182,17 @@ func TestWorkerResumesOnStart(t *testing.T) {
 func TestWorkerShutdownKeepsTask(t *testing.T) {
 	ctx := context.Background()
 	started := make(chan struct{})
-	p := core.ProcessorFunc(func(ctx context.Context, _ *core.Event) error {
+	p := core.HandlerFunc(func(ctx context.Context, _ *core.Event) error {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	tasks := core.NewMemoryTasks()
-	r := startWorker(t, tasks, p, 1)
+	store := tasks.NewMemoryStore()
+	r := startWorker(t, store, p, 1)
 	r.w.Enqueue(ctx, event("slow", core.BatchSucceeded))
 	<-started
 	r.stop()
-	ts, _ := tasks.ListTasks(ctx)
+	ts, _ := store.ListTasks(ctx)
 	if len(ts) != 1 || ts[0].Attempts != 0 {
 		t.Fatalf("after shutdown: %+v, want the task with 0 attempts", ts)
 	}
@@ -202,24 +203,24 @@ func TestWorkerShutdownKeepsTask(t *testing.T) {
 
 // countingTasks counts how often the worker reads the whole store.
 type countingTasks struct {
-	*core.MemoryTasks
+	*tasks.MemoryStore
 	mu    sync.Mutex
 	lists int
 }
 
-func (c *countingTasks) ListTasks(ctx context.Context) ([]core.Task, error) {
+func (c *countingTasks) ListTasks(ctx context.Context) ([]tasks.Task, error) {
 	c.mu.Lock()
 	c.lists++
 	c.mu.Unlock()
-	return c.MemoryTasks.ListTasks(ctx)
+	return c.MemoryStore.ListTasks(ctx)
 }
 
 // The store is read once, at start, to resume; after that scheduling is in
 // memory, so a backlog does not make every dispatch walk the whole queue.
 func TestWorkerReadsStoreOnlyAtStart(t *testing.T) {
 	ctx := context.Background()
-	tasks := &countingTasks{MemoryTasks: core.NewMemoryTasks()}
-	tasks.PutTask(ctx, core.NewTask(event("left-0", core.BatchSucceeded), time.Now()))
+	store := &countingTasks{MemoryStore: tasks.NewMemoryStore()}
+	store.PutTask(ctx, tasks.NewTask(event("left-0", core.BatchSucceeded), time.Now()))
 	p := newScripted(func(id string, n int) error {
 		if strings.HasSuffix(id, "7") && n == 1 {
 			return errors.New("transient")
@@ -227,7 +228,7 @@ func TestWorkerReadsStoreOnlyAtStart(t *testing.T) {
 		return nil
 	})
 	dead := core.NewMemoryStore(0)
-	w, err := core.NewWorker(core.WorkerOptions{Tasks: tasks, Processor: p, DeadLetters: dead, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestWorkerReadsStoreOnlyAtStart(t *testing.T) {
 		}
 	}
 	waitFor(t, "the backlog to drain", func() bool {
-		ts, _ := tasks.MemoryTasks.ListTasks(ctx)
+		ts, _ := store.MemoryStore.ListTasks(ctx)
 		return len(ts) == 0
 	})
 	for i := 0; i < 200; i++ {
@@ -256,9 +257,9 @@ func TestWorkerReadsStoreOnlyAtStart(t *testing.T) {
 	if p.count("left-0") != 1 {
 		t.Fatal("task left in the store was not resumed")
 	}
-	tasks.mu.Lock()
-	defer tasks.mu.Unlock()
-	if tasks.lists != 1 {
-		t.Fatalf("store listed %d times, want once (at start)", tasks.lists)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.lists != 1 {
+		t.Fatalf("store listed %d times, want once (at start)", store.lists)
 	}
 }

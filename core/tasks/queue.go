@@ -1,4 +1,4 @@
-package core
+package tasks
 
 import (
 	"container/heap"
@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // Defaults of the embedded worker.
@@ -20,26 +22,11 @@ const (
 	DefaultTaskTimeout  = 30 * time.Minute
 )
 
-// ErrPermanent marks a failure no retry can fix: the worker keeps the task
-// as a dead letter at once instead of retrying it.
-var ErrPermanent = errors.New("permanent failure")
-
-// RetryLaterError asks for another attempt no earlier than At. Free
-// attempts (waiting for another owner to finish) do not count towards
-// MaxAttempts.
-type RetryLaterError struct {
-	At     time.Time
-	Reason string
-	Free   bool
-}
-
-func (e *RetryLaterError) Error() string { return "retry later: " + e.Reason }
-
-// WorkerOptions configure a Worker. Tasks, Processor and DeadLetters are required.
-type WorkerOptions struct {
-	Tasks       TaskStore
-	Processor   Processor
-	DeadLetters DeadLetters
+// QueueOptions configure a Queue. Tasks, Processor and DeadLetters are required.
+type QueueOptions struct {
+	Tasks       Store
+	Processor   core.Processor
+	DeadLetters core.DeadLetters
 	Logger      *slog.Logger
 
 	MaxAttempts  int           // attempts before a task becomes a dead letter; 0: 5
@@ -50,15 +37,15 @@ type WorkerOptions struct {
 	Clock        func() time.Time
 }
 
-// Worker is the embedded, in-process queue of the local server. Enqueue
-// writes the task to the TaskStore (durable) before it returns and then
+// Queue is the embedded, in-process queue of the local server. Enqueue
+// writes the task to the Store (durable) before it returns and then
 // hands it to the worker in memory; Run processes due tasks, retries
 // failures with backoff and keeps a task that failed MaxAttempts times as a
 // dead letter. The store is read once, when Run starts, to resume the tasks
 // a crash left behind; after that scheduling happens in memory, so the
 // cost of a dispatch does not grow with the backlog.
-type Worker struct {
-	o    WorkerOptions
+type Queue struct {
+	o    QueueOptions
 	wake chan struct{}
 
 	mu      sync.Mutex
@@ -68,7 +55,7 @@ type Worker struct {
 	running map[string]bool
 }
 
-func NewWorker(o WorkerOptions) (*Worker, error) {
+func NewQueue(o QueueOptions) (*Queue, error) {
 	if o.Tasks == nil || o.Processor == nil || o.DeadLetters == nil {
 		return nil, errors.New("worker: Tasks, Processor and DeadLetters are required")
 	}
@@ -88,16 +75,16 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 		o.TaskTimeout = DefaultTaskTimeout
 	}
 	if o.StoreTimeout <= 0 {
-		o.StoreTimeout = DefaultStoreTimeout
+		o.StoreTimeout = core.DefaultStoreTimeout
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Worker{o: o, wake: make(chan struct{}, 1), pending: make(map[string]Task), running: make(map[string]bool)}, nil
+	return &Queue{o: o, wake: make(chan struct{}, 1), pending: make(map[string]Task), running: make(map[string]bool)}, nil
 }
 
 // Enqueue stores ev as a task, durably, then schedules it.
-func (w *Worker) Enqueue(ctx context.Context, ev *Event) error {
+func (w *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
 	t := NewTask(ev, w.o.Clock())
 	if err := w.o.Tasks.PutTask(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
@@ -107,7 +94,7 @@ func (w *Worker) Enqueue(ctx context.Context, ev *Event) error {
 }
 
 // Replay moves the dead letter key back into the queue with fresh attempts.
-func (w *Worker) Replay(ctx context.Context, key string) error {
+func (w *Queue) Replay(ctx context.Context, key string) error {
 	t, err := ReplayDeadLetter(ctx, w.o.DeadLetters, w.o.Tasks, key, w.o.Clock())
 	if err != nil {
 		return err
@@ -116,12 +103,9 @@ func (w *Worker) Replay(ctx context.Context, key string) error {
 	return nil
 }
 
-// ErrNoDeadLetter: replay of a key that is not a dead letter.
-var ErrNoDeadLetter = errors.New("no dead letter with that key")
-
 // ReplayDeadLetter queues dead letter key as a new task and then deletes
 // it. A crash in between replays it twice, which job processing absorbs.
-func ReplayDeadLetter(ctx context.Context, dead DeadLetters, tasks TaskStore, key string, now time.Time) (Task, error) {
+func ReplayDeadLetter(ctx context.Context, dead core.DeadLetters, tasks Store, key string, now time.Time) (Task, error) {
 	all, err := dead.ListDeadLetters(ctx, 0)
 	if err != nil {
 		return Task{}, err
@@ -136,13 +120,13 @@ func ReplayDeadLetter(ctx context.Context, dead DeadLetters, tasks TaskStore, ke
 		}
 		return t, dead.DeleteDeadLetter(ctx, key)
 	}
-	return Task{}, fmt.Errorf("%w: %q", ErrNoDeadLetter, key)
+	return Task{}, fmt.Errorf("%w: %q", core.ErrNoDeadLetter, key)
 }
 
 // schedule makes t due at its NotBefore. replace says whether t supersedes a
 // version already scheduled (an enqueue or replay does; the start-up load of
 // the store does not, since what is in memory is as new).
-func (w *Worker) schedule(t Task, replace bool) {
+func (w *Queue) schedule(t Task, replace bool) {
 	w.mu.Lock()
 	if _, ok := w.pending[t.ID]; ok && !replace {
 		w.mu.Unlock()
@@ -158,7 +142,7 @@ func (w *Worker) schedule(t Task, replace bool) {
 	w.poke()
 }
 
-func (w *Worker) poke() {
+func (w *Queue) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -167,7 +151,7 @@ func (w *Worker) poke() {
 
 // Run processes tasks until ctx ends, then waits for the attempts in
 // flight (their context ends with ctx; they are put back as they were).
-func (w *Worker) Run(ctx context.Context) {
+func (w *Queue) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if !w.load(ctx) {
@@ -198,7 +182,7 @@ func (w *Worker) Run(ctx context.Context) {
 
 // load schedules the tasks a previous run left in the store, retrying
 // until the store answers; false when ctx ended first.
-func (w *Worker) load(ctx context.Context) bool {
+func (w *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
 		tasks, err := w.o.Tasks.ListTasks(sctx)
@@ -220,7 +204,7 @@ func (w *Worker) load(ctx context.Context) bool {
 
 // dispatch starts due tasks while there is room and returns when the next
 // waiting one is due (zero: none waits).
-func (w *Worker) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
+func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 	now := w.o.Clock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -272,7 +256,7 @@ func (h *retryHeap) Pop() any {
 }
 
 // attempt runs one try of t and records its outcome in the store.
-func (w *Worker) attempt(ctx context.Context, t Task) {
+func (w *Queue) attempt(ctx context.Context, t Task) {
 	log := w.o.Logger.With("webhook_id", t.ID)
 	// Count the attempt before running it, so a task that crashes the
 	// process every time still ends as a dead letter.
@@ -306,7 +290,7 @@ func (w *Worker) attempt(ctx context.Context, t Task) {
 		return
 	}
 	t.LastError = truncate(err.Error(), 2048)
-	var later *RetryLaterError
+	var later *core.RetryLaterError
 	if errors.As(err, &later) {
 		if later.Free {
 			t.Attempts--
@@ -315,7 +299,7 @@ func (w *Worker) attempt(ctx context.Context, t Task) {
 	} else {
 		t.NotBefore = w.o.Clock().Add(w.backoff(t.Attempts))
 	}
-	if errors.Is(err, ErrPermanent) || t.Attempts >= w.o.MaxAttempts {
+	if errors.Is(err, core.ErrPermanent) || t.Attempts >= w.o.MaxAttempts {
 		w.deadLetter(detached, t, log)
 		return
 	}
@@ -326,9 +310,9 @@ func (w *Worker) attempt(ctx context.Context, t Task) {
 	w.schedule(t, false)
 }
 
-func (w *Worker) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
-	d := DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
-	if ev, err := ParseEvent(t.Body); err == nil {
+func (w *Queue) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
+	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
+	if ev, err := core.ParseEvent(t.Body); err == nil {
 		d.EventType = ev.Type
 	}
 	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
@@ -347,7 +331,7 @@ func (w *Worker) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
 	log.Error("worker: task dead-lettered", "event_type", d.EventType, "attempts", t.Attempts, "reason", d.Reason)
 }
 
-func (w *Worker) put(ctx context.Context, t Task) error {
+func (w *Queue) put(ctx context.Context, t Task) error {
 	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
 	defer cancel()
 	return w.o.Tasks.PutTask(sctx, t)
@@ -355,7 +339,7 @@ func (w *Worker) put(ctx context.Context, t Task) error {
 
 // backoff after the n-th failed attempt: RetryBackoff doubled n-1 times,
 // at most MaxRetryBackoff, with ±20 % jitter so retries do not align.
-func (w *Worker) backoff(n int) time.Duration {
+func (w *Queue) backoff(n int) time.Duration {
 	d := w.o.RetryBackoff
 	for i := 1; i < n && d < MaxRetryBackoff; i++ {
 		d *= 2

@@ -1,13 +1,9 @@
-package core
+package jobs
 
 import (
 	"context"
-	"errors"
 	"io"
 )
-
-// ErrNotFound: the object, file or batch does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Batches looks a batch up through the Gemini API.
 type Batches interface {

@@ -20,7 +20,7 @@ import (
 
 // fixture is a handler on a memory store with a counting processor.
 type fixture struct {
-	h         *Handler
+	h         *Receiver
 	store     *MemoryStore
 	logs      *bytes.Buffer
 	processed atomic.Int64
@@ -28,17 +28,17 @@ type fixture struct {
 	process   func(ctx context.Context, ev *Event) error
 }
 
-func newFixture(t testing.TB, mod func(*Options)) *fixture {
+func newFixture(t testing.TB, mod func(*ReceiverOptions)) *fixture {
 	t.Helper()
 	f := &fixture{store: NewMemoryStore(0), logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0)}
 	sv, err := NewStaticVerifier([]string{secretA}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{
+	o := ReceiverOptions{
 		Verifier: SchemeVerifier{Static: sv},
 		Store:    f.store,
-		Processor: ProcessorFunc(func(ctx context.Context, ev *Event) error {
+		Processor: HandlerFunc(func(ctx context.Context, ev *Event) error {
 			f.processed.Add(1)
 			if f.process != nil {
 				return f.process(ctx, ev)
@@ -53,7 +53,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	if mod != nil {
 		mod(&o)
 	}
-	f.h, err = NewHandler(o)
+	f.h, err = NewReceiver(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func (q queueFunc) Enqueue(ctx context.Context, ev *Event) error { return q(ctx,
 func TestHTTPContract(t *testing.T) {
 	tests := []struct {
 		name        string
-		opts        func(*Options)
+		opts        func(*ReceiverOptions)
 		setup       func(t *testing.T, f *fixture)
 		req         func(t *testing.T, f *fixture) *http.Request
 		status      int
@@ -163,7 +163,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "verified, queued durably",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Queue = queueFunc(func(ctx context.Context, ev *Event) error { return nil })
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_q", okBody) },
@@ -345,7 +345,7 @@ func TestHTTPContract(t *testing.T) {
 		{
 			name: "handler panicked: claim released",
 			setup: func(t *testing.T, f *fixture) {
-				f.h.o.Processor = NewRouter().On(BatchSucceeded, func(context.Context, *Event) error { panic("oops") })
+				f.h.o.Processor = NewMux().On(BatchSucceeded, func(context.Context, *Event) error { panic("oops") })
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_p", okBody) },
 			status: 500, outcome: OutcomeFailed,
@@ -360,7 +360,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "store unreachable",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Store = &failingStore{MemoryStore: o.Store.(*MemoryStore), claimErr: errors.New("connection refused")}
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_down", okBody) },
@@ -368,7 +368,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "store hangs: answered 503 at the store deadline",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Store = &failingStore{MemoryStore: o.Store.(*MemoryStore), hang: true}
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_hang", okBody) },
@@ -376,7 +376,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "store full",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Store = NewMemoryStore(1)
 			},
 			setup: func(t *testing.T, f *fixture) {
@@ -389,7 +389,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "queue unreachable: claim released",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Queue = queueFunc(func(ctx context.Context, ev *Event) error { return errors.New("topic not found") })
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_qd", okBody) },
@@ -402,7 +402,7 @@ func TestHTTPContract(t *testing.T) {
 		},
 		{
 			name: "complete fails after processing: still 2xx (no double processing)",
-			opts: func(o *Options) {
+			opts: func(o *ReceiverOptions) {
 				o.Store = &failingStore{MemoryStore: o.Store.(*MemoryStore), completeErr: errors.New("deadline exceeded")}
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_cf", okBody) },
@@ -513,11 +513,11 @@ func TestConcurrentDuplicates(t *testing.T) {
 }
 
 func TestNewHandlerRequires(t *testing.T) {
-	if _, err := NewHandler(Options{}); err == nil {
+	if _, err := NewReceiver(ReceiverOptions{}); err == nil {
 		t.Fatal("empty options accepted")
 	}
 	sv, _ := NewStaticVerifier([]string{secretA}, 0)
-	if _, err := NewHandler(Options{Verifier: sv, Store: NewMemoryStore(0)}); err == nil {
+	if _, err := NewReceiver(ReceiverOptions{Verifier: sv, Store: NewMemoryStore(0)}); err == nil {
 		t.Fatal("handler without processor or queue accepted")
 	}
 }

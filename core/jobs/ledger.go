@@ -1,4 +1,4 @@
-package core
+package jobs
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // Ledger keeps one record per Gemini job (a batch, an interaction, a
@@ -154,15 +156,15 @@ func JobKind(eventType string) string {
 // (batch.succeeded waits for the API, unknown types report nothing).
 func eventState(t string) JobState {
 	switch t {
-	case BatchFailed, InteractionFailed:
+	case core.BatchFailed, core.InteractionFailed:
 		return JobFailed
-	case BatchCancelled, InteractionCancelled:
+	case core.BatchCancelled, core.InteractionCancelled:
 		return JobCancelled
-	case BatchExpired:
+	case core.BatchExpired:
 		return JobExpired
-	case InteractionRequiresAction:
+	case core.InteractionRequiresAction:
 		return JobRequiresAction
-	case InteractionCompleted, VideoGenerated:
+	case core.InteractionCompleted, core.VideoGenerated:
 		return JobSucceeded
 	}
 	return ""
@@ -189,7 +191,7 @@ func (j *Job) moveTo(s JobState, at, now time.Time) bool {
 // ApplyEvent folds one delivery into the job's record (nil when new). It
 // never takes a terminal job back; the delivery and event type are still
 // recorded.
-func ApplyEvent(existing *Job, ev *Event, now time.Time) *Job {
+func ApplyEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
 		j = &Job{ID: ev.JobID(), Kind: JobKind(ev.Type), State: JobPending, FirstSeen: now}
@@ -213,11 +215,11 @@ func ApplyEvent(existing *Job, ev *Event, now time.Time) *Job {
 		j.ErrorCode, j.ErrorMessage = string(ev.Data.ErrorCode), ev.Data.ErrorMessage
 	}
 	switch ev.Type {
-	case BatchSucceeded:
+	case core.BatchSucceeded:
 		if j.Source == "" {
 			j.Source = ev.Data.OutputFileURI // a hint; the API's answer replaces it
 		}
-	case VideoGenerated:
+	case core.VideoGenerated:
 		if j.Source == "" {
 			j.Source = videoSource(ev)
 		}
@@ -229,7 +231,7 @@ func ApplyEvent(existing *Job, ev *Event, now time.Time) *Job {
 }
 
 // videoSource is the Files API name of a generated video.
-func videoSource(ev *Event) string {
+func videoSource(ev *core.Event) string {
 	for _, s := range []string{ev.Data.FileID, ev.Data.FileName, ev.Data.VideoURI, ev.Data.OutputFileURI} {
 		if name := FileName(s); name != "" {
 			return name
@@ -347,7 +349,7 @@ func ClaimLanding(existing *Job, owner string, now, leaseUntil time.Time) (Landi
 // RenewLanding extends owner's lease; ErrNotOwner once someone else holds it.
 func RenewLanding(existing *Job, owner string, now, leaseUntil time.Time) (*Job, error) {
 	if !holdsLanding(existing, owner) {
-		return nil, ErrNotOwner
+		return nil, core.ErrNotOwner
 	}
 	j := existing.Clone()
 	j.LandingLease, j.UpdatedAt = leaseUntil, now
@@ -357,7 +359,7 @@ func RenewLanding(existing *Job, owner string, now, leaseUntil time.Time) (*Job,
 // FinishLanding records the landed output; only the lease holder may.
 func FinishLanding(existing *Job, owner string, m Manifest, manifestURI string, now time.Time) (*Job, error) {
 	if !holdsLanding(existing, owner) {
-		return nil, ErrNotOwner
+		return nil, core.ErrNotOwner
 	}
 	j := existing.Clone()
 	j.Landing, j.LandingOwner, j.LandingLease, j.LandingError = LandingLanded, "", time.Time{}, ""
@@ -369,7 +371,7 @@ func FinishLanding(existing *Job, owner string, m Manifest, manifestURI string, 
 // ReleaseLanding gives the landing back after a failed attempt, keeping why.
 func ReleaseLanding(existing *Job, owner, reason string, now time.Time) (*Job, error) {
 	if !holdsLanding(existing, owner) {
-		return nil, ErrNotOwner
+		return nil, core.ErrNotOwner
 	}
 	j := existing.Clone()
 	j.Landing, j.LandingOwner, j.LandingLease, j.LandingError = LandingPending, "", time.Time{}, reason

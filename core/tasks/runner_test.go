@@ -1,4 +1,4 @@
-package core_test
+package tasks_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
 // flakyStore fails PutDeadLetter while fail is set.
@@ -59,7 +60,7 @@ func TestTaskRunner(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			calls := 0
-			proc := core.ProcessorFunc(func(ctx context.Context, ev *core.Event) error {
+			proc := core.HandlerFunc(func(ctx context.Context, ev *core.Event) error {
 				if ev.Delivery.ID != "msg_1" || ev.Delivery.Scheme != core.SchemeStatic {
 					t.Errorf("delivery %+v", ev.Delivery)
 				}
@@ -70,14 +71,14 @@ func TestTaskRunner(t *testing.T) {
 				return c.results[calls-1]
 			})
 			store := &flakyStore{MemoryStore: core.NewMemoryStore(0), fail: c.storeDown}
-			r := &core.TaskRunner{Processor: proc, DeadLetters: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			r := &tasks.Runner{Processor: proc, DeadLetters: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			ctx := context.Background()
 			if c.deadline > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, c.deadline)
 				defer cancel()
 			}
-			task := core.Task{ID: "msg_1", Scheme: core.SchemeStatic, Body: []byte(c.body), EnqueuedAt: time.Unix(1700000000, 0)}
+			task := tasks.Task{ID: "msg_1", Scheme: core.SchemeStatic, Body: []byte(c.body), EnqueuedAt: time.Unix(1700000000, 0)}
 			err := r.Run(ctx, task, 3)
 			var later *core.RetryLaterError
 			switch {

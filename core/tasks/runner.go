@@ -1,27 +1,30 @@
-package core
+package tasks
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
-// DefaultMaxLocalWait bounds how long TaskRunner waits in process for a
+// DefaultMaxLocalWait bounds how long Runner waits in process for a
 // RetryLaterError's time instead of handing the task back to the queue.
 const DefaultMaxLocalWait = 30 * time.Second
 
-// TaskRunner runs the tasks a cloud queue delivers (Pub/Sub push, SQS),
+// Runner runs the tasks a cloud queue delivers (Pub/Sub push, SQS),
 // one delivery at a time. The queue keeps each task, counts its deliveries
 // and moves it to its own dead-letter queue when they run out; Run decides
 // what one delivery ends in: done (acknowledge), retry (redeliver), or a
 // permanent failure kept as a dead letter in DeadLetters (acknowledge, so a
 // poison message does not loop). The processor is idempotent per job, so a
 // delivery repeated by the queue costs nothing twice.
-type TaskRunner struct {
-	Processor   Processor
-	DeadLetters DeadLetters
+type Runner struct {
+	Processor   core.Processor
+	DeadLetters core.DeadLetters
 	Logger      *slog.Logger
 
 	StoreTimeout time.Duration // bound of the dead-letter write; 0: 5 s
@@ -40,7 +43,7 @@ const maxLocalRetries = 4
 // deliveries, 1 for the first (0 when the queue does not say). A nil error
 // means acknowledge it; an error means redeliver it later (it may be a
 // *RetryLaterError saying when).
-func (r *TaskRunner) Run(ctx context.Context, t Task, attempt int) error {
+func (r *Runner) Run(ctx context.Context, t Task, attempt int) error {
 	if r.Processor == nil || r.DeadLetters == nil {
 		return errors.New("task runner: Processor and DeadLetters are required")
 	}
@@ -60,29 +63,29 @@ func (r *TaskRunner) Run(ctx context.Context, t Task, attempt int) error {
 // DeadLetter keeps t as a dead letter at once, for cause (a message the
 // queue delivered that can never be processed, such as one in an unknown
 // encoding). Like Run, nil means acknowledge and an error redeliver.
-func (r *TaskRunner) DeadLetter(ctx context.Context, t Task, attempt int, cause error) error {
+func (r *Runner) DeadLetter(ctx context.Context, t Task, attempt int, cause error) error {
 	if r.DeadLetters == nil {
 		return errors.New("task runner: DeadLetters is required")
 	}
-	if !errors.Is(cause, ErrPermanent) {
-		cause = fmt.Errorf("%w: %w", ErrPermanent, cause)
+	if !errors.Is(cause, core.ErrPermanent) {
+		cause = fmt.Errorf("%w: %w", core.ErrPermanent, cause)
 	}
 	return r.finish(ctx, r.logger().With("webhook_id", t.ID, "attempt", attempt), t, nil, attempt, cause, r.now())
 }
 
 // finish logs the attempt's one line and turns its error into the answer.
-func (r *TaskRunner) finish(ctx context.Context, log *slog.Logger, t Task, ev *Event, attempt int, err error, start time.Time) error {
+func (r *Runner) finish(ctx context.Context, log *slog.Logger, t Task, ev *core.Event, attempt int, err error, start time.Time) error {
 	ms := roundMS(r.now().Sub(start))
 	switch {
 	case err == nil:
-		log.InfoContext(ctx, "task", "outcome", string(OutcomeProcessed), "latency_ms", ms)
+		log.InfoContext(ctx, "task", "outcome", string(core.OutcomeProcessed), "latency_ms", ms)
 		return nil
-	case errors.Is(err, ErrPermanent):
+	case errors.Is(err, core.ErrPermanent):
 		if derr := r.deadLetter(ctx, t, ev, attempt, err); derr != nil {
-			log.ErrorContext(ctx, "task", "outcome", string(OutcomeFailed), "error", truncate(err.Error(), 2048), "store_error", derr.Error(), "latency_ms", ms)
+			log.ErrorContext(ctx, "task", "outcome", string(core.OutcomeFailed), "error", truncate(err.Error(), 2048), "store_error", derr.Error(), "latency_ms", ms)
 			return fmt.Errorf("permanent failure not kept as a dead letter; redeliver: %w", derr)
 		}
-		log.ErrorContext(ctx, "task", "outcome", string(OutcomeDeadLetter), "reason", truncate(err.Error(), 2048), "latency_ms", ms)
+		log.ErrorContext(ctx, "task", "outcome", string(core.OutcomeDeadLetter), "reason", truncate(err.Error(), 2048), "latency_ms", ms)
 		return nil
 	default:
 		log.WarnContext(ctx, "task", "outcome", "retry", "error", truncate(err.Error(), 2048), "latency_ms", ms)
@@ -91,10 +94,10 @@ func (r *TaskRunner) finish(ctx context.Context, log *slog.Logger, t Task, ev *E
 }
 
 // process runs the processor, waiting out short RetryLaterErrors here.
-func (r *TaskRunner) process(ctx context.Context, ev *Event) error {
+func (r *Runner) process(ctx context.Context, ev *core.Event) error {
 	for i := 0; ; i++ {
 		err := r.Processor.Process(ctx, ev)
-		var later *RetryLaterError
+		var later *core.RetryLaterError
 		if err == nil || i == maxLocalRetries || !errors.As(err, &later) {
 			return err
 		}
@@ -116,7 +119,7 @@ func (r *TaskRunner) process(ctx context.Context, ev *Event) error {
 
 // mayWait: the wait is short, and leaves most of the delivery's time for
 // the attempt that follows it.
-func (r *TaskRunner) mayWait(ctx context.Context, wait time.Duration) bool {
+func (r *Runner) mayWait(ctx context.Context, wait time.Duration) bool {
 	max := r.MaxLocalWait
 	if max == 0 {
 		max = DefaultMaxLocalWait
@@ -130,8 +133,8 @@ func (r *TaskRunner) mayWait(ctx context.Context, wait time.Duration) bool {
 	return true
 }
 
-func (r *TaskRunner) deadLetter(ctx context.Context, t Task, ev *Event, attempt int, cause error) error {
-	d := DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: truncate(cause.Error(), 2048), Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: attempt}
+func (r *Runner) deadLetter(ctx context.Context, t Task, ev *core.Event, attempt int, cause error) error {
+	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: truncate(cause.Error(), 2048), Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: attempt}
 	if ev != nil {
 		d.EventType = ev.Type
 	}
@@ -140,7 +143,7 @@ func (r *TaskRunner) deadLetter(ctx context.Context, t Task, ev *Event, attempt 
 	}
 	timeout := r.StoreTimeout
 	if timeout <= 0 {
-		timeout = DefaultStoreTimeout
+		timeout = core.DefaultStoreTimeout
 	}
 	// Kept even if the delivery's own time ran out: it is its last word.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
@@ -148,16 +151,30 @@ func (r *TaskRunner) deadLetter(ctx context.Context, t Task, ev *Event, attempt 
 	return r.DeadLetters.PutDeadLetter(sctx, d)
 }
 
-func (r *TaskRunner) logger() *slog.Logger {
+func (r *Runner) logger() *slog.Logger {
 	if r.Logger != nil {
 		return r.Logger
 	}
 	return slog.Default()
 }
 
-func (r *TaskRunner) now() time.Time {
+func (r *Runner) now() time.Time {
 	if r.Clock != nil {
 		return r.Clock()
 	}
 	return time.Now()
+}
+
+// truncate bounds an error message kept with a task or a dead letter.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// roundMS is a duration in milliseconds with microsecond precision, as the
+// receiver's latency_ms.
+func roundMS(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
 }

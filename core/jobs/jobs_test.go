@@ -1,4 +1,4 @@
-package core_test
+package jobs_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // The rules of the job processor, with in-memory parts. The real API
@@ -20,17 +21,17 @@ import (
 
 type memBatches struct {
 	mu    sync.Mutex
-	st    map[string]core.BatchStatus
+	st    map[string]jobs.BatchStatus
 	calls int
 }
 
-func (m *memBatches) GetBatch(_ context.Context, name string) (core.BatchStatus, error) {
+func (m *memBatches) GetBatch(_ context.Context, name string) (jobs.BatchStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
 	st, ok := m.st[name]
 	if !ok {
-		return core.BatchStatus{}, core.ErrNotFound
+		return jobs.BatchStatus{}, core.ErrNotFound
 	}
 	st.Name = name
 	return st, nil
@@ -42,7 +43,7 @@ type memFiles struct {
 	fetches int
 }
 
-func (m *memFiles) Fetch(_ context.Context, src string) (*core.Download, error) {
+func (m *memFiles) Fetch(_ context.Context, src string) (*jobs.Download, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fetches++
@@ -50,7 +51,7 @@ func (m *memFiles) Fetch(_ context.Context, src string) (*core.Download, error) 
 	if !ok {
 		return nil, core.ErrNotFound
 	}
-	return &core.Download{Body: io.NopCloser(strings.NewReader(d)), Size: int64(len(d)), ContentType: "application/jsonl"}, nil
+	return &jobs.Download{Body: io.NopCloser(strings.NewReader(d)), Size: int64(len(d)), ContentType: "application/jsonl"}, nil
 }
 
 type memSink struct {
@@ -91,7 +92,7 @@ type memNotifier struct {
 
 func (n *memNotifier) Name() string { return "mem" }
 
-func (n *memNotifier) Notify(_ context.Context, note core.Notification) error {
+func (n *memNotifier) Notify(_ context.Context, note jobs.Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fail > 0 {
@@ -103,8 +104,8 @@ func (n *memNotifier) Notify(_ context.Context, note core.Notification) error {
 }
 
 type rig struct {
-	jobs    *core.Jobs
-	ledger  *core.MemoryLedger
+	jobs    *jobs.Actions
+	ledger  *jobs.MemoryLedger
 	batches *memBatches
 	files   *memFiles
 	sink    *memSink
@@ -113,15 +114,15 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	r := &rig{
-		ledger:  core.NewMemoryLedger(0),
-		batches: &memBatches{st: map[string]core.BatchStatus{}},
+		ledger:  jobs.NewMemoryLedger(0),
+		batches: &memBatches{st: map[string]jobs.BatchStatus{}},
 		files:   &memFiles{data: map[string]string{}},
 		sink:    &memSink{objs: map[string][]byte{}},
 		note:    &memNotifier{},
 	}
 	var err error
-	r.jobs, err = core.NewJobs(core.JobsConfig{
-		Ledger: r.ledger, Batches: r.batches, Fetcher: r.files, Sink: r.sink, Notifiers: []core.Notifier{r.note},
+	r.jobs, err = jobs.New(jobs.Config{
+		Ledger: r.ledger, Batches: r.batches, Fetcher: r.files, Sink: r.sink, Notifiers: []jobs.Notifier{r.note},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NotifyAttempts: 2, NotifyTimeout: time.Second,
 	})
 	if err != nil {
@@ -130,8 +131,13 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
+// delivery is a parsed event of type typ for job, delivered as id.
 func delivery(id, typ, job, output string) *core.Event {
-	e := event(id, typ)
+	e, err := core.ParseEvent([]byte(fmt.Sprintf(`{"type":%q,"version":"v1","data":{"id":"batches/%s"}}`, typ, id)))
+	if err != nil {
+		panic(err)
+	}
+	e.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
 	e.Data.ID, e.Data.OutputFileURI = job, output
 	return e
 }
@@ -141,7 +147,7 @@ const output = "{\"response\":{}}\n{\"error\":{}}\n{\"response\":{}}\n"
 func TestJobsLandOncePerBatch(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	r.batches.st["batches/1"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o1"}
+	r.batches.st["batches/1"] = jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/o1"}
 	r.files.data["files/o1"] = output
 
 	for _, id := range []string{"msg_static", "msg_dynamic", "msg_static"} {
@@ -156,7 +162,7 @@ func TestJobsLandOncePerBatch(t *testing.T) {
 		t.Fatalf("landed %q", got)
 	}
 	j, _ := r.ledger.GetJob(ctx, "batches/1")
-	if j.State != core.JobSucceeded || j.Landing != core.LandingLanded || j.Source != "files/o1" || j.Output.Lines != 3 ||
+	if j.State != jobs.JobSucceeded || j.Landing != jobs.LandingLanded || j.Source != "files/o1" || j.Output.Lines != 3 ||
 		j.Output.SucceededLines != 2 || j.Output.FailedLines != 1 || j.ManifestURI != "mem://batches/1/manifest.json" ||
 		len(j.Deliveries) != 2 {
 		t.Fatalf("ledger: %+v %+v", j, j.Output)
@@ -169,13 +175,13 @@ func TestJobsLandOncePerBatch(t *testing.T) {
 func TestJobsAPIDisagrees(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	r.batches.st["batches/f"] = core.BatchStatus{APIState: "JOB_STATE_FAILED", State: core.JobFailed}
-	r.batches.st["batches/r"] = core.BatchStatus{APIState: "JOB_STATE_RUNNING", State: core.JobRunning}
+	r.batches.st["batches/f"] = jobs.BatchStatus{APIState: "JOB_STATE_FAILED", State: jobs.JobFailed}
+	r.batches.st["batches/r"] = jobs.BatchStatus{APIState: "JOB_STATE_RUNNING", State: jobs.JobRunning}
 	if err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/f", "files/x")); err != nil {
 		t.Fatal(err)
 	}
 	j, _ := r.ledger.GetJob(ctx, "batches/f")
-	if j.State != core.JobFailed || j.ErrorMessage != "the Gemini API reports JOB_STATE_FAILED" || j.Landing != core.LandingNone || r.files.fetches != 0 {
+	if j.State != jobs.JobFailed || j.ErrorMessage != "the Gemini API reports JOB_STATE_FAILED" || j.Landing != jobs.LandingNone || r.files.fetches != 0 {
 		t.Fatalf("failed per the API: %+v, %d fetches", j, r.files.fetches)
 	}
 	err := r.jobs.Process(ctx, delivery("m2", core.BatchSucceeded, "batches/r", "files/x"))
@@ -190,13 +196,13 @@ func TestJobsAPIDisagrees(t *testing.T) {
 
 func TestJobsWithoutAPIKeyRecordsAndSkips(t *testing.T) {
 	ctx := context.Background()
-	l := core.NewMemoryLedger(0)
-	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: l, Sink: &memSink{objs: map[string][]byte{}}, NoBatchesReason: "GEMINI_API_KEY is not set", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/n", "files/x")); err != nil {
+	l := jobs.NewMemoryLedger(0)
+	p, _ := jobs.New(jobs.Config{Ledger: l, Sink: &memSink{objs: map[string][]byte{}}, NoBatchesReason: "GEMINI_API_KEY is not set", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := p.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/n", "files/x")); err != nil {
 		t.Fatal(err)
 	}
 	j, _ := l.GetJob(ctx, "batches/n")
-	if j.State != core.JobSucceeded || j.APIState != "" || j.Landing != core.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" {
+	if j.State != jobs.JobSucceeded || j.APIState != "" || j.Landing != jobs.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" {
 		t.Fatalf("%+v", j)
 	}
 }
@@ -214,19 +220,19 @@ func (k *keylessFetcher) CanFetch(src string) error {
 
 func TestJobsSkipsWhatCannotBeFetched(t *testing.T) {
 	ctx := context.Background()
-	l := core.NewMemoryLedger(0)
+	l := jobs.NewMemoryLedger(0)
 	f := &keylessFetcher{}
-	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: l, Fetcher: f, Sink: &memSink{objs: map[string][]byte{}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, _ := jobs.New(jobs.Config{Ledger: l, Fetcher: f, Sink: &memSink{objs: map[string][]byte{}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ev, err := core.ParseEvent([]byte(`{"type":"video.generated","version":"v1","data":{"file_id":"files/v1","video_uri":"files/v1"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev.Delivery = core.Delivery{ID: "m1", Scheme: core.SchemeStatic}
-	if err := jobs.Process(ctx, ev); err != nil {
+	if err := p.Process(ctx, ev); err != nil {
 		t.Fatalf("video without an API key: %v, want recorded and skipped", err)
 	}
 	j, _ := l.GetJob(ctx, "files/v1")
-	if j.State != core.JobSucceeded || j.Landing != core.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" || f.fetches != 0 {
+	if j.State != jobs.JobSucceeded || j.Landing != jobs.LandingSkipped || j.LandingError != "GEMINI_API_KEY is not set" || f.fetches != 0 {
 		t.Fatalf("job %+v, fetches %d", j, f.fetches)
 	}
 }
@@ -236,10 +242,10 @@ func TestJobsSkipsWhatCannotBeFetched(t *testing.T) {
 func TestJobsBusyLanding(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	r.batches.st["batches/b"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
+	r.batches.st["batches/b"] = jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/o"}
 	lease := time.Now().Add(time.Minute)
-	r.ledger.UpdateJob(ctx, "batches/b", func(*core.Job) (*core.Job, error) {
-		return &core.Job{ID: "batches/b", Kind: "batch", State: core.JobSucceeded, Source: "files/o", Landing: core.LandingActive, LandingOwner: "other", LandingLease: lease}, nil
+	r.ledger.UpdateJob(ctx, "batches/b", func(*jobs.Job) (*jobs.Job, error) {
+		return &jobs.Job{ID: "batches/b", Kind: "batch", State: jobs.JobSucceeded, Source: "files/o", Landing: jobs.LandingActive, LandingOwner: "other", LandingLease: lease}, nil
 	})
 	err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/b", "files/o"))
 	var later *core.RetryLaterError
@@ -253,13 +259,13 @@ func TestJobsBusyLanding(t *testing.T) {
 func TestJobsAdoptsLandedManifest(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	r.batches.st["batches/c"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
+	r.batches.st["batches/c"] = jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/o"}
 	r.sink.objs["batches/c/manifest.json"] = []byte(`{"job_id":"batches/c","source":"files/o","uri":"mem://batches/c/results.jsonl","bytes":42,"sha256":"ab","lines":1}`)
 	if err := r.jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/c", "files/o")); err != nil {
 		t.Fatal(err)
 	}
 	j, _ := r.ledger.GetJob(ctx, "batches/c")
-	if r.files.fetches != 0 || j.Landing != core.LandingLanded || j.Output.Bytes != 42 {
+	if r.files.fetches != 0 || j.Landing != jobs.LandingLanded || j.Output.Bytes != 42 {
 		t.Fatalf("%d fetches, %+v", r.files.fetches, j)
 	}
 }
@@ -269,19 +275,19 @@ func TestJobsAdoptsLandedManifest(t *testing.T) {
 func TestJobsShortDownloadIsRetried(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	r.batches.st["batches/s"] = core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/s"}
+	r.batches.st["batches/s"] = jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/s"}
 	short := &shortFetcher{memFiles: r.files, cut: 1}
 	r.files.data["files/s"] = output
-	jobs, _ := core.NewJobs(core.JobsConfig{Ledger: r.ledger, Batches: r.batches, Fetcher: short, Sink: r.sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s"))
-	if !errors.Is(err, core.ErrSizeMismatch) {
+	p, _ := jobs.New(jobs.Config{Ledger: r.ledger, Batches: r.batches, Fetcher: short, Sink: r.sink, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	err := p.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s"))
+	if !errors.Is(err, jobs.ErrSizeMismatch) {
 		t.Fatalf("short download: %v, want ErrSizeMismatch", err)
 	}
 	j, _ := r.ledger.GetJob(ctx, "batches/s")
-	if j.Landing != core.LandingPending || !strings.Contains(j.LandingError, "size") || len(r.sink.objs) != 0 {
+	if j.Landing != jobs.LandingPending || !strings.Contains(j.LandingError, "size") || len(r.sink.objs) != 0 {
 		t.Fatalf("after a short download: %+v, sink %v", j, r.sink.objs)
 	}
-	if err := jobs.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s")); err != nil {
+	if err := p.Process(ctx, delivery("m1", core.BatchSucceeded, "batches/s", "files/s")); err != nil {
 		t.Fatal(err)
 	}
 	if string(r.sink.objs["batches/s/results.jsonl"]) != output {
@@ -295,7 +301,7 @@ type shortFetcher struct {
 }
 
 // Fetch cuts the first cut downloads in half while promising the full size.
-func (s *shortFetcher) Fetch(ctx context.Context, src string) (*core.Download, error) {
+func (s *shortFetcher) Fetch(ctx context.Context, src string) (*jobs.Download, error) {
 	d, err := s.memFiles.Fetch(ctx, src)
 	if err != nil || s.cut == 0 {
 		return d, err

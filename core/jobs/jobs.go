@@ -1,4 +1,4 @@
-package core
+package jobs
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // Defaults of the job processor.
@@ -20,10 +22,10 @@ const (
 	maxManifestBytes     = 1 << 20
 )
 
-// JobsConfig configures the job processor. Ledger is required; without
+// Config configures the job processor. Ledger is required; without
 // Batches a batch.succeeded is recorded but not confirmed nor landed,
 // without Sink nothing lands, without Fetcher only inline outputs land.
-type JobsConfig struct {
+type Config struct {
 	Ledger    Ledger
 	Batches   Batches
 	Fetcher   Fetcher
@@ -42,18 +44,18 @@ type JobsConfig struct {
 	Clock          func() time.Time
 }
 
-// Jobs acts on events: it records each in the job ledger, confirms a
+// Actions acts on events: it records each in the job ledger, confirms a
 // finished batch with the Gemini API, lands its output (or a generated
 // video) in the sink exactly once per job, and sends the notifications.
 // Every step is recorded in the ledger before the next, so an attempt that
 // fails or crashes is resumed by the next one without redoing what is
-// done: Jobs is the Processor behind both the inline handler and the queue
+// done: Actions is the Processor behind both the inline handler and the queue
 // workers.
-type Jobs struct {
-	c JobsConfig
+type Actions struct {
+	c Config
 }
 
-func NewJobs(c JobsConfig) (*Jobs, error) {
+func New(c Config) (*Actions, error) {
 	if c.Ledger == nil {
 		return nil, errors.New("jobs: Ledger is required")
 	}
@@ -81,18 +83,18 @@ func NewJobs(c JobsConfig) (*Jobs, error) {
 	if c.NoSinkReason == "" {
 		c.NoSinkReason = "no results sink configured"
 	}
-	return &Jobs{c: c}, nil
+	return &Actions{c: c}, nil
 }
 
 // Ledger is the ledger the processor writes.
-func (p *Jobs) Ledger() Ledger { return p.c.Ledger }
+func (p *Actions) Ledger() Ledger { return p.c.Ledger }
 
 // Process implements Processor.
-func (p *Jobs) Process(ctx context.Context, ev *Event) error {
+func (p *Actions) Process(ctx context.Context, ev *core.Event) error {
 	id := ev.JobID()
 	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", id)
-	if id == "" || !KnownEventType(ev.Type) {
-		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", KnownEventType(ev.Type))
+	if id == "" || !core.KnownEventType(ev.Type) {
+		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", core.KnownEventType(ev.Type))
 		return nil
 	}
 	now := p.c.Clock()
@@ -101,7 +103,7 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 		return err
 	}
 	var inline []byte
-	if ev.Type == BatchSucceeded {
+	if ev.Type == core.BatchSucceeded {
 		if job, inline, err = p.confirmBatch(ctx, job); err != nil {
 			return err
 		}
@@ -128,7 +130,7 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 // confirmBatch asks the API about a batch the event says succeeded, unless
 // the ledger already knows its outcome. It returns inline responses when
 // the batch has no output file.
-func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error) {
+func (p *Actions) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error) {
 	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
 	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
 		return job, nil, nil // known: a second delivery asks the API nothing
@@ -155,7 +157,7 @@ func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error)
 		return nil, nil, err
 	}
 	if !job.State.Terminal() {
-		return nil, nil, &RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+		return nil, nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
 	}
 	if job.State == JobSucceeded && job.Source == "" && (job.Landing == LandingPending) {
 		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
@@ -168,7 +170,7 @@ func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error)
 // land lands the job's output once: it claims the landing in the ledger,
 // streams the output to the sink while keeping the lease alive, writes the
 // manifest, and records it.
-func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) {
+func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, error) {
 	now := p.c.Clock()
 	skip := ""
 	switch {
@@ -177,7 +179,7 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 	case job.Source == "":
 		skip = "no output file is known for the job"
 	case job.Source == SourceInline && inline == nil:
-		return nil, &RetryLaterError{At: now, Reason: "inline responses must be read from the API again"}
+		return nil, &core.RetryLaterError{At: now, Reason: "inline responses must be read from the API again"}
 	case job.Source != SourceInline:
 		skip = p.cannotFetch(job.Source)
 	}
@@ -185,7 +187,7 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 		return p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SkipLanding(j, skip, now), nil })
 	}
 
-	owner, id := newOwner(), job.ID
+	owner, id := core.NewOwner(), job.ID
 	var verdict LandingVerdict
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		var next *Job
@@ -205,7 +207,7 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 		if job.LandingLease.Before(at) {
 			at = job.LandingLease
 		}
-		return nil, &RetryLaterError{At: at, Free: true, Reason: "another worker is landing " + job.ID}
+		return nil, &core.RetryLaterError{At: at, Free: true, Reason: "another worker is landing " + job.ID}
 	}
 
 	lctx, cancel := context.WithCancelCause(ctx)
@@ -226,14 +228,14 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 	// The next attempt finds the landing free (or the lease over) and
 	// redoes it; Put replaces whatever this attempt left.
 	detached := context.WithoutCancel(ctx)
-	if _, rerr := p.update(detached, id, func(j *Job) (*Job, error) { return ReleaseLanding(j, owner, truncate(err.Error(), 1024), done) }); rerr != nil && !errors.Is(rerr, ErrNotOwner) {
+	if _, rerr := p.update(detached, id, func(j *Job) (*Job, error) { return ReleaseLanding(j, owner, truncate(err.Error(), 1024), done) }); rerr != nil && !errors.Is(rerr, core.ErrNotOwner) {
 		p.c.Logger.WarnContext(ctx, "cannot release landing; its lease will end it", "job_id", id, "error", rerr.Error())
 	}
 	return nil, fmt.Errorf("landing %s: %w", id, err)
 }
 
 // cannotFetch says why source cannot be fetched with this configuration ("" when it can).
-func (p *Jobs) cannotFetch(source string) string {
+func (p *Actions) cannotFetch(source string) string {
 	if p.c.Fetcher == nil {
 		return p.c.NoBatchesReason
 	}
@@ -249,7 +251,7 @@ var errLeaseLost = errors.New("landing lease lost to another worker")
 
 // keepLease renews the landing lease every third of it until stop is
 // called; if another owner took it, landing is cancelled.
-func (p *Jobs) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id, owner string) (stop func()) {
+func (p *Actions) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id, owner string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -266,7 +268,7 @@ func (p *Jobs) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id
 			}
 			now := p.c.Clock()
 			_, err := p.c.Ledger.UpdateJob(ctx, id, func(j *Job) (*Job, error) { return RenewLanding(j, owner, now, now.Add(p.c.LandingLease)) })
-			if errors.Is(err, ErrNotOwner) {
+			if errors.Is(err, core.ErrNotOwner) {
 				cancel(errLeaseLost)
 				return
 			}
@@ -281,7 +283,7 @@ func (p *Jobs) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id
 // landOutput writes the output and then its manifest. The manifest goes
 // last, so its presence means the output is whole: a retry after a crash
 // that came after it adopts it instead of downloading again.
-func (p *Jobs) landOutput(ctx context.Context, job *Job, inline []byte) (Manifest, string, error) {
+func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Manifest, string, error) {
 	dir := JobPath(job.ID)
 	manifestKey := dir + "/" + ManifestName
 	b, err := p.c.Sink.Get(ctx, manifestKey, maxManifestBytes)
@@ -291,7 +293,7 @@ func (p *Jobs) landOutput(ctx context.Context, job *Job, inline []byte) (Manifes
 		if json.Unmarshal(b, &m) == nil && m.JobID == job.ID && m.Source == job.Source {
 			return m, p.c.Sink.URI(manifestKey), nil
 		}
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, core.ErrNotFound):
 		return Manifest{}, "", fmt.Errorf("sink: %w", err)
 	}
 
@@ -369,10 +371,18 @@ func JobPath(id string) string {
 	return b.String()
 }
 
-func (p *Jobs) update(ctx context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error) {
+func (p *Actions) update(ctx context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error) {
 	j, err := p.c.Ledger.UpdateJob(ctx, id, fn)
 	if err != nil {
 		return nil, fmt.Errorf("job ledger %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// truncate bounds an error message kept in the ledger.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

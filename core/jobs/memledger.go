@@ -1,9 +1,11 @@
-package core
+package jobs
 
 import (
 	"context"
 	"slices"
 	"sync"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // MemoryLedger is a Ledger for one process (tests, IDEMPOTENCY_STORE=memory).
@@ -20,7 +22,7 @@ type MemoryLedger struct {
 // NewMemoryLedger keeps at most limit jobs (0: DefaultMemoryStoreLimit).
 func NewMemoryLedger(limit int) *MemoryLedger {
 	if limit <= 0 {
-		limit = DefaultMemoryStoreLimit
+		limit = core.DefaultMemoryStoreLimit
 	}
 	return &MemoryLedger{limit: limit, jobs: make(map[string]*Job)}
 }
@@ -38,7 +40,7 @@ func (m *MemoryLedger) UpdateJob(_ context.Context, id string, fn func(*Job) (*J
 	}
 	if cur == nil {
 		if len(m.jobs) >= m.limit && !m.evictOne() {
-			return nil, ErrStoreFull
+			return nil, core.ErrStoreFull
 		}
 		m.order = append(m.order, id)
 	}
