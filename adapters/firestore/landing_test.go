@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
-	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
@@ -32,34 +32,34 @@ func TestTwoInstancesLandOnce(t *testing.T) {
 	api.AddFile(f)
 	api.AddBatch("batches/cloud", geminitest.Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: f.Name})
 	sink := t.TempDir() // stands for the bucket both instances land in
-	env := map[string]string{
+	vars := map[string]string{
 		"WEBHOOK_SIGNING_SECRET": secret,
 		"GOOGLE_CLOUD_PROJECT":   fmt.Sprintf("landing-%d", time.Now().UnixNano()),
 		"RESULTS_SINK":           sink,
 		"GEMINI_API_KEY":         "test",
 		"GOOGLE_GEMINI_BASE_URL": api.URL,
 	}
-	getenv := func(k string) string { return env[k] }
+	getenv := func(k string) string { return vars[k] }
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		testenv.ResetFirestore(ctx, os.Getenv("FIRESTORE_EMULATOR_HOST"), env["GOOGLE_CLOUD_PROJECT"])
+		testenv.ResetFirestore(ctx, os.Getenv("FIRESTORE_EMULATOR_HOST"), vars["GOOGLE_CLOUD_PROJECT"])
 	})
 	var urls []string
 	var apps []*wire.App
 	for range 2 {
-		cfg, err := core.LoadConfig(getenv, "firestore")
+		cfg, err := env.Load(getenv, env.Cloud)
 		if err != nil {
 			t.Fatal(err)
 		}
-		app, err := wire.Build(context.Background(), cfg, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Getenv: getenv})
+		app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if app.Processing.Worker != nil {
+		if app.Processing.Local != nil {
 			t.Fatal("a local queue in the cloud configuration")
 		}
-		srv := httptest.NewServer(app.Handler)
+		srv := httptest.NewServer(app.Receiver)
 		defer srv.Close()
 		defer app.Close()
 		urls = append(urls, srv.URL)

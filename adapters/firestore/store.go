@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -41,7 +42,7 @@ const maxAttempts = 8
 type Config struct {
 	ProjectID  string // empty: detected from the credentials
 	DatabaseID string // empty: "(default)"
-	Collection string // empty: core.DefaultFirestoreCollection
+	Collection string // empty: env.DefaultFirestoreCollection
 
 	// Client, when set, is used instead of building one; Close leaves it open.
 	Client *firestore.Client
@@ -78,7 +79,7 @@ var (
 // project id (from the credentials or the metadata server) may wait on the network.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Collection == "" {
-		cfg.Collection = core.DefaultFirestoreCollection
+		cfg.Collection = env.DefaultFirestoreCollection
 	}
 	if strings.Contains(cfg.Collection, "/") {
 		return nil, fmt.Errorf("firestore store: collection %q must be a top-level collection id (no '/')", cfg.Collection)

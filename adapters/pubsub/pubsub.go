@@ -129,3 +129,13 @@ func Task(messageID string, data []byte, attrs map[string]string) tasks.Task {
 	}
 	return t
 }
+
+// Open opens a publisher of topic as a core.Queue, with its closer: what
+// adapters/wire calls for QUEUE=pubsub:….
+func Open(ctx context.Context, topic string) (core.Queue, func() error, error) {
+	q, err := New(ctx, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, q.Close, nil
+}

@@ -40,7 +40,7 @@ func NewFolder(dir string) (*Folder, error) {
 func (f *Folder) Root() string { return f.root }
 
 func (f *Folder) path(key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return "", err
 	}
 	return filepath.Join(f.root, filepath.FromSlash(key)), nil
@@ -72,7 +72,7 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.CopyBuffer(writerOnly{tmp}, ctxReader{ctx, r}, make([]byte, copyBuffer)); err != nil {
+	if _, err := io.CopyBuffer(writerOnly{tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, copyBuffer)); err != nil {
 		return "", fmt.Errorf("folder sink %s: %w", key, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -92,7 +92,8 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 	return f.URI(key), nil
 }
 
-func (f *Folder) Get(_ context.Context, key string, max int64) ([]byte, error) {
+// Open streams the object at key.
+func (f *Folder) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	path, err := f.path(key)
 	if err != nil {
 		return nil, err
@@ -104,15 +105,7 @@ func (f *Folder) Get(_ context.Context, key string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("folder sink %s: %w", key, err)
 	}
-	defer file.Close()
-	b, err := io.ReadAll(io.LimitReader(file, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("folder sink %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("folder sink %s: larger than %d bytes", key, max)
-	}
-	return b, nil
+	return file, nil
 }
 
 // URI is the file:// URL of key.
@@ -139,17 +132,18 @@ func syncDir(dir string) {
 	}
 }
 
-// ctxReader stops a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+// ContextReader stops a copy when its context ends.
+type ContextReader struct {
+	Ctx context.Context
+	R   io.Reader
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
+// Read reads from R until the context ends.
+func (c ContextReader) Read(p []byte) (int, error) {
+	if err := c.Ctx.Err(); err != nil {
+		return 0, context.Cause(c.Ctx)
 	}
-	return c.r.Read(p)
+	return c.R.Read(p)
 }
 
 // writerOnly hides *os.File's ReadFrom so the copy uses our buffer size.

@@ -60,7 +60,7 @@ func ParseGS(uri string) (bucket, object string, err error) {
 }
 
 func (g *GCS) object(key string) (*storage.ObjectHandle, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
 	return g.client.Bucket(g.bucket).Object(g.prefix + key), nil
@@ -86,7 +86,7 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, contentType stri
 	w := obj.If(cond).NewWriter(wctx)
 	w.ContentType = contentType
 	w.ChunkSize = gcsChunk
-	if _, err := io.CopyBuffer(w, ctxReader{ctx, r}, make([]byte, copyBuffer)); err != nil {
+	if _, err := io.CopyBuffer(w, ContextReader{Ctx: ctx, R: r}, make([]byte, copyBuffer)); err != nil {
 		cancel() // abandons the upload: nothing becomes visible
 		_ = w.Close()
 		return "", fmt.Errorf("gcs sink %s: %w", key, err)
@@ -101,7 +101,8 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, contentType stri
 	return g.URI(key), nil
 }
 
-func (g *GCS) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+// Open streams the object at key.
+func (g *GCS) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	obj, err := g.object(key)
 	if err != nil {
 		return nil, err
@@ -113,15 +114,7 @@ func (g *GCS) Get(ctx context.Context, key string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcs sink %s: %w", key, err)
 	}
-	defer rd.Close()
-	b, err := io.ReadAll(io.LimitReader(rd, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("gcs sink %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("gcs sink %s: larger than %d bytes", key, max)
-	}
-	return b, nil
+	return rd, nil
 }
 
 func (g *GCS) URI(key string) string { return "gs://" + g.bucket + "/" + g.prefix + key }

@@ -12,8 +12,8 @@ import (
 // copyBuffer is the size of the one buffer a landing streams through.
 const copyBuffer = 1 << 20
 
-// checkKey refuses keys that could leave the sink's root.
-func checkKey(key string) error {
+// CheckKey refuses keys that could leave a sink's root; every sink checks its keys with it.
+func CheckKey(key string) error {
 	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
 		return fmt.Errorf("sink: invalid key %q", key)
 	}

@@ -8,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/geminiwebhooks/receiver/adapters/sink"
+	"github.com/geminiwebhooks/receiver/adapters/sink/sinktest"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
@@ -74,7 +74,7 @@ func TestSinks(t *testing.T) {
 			if uri != s.URI("batches/a/results.jsonl") {
 				t.Fatalf("uri %s", uri)
 			}
-			got, err := s.Get(ctx, "batches/a/results.jsonl", 20<<20)
+			got, err := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 20<<20)
 			if err != nil || !bytes.Equal(got, big) {
 				t.Fatalf("landed %d bytes, want %d: %v", len(got), len(big), err)
 			}
@@ -82,7 +82,7 @@ func TestSinks(t *testing.T) {
 			if _, err := s.Put(ctx, "batches/a/results.jsonl", strings.NewReader("v2\n"), "application/jsonl"); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := s.Get(ctx, "batches/a/results.jsonl", 100); string(got) != "v2\n" {
+			if got, _ := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 100); string(got) != "v2\n" {
 				t.Fatalf("after replace: %q", got)
 			}
 			// A source that fails midway: nothing at the key, the old
@@ -91,17 +91,17 @@ func TestSinks(t *testing.T) {
 			if !errors.Is(err, errCut) {
 				t.Fatalf("put from a failing source: %v", err)
 			}
-			if _, err := s.Get(ctx, "batches/b/results.jsonl", 20<<20); !errors.Is(err, core.ErrNotFound) {
+			if _, err := jobs.ReadSmall(ctx, s, "batches/b/results.jsonl", 20<<20); !errors.Is(err, core.ErrNotFound) {
 				t.Fatalf("a failed put left something: %v", err)
 			}
 			_, err = s.Put(ctx, "batches/a/results.jsonl", &failAfter{r: bytes.NewReader(big), n: 100}, "application/jsonl")
 			if !errors.Is(err, errCut) {
 				t.Fatal(err)
 			}
-			if got, _ := s.Get(ctx, "batches/a/results.jsonl", 100); string(got) != "v2\n" {
+			if got, _ := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 100); string(got) != "v2\n" {
 				t.Fatalf("a failed replace changed the object: %q", got)
 			}
-			if _, err := s.Get(ctx, "batches/a/results.jsonl", 2); err == nil {
+			if _, err := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 2); err == nil {
 				t.Fatal("Get ignored its limit")
 			}
 			for _, bad := range []string{"", "/abs", "a/../b", "a//b", "."} {
@@ -162,39 +162,26 @@ func TestGCSFetch(t *testing.T) {
 	}
 }
 
-// gated tells reading on its first Read, then blocks until open is closed.
-type gated struct {
-	reading, open chan struct{}
-	once          sync.Once
-	r             io.Reader
-}
-
-func (g *gated) Read(p []byte) (int, error) {
-	g.once.Do(func() { close(g.reading) })
-	<-g.open
-	return g.r.Read(p)
-}
-
 // Two writers that both saw the key absent: the conditional create lets
 // only the first to finish win; the other fails instead of overwriting.
 func TestGCSConditionalCreate(t *testing.T) {
 	g, _ := sink.NewGCS(fakeGCS(t), "gs://results/p")
 	ctx := context.Background()
-	slow := &gated{reading: make(chan struct{}), open: make(chan struct{}), r: strings.NewReader("from A\n")}
+	slow := sinktest.NewGated(strings.NewReader("from A\n"))
 	errA := make(chan error, 1)
 	go func() {
 		_, err := g.Put(ctx, "k/results.jsonl", slow, "")
 		errA <- err
 	}()
-	<-slow.reading // A has checked that the key is absent and is streaming
+	<-slow.Reading // A has checked that the key is absent and is streaming
 	if _, err := g.Put(ctx, "k/results.jsonl", strings.NewReader("from B\n"), ""); err != nil {
 		t.Fatal(err)
 	}
-	close(slow.open)
+	close(slow.Open)
 	if err := <-errA; err == nil {
 		t.Fatal("the second writer overwrote the first")
 	}
-	if b, _ := g.Get(ctx, "k/results.jsonl", 100); string(b) != "from B\n" {
+	if b, _ := jobs.ReadSmall(ctx, g, "k/results.jsonl", 100); string(b) != "from B\n" {
 		t.Fatalf("object holds %q", b)
 	}
 }

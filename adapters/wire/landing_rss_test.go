@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -75,19 +76,19 @@ func TestLandingChild(t *testing.T) {
 		t.Skip("run by TestLandingPeakRSS")
 	}
 	dir := os.Getenv("LANDING_DIR")
-	env := map[string]string{
+	vars := map[string]string{
 		"WEBHOOK_SIGNING_SECRET": secret,
 		"STATE_PATH":             filepath.Join(dir, "state.db"),
 		"RESULTS_SINK":           filepath.Join(dir, "results"),
 		"GEMINI_API_KEY":         apiKey,
 		"GOOGLE_GEMINI_BASE_URL": os.Getenv("LANDING_API"),
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := core.LoadConfig(getenv, "file")
+	getenv := func(k string) string { return vars[k] }
+	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := wire.Build(context.Background(), cfg, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Getenv: getenv})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +137,13 @@ func BenchmarkLanding(b *testing.B) {
 	defer api.Close()
 	const size = 64 << 20
 	dir := b.TempDir()
-	env := map[string]string{
+	vars := map[string]string{
 		"WEBHOOK_SIGNING_SECRET": secret, "STATE_PATH": filepath.Join(dir, "state.db"), "RESULTS_SINK": filepath.Join(dir, "results"),
 		"GEMINI_API_KEY": apiKey, "GOOGLE_GEMINI_BASE_URL": api.URL,
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, _ := core.LoadConfig(getenv, "file")
-	app, err := wire.Build(context.Background(), cfg, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Getenv: getenv})
+	getenv := func(k string) string { return vars[k] }
+	cfg, _ := env.Load(getenv, env.Local)
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"cloud.google.com/go/storage"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/firestore"
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/adapters/notify"
@@ -22,96 +21,26 @@ import (
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
-// DefaultLocalSink is where the local server lands results, relative to
-// the working directory, when RESULTS_SINK is unset.
-const DefaultLocalSink = "results"
-
-// ProcessingConfig is the environment of acting on events, beside core.Config:
-//
-//	GEMINI_API_KEY (or GOOGLE_API_KEY)  confirms finished batches and downloads outputs; unset: recorded, not landed
-//	GOOGLE_GEMINI_BASE_URL              the Gemini API's address (tests point it at a stand-in)
-//	RESULTS_SINK                        a folder, gs://bucket/prefix, s3://bucket/prefix; local default ./results, cloud default: none
-//	FORWARD_URL, FORWARD_SIGNING_SECRET forward each event, re-signed (Standard Webhooks) with this whsec_ secret
-//	SLACK_WEBHOOK_URL                   post a summary of each job event to this incoming webhook
-//	MAX_ATTEMPTS                        attempts of a queued event before it becomes a dead letter (default 5)
-//	RETRY_BACKOFF                       wait after the first failed attempt, doubled after each (default 2s)
-//	FIRESTORE_JOBS_COLLECTION           the Firestore job ledger (default "jobs")
-type ProcessingConfig struct {
-	GeminiAPIKey    string
-	GeminiBaseURL   string
-	ResultsSink     string
-	ForwardURL      string
-	ForwardSecret   string
-	SlackWebhookURL string
-	MaxAttempts     int
-	RetryBackoff    time.Duration
-	JobsCollection  string
-}
-
-// LoadProcessing reads the processing environment through getenv. A local
-// server (file store) lands in ./results by default.
-func LoadProcessing(getenv func(string) string, cfg core.Config) (ProcessingConfig, error) {
-	pc := ProcessingConfig{
-		GeminiAPIKey:    strings.TrimSpace(getenv("GEMINI_API_KEY")),
-		GeminiBaseURL:   strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL")),
-		ResultsSink:     cfg.ResultsSink,
-		ForwardURL:      strings.TrimSpace(getenv("FORWARD_URL")),
-		ForwardSecret:   strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
-		SlackWebhookURL: strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
-		MaxAttempts:     tasks.DefaultMaxAttempts,
-		RetryBackoff:    tasks.DefaultRetryBackoff,
-		JobsCollection:  strings.TrimSpace(getenv("FIRESTORE_JOBS_COLLECTION")),
-	}
-	if pc.GeminiAPIKey == "" {
-		pc.GeminiAPIKey = strings.TrimSpace(getenv("GOOGLE_API_KEY")) // the SDK's other name for it
-	}
-	if pc.ResultsSink == "" && cfg.IdempotencyStore == "file" {
-		pc.ResultsSink = DefaultLocalSink
-	}
-	if s := strings.TrimSpace(getenv("MAX_ATTEMPTS")); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return pc, fmt.Errorf("MAX_ATTEMPTS %q: want a whole number from 1 to 100", s)
-		}
-		pc.MaxAttempts = n
-	}
-	if s := strings.TrimSpace(getenv("RETRY_BACKOFF")); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return pc, fmt.Errorf("RETRY_BACKOFF %q: want a positive Go duration such as 2s", s)
-		}
-		pc.RetryBackoff = d
-	}
-	if (pc.ForwardURL == "") != (pc.ForwardSecret == "") {
-		return pc, errors.New("FORWARD_URL and FORWARD_SIGNING_SECRET go together: set both or neither")
-	}
-	if strings.HasPrefix(pc.ResultsSink, "s3://") {
-		if _, _, err := sink.ParseS3(pc.ResultsSink); err != nil {
-			return pc, fmt.Errorf("RESULTS_SINK: %w", err)
-		}
-	}
-	return pc, nil
-}
-
 // Processing is what acts on events: the job processor, its ledger and,
 // for the local server, the durable embedded queue and its worker.
 type Processing struct {
 	Jobs   *jobs.Actions
 	Ledger jobs.Ledger
 	Sink   jobs.Sink
-	// Worker is the local server's queue (nil elsewhere: events are
-	// processed inline until a cloud queue takes them).
-	Worker *tasks.Queue
-	Tasks  tasks.Store
+	// Local is the local server's durable queue (nil elsewhere: events
+	// are processed inline, or a cloud queue takes them).
+	Local *tasks.Queue
+	Tasks tasks.Store
 
-	workerOptions tasks.QueueOptions
-	closers       []func() error
+	dead    core.DeadLetters
+	log     *slog.Logger
+	closers []func() error
 }
 
 // BuildProcessing builds the processing for a built store. The ledger and,
 // with a file store, the task queue live in the store's own database.
-func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, store core.Store, dead core.DeadLetters, log *slog.Logger) (*Processing, error) {
-	p := &Processing{}
+func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, store core.Store, dead core.DeadLetters, log *slog.Logger) (*Processing, error) {
+	p := &Processing{dead: dead, log: log}
 	fail := func(err error) (*Processing, error) {
 		p.Close()
 		return nil, err
@@ -125,7 +54,7 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		}
 		p.Ledger, boltStore = l, s
 	case *firestore.Store:
-		l, err := firestore.NewLedger(ctx, firestore.LedgerConfig{Client: s.FirestoreClient(), Collection: pc.JobsCollection})
+		l, err := firestore.NewLedger(ctx, firestore.LedgerConfig{Client: s.FirestoreClient(), Collection: cfg.JobsCollection})
 		if err != nil {
 			return fail(err)
 		}
@@ -134,12 +63,12 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		p.Ledger = jobs.NewMemoryLedger(0)
 	}
 
-	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: pc.RetryBackoff}
+	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: cfg.RetryBackoff}
 	gcs := &lazyStorage{}
 	p.closers = append(p.closers, gcs.Close)
 	var geminiFetcher jobs.Fetcher
-	if pc.GeminiAPIKey != "" {
-		g, err := gemini.New(ctx, gemini.Config{APIKey: pc.GeminiAPIKey, BaseURL: pc.GeminiBaseURL})
+	if cfg.GeminiAPIKey != "" {
+		g, err := gemini.New(ctx, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
 		if err != nil {
 			return fail(err)
 		}
@@ -150,10 +79,10 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 	}
 	jc.Fetcher = &sourceFetcher{gemini: geminiFetcher, storage: gcs}
 
-	switch s := pc.ResultsSink; {
-	case s == "":
+	switch s, scheme := cfg.ResultsSink, cfg.SinkScheme(); scheme {
+	case "":
 		jc.NoSinkReason = "RESULTS_SINK is not set"
-	case strings.HasPrefix(s, "gs://"):
+	case "gs":
 		client, err := gcs.Client(ctx)
 		if err != nil {
 			return fail(err)
@@ -163,34 +92,34 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
 		}
 		p.Sink = g
-	case strings.HasPrefix(s, "s3://"):
-		client, err := (&awsClients{}).s3(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		s3, err := sink.NewS3(client, s)
-		if err != nil {
-			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
-		}
-		p.Sink = s3
-	default:
+	case "file":
 		f, err := sink.NewFolder(s)
 		if err != nil {
 			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
 		}
 		p.Sink = f
+	default:
+		open := cloud.Sinks[scheme]
+		if open == nil {
+			return fail(fmt.Errorf("RESULTS_SINK %s: %s cannot land in %s://", s, cloud.Name, scheme))
+		}
+		sk, err := open(ctx, s)
+		if err != nil {
+			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
+		}
+		p.Sink = sk
 	}
 	jc.Sink = p.Sink
 
-	if pc.ForwardURL != "" {
-		f, err := notify.NewForward(pc.ForwardURL, pc.ForwardSecret, nil)
+	if cfg.ForwardURL != "" {
+		f, err := notify.NewForward(cfg.ForwardURL, cfg.ForwardSecret, nil)
 		if err != nil {
 			return fail(err)
 		}
 		jc.Notifiers = append(jc.Notifiers, f)
 	}
-	if pc.SlackWebhookURL != "" {
-		s, err := notify.NewSlack(pc.SlackWebhookURL, nil)
+	if cfg.SlackWebhookURL != "" {
+		s, err := notify.NewSlack(cfg.SlackWebhookURL, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -205,31 +134,28 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		if p.Tasks, err = bolt.NewTasks(boltStore.DB()); err != nil {
 			return fail(err)
 		}
-		p.workerOptions = tasks.QueueOptions{
-			Tasks: p.Tasks, DeadLetters: dead, Logger: log,
-			MaxAttempts: pc.MaxAttempts, RetryBackoff: pc.RetryBackoff,
-		}
 	}
 	return p, nil
 }
 
-// StartWorker runs the embedded worker on the local queue, processing with
-// proc, until Close; it resumes the tasks a crash left. Without a local
-// queue (not the file store) it does nothing and Worker stays nil.
-func (p *Processing) StartWorker(ctx context.Context, proc core.Processor) error {
-	if p.Tasks == nil || p.Worker != nil {
+// StartLocalQueue runs the durable local queue, processing with proc,
+// until Close; it resumes the tasks a crash left. Without a file store it
+// does nothing and Local stays nil.
+func (p *Processing) StartLocalQueue(ctx context.Context, proc core.Processor, cfg env.Config) error {
+	if p.Tasks == nil || p.Local != nil {
 		return nil
 	}
-	o := p.workerOptions
-	o.Processor = proc
-	w, err := tasks.NewQueue(o)
+	w, err := tasks.NewQueue(tasks.QueueOptions{
+		Tasks: p.Tasks, DeadLetters: p.dead, Logger: p.log, Processor: proc,
+		MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
+	})
 	if err != nil {
 		return err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(wctx) }()
-	p.Worker = w
+	p.Local = w
 	p.closers = append(p.closers, func() error { cancel(); <-done; return nil })
 	return nil
 }

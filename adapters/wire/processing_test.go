@@ -21,6 +21,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -68,10 +69,10 @@ func start(t *testing.T, api *geminitest.Server, env map[string]string) *receive
 	return startEnv(t, full)
 }
 
-func startEnv(t *testing.T, env map[string]string) *receiver {
+func startEnv(t *testing.T, vars map[string]string) *receiver {
 	t.Helper()
-	getenv := func(k string) string { return env[k] }
-	cfg, err := core.LoadConfig(getenv, "file")
+	getenv := func(k string) string { return vars[k] }
+	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +80,12 @@ func startEnv(t *testing.T, env map[string]string) *receiver {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	app, err := wire.Build(context.Background(), cfg, wire.Options{Logger: log, Getenv: getenv})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: log, LocalQueue: true, Cloud: testCloud})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(app.Handler)
-	r := &receiver{t: t, app: app, url: srv.URL, sink: env["RESULTS_SINK"], state: env["STATE_PATH"], env: env}
+	srv := httptest.NewServer(app.Receiver)
+	r := &receiver{t: t, app: app, url: srv.URL, sink: vars["RESULTS_SINK"], state: vars["STATE_PATH"], env: vars}
 	var once sync.Once
 	r.stop = func() { once.Do(func() { srv.Close(); app.Close() }) }
 	t.Cleanup(r.stop)
@@ -366,7 +367,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 
 	f := geminitest.File{Name: "files/out-dl", Size: 100_000, Seed: 5}
 	api.AddFile(f)
-	if err := r.app.Processing.Worker.Replay(context.Background(), "msg_dl"); err != nil {
+	if err := r.app.Processing.Local.Replay(context.Background(), "msg_dl"); err != nil {
 		t.Fatal(err)
 	}
 	checkLanded(t, r.job("batches/dl", landed), r.sink, f)
@@ -404,13 +405,13 @@ func TestDurableAcrossRestart(t *testing.T) {
 	}
 	s.Close()
 
-	env := map[string]string{"STATE_PATH": state, "RESULTS_SINK": filepath.Join(dir, "results")}
-	r := start(t, api, env)
+	vars := map[string]string{"STATE_PATH": state, "RESULTS_SINK": filepath.Join(dir, "results")}
+	r := start(t, api, vars)
 	checkLanded(t, r.job("batches/rs", landed), filepath.Join(dir, "results"), f)
 	r.idle()
 	r.stop()
 
-	r2 := start(t, api, env)
+	r2 := start(t, api, vars)
 	if st := r2.deliver("msg_rs_again", batchEvent("batch.succeeded", "batches/rs", f.Name)); st != http.StatusAccepted {
 		t.Fatalf("status %d", st)
 	}
@@ -481,7 +482,7 @@ func TestInlineProcessing(t *testing.T) {
 	api.AddFile(f)
 	api.AddBatch("batches/in", geminitest.Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: f.Name})
 	r := start(t, api, map[string]string{"IDEMPOTENCY_STORE": "memory"})
-	if r.app.Processing.Worker != nil {
+	if r.app.Processing.Local != nil {
 		t.Fatal("a worker without a local queue")
 	}
 	if st := r.deliver("msg_in", batchEvent("batch.succeeded", "batches/in", f.Name)); st != http.StatusOK {

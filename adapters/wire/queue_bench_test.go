@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/sqs/sqstest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
-	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
@@ -46,18 +46,18 @@ func BenchmarkSQSPath(b *testing.B) {
 	defer api.Close()
 	api.SetAuto(64 << 10)
 
-	env := map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "sqs:" + q.URL}
-	cfg, err := core.LoadConfig(func(k string) string { return env[k] }, "memory")
+	vars := map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "sqs:" + q.URL}
+	cfg, err := env.Load(func(k string) string { return vars[k] }, env.Memory)
 	if err != nil {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	app, err := wire.Build(ctx, cfg, wire.Options{Logger: quiet, Getenv: func(k string) string { return env[k] }})
+	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: quiet, LocalQueue: true, Cloud: testCloud})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer app.Close()
-	srv := httptest.NewServer(app.Handler)
+	srv := httptest.NewServer(app.Receiver)
 	defer srv.Close()
 	w := startWorker(b, map[string]string{"GEMINI_API_KEY": apiKey, "GOOGLE_GEMINI_BASE_URL": api.URL, "RESULTS_SINK": "s3://" + bucket + "/bench"})
 	sw, err := w.SQS(ctx)

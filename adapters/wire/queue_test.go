@@ -15,16 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/aws"
+
 	ps "cloud.google.com/go/pubsub/v2"
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
+	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/sqs/sqstest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -97,18 +102,37 @@ func motoEnv(t testing.TB) string {
 }
 
 func motoS3(url string) *s3.Client {
-	return s3.New(s3.Options{Region: sqstest.Region, BaseEndpoint: aws.String(url), UsePathStyle: true,
+	return s3.New(s3.Options{Region: sqstest.Region, BaseEndpoint: awssdk.String(url), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
 }
 
 // uniq names a test's cloud resources.
 func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e12) }
 
-// startWorker builds the queue worker from env, as the worker functions do.
-func startWorker(t testing.TB, env map[string]string) *wire.Worker {
+// testCloud is every queue and sink, as the local server has them.
+var testCloud = (&aws.Clients{}).Cloud().Merge(wire.Cloud{Name: "tests", Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+
+// queueWorker is a built app seen as a queue worker.
+type queueWorker struct{ *wire.App }
+
+// SQS is the Lambda's SQS batch handler over the app's runner, as
+// adapters/lambda builds it.
+func (w queueWorker) SQS(ctx context.Context) (*sqs.Worker, error) {
+	client, err := (&aws.Clients{}).SQS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sw := &sqs.Worker{Runner: w.Runner, Client: client}
+	if w.Config.RetryBackoffSet {
+		sw.RetryDelay = w.Config.RetryBackoff
+	}
+	return sw, nil
+}
+
+// startWorker builds the queue worker from vars, as the worker functions do.
+func startWorker(t testing.TB, vars map[string]string) queueWorker {
 	t.Helper()
-	getenv := func(k string) string { return env[k] }
-	cfg, err := core.LoadConfig(getenv, "memory")
+	cfg, err := env.Load(func(k string) string { return vars[k] }, env.Memory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,34 +140,12 @@ func startWorker(t testing.TB, env map[string]string) *wire.Worker {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	w, err := wire.BuildWorker(context.Background(), cfg, wire.Options{Logger: log, Getenv: getenv})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: log, Cloud: testCloud})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-func TestParseQueue(t *testing.T) {
-	cases := []struct {
-		in, kind, target, err string
-	}{
-		{"", "", "", ""},
-		{"pubsub:projects/my-proj/topics/gemini-events", "pubsub", "projects/my-proj/topics/gemini-events", ""},
-		{"sqs:https://sqs.eu-west-1.amazonaws.com/123456789012/gemini-events", "sqs", "https://sqs.eu-west-1.amazonaws.com/123456789012/gemini-events", ""},
-		{"sqs:http://127.0.0.1:5000/123456789012/q.fifo", "sqs", "http://127.0.0.1:5000/123456789012/q.fifo", ""},
-		{"pubsub:gemini-events", "", "", "projects/PROJECT/topics/TOPIC"},
-		{"pubsub:projects/p/topics/t", "", "", "projects/PROJECT/topics/TOPIC"},
-		{"sqs:gemini-events", "", "", "queue URL"},
-		{"sqs:https://sqs.eu-west-1.amazonaws.com/gemini-events", "", "", "queue URL"},
-		{"kafka:events", "", "", "want pubsub:"},
-	}
-	for _, c := range cases {
-		kind, target, err := wire.ParseQueue(c.in)
-		if kind != c.kind || target != c.target || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("ParseQueue(%q) = %q, %q, %v; want %q, %q, error with %q", c.in, kind, target, err, c.kind, c.target, c.err)
-		}
-	}
+	t.Cleanup(func() { app.Close() })
+	return queueWorker{app}
 }
 
 // checkAttrs: the message carries the delivery as the receiver verified it.
@@ -243,10 +245,10 @@ func TestSQSReceiverEnqueuesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			got = append(got, aws.ToString(m.Body))
+			got = append(got, awssdk.ToString(m.Body))
 			attrs := map[string]string{}
 			for k, v := range m.MessageAttributes {
-				attrs[k] = aws.ToString(v.StringValue)
+				attrs[k] = awssdk.ToString(v.StringValue)
 			}
 			checkAttrs(t, attrs, "msg_sqs_1", "video.generated", "models/veo/operations/op1", sent)
 		}
@@ -264,7 +266,7 @@ func landedS3(t *testing.T, c *s3.Client, bucket, prefix, job string, f geminite
 	dir := prefix + "/" + jobs.JobPath(job)
 	var mb []byte
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(dir + "/manifest.json")})
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: awssdk.String(bucket), Key: awssdk.String(dir + "/manifest.json")})
 		if err == nil {
 			mb, _ = io.ReadAll(out.Body)
 			out.Body.Close()
@@ -279,7 +281,7 @@ func landedS3(t *testing.T, c *s3.Client, bucket, prefix, job string, f geminite
 	if err := json.Unmarshal(mb, &m); err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(dir + "/results.jsonl")})
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: awssdk.String(bucket), Key: awssdk.String(dir + "/results.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ func TestSQSPathLandsOnceInS3(t *testing.T) {
 	}
 	bucket := uniq("results")
 	s3c := motoS3(url)
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: awssdk.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
 	api := geminitest.New(apiKey)
@@ -363,7 +365,7 @@ func TestSQSPathLandsOnceInS3(t *testing.T) {
 	if api.Downloads(f.Name) != 1 {
 		t.Fatalf("%d downloads, want 1", api.Downloads(f.Name))
 	}
-	list, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	list, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: awssdk.String(bucket)})
 	if err != nil || len(list.Contents) != 2 {
 		t.Fatalf("bucket holds %d objects (%v), want the output and its manifest", len(list.Contents), err)
 	}
@@ -397,10 +399,10 @@ func TestSQSWorkerReportsOnlyFailedRecords(t *testing.T) {
 	}
 	send := func(id string, body string) {
 		attrs := map[string]string{"webhook_id": id, "scheme": "static"}
-		in := &awssqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)}
+		in := &awssqs.SendMessageInput{QueueUrl: awssdk.String(q.URL), MessageBody: awssdk.String(body)}
 		in.MessageAttributes = map[string]sqstypes.MessageAttributeValue{}
 		for k, v := range attrs {
-			in.MessageAttributes[k] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+			in.MessageAttributes[k] = sqstypes.MessageAttributeValue{DataType: awssdk.String("String"), StringValue: awssdk.String(v)}
 		}
 		if _, err := client.SendMessage(ctx, in); err != nil {
 			t.Fatal(err)
@@ -493,7 +495,7 @@ func TestSQSFailingMessageEndsInDLQ(t *testing.T) {
 		t.Errorf("%d receives before the DLQ, want 2 (maxReceiveCount)", receives)
 	}
 	m := inDLQ[0]
-	if aws.ToString(m.MessageAttributes["webhook_id"].StringValue) != "msg_dlq" {
+	if awssdk.ToString(m.MessageAttributes["webhook_id"].StringValue) != "msg_dlq" {
 		t.Fatalf("DLQ holds %v", m.MessageAttributes)
 	}
 	if dead, _ := w.Store.(core.DeadLetters).ListDeadLetters(ctx, 0); len(dead) != 0 {

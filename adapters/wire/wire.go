@@ -1,6 +1,13 @@
-// Package wire builds the receiver from configuration: the one place where
-// entry points (local, Cloud Function, Lambda) turn environment into clients.
-// Every client is built once per process and handed to core.
+// Package wire builds the receiver and its processing from a loaded
+// configuration (adapters/env): the one place where a runtime adapter
+// (adapters/gcf, adapters/lambda, adapters/local) turns configuration into
+// clients. Every client is built once per process; nothing here waits on
+// the network (the JWKS loads in the background, cloud clients connect
+// lazily).
+//
+// wire links no cloud queue and no AWS SDK of its own: a runtime adapter
+// passes the queues and sinks it can use in Options.Cloud, so a Cloud
+// Function links no AWS SDK and a Lambda no Pub/Sub client.
 package wire
 
 import (
@@ -8,57 +15,91 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/firestore"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
-// DefaultStatePath is where the local file store lives, relative to the working directory.
-const DefaultStatePath = ".gemini-webhooks/state.db"
+// OpenQueue opens the queue QUEUE names (its target: a topic, a queue URL).
+// The returned func, when not nil, closes it.
+type OpenQueue func(ctx context.Context, target string) (core.Queue, func() error, error)
+
+// OpenSink opens the results sink RESULTS_SINK names (gs://…, s3://…).
+type OpenSink func(ctx context.Context, uri string) (jobs.Sink, error)
+
+// Cloud is what a runtime reaches beyond the process and Firestore: queues
+// by QUEUE's kind (env.QueuePubSub, env.QueueSQS) and sinks by
+// RESULTS_SINK's scheme ("s3"; folders and gs:// are built in).
+type Cloud struct {
+	Name   string // the runtime, for error messages: "Cloud Functions", "AWS Lambda"
+	Queues map[string]OpenQueue
+	Sinks  map[string]OpenSink
+}
+
+// Merge returns c with the queues and sinks of others added.
+func (c Cloud) Merge(others ...Cloud) Cloud {
+	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}}
+	for _, x := range append([]Cloud{c}, others...) {
+		for k, v := range x.Queues {
+			out.Queues[k] = v
+		}
+		for k, v := range x.Sinks {
+			out.Sinks[k] = v
+		}
+	}
+	return out
+}
+
+// Options are what a runtime adapter adds to the configuration.
+type Options struct {
+	Logger *slog.Logger // nil: slog.Default()
+	Cloud  Cloud
+	// LocalQueue processes events through the durable queue in the file
+	// store (the local server's 202) when QUEUE is unset.
+	LocalQueue bool
+}
 
 // App is a built receiver and what it holds open.
 type App struct {
-	Config      core.Config
-	Handler     *core.Receiver
-	Router      *core.Mux
+	Config env.Config
+	// Receiver serves deliveries; nil when no signature scheme is
+	// configured (a worker-only process).
+	Receiver *core.Receiver
+	// Processor is the user's mux behind the built-in actions: what the
+	// receiver (inline), the local queue and the queue workers run.
+	Processor   core.Processor
 	Store       core.Store
-	Processing  *Processing // job ledger, sink, local queue (processing.go)
-	Queue       core.Queue  // where the handler sends events (QUEUE, or the local queue); nil: inline
 	DeadLetters core.DeadLetters
-	closers     []func() error
+	Processing  *Processing
+	// Runner runs a task a cloud queue delivered (GeminiWorker, the
+	// Lambda's SQS records).
+	Runner *tasks.Runner
+	// Queue is where the receiver sends events (QUEUE, or the local
+	// queue); nil: processed inline.
+	Queue core.Queue
 
-	log    *slog.Logger
-	getenv func(string) string
+	closers []func() error
 }
 
-// Options are what an entry point adds to the configuration.
-type Options struct {
-	Logger *slog.Logger
-	// Router receives events; nil means a router whose default handler is
-	// the job processor (ledger, landing, notifications).
-	Router *core.Mux
-	// Getenv reads the processing variables (processing.go); nil: os.Getenv.
-	Getenv func(string) string
-}
+// ErrNoScheme: no signature scheme is configured, so the process can only
+// work a queue.
+var ErrNoScheme = errors.New("no signature scheme configured: set WEBHOOK_SIGNING_SECRET and/or WEBHOOK_AUDIENCE")
 
-// Build turns cfg into a ready handler. Nothing here waits on the network:
-// the JWKS loads in the background, cloud clients connect lazily.
-func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
+// Build builds everything cfg names around mux (nil: core.NewMux()).
+func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
+	if mux == nil {
+		mux = core.NewMux()
 	}
-	app := &App{Config: cfg, Router: o.Router, log: o.Logger, getenv: o.Getenv}
-	pc, err := LoadProcessing(o.Getenv, cfg)
-	if err != nil {
-		return nil, err
-	}
-
-	verifier, err := BuildVerifier(ctx, cfg, o.Logger)
-	if err != nil {
+	app := &App{Config: cfg}
+	fail := func(err error) (*App, error) {
+		app.Close()
 		return nil, err
 	}
 	store, dead, closer, err := BuildStore(ctx, cfg)
@@ -69,48 +110,54 @@ func Build(ctx context.Context, cfg core.Config, o Options) (*App, error) {
 	if closer != nil {
 		app.closers = append(app.closers, closer)
 	}
-	if app.Processing, err = BuildProcessing(ctx, cfg, pc, store, dead, o.Logger); err != nil {
-		app.Close()
-		return nil, err
+	if app.Processing, err = BuildProcessing(ctx, cfg, o.Cloud, store, dead, o.Logger); err != nil {
+		return fail(err)
 	}
 	app.closers = append(app.closers, app.Processing.Close)
-	if app.Router == nil {
-		app.Router = core.NewMux().Default(app.Processing.Jobs.Process)
+	// The built-in actions run first, then the user's handlers.
+	app.Processor = mux.With(app.Processing.Jobs.Middleware)
+	app.Runner = &tasks.Runner{Processor: app.Processor, DeadLetters: dead, Logger: o.Logger}
+
+	if cfg.QueueKind != "" {
+		open := o.Cloud.Queues[cfg.QueueKind]
+		if open == nil {
+			return fail(fmt.Errorf("QUEUE %s: %s cannot use a %s queue", cfg.Queue, o.Cloud.Name, cfg.QueueKind))
+		}
+		q, closeQueue, err := open(ctx, cfg.QueueTarget)
+		if err != nil {
+			return fail(fmt.Errorf("QUEUE: %w", err))
+		}
+		if closeQueue != nil {
+			app.closers = append(app.closers, closeQueue)
+		}
+		app.Queue = q
+	} else if o.LocalQueue {
+		if err := app.Processing.StartLocalQueue(ctx, app.Processor, cfg); err != nil {
+			return fail(err)
+		}
+		if app.Processing.Local != nil {
+			app.Queue = app.Processing.Local
+		}
 	}
-	// QUEUE hands events to a cloud queue (202; queue.go). Without it the
-	// local server hands them to the embedded worker through the durable
-	// queue (202), and elsewhere they are processed inline (200).
-	queue, closeQueue, err := BuildQueue(ctx, cfg)
+	if len(cfg.Schemes()) == 0 {
+		return app, nil
+	}
+	verifier, err := BuildVerifier(ctx, cfg, o.Logger)
 	if err != nil {
-		app.Close()
-		return nil, err
+		return fail(err)
 	}
-	if closeQueue != nil {
-		app.closers = append(app.closers, closeQueue)
-	}
-	if queue == nil {
-		if err := app.Processing.StartWorker(ctx, app.Router); err != nil {
-			app.Close()
-			return nil, err
-		}
-		if app.Processing.Worker != nil {
-			queue = app.Processing.Worker
-		}
-	}
-	app.Queue = queue
-	app.Handler, err = core.NewReceiver(core.ReceiverOptions{
+	app.Receiver, err = core.NewReceiver(core.ReceiverOptions{
 		Verifier:     verifier,
 		Store:        store,
 		DeadLetters:  dead,
-		Processor:    app.Router,
-		Queue:        queue,
+		Processor:    app.Processor,
+		Queue:        app.Queue,
 		Logger:       o.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		TTL:          cfg.IdempotencyTTL,
 	})
 	if err != nil {
-		app.Close()
-		return nil, err
+		return fail(err)
 	}
 	return app, nil
 }
@@ -121,11 +168,12 @@ func (a *App) Close() error {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())
 	}
+	a.closers = nil
 	return errors.Join(errs...)
 }
 
 // BuildVerifier turns on the schemes the configuration names.
-func BuildVerifier(ctx context.Context, cfg core.Config, log *slog.Logger) (core.Verifier, error) {
+func BuildVerifier(ctx context.Context, cfg env.Config, log *slog.Logger) (core.Verifier, error) {
 	var v core.SchemeVerifier
 	if len(cfg.SigningSecrets) > 0 {
 		s, err := core.NewStaticVerifier(cfg.SigningSecrets, cfg.Tolerance)
@@ -145,29 +193,34 @@ func BuildVerifier(ctx context.Context, cfg core.Config, log *slog.Logger) (core
 		v.Dynamic = d
 	}
 	if v.Static == nil && v.Dynamic == nil {
-		return nil, errors.New("no signature scheme configured: set WEBHOOK_SIGNING_SECRET and/or WEBHOOK_AUDIENCE")
+		return nil, ErrNoScheme
 	}
 	return v, nil
 }
 
-// BuildStore opens the idempotency store named by IDEMPOTENCY_STORE.
-func BuildStore(ctx context.Context, cfg core.Config) (core.Store, core.DeadLetters, func() error, error) {
+// BuildStore opens the idempotency store named by IDEMPOTENCY_STORE. The
+// Firestore client honours FIRESTORE_EMULATOR_HOST and connects lazily.
+func BuildStore(ctx context.Context, cfg env.Config) (core.Store, core.DeadLetters, func() error, error) {
 	switch cfg.IdempotencyStore {
 	case "memory":
 		m := core.NewMemoryStore(0)
 		return m, m, nil, nil
 	case "file":
-		path := cfg.StatePath
-		if path == "" {
-			path = DefaultStatePath
-		}
-		s, err := bolt.Open(path)
+		s, err := bolt.Open(cfg.StatePath)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		return s, s, s.Close, nil
 	case "firestore":
-		return buildFirestore(ctx, cfg)
+		s, err := firestore.New(ctx, firestore.Config{
+			ProjectID:  cfg.GoogleCloudProject,
+			DatabaseID: cfg.FirestoreDatabase,
+			Collection: cfg.FirestoreCollection,
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return s, s, s.Close, nil
 	}
 	return nil, nil, nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
 }

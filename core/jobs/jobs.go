@@ -89,32 +89,41 @@ func New(c Config) (*Actions, error) {
 // Ledger is the ledger the processor writes.
 func (p *Actions) Ledger() Ledger { return p.c.Ledger }
 
-// Process implements Processor.
+// Process runs the built-in actions on ev: Processor, for a process that
+// has no handlers of its own.
 func (p *Actions) Process(ctx context.Context, ev *core.Event) error {
+	_, err := p.act(ctx, ev)
+	return err
+}
+
+// act records ev in the ledger, confirms and lands a finished job and
+// sends the notices; it returns the job as the ledger has it after that
+// (nil for an event that names no job).
+func (p *Actions) act(ctx context.Context, ev *core.Event) (*Job, error) {
 	id := ev.JobID()
 	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", id)
 	if id == "" || !core.KnownEventType(ev.Type) {
 		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", core.KnownEventType(ev.Type))
-		return nil
+		return nil, nil
 	}
 	now := p.c.Clock()
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) { return ApplyEvent(j, ev, now), nil })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var inline []byte
 	if ev.Type == core.BatchSucceeded {
 		if job, inline, err = p.confirmBatch(ctx, job); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if job.Landing == LandingPending || job.Landing == LandingActive {
 		if job, err = p.land(ctx, job, inline); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := p.notify(ctx, job, ev); err != nil {
-		return err
+		return nil, err
 	}
 	attrs := []any{"state", job.State, "landing", job.Landing}
 	if job.Output != nil {
@@ -124,7 +133,7 @@ func (p *Actions) Process(ctx context.Context, ev *core.Event) error {
 		attrs = append(attrs, "landing_error", job.LandingError)
 	}
 	log.InfoContext(ctx, "job updated", attrs...)
-	return nil
+	return job, nil
 }
 
 // confirmBatch asks the API about a batch the event says succeeded, unless
@@ -286,7 +295,7 @@ func (p *Actions) keepLease(ctx context.Context, cancel context.CancelCauseFunc,
 func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Manifest, string, error) {
 	dir := JobPath(job.ID)
 	manifestKey := dir + "/" + ManifestName
-	b, err := p.c.Sink.Get(ctx, manifestKey, maxManifestBytes)
+	b, err := ReadSmall(ctx, p.c.Sink, manifestKey, maxManifestBytes)
 	switch {
 	case err == nil:
 		var m Manifest

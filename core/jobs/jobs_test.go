@@ -72,14 +72,14 @@ func (m *memSink) Put(_ context.Context, key string, r io.Reader, _ string) (str
 	return m.URI(key), nil
 }
 
-func (m *memSink) Get(_ context.Context, key string, _ int64) ([]byte, error) {
+func (m *memSink) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.objs[key]
 	if !ok {
 		return nil, core.ErrNotFound
 	}
-	return b, nil
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
 func (m *memSink) URI(key string) string { return "mem://" + key }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"io"
 )
 
@@ -35,10 +36,27 @@ type FetchChecker interface {
 // Put streams r to key atomically: readers see the whole object or none,
 // never a part, and an object an earlier attempt left at key is replaced,
 // never duplicated. Put reads r to EOF; if reading fails it writes nothing
-// and returns the error. Get reads a small object (at most max bytes) and
-// fails with ErrNotFound when it does not exist. URI names key for people.
+// and returns the error. Open streams the object at key and fails with
+// core.ErrNotFound when it does not exist. URI names key for people.
 type Sink interface {
 	Put(ctx context.Context, key string, r io.Reader, contentType string) (uri string, err error)
-	Get(ctx context.Context, key string, max int64) ([]byte, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	URI(key string) string
+}
+
+// ReadSmall reads the object at key from s, refusing one over max bytes.
+func ReadSmall(ctx context.Context, s Sink, key string, max int64) ([]byte, error) {
+	r, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", key, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("sink %s: larger than %d bytes", key, max)
+	}
+	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
@@ -69,9 +70,9 @@ func warmUpFirestore(ctx context.Context, host string) error {
 	defer cancel()
 	os.Setenv("FIRESTORE_EMULATOR_HOST", host) // the client reads it itself
 	defer os.Unsetenv("FIRESTORE_EMULATOR_HOST")
-	cfg, err := core.LoadConfig(func(k string) string {
+	cfg, err := env.Load(func(k string) string {
 		return map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": "lambda-warm-up"}[k]
-	}, "firestore")
+	}, env.Cloud)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/geminiwebhooks/receiver/adapters/aws/awstest"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -210,7 +211,7 @@ func batchBody(id string, at time.Time) []byte {
 // TestBootstrapUnderRIE runs the real bootstrap under the AWS Lambda Runtime
 // Interface Emulator and drives it with Function URL events.
 func TestBootstrapUnderRIE(t *testing.T) {
-	secretARN := putSecret(t, "rie-signing-secret", secretNew+","+secretOld)
+	secretARN := awstest.PutSecret(t, motoURL, "rie-signing-secret", secretNew+","+secretOld)
 	runs := []struct {
 		name string
 		env  map[string]string

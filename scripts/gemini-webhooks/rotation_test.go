@@ -17,8 +17,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
-	"github.com/geminiwebhooks/receiver/core"
 )
 
 var deliverySeq atomic.Int64
@@ -28,17 +28,17 @@ var deliverySeq atomic.Int64
 // contract and wiring.
 func receiverFrom(t *testing.T, stored string) http.Handler {
 	t.Helper()
-	env := map[string]string{"WEBHOOK_SIGNING_SECRET": stored, "IDEMPOTENCY_STORE": "memory"}
-	cfg, err := core.LoadConfig(func(k string) string { return env[k] }, "memory")
+	vars := map[string]string{"WEBHOOK_SIGNING_SECRET": stored, "IDEMPOTENCY_STORE": "memory"}
+	cfg, err := env.Load(func(k string) string { return vars[k] }, env.Memory)
 	if err != nil {
 		t.Fatalf("the stored value is not a valid WEBHOOK_SIGNING_SECRET: %v", err)
 	}
-	app, err := wire.Build(context.Background(), cfg, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close() })
-	return app.Handler
+	return app.Receiver
 }
 
 // deliver sends one fresh delivery signed, as Gemini signs, with secret and

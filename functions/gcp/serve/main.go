@@ -15,13 +15,14 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
-	"github.com/geminiwebhooks/receiver/functions/gcp"
+	"github.com/geminiwebhooks/receiver/adapters/gcf"
+	_ "github.com/geminiwebhooks/receiver/functions/gcp"
 )
 
 func main() {
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		// Without a target the framework would serve at /GeminiWebhook, not at / as in production.
-		os.Setenv("FUNCTION_TARGET", gcp.EntryPoint)
+		os.Setenv("FUNCTION_TARGET", gcf.EntryPoint)
 	}
 	port := os.Getenv("PORT")
 	if port == "" {

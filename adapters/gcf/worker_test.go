@@ -1,4 +1,4 @@
-package gcp
+package gcf
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -40,9 +41,9 @@ func pubsubEvent(t *testing.T, msgID string, data []byte, attrs map[string]strin
 
 func newTestWorker(t *testing.T, api *geminitest.Server, sink string) *Worker {
 	t.Helper()
-	w := NewWorker(env(map[string]string{
+	w := NewWorker(envOf(map[string]string{
 		"IDEMPOTENCY_STORE": "memory", "GEMINI_API_KEY": workerAPIKey, "GOOGLE_GEMINI_BASE_URL": api.URL, "RESULTS_SINK": sink,
-	}), NewLogger(&syncBuffer{}))
+	}), NewLogger(&syncBuffer{}), nil)
 	t.Cleanup(func() { w.Close() })
 	return w
 }
@@ -150,8 +151,8 @@ func TestWorkerAcceptsConvertedPush(t *testing.T) {
 func TestWorkerMisconfiguredAndBuildRetry(t *testing.T) {
 	var logs syncBuffer
 	built := false
-	w := newWorker(env(map[string]string{"IDEMPOTENCY_STORE": "redis"}), NewLogger(&logs),
-		func(context.Context, core.Config, func(string) string, *slog.Logger) (*wire.Worker, error) {
+	w := newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "redis"}), NewLogger(&logs), nil,
+		func(context.Context, env.Config, *core.Mux, *slog.Logger) (*wire.App, error) {
 			built = true
 			return nil, errors.New("must not be called")
 		})
@@ -169,12 +170,12 @@ func TestWorkerMisconfiguredAndBuildRetry(t *testing.T) {
 	}
 
 	calls := 0
-	w = newWorker(env(map[string]string{"IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}),
-		func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.Worker, error) {
+	w = newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), nil,
+		func(ctx context.Context, cfg env.Config, _ *core.Mux, log *slog.Logger) (*wire.App, error) {
 			if calls++; calls == 1 {
 				return nil, errors.New("credentials not found")
 			}
-			return wireBuildWorker(ctx, cfg, getenv, log)
+			return wireBuild(ctx, cfg, nil, log)
 		})
 	t.Cleanup(func() { w.Close() })
 	ev := pubsubEvent(t, "2", []byte(`{"type":"batch.cancelled","version":"v1","data":{"id":"batches/c"}}`), map[string]string{"webhook_id": "msg_c"})

@@ -1,4 +1,4 @@
-package gcp
+package gcf
 
 import (
 	"bufio"
@@ -208,7 +208,7 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 	}
 
 	secret := gemini.NewSecret()
-	receiver := New(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}))
+	receiver := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}), nil)
 	t.Cleanup(func() { receiver.Close() })
 	deliver := func(id, body string) {
 		t.Helper()

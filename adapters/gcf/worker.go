@@ -1,4 +1,4 @@
-package gcp
+package gcf
 
 import (
 	"context"
@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -20,17 +19,6 @@ import (
 
 // WorkerEntryPoint is the Pub/Sub-triggered function's name.
 const WorkerEntryPoint = "GeminiWorker"
-
-func init() {
-	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, NewLogger(os.Stdout)).Handle)
-}
-
-// buildWorkerFunc builds the worker; ctx lives as long as what it builds.
-type buildWorkerFunc func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.Worker, error)
-
-func wireBuildWorker(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.Worker, error) {
-	return wire.BuildWorker(ctx, cfg, wire.Options{Logger: log, Getenv: getenv})
-}
 
 // Worker serves GeminiWorker: each CloudEvent carries one Pub/Sub message
 // that GeminiWebhook published, and the job processor acts on its event.
@@ -45,26 +33,23 @@ func wireBuildWorker(ctx context.Context, cfg core.Config, getenv func(string) s
 // is logged there, and every event fails until a redeploy: Pub/Sub keeps
 // them), and builds the worker on the first event.
 type Worker struct {
-	getenv func(string) string
-	cfg    core.Config
+	cfg    env.Config
 	cfgErr error
 	log    *slog.Logger
-	build  buildWorkerFunc
+	mux    *core.Mux
+	build  buildFunc
 
-	w lazy[wire.Worker]
+	w lazy[wire.App]
 }
 
-// NewWorker reads the configuration through getenv.
-func NewWorker(getenv func(string) string, log *slog.Logger) *Worker {
-	return newWorker(getenv, log, wireBuildWorker)
+// NewWorker reads the configuration through getenv; the worker runs mux.
+func NewWorker(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Worker {
+	return newWorker(getenv, log, mux, wireBuild)
 }
 
-func newWorker(getenv func(string) string, log *slog.Logger, build buildWorkerFunc) *Worker {
-	w := &Worker{getenv: getenv, log: log, build: build}
-	w.cfg, w.cfgErr = core.LoadConfig(getenv, "firestore")
-	if w.cfgErr == nil {
-		_, w.cfgErr = wire.LoadProcessing(getenv, w.cfg)
-	}
+func newWorker(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Worker {
+	w := &Worker{log: log, mux: mux, build: build}
+	w.cfg, w.cfgErr = env.Load(getenv, env.Cloud)
 	if w.cfgErr != nil {
 		log.Error(WorkerEntryPoint+" is misconfigured: every event fails (Pub/Sub redelivers it, then dead-letters it) until it is redeployed with a fixed configuration",
 			"error", w.cfgErr.Error())
@@ -110,13 +95,13 @@ var errWorkerMisconfigured = errors.New(WorkerEntryPoint + " misconfigured; see 
 // worker returns the built worker, building it on first use. A failed
 // build fails the event, which Pub/Sub redelivers; the next event builds
 // again.
-func (w *Worker) worker() (*wire.Worker, error) {
+func (w *Worker) worker() (*wire.App, error) {
 	if w.cfgErr != nil {
 		return nil, errWorkerMisconfigured
 	}
-	built, err := w.w.get(func(ctx context.Context) (*wire.Worker, error) {
+	built, err := w.w.get(func(ctx context.Context) (*wire.App, error) {
 		start := time.Now()
-		built, err := w.build(ctx, w.cfg, w.getenv, w.log)
+		built, err := w.build(ctx, w.cfg, w.mux, w.log)
 		if err == nil {
 			w.log.Info(WorkerEntryPoint+" ready", "store", w.cfg.IdempotencyStore, "results_sink", w.cfg.ResultsSink,
 				"build_ms", time.Since(start).Milliseconds())
@@ -132,5 +117,5 @@ func (w *Worker) worker() (*wire.Worker, error) {
 
 // Close releases what the built worker holds (tests and embedders).
 func (w *Worker) Close() error {
-	return w.w.close((*wire.Worker).Close)
+	return w.w.close((*wire.App).Close)
 }

@@ -1,4 +1,4 @@
-package gcp
+package gcf
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func BenchmarkPubSubPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	secret := "whsec_" + strings.Repeat("QmVuY2htYXJr", 4)
-	receiver := New(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}))
+	receiver := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}), nil)
 	defer receiver.Close()
 
 	var answered time.Duration

@@ -1,4 +1,4 @@
-package sink
+package s3
 
 import (
 	"context"
@@ -9,10 +9,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
@@ -25,11 +26,11 @@ const (
 	s3Concurrency = 2
 )
 
-// S3Client is the part of *s3.Client the sink uses.
+// S3Client is the part of *awss3.Client the sink uses.
 type S3Client interface {
 	manager.UploadAPIClient
-	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(ctx context.Context, in *awss3.HeadObjectInput, optFns ...func(*awss3.Options)) (*awss3.HeadObjectOutput, error)
+	GetObject(ctx context.Context, in *awss3.GetObjectInput, optFns ...func(*awss3.Options)) (*awss3.GetObjectOutput, error)
 }
 
 // S3 lands outputs in a bucket under a prefix. It streams each output as
@@ -49,8 +50,8 @@ type S3 struct {
 
 var _ jobs.Sink = (*S3)(nil)
 
-// NewS3 uses client for uri, s3://bucket or s3://bucket/prefix.
-func NewS3(client S3Client, uri string) (*S3, error) {
+// New uses client for uri, s3://bucket or s3://bucket/prefix.
+func New(client S3Client, uri string) (*S3, error) {
 	bucket, prefix, err := ParseS3(uri)
 	if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func ParseS3(uri string) (bucket, key string, err error) {
 }
 
 func (s *S3) key(key string) (string, error) {
-	if err := checkKey(key); err != nil {
+	if err := sink.CheckKey(key); err != nil {
 		return "", err
 	}
 	return s.prefix + key, nil
@@ -89,11 +90,11 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	if err != nil {
 		return "", err
 	}
-	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k), Body: ctxReader{ctx, r}, IfNoneMatch: aws.String("*")}
+	in := &awss3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k), Body: sink.ContextReader{Ctx: ctx, R: r}, IfNoneMatch: aws.String("*")}
 	if contentType != "" {
 		in.ContentType = aws.String(contentType)
 	}
-	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
+	head, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
 	switch {
 	case err == nil:
 		// Left by an earlier attempt (we hold the job's landing claim):
@@ -114,27 +115,20 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	return s.URI(key), nil
 }
 
-func (s *S3) Get(ctx context.Context, key string, max int64) ([]byte, error) {
+// Open streams the object at key.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	k, err := s.key(key)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
+	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
 	if isNotFound(err) {
 		return nil, fmt.Errorf("s3 sink %s: %w", key, core.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("s3 sink %s: %w", key, err)
 	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("s3 sink %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("s3 sink %s: larger than %d bytes", key, max)
-	}
-	return b, nil
+	return out.Body, nil
 }
 
 func (s *S3) URI(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }

@@ -1,4 +1,4 @@
-package main
+package lambda
 
 import (
 	"context"
@@ -12,11 +12,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
 // TestSigningSecretFromSecretsManager reads real secrets from moto_server
 // through the same SDK path as in Lambda (AWS_ENDPOINT_URL honoured).
+// Two valid secrets: the current one and the one a rotation retires.
+const (
+	secretNew = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	secretOld = "whsec_QkVkcmFuZC1uZXctc2VjcmV0LWZvci10ZXN0cw=="
+)
+
 func TestSigningSecretFromSecretsManager(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL", motoURL)
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -58,11 +65,11 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 			if id == "" {
 				id = putSecret(t, "signing", tc.value)
 			}
-			env := map[string]string{envSigningSecretARN: id, envSigningSecret: tc.env, "IDEMPOTENCY_STORE": "memory"}
-			getenv, err := withSigningSecret(context.Background(), func(k string) string { return env[k] }, fetchSecretString)
-			var cfg core.Config
+			vars := map[string]string{envSigningSecretARN: id, envSigningSecret: tc.env, "IDEMPOTENCY_STORE": "memory"}
+			getenv, err := withSigningSecret(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
+			var cfg env.Config
 			if err == nil {
-				cfg, err = core.LoadConfig(getenv, "firestore")
+				cfg, err = env.Load(getenv, env.Cloud)
 			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -89,8 +96,8 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 
 	t.Run("without an ARN the environment is used as is", func(t *testing.T) {
 		called := false
-		env := map[string]string{envSigningSecret: secretNew}
-		getenv, err := withSigningSecret(context.Background(), func(k string) string { return env[k] },
+		vars := map[string]string{envSigningSecret: secretNew}
+		getenv, err := withSigningSecret(context.Background(), func(k string) string { return vars[k] },
 			func(context.Context, string) (string, error) { called = true; return "", errors.New("unexpected") })
 		if err != nil || called || getenv(envSigningSecret) != secretNew {
 			t.Fatalf("err %v, fetched %v, secret passed through %v", err, called, getenv(envSigningSecret) == secretNew)
@@ -116,7 +123,7 @@ func TestSetup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			inv, err := setup(context.Background(), func(k string) string { return tc.env[k] }, quiet)
+			inv, err := setup(context.Background(), func(k string) string { return tc.env[k] }, quiet, nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
@@ -152,8 +159,8 @@ func TestGeminiAPIKeyFromSecretsManager(t *testing.T) {
 		{"JSON without the key", `{"other":"AIzaSy-x"}`, "", "holds no API key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{envGeminiAPIKeyARN: putSecret(t, "gemini-key", tc.value), "IDEMPOTENCY_STORE": "memory"}
-			getenv, err := withGeminiAPIKey(context.Background(), func(k string) string { return env[k] }, fetchSecretString)
+			vars := map[string]string{envGeminiAPIKeyARN: putSecret(t, "gemini-key", tc.value), "IDEMPOTENCY_STORE": "memory"}
+			getenv, err := withGeminiAPIKey(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "AIzaSy") {
 					t.Fatalf("err = %v, want one containing %q and no key", err, tc.wantErr)

@@ -1,4 +1,4 @@
-package gcp
+package gcf
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
@@ -31,7 +32,7 @@ func sign(secret, id string, ts int64, body []byte) string {
 	return sig
 }
 
-func env(m map[string]string) func(string) string {
+func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
@@ -104,7 +105,7 @@ const event = `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T
 func TestFunctionServesTheReceiver(t *testing.T) {
 	secret := gemini.NewSecret()
 	var logs syncBuffer
-	f := New(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs))
+	f := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), nil)
 	t.Cleanup(func() { f.Close() })
 	now := time.Now().Unix()
 
@@ -157,12 +158,12 @@ func TestFunctionServesTheReceiver(t *testing.T) {
 // first requests, however many arrive together, build exactly once.
 func TestFunctionBuildsOnceOnFirstRequest(t *testing.T) {
 	var builds atomic.Int32
-	build := func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
+	build := func(ctx context.Context, cfg env.Config, _ *core.Mux, log *slog.Logger) (*wire.App, error) {
 		builds.Add(1)
 		time.Sleep(20 * time.Millisecond) // let the other first requests pile up
-		return wireBuild(ctx, cfg, getenv, log)
+		return wireBuild(ctx, cfg, nil, log)
 	}
-	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": gemini.NewSecret(), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), build)
+	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": gemini.NewSecret(), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), nil, build)
 	t.Cleanup(func() { f.Close() })
 	if n := builds.Load(); n != 0 {
 		t.Fatalf("built %d times before any request", n)
@@ -205,7 +206,7 @@ func TestFunctionMisconfigured(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var logs syncBuffer
 			built := false
-			f := newFunction(env(c.env), NewLogger(&logs), func(context.Context, core.Config, func(string) string, *slog.Logger) (*wire.App, error) {
+			f := newFunction(envOf(c.env), NewLogger(&logs), nil, func(context.Context, env.Config, *core.Mux, *slog.Logger) (*wire.App, error) {
 				built = true
 				return nil, errors.New("must not be called")
 			})
@@ -240,14 +241,14 @@ func TestFunctionMisconfigured(t *testing.T) {
 func TestFunctionBuildFailureIsRetried(t *testing.T) {
 	secret := gemini.NewSecret()
 	var calls atomic.Int32
-	build := func(ctx context.Context, cfg core.Config, getenv func(string) string, log *slog.Logger) (*wire.App, error) {
+	build := func(ctx context.Context, cfg env.Config, _ *core.Mux, log *slog.Logger) (*wire.App, error) {
 		if calls.Add(1) == 1 {
 			return nil, errors.New("credentials not found")
 		}
-		return wireBuild(ctx, cfg, getenv, log)
+		return wireBuild(ctx, cfg, nil, log)
 	}
 	var logs syncBuffer
-	f := newFunction(env(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), build)
+	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), nil, build)
 	t.Cleanup(func() { f.Close() })
 	now := time.Now().Unix()
 	d := delivery{id: "msg_retry", ts: now, body: event}

@@ -1,4 +1,4 @@
-package main
+package local
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
@@ -50,11 +51,8 @@ type adminInfo struct {
 	PID   int    `json:"pid"`
 }
 
-func adminInfoPath(cfg core.Config) string {
+func adminInfoPath(cfg env.Config) string {
 	path := cfg.StatePath
-	if path == "" {
-		path = wire.DefaultStatePath
-	}
 	return filepath.Join(filepath.Dir(path), "admin.json")
 }
 
@@ -144,7 +142,7 @@ func replay(ctx context.Context, app *wire.App, dead core.DeadLetters, key strin
 	if dead == nil {
 		return errors.New("this store keeps no dead letters")
 	}
-	if w := app.Processing.Worker; w != nil {
+	if w := app.Processing.Local; w != nil {
 		return w.Replay(ctx, key)
 	}
 	dls, err := dead.ListDeadLetters(ctx, 0)
@@ -159,7 +157,7 @@ func replay(ctx context.Context, app *wire.App, dead core.DeadLetters, key strin
 		if err != nil {
 			return err
 		}
-		if err := app.Router.Process(ctx, ev); err != nil {
+		if err := app.Processor.Process(ctx, ev); err != nil {
 			return err
 		}
 		return dead.DeleteDeadLetter(ctx, key)
@@ -178,7 +176,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // adminCommand runs a subcommand; it returns the exit code.
 func adminCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := core.LoadConfig(getenv, "file")
+	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		fmt.Fprintln(stderr, "local:", err)
 		return 2
@@ -226,7 +224,7 @@ func adminCommand(ctx context.Context, args []string, getenv func(string) string
 var errServerDown = errors.New("the local server is not running")
 
 // viaServer asks the running server (admin.json says where).
-func viaServer(ctx context.Context, cfg core.Config, cmd, key string, limit int) (json.RawMessage, error) {
+func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) (json.RawMessage, error) {
 	b, err := os.ReadFile(adminInfoPath(cfg))
 	if err != nil {
 		return nil, errServerDown
@@ -266,14 +264,11 @@ func viaServer(ctx context.Context, cfg core.Config, cmd, key string, limit int)
 }
 
 // viaFile opens the state file itself (the server is not running).
-func viaFile(ctx context.Context, cfg core.Config, cmd, key string, limit int) (json.RawMessage, error) {
+func viaFile(ctx context.Context, cfg env.Config, cmd, key string, limit int) (json.RawMessage, error) {
 	if cfg.IdempotencyStore != "file" {
 		return nil, fmt.Errorf("%w, and IDEMPOTENCY_STORE=%s keeps nothing on disk", errServerDown, cfg.IdempotencyStore)
 	}
 	path := cfg.StatePath
-	if path == "" {
-		path = wire.DefaultStatePath
-	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no state file at %s: %w", path, err)
 	}

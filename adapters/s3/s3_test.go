@@ -1,4 +1,4 @@
-package sink_test
+package s3_test
 
 import (
 	"bytes"
@@ -6,17 +6,21 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3sink "github.com/geminiwebhooks/receiver/adapters/s3"
+	"github.com/geminiwebhooks/receiver/adapters/sink/sinktest"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 
-	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -60,7 +64,7 @@ func motoS3(t *testing.T) (*s3.Client, string) {
 // left behind to bill.
 func TestS3Sink(t *testing.T) {
 	c, bucket := motoS3(t)
-	s, err := sink.NewS3(c, "s3://"+bucket+"/landing/prefix")
+	s, err := s3sink.New(c, "s3://"+bucket+"/landing/prefix")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,29 +96,29 @@ func TestS3Sink(t *testing.T) {
 	if _, err := s.Put(ctx, "batches/a/results.jsonl", strings.NewReader("v2\n"), "application/jsonl"); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.Get(ctx, "batches/a/results.jsonl", 100); err != nil || string(b) != "v2\n" {
+	if b, err := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 100); err != nil || string(b) != "v2\n" {
 		t.Fatalf("after replace: %q %v", b, err)
 	}
-	if _, err := s.Get(ctx, "batches/a/results.jsonl", 2); err == nil {
+	if _, err := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 2); err == nil {
 		t.Fatal("Get ignored its limit")
 	}
 
 	// Sources that fail: in the first part (single PUT) and after two
 	// parts were uploaded (multipart, aborted).
 	for _, cut := range []int64{100, 17 << 20} {
-		_, err = s.Put(ctx, "batches/b/results.jsonl", &failAfter{r: bytes.NewReader(big), n: cut}, "application/jsonl")
+		_, err = s.Put(ctx, "batches/b/results.jsonl", io.MultiReader(io.LimitReader(bytes.NewReader(big), cut), iotest.ErrReader(errCut)), "application/jsonl")
 		if !errors.Is(err, errCut) {
 			t.Fatalf("put from a source cut after %d bytes: %v", cut, err)
 		}
-		_, err = s.Put(ctx, "batches/a/results.jsonl", &failAfter{r: bytes.NewReader(big), n: cut}, "application/jsonl")
+		_, err = s.Put(ctx, "batches/a/results.jsonl", io.MultiReader(io.LimitReader(bytes.NewReader(big), cut), iotest.ErrReader(errCut)), "application/jsonl")
 		if !errors.Is(err, errCut) {
 			t.Fatalf("replace from a source cut after %d bytes: %v", cut, err)
 		}
 	}
-	if _, err := s.Get(ctx, "batches/b/results.jsonl", 20<<20); !errors.Is(err, core.ErrNotFound) {
+	if _, err := jobs.ReadSmall(ctx, s, "batches/b/results.jsonl", 20<<20); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("a failed put left something: %v", err)
 	}
-	if b, _ := s.Get(ctx, "batches/a/results.jsonl", 100); string(b) != "v2\n" {
+	if b, _ := jobs.ReadSmall(ctx, s, "batches/a/results.jsonl", 100); string(b) != "v2\n" {
 		t.Fatalf("a failed replace changed the object: %q", b)
 	}
 	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
@@ -143,29 +147,32 @@ func TestS3Sink(t *testing.T) {
 // upload alike; the other fails instead of overwriting.
 func TestS3ConditionalCreate(t *testing.T) {
 	c, bucket := motoS3(t)
-	s, _ := sink.NewS3(c, "s3://"+bucket)
+	s, _ := s3sink.New(c, "s3://"+bucket)
 	ctx := context.Background()
 	for name, size := range map[string]int{"single": 7, "multipart": 9 << 20} {
 		t.Run(name, func(t *testing.T) {
 			key := name + "/results.jsonl"
 			a := bytes.Repeat([]byte("A"), size)
-			slow := &gated{reading: make(chan struct{}), open: make(chan struct{}), r: bytes.NewReader(a)}
+			slow := sinktest.NewGated(bytes.NewReader(a))
 			errA := make(chan error, 1)
 			go func() {
 				_, err := s.Put(ctx, key, slow, "")
 				errA <- err
 			}()
-			<-slow.reading // A has checked that the key is absent and is streaming
+			<-slow.Reading // A has checked that the key is absent and is streaming
 			if _, err := s.Put(ctx, key, strings.NewReader("from B\n"), ""); err != nil {
 				t.Fatal(err)
 			}
-			close(slow.open)
+			close(slow.Open)
 			if err := <-errA; err == nil || !strings.Contains(err.Error(), "written concurrently") {
 				t.Fatalf("the second writer: %v, want a failed precondition", err)
 			}
-			if b, _ := s.Get(ctx, key, 100); string(b) != "from B\n" {
+			if b, _ := jobs.ReadSmall(ctx, s, key, 100); string(b) != "from B\n" {
 				t.Fatalf("object holds %q", b)
 			}
 		})
 	}
 }
+
+// errCut ends an upload's body part-way, as a cut download does.
+var errCut = errors.New("connection cut")

@@ -1,4 +1,5 @@
-package main
+// Package awstest sets up what tests need in moto_server's Secrets Manager.
+package awstest
 
 import (
 	"context"
@@ -9,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
-// motoSecrets is a Secrets Manager client for moto_server (test setup only).
-func motoSecrets() *secretsmanager.Client {
+// Secrets is a Secrets Manager client for the moto_server at motoURL.
+func Secrets(motoURL string) *secretsmanager.Client {
 	return secretsmanager.New(secretsmanager.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(motoURL),
@@ -18,10 +19,11 @@ func motoSecrets() *secretsmanager.Client {
 	})
 }
 
-// putSecret creates a string secret in moto and returns its full ARN.
-func putSecret(t testing.TB, name, value string) string {
+// PutSecret creates a string secret named after name and the test, and
+// returns its full ARN.
+func PutSecret(t testing.TB, motoURL, name, value string) string {
 	t.Helper()
-	out, err := motoSecrets().CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+	out, err := Secrets(motoURL).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
 		Name: aws.String(name + "-" + t.Name()), SecretString: aws.String(value),
 	})
 	if err != nil {

@@ -1,0 +1,62 @@
+package env_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/geminiwebhooks/receiver/adapters/env"
+)
+
+func TestQueue(t *testing.T) {
+	cases := []struct {
+		in, kind, target, err string
+	}{
+		{"", "", "", ""},
+		{"pubsub:projects/my-proj/topics/gemini-events", "pubsub", "projects/my-proj/topics/gemini-events", ""},
+		{"sqs:https://sqs.eu-west-1.amazonaws.com/123456789012/gemini-events", "sqs", "https://sqs.eu-west-1.amazonaws.com/123456789012/gemini-events", ""},
+		{"sqs:http://127.0.0.1:5000/123456789012/q.fifo", "sqs", "http://127.0.0.1:5000/123456789012/q.fifo", ""},
+		{"pubsub:gemini-events", "", "", "projects/PROJECT/topics/TOPIC"},
+		{"pubsub:projects/p/topics/t", "", "", "projects/PROJECT/topics/TOPIC"},
+		{"sqs:gemini-events", "", "", "sqs:https://"},
+		{"kafka:events", "", "", "want pubsub:"},
+	}
+	for _, c := range cases {
+		cfg, err := env.Load(func(k string) string { return map[string]string{"QUEUE": c.in}[k] }, env.Cloud)
+		if cfg.QueueKind != c.kind || cfg.QueueTarget != c.target || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("QUEUE=%q: %q, %q, %v; want %q, %q, error with %q", c.in, cfg.QueueKind, cfg.QueueTarget, err, c.kind, c.target, c.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "QUEUE") {
+			t.Errorf("QUEUE=%q: the error %q does not name the variable", c.in, err)
+		}
+	}
+}
+
+// Every mistake is reported at once, each naming its variable, and a
+// RESULTS_SINK with a scheme no sink serves is refused instead of becoming a
+// folder named after it.
+func TestLoadReportsEveryMistake(t *testing.T) {
+	vars := map[string]string{
+		"WEBHOOK_TOLERANCE": "soon", "IDEMPOTENCY_TTL": "1h", "IDEMPOTENCY_STORE": "redis",
+		"QUEUE": "kafka:x", "RESULTS_SINK": "ftp://x", "MAX_ATTEMPTS": "0", "RETRY_BACKOFF": "-1s",
+		"FORWARD_URL": "https://example.invalid/hook", "WEBHOOK_MAX_BODY_BYTES": "lots",
+	}
+	_, err := env.Load(func(k string) string { return vars[k] }, env.Local)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for name := range vars {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+	for _, ok := range []string{"results", "/var/results", "gs://b/p", "s3://b"} {
+		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": ok}[k] }, env.Cloud); err != nil {
+			t.Errorf("RESULTS_SINK=%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"gs://", "s3:///p"} {
+		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": bad}[k] }, env.Cloud); err == nil || !strings.Contains(err.Error(), "RESULTS_SINK") {
+			t.Errorf("RESULTS_SINK=%s: %v, want an error naming RESULTS_SINK", bad, err)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+// Package gcf runs a mux as Google Cloud Functions (gen2) through the
+// Functions Framework: Register registers the HTTP function GeminiWebhook
+// (verify, claim, then process or publish to Pub/Sub) and the CloudEvent
+// function GeminiWorker (Pub/Sub trigger) from a user's init, as
+// functions.HTTP is used:
+//
+//	func init() { gcf.Register(core.NewMux().On(core.BatchSucceeded, save)) }
+//
+// Configuration is the environment (README, Configuration; Firestore store
+// by default), read once per process when Register is called; the
+// receiver is built on the first request, so a cold start makes no network
+// call before it must. deploy/gcp/deploy.sh --package DIR deploys the
+// package that calls Register.
+package gcf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// EntryPoint is the HTTP function's name: FUNCTION_TARGET and --entry-point.
+const EntryPoint = "GeminiWebhook"
+
+// Register registers GeminiWebhook and GeminiWorker, both running mux
+// behind the built-in actions (nil: core.NewMux()). Call it once, from an
+// init function of the package that deploy.sh deploys.
+func Register(mux *core.Mux) {
+	log := NewLogger(os.Stdout)
+	functions.HTTP(EntryPoint, New(os.Getenv, log, mux).ServeHTTP)
+	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, log, mux).Handle)
+}
+
+// cloud is what a Cloud Function can use beyond Firestore and Cloud
+// Storage: a Pub/Sub queue. No AWS SDK is linked.
+var cloud = wire.Cloud{Name: "Cloud Functions", Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}
+
+// buildFunc builds the app; ctx lives as long as what it builds (the
+// JWKS refresh goroutine), so it is never a request's context.
+type buildFunc func(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error)
+
+func wireBuild(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error) {
+	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud})
+}
+
+// Function serves GeminiWebhook. The configuration is read once, at
+// start-up, because it cannot change during the process's life; the
+// receiver is built once, on the first delivery, so that a cold start makes
+// no network call (credential discovery, the JWKS) before it must.
+type Function struct {
+	cfg    env.Config
+	cfgErr error
+	log    *slog.Logger
+	mux    *core.Mux
+	build  buildFunc
+
+	app lazy[wire.App]
+}
+
+// New reads the configuration through getenv; the function runs mux. A bad configuration does not
+// stop the process: the Functions Framework would then crash-loop with one
+// easily missed line. Instead it is logged now, at ERROR, and every delivery
+// is answered 500, so Gemini keeps retrying (24 h) and nothing is lost while
+// an operator redeploys a fixed configuration.
+func New(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Function {
+	return newFunction(getenv, log, mux, wireBuild)
+}
+
+func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Function {
+	f := &Function{log: log, mux: mux, build: build}
+	f.cfg, f.cfgErr = env.Load(getenv, env.Cloud)
+	if f.cfgErr == nil && len(f.cfg.Schemes()) == 0 {
+		f.cfgErr = wire.ErrNoScheme
+	}
+	if f.cfgErr == nil && f.cfg.QueueKind != "" && cloud.Queues[f.cfg.QueueKind] == nil {
+		f.cfgErr = fmt.Errorf("QUEUE %s: Cloud Functions take pubsub:projects/P/topics/T", f.cfg.Queue)
+	}
+	if f.cfgErr == nil && f.cfg.SinkScheme() == "s3" {
+		f.cfgErr = fmt.Errorf("RESULTS_SINK %s: Cloud Functions land in gs:// buckets", f.cfg.ResultsSink)
+	}
+	if f.cfgErr != nil {
+		log.Error(EntryPoint+" is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration (Gemini retries for 24 h)",
+			"error", f.cfgErr.Error())
+	}
+	return f
+}
+
+// ServeHTTP is the registered function.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, status, reason := f.handler()
+	if h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		// Not a delivery: answer what the receiver would, without building it.
+		status, reason = http.StatusMethodNotAllowed, "method not allowed"
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	f.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
+		slog.String("webhook_id", r.Header.Get("webhook-id")), // unverified: for correlation only
+		slog.String("outcome", string(core.OutcomeFailed)),
+		slog.Int("status", status),
+		slog.String("reason", reason),
+	)
+	body, _ := json.Marshal(map[string]string{"outcome": string(core.OutcomeFailed), "reason": reason})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// handler returns the built receiver, building it on first use. A build
+// failure is answered 503 and retried by the next delivery: it may be
+// transient, and until it succeeds Gemini's retries lose nothing.
+func (f *Function) handler() (http.Handler, int, string) {
+	if f.cfgErr != nil {
+		return nil, http.StatusInternalServerError, "receiver misconfigured; see the start-up log"
+	}
+	app, err := f.app.get(func(ctx context.Context) (*wire.App, error) {
+		start := time.Now()
+		app, err := f.build(ctx, f.cfg, f.mux, f.log)
+		if err == nil {
+			f.log.Info(EntryPoint+" ready",
+				"schemes", fmt.Sprint(f.cfg.Schemes()),
+				"store", f.cfg.IdempotencyStore,
+				"firestore_collection", f.cfg.FirestoreCollection,
+				"build_ms", time.Since(start).Milliseconds())
+		}
+		return app, err
+	})
+	if err != nil {
+		f.log.Error(EntryPoint+": building the receiver failed; the next delivery retries", "error", err.Error())
+		return nil, http.StatusServiceUnavailable, "receiver not ready"
+	}
+	return app.Receiver, 0, ""
+}
+
+// Close releases what the built receiver holds. The platform never calls it
+// (an instance just stops); tests and embedders do.
+func (f *Function) Close() error {
+	return f.app.close((*wire.App).Close)
+}

@@ -1,0 +1,175 @@
+// Package local runs a mux as the local server: the receiver on
+// 127.0.0.1:$PORT with embedded defaults (a file-backed idempotency store, a
+// durable queue and worker in the same file, results landing in ./results,
+// and, when no signing secret is configured, a development secret made once
+// and kept on disk), plus the admin subcommands (jobs, deadletters, tasks).
+//
+//	func main() { local.Main(core.NewMux().On(core.BatchSucceeded, save)) }
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/aws"
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// devSecretPath keeps the development secret beside the local state.
+const devSecretPath = ".gemini-webhooks/dev-secret"
+
+// Main runs mux (nil: core.NewMux()) behind the built-in actions: with no
+// arguments it serves until SIGINT or SIGTERM; with arguments it runs an
+// admin subcommand (jobs list, deadletters list|replay KEY, tasks list). It
+// exits the process: 2 for a configuration mistake (named on stderr), 1 for
+// any other failure.
+func Main(mux *core.Mux) {
+	if len(os.Args) > 1 { // operator subcommands: admin.go
+		os.Exit(adminCommand(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
+	if err := run(context.Background(), mux, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		if errors.Is(err, errConfig) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// errConfig marks a configuration mistake (exit status 2).
+var errConfig = errors.New("configuration")
+
+// cloud is every queue and sink the local server can use: against the
+// Pub/Sub emulator, moto_server or the real clouds.
+func cloud() wire.Cloud {
+	return (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+}
+
+func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if len(cfg.SigningSecrets) == 0 && cfg.Audience == "" {
+		secret, created, err := devSecret(devSecretPath)
+		if err != nil {
+			return err
+		}
+		cfg.SigningSecrets = []string{secret}
+		announceDevSecret(stderr, secret, created, cfg.Port)
+	}
+
+	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	cl := cloud()
+	cl.Name = "the local server"
+	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: logger, Cloud: cl, LocalQueue: true})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	stopAdmin, err := serveAdmin(app, logger)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.Receiver,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+	}
+	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
+		go sweepLoop(ctx, sw, logger)
+	}
+	fmt.Fprintf(stderr, "gemini webhook receiver listening on http://%s (schemes: %v, store: %s)\n", ln.Addr(), cfg.Schemes(), cfg.IdempotencyStore)
+	if s := app.Processing.Sink; s != nil {
+		fmt.Fprintf(stderr, "finished batches land in %s; see them with: go run ./functions/local jobs list\n", s.URI(""))
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// devSecret returns the stored development secret, making one on first use.
+func devSecret(path string) (secret string, created bool, err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if _, err := core.DecodeSecret(s); err != nil {
+			return "", false, fmt.Errorf("%s: %w (delete it to make a new one)", path, err)
+		}
+		return s, false, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", false, err
+	}
+	s := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", false, err
+	}
+	return s, true, nil
+}
+
+func announceDevSecret(w io.Writer, secret string, created bool, port string) {
+	if created {
+		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: made a development secret and stored it in %s:\n  %s\n", devSecretPath, secret)
+	} else {
+		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: using the development secret stored in %s\n", devSecretPath)
+	}
+	fmt.Fprintf(w, "Send Gemini-like deliveries with:\n  go run ./scripts/simulator --url http://127.0.0.1:%s --secret-file %s\n", port, devSecretPath)
+}
+
+func sweepLoop(ctx context.Context, s interface{ Sweep(time.Time) (int, error) }, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := s.Sweep(now); err != nil {
+				log.Warn("sweep failed", "error", err.Error())
+			} else if n > 0 {
+				log.Info("swept expired idempotency records", "count", n)
+			}
+		}
+	}
+}

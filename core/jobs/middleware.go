@@ -1,0 +1,83 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// Middleware runs the built-in actions (ledger, confirmation, landing,
+// notices) before next, the user's handlers, which then find the job and
+// what landed in their context (JobOf, Landed). If an action fails, next
+// does not run and the delivery is retried; a retry repeats nothing the
+// ledger records as done, so a batch is downloaded and notified once
+// however often the user's handlers fail.
+func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		job, err := p.act(ctx, ev)
+		if err != nil {
+			return err
+		}
+		if job != nil {
+			ctx = context.WithValue(ctx, jobKey{}, &actionResult{job: job, sink: p.c.Sink})
+		}
+		return next(ctx, ev)
+	}
+}
+
+type jobKey struct{}
+
+type actionResult struct {
+	job  *Job
+	sink Sink
+}
+
+// JobOf returns the job ledger's record of the event's job as the built-in
+// actions left it (state, output, user_metadata, deliveries seen), or false
+// for an event that names no job.
+func JobOf(ctx context.Context) (*Job, bool) {
+	r, ok := ctx.Value(jobKey{}).(*actionResult)
+	if !ok {
+		return nil, false
+	}
+	return r.job.Clone(), true
+}
+
+// Landing is a job's output as it landed in RESULTS_SINK: the manifest
+// (where, bytes, SHA-256, line counts) and the object itself, to stream.
+type Landing struct {
+	Manifest Manifest
+	sink     Sink
+	key      string
+}
+
+// ErrNotLanded: the event's job has no landed output (not a finished batch
+// or video, no RESULTS_SINK or GEMINI_API_KEY, or nothing to land).
+var ErrNotLanded = errors.New("nothing landed for this job")
+
+// Landed returns what the built-in landing put in the sink for the event's
+// job: on batch.succeeded and video.generated, once the output is whole in
+// RESULTS_SINK. A retried delivery, or a second delivery of the job, sees
+// the same landing (it was landed once). The error wraps ErrNotLanded with
+// the ledger's reason when there is none.
+func Landed(ctx context.Context) (*Landing, error) {
+	r, ok := ctx.Value(jobKey{}).(*actionResult)
+	if !ok {
+		return nil, ErrNotLanded
+	}
+	if r.job.Landing != LandingLanded || r.job.Output == nil || r.sink == nil {
+		if r.job.LandingError != "" {
+			return nil, errors.Join(ErrNotLanded, errors.New(r.job.LandingError))
+		}
+		return nil, ErrNotLanded
+	}
+	return &Landing{Manifest: *r.job.Output, sink: r.sink, key: JobPath(r.job.ID) + "/" + outputName(r.job.Kind, r.job.Output.ContentType)}, nil
+}
+
+// Open streams the landed output from the sink (constant memory whatever
+// its size); the caller closes it.
+func (l *Landing) Open(ctx context.Context) (io.ReadCloser, error) {
+	return l.sink.Open(ctx, l.key)
+}
