@@ -1,8 +1,11 @@
 package core
 
 import (
+	"bytes"
+	"context"
 	"crypto/rsa"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -201,6 +204,52 @@ func TestUnverifiedIDNotEchoed(t *testing.T) {
 			line := f.lastLog(t)
 			if line["webhook_id"] != tc.wantLog || line["webhook_id_unverified"] != true {
 				t.Fatalf("logged webhook_id %.100q, want %q", line["webhook_id"], tc.wantLog)
+			}
+		})
+	}
+}
+
+// readSizes is a body that announces much and sends little, recording the
+// size of every buffer the handler offers it.
+type readSizes struct {
+	data    []byte
+	maxRead int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	r.maxRead = max(r.maxRead, len(p))
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// Issue 13, finding 2: the body buffer grows with what arrives. The old code
+// allocated the announced Content-Length (the cap) before a byte arrived, so
+// 1,000 slow requests announcing 1 MiB held 1 GB.
+func TestBodyBufferGrowsWithArrival(t *testing.T) {
+	tests := []struct {
+		name      string
+		announced int64
+		sent      int
+	}{
+		{"announces the cap, sends 128 bytes", DefaultMaxBodyBytes, 128},
+		{"announces the cap, sends 20 KiB", DefaultMaxBodyBytes, 20 << 10},
+		{"unknown length", -1, 128},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.MaxBodyBytes = DefaultMaxBodyBytes })
+			body := &readSizes{data: bytes.Repeat([]byte("x"), tc.sent)}
+			resp := f.h.Handle(context.Background(), Request{Method: http.MethodPost, Header: http.Header{}, Body: body, ContentLength: tc.announced})
+			if resp.Status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400 (no headers)", resp.Status)
+			}
+			// bytes.Buffer at most doubles what it holds; allow that and the head start.
+			if limit := max(2*tc.sent+bytes.MinRead, initialBodyBuffer) + bytes.MinRead; body.maxRead > limit {
+				t.Fatalf("a read offered %d bytes for a body of %d (announced %d); want at most %d", body.maxRead, tc.sent, tc.announced, limit)
 			}
 		})
 	}
