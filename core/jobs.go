@@ -90,9 +90,20 @@ func (p *Jobs) Ledger() Ledger { return p.c.Ledger }
 // Process implements Processor.
 func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 	id := ev.JobID()
-	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", id)
+	idErr := ValidJobID(JobKind(ev.Type), id)
+	logged := id
+	if idErr != nil {
+		logged = printableID(id) // not a valid id: bounded and escaped
+	}
+	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged)
 	if id == "" || !KnownEventType(ev.Type) {
 		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", KnownEventType(ev.Type))
+		return nil
+	}
+	// The id becomes a ledger key and an API path: a malformed one (a query,
+	// a traversal, another kind's name) is refused, not retried.
+	if idErr != nil {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", idErr.Error())
 		return nil
 	}
 	now := p.c.Clock()
