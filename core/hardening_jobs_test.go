@@ -2,6 +2,10 @@ package core_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/geminiwebhooks/receiver/core"
@@ -60,3 +64,177 @@ func TestJobsRefuseMalformedIDs(t *testing.T) {
 		})
 	}
 }
+
+// originFiles is memFiles that reports where the API says each file came from.
+type originFiles struct {
+	memFiles
+	origin map[string]string
+}
+
+func (o *originFiles) Fetch(ctx context.Context, src string) (*core.Download, error) {
+	d, err := o.memFiles.Fetch(ctx, src)
+	if err == nil {
+		d.Origin = o.origin[src]
+	}
+	return d, err
+}
+
+func videoEvent(t *testing.T, id, file string) *core.Event {
+	t.Helper()
+	ev, err := core.ParseEvent([]byte(`{"type":"video.generated","version":"v1","data":{"file_id":"` + file + `"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+	return ev
+}
+
+// Issue 13, finding 3: only what the API returns for the job lands.
+func TestJobsLandOnlyWhatTheAPIConfirms(t *testing.T) {
+	tests := []struct {
+		name    string
+		api     map[string]core.BatchStatus
+		ev      func(t *testing.T) *core.Event
+		job     string
+		landing core.LandingState
+		landed  string // the sink key that must hold the output, "" none
+	}{
+		{
+			name: "batch succeeded, API names no output: the event's gs:// is not fetched",
+			api:  map[string]core.BatchStatus{"batches/s": {APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded}},
+			ev: func(t *testing.T) *core.Event {
+				return delivery("m1", core.BatchSucceeded, "batches/s", "gs://other-bucket/secret.jsonl")
+			},
+			job: "batches/s", landing: core.LandingSkipped,
+		},
+		{
+			name: "batch succeeded: the API's file, not the event's",
+			api:  map[string]core.BatchStatus{"batches/a": {APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/api-out"}},
+			ev: func(t *testing.T) *core.Event {
+				return delivery("m1", core.BatchSucceeded, "batches/a", "files/secret")
+			},
+			job: "batches/a", landing: core.LandingLanded, landed: "batches/a/results.jsonl",
+		},
+		{
+			name: "video naming an uploaded file: not landed",
+			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/secret") },
+			job:  "files/secret", landing: core.LandingSkipped,
+		},
+		{
+			name: "video the API says it generated: landed",
+			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/vid") },
+			job:  "files/vid", landing: core.LandingLanded, landed: "files/vid/video.mp4",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t)
+			for k, v := range tc.api {
+				r.batches.st[k] = v
+			}
+			files := &originFiles{
+				memFiles: memFiles{data: map[string]string{
+					"gs://other-bucket/secret.jsonl": output, "files/secret": "private", "files/api-out": output, "files/vid": "mp4",
+				}},
+				origin: map[string]string{"files/secret": "UPLOADED", "files/vid": core.OriginGenerated},
+			}
+			jobs, err := core.NewJobs(core.JobsConfig{Ledger: r.ledger, Batches: r.batches, Fetcher: files, Sink: r.sink, Logger: discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := jobs.Process(ctx, tc.ev(t)); err != nil {
+				t.Fatal(err)
+			}
+			j, _ := r.ledger.GetJob(ctx, tc.job)
+			if j == nil || j.Landing != tc.landing {
+				t.Fatalf("job %+v, want landing %s", j, tc.landing)
+			}
+			for k := range r.sink.objs {
+				if tc.landed == "" || (k != tc.landed && !strings.HasSuffix(k, core.ManifestName)) {
+					t.Fatalf("landed %s, want only %q", k, tc.landed)
+				}
+			}
+			if tc.landed != "" && r.sink.objs[tc.landed] == nil {
+				t.Fatalf("nothing landed at %s", tc.landed)
+			}
+			if tc.landing == core.LandingSkipped && j.LandingError == "" {
+				t.Fatal("skipped without a reason")
+			}
+		})
+	}
+}
+
+// Issue 13, finding 4: an event's terminal state is not final until the API
+// confirms it, and an event of another kind does not take a job over.
+func TestJobsTerminalStatesConfirmedByAPI(t *testing.T) {
+	type step struct {
+		api      *core.BatchStatus // the API's answer from this step on (nil: unchanged)
+		ev       *core.Event
+		retry    bool // a RetryLaterError is expected
+		state    core.JobState
+		landing  core.LandingState
+		apiCalls int
+	}
+	succeeded := &core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/o"}
+	running := &core.BatchStatus{APIState: "JOB_STATE_RUNNING", State: core.JobRunning}
+	expired := &core.BatchStatus{APIState: "JOB_STATE_EXPIRED", State: core.JobExpired}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"forged batch.failed for a succeeded batch: it lands", []step{
+			{api: succeeded, ev: delivery("m1", core.BatchFailed, "batches/x", ""), state: core.JobSucceeded, landing: core.LandingLanded, apiCalls: 1},
+			{ev: delivery("m2", core.BatchSucceeded, "batches/x", ""), state: core.JobSucceeded, landing: core.LandingLanded, apiCalls: 1},
+		}},
+		{"batch.failed for a running batch: not final, a later success lands", []step{
+			{api: running, ev: delivery("m1", core.BatchFailed, "batches/x", ""), retry: true, state: core.JobRunning, apiCalls: 1},
+			{api: succeeded, ev: delivery("m2", core.BatchSucceeded, "batches/x", ""), state: core.JobSucceeded, landing: core.LandingLanded, apiCalls: 2},
+		}},
+		{"batch.expired confirmed", []step{
+			{api: expired, ev: delivery("m1", core.BatchExpired, "batches/x", ""), state: core.JobExpired, apiCalls: 1},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t)
+			r.files.data["files/o"] = output
+			for i, s := range tc.steps {
+				if s.api != nil {
+					r.batches.st["batches/x"] = *s.api
+				}
+				err := r.jobs.Process(ctx, s.ev)
+				var later *core.RetryLaterError
+				if s.retry != errors.As(err, &later) || (!s.retry && err != nil) {
+					t.Fatalf("step %d: %v, want retry %v", i+1, err, s.retry)
+				}
+				j, _ := r.ledger.GetJob(ctx, "batches/x")
+				if j.State != s.state || j.Landing != s.landing || r.batches.calls != s.apiCalls {
+					t.Fatalf("step %d: state %s landing %q, %d API calls; want %s %q %d", i+1, j.State, j.Landing, r.batches.calls, s.state, s.landing, s.apiCalls)
+				}
+			}
+		})
+	}
+}
+
+func TestJobsOtherKindDoesNotTakeOver(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.files.data["files/v"] = "mp4"
+	if err := r.jobs.Process(ctx, videoEvent(t, "m1", "files/v")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.ledger.GetJob(ctx, "files/v")
+	for _, typ := range []string{core.InteractionFailed, core.InteractionRequiresAction} {
+		if err := r.jobs.Process(ctx, delivery("m2", typ, "files/v", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := r.ledger.GetJob(ctx, "files/v")
+	if after.Kind != "video" || len(after.Events) != len(before.Events) || len(after.Deliveries) != 1 || after.State != core.JobSucceeded {
+		t.Fatalf("an interaction event changed the video job: %+v", after)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

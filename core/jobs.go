@@ -107,13 +107,34 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 		return nil
 	}
 	now := p.c.Clock()
-	job, err := p.update(ctx, id, func(j *Job) (*Job, error) { return ApplyEvent(j, ev, now), nil })
+	kind := JobKind(ev.Type)
+	// A batch's terminal state comes from the Gemini API, not from an event:
+	// an event can be forged or replayed, the API's answer cannot. The event
+	// is recorded and the API is asked; without an API client the event's
+	// word is all there is, and is recorded as before.
+	confirm := kind == "batch" && (ev.Type == BatchSucceeded || eventState(ev.Type).Terminal())
+	byAPI := confirm && p.c.Batches != nil
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
+		// One record per (kind, id): an event of another kind never takes
+		// over a job (ValidJobID already keeps batch names to batches).
+		if j != nil && j.Kind != kind {
+			return nil, fmt.Errorf("%w: %s is a %s job, the event is about a %s", errOtherKind, id, j.Kind, kind)
+		}
+		if byAPI {
+			return recordEvent(j, ev, now), nil
+		}
+		return ApplyEvent(j, ev, now), nil
+	})
+	if errors.Is(err, errOtherKind) {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", err.Error())
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	var inline []byte
-	if ev.Type == BatchSucceeded {
-		if job, inline, err = p.confirmBatch(ctx, job); err != nil {
+	if confirm {
+		if job, inline, err = p.confirmBatch(ctx, job, ev); err != nil {
 			return err
 		}
 	}
@@ -139,13 +160,16 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 // confirmBatch asks the API about a batch the event says succeeded, unless
 // the ledger already knows its outcome. It returns inline responses when
 // the batch has no output file.
-func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error) {
+func (p *Jobs) confirmBatch(ctx context.Context, job *Job, ev *Event) (*Job, []byte, error) {
 	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
 	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
 		return job, nil, nil // known: a second delivery asks the API nothing
 	}
 	now := p.c.Clock()
 	if p.c.Batches == nil {
+		if job.LastEvent != BatchSucceeded {
+			return job, nil, nil // ApplyEvent recorded what the event says
+		}
 		// Nothing can confirm it: record what the event says, unconfirmed.
 		job, err := p.update(ctx, job.ID, func(j *Job) (*Job, error) {
 			j = j.Clone()
@@ -161,7 +185,15 @@ func (p *Jobs) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gemini batches.get %s: %w", job.ID, err)
 	}
-	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyBatchStatus(j, st, now), nil })
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyBatchStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less
+		// about it: the event's code and message describe the same outcome.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,6 +266,18 @@ func (p *Jobs) land(ctx context.Context, job *Job, inline []byte) (*Job, error) 
 			return job, nil
 		}
 	}
+	if errors.Is(err, ErrNotConfirmed) {
+		// The API will not confirm this output for this job: retrying cannot
+		// change that, so the landing is skipped with the reason.
+		reason := truncate(err.Error(), 1024)
+		return p.update(context.WithoutCancel(ctx), id, func(j *Job) (*Job, error) {
+			j, rerr := ReleaseLanding(j, owner, reason, done)
+			if rerr != nil {
+				return nil, rerr
+			}
+			return SkipLanding(j, reason, done), nil
+		})
+	}
 	// The next attempt finds the landing free (or the lease over) and
 	// redoes it; Put replaces whatever this attempt left.
 	detached := context.WithoutCancel(ctx)
@@ -257,6 +301,16 @@ func (p *Jobs) cannotFetch(source string) string {
 }
 
 var errLeaseLost = errors.New("landing lease lost to another worker")
+
+// errOtherKind: the event names a job the ledger knows as another kind.
+var errOtherKind = errors.New("job id belongs to another kind of job")
+
+// ErrNotConfirmed: the Gemini API does not confirm what an event says about
+// a job's output; the landing is skipped, not retried.
+var ErrNotConfirmed = errors.New("not confirmed by the Gemini API")
+
+// OriginGenerated is Download.Origin for a file the service generated.
+const OriginGenerated = "GENERATED"
 
 // keepLease renews the landing lease every third of it until stop is
 // called; if another owner took it, landing is cancelled.
@@ -313,6 +367,11 @@ func (p *Jobs) landOutput(ctx context.Context, job *Job, inline []byte) (Manifes
 		return Manifest{}, "", fmt.Errorf("fetch %s: %w", job.Source, err)
 	}
 	defer dl.Body.Close()
+	// A video's file is named by the event alone: land it only if the API
+	// says the service generated it (not a file someone uploaded).
+	if job.Kind == "video" && dl.Origin != "" && dl.Origin != OriginGenerated {
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, truncate(dl.Origin, 32))
+	}
 	sum := NewSummer(job.Kind == "batch")
 	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)

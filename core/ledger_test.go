@@ -126,7 +126,8 @@ func TestApplyBatchStatus(t *testing.T) {
 		source, msg string
 	}{
 		{"succeeded: the API's file wins", core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, OutputFile: "files/from-api"}, core.JobSucceeded, core.LandingPending, "files/from-api", ""},
-		{"succeeded, no file in the API: the event's", core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded}, core.JobSucceeded, core.LandingPending, "files/from-event", ""},
+		// Issue 13, finding 3: never the event's (nor an older record's) output.
+		{"succeeded, no file in the API: none", core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded}, core.JobSucceeded, core.LandingPending, "", ""},
 		{"inline", core.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: core.JobSucceeded, Inline: []byte("{}\n")}, core.JobSucceeded, core.LandingPending, core.SourceInline, ""},
 		{"failed: the API says why", core.BatchStatus{APIState: "JOB_STATE_FAILED", State: core.JobFailed, ErrorMessage: "quota"}, core.JobFailed, core.LandingNone, "files/from-event", "quota"},
 		{"failed without a reason", core.BatchStatus{APIState: "JOB_STATE_FAILED", State: core.JobFailed}, core.JobFailed, core.LandingNone, "files/from-event", "the Gemini API reports JOB_STATE_FAILED"},

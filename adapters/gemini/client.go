@@ -200,7 +200,7 @@ func (c *Client) Fetch(ctx context.Context, source string) (*core.Download, erro
 	if size < 0 {
 		size = n
 	}
-	return &core.Download{Body: body, Size: size, ContentType: f.MIMEType}, nil
+	return &core.Download{Body: body, Size: size, ContentType: f.MIMEType, Origin: string(f.Source)}, nil
 }
 
 // download GETs files/ID:download?alt=media the way the SDK's Files.Download
