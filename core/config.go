@@ -19,6 +19,9 @@ type Config struct {
 	IdempotencyStore string // memory, file, firestore
 	IdempotencyTTL   time.Duration
 	StatePath        string // file store location (local)
+	// MemoryStoreLimit is IDEMPOTENCY_MEMORY_LIMIT: the records a memory
+	// store holds (see MemoryStore for what full means); 0: the default.
+	MemoryStoreLimit int
 
 	GoogleCloudProject  string
 	FirestoreDatabase   string
@@ -72,6 +75,13 @@ func LoadConfig(getenv func(string) string, defaultStore string) (Config, error)
 			return c, fmt.Errorf("WEBHOOK_MAX_BODY_BYTES %q: want a positive byte count", s)
 		}
 		c.MaxBodyBytes = n
+	}
+	if s := strings.TrimSpace(getenv("IDEMPOTENCY_MEMORY_LIMIT")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("IDEMPOTENCY_MEMORY_LIMIT %q: want a positive record count", s)
+		}
+		c.MemoryStoreLimit = n
 	}
 	switch c.IdempotencyStore {
 	case "memory", "file", "firestore":

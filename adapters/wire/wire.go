@@ -154,7 +154,7 @@ func BuildVerifier(ctx context.Context, cfg core.Config, log *slog.Logger) (core
 func BuildStore(ctx context.Context, cfg core.Config) (core.Store, core.DeadLetters, func() error, error) {
 	switch cfg.IdempotencyStore {
 	case "memory":
-		m := core.NewMemoryStore(0)
+		m := core.NewMemoryStore(cfg.MemoryStoreLimit)
 		return m, m, nil, nil
 	case "file":
 		path := cfg.StatePath
