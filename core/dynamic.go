@@ -61,6 +61,11 @@ func NewDynamicVerifier(cfg DynamicConfig) (*DynamicVerifier, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30 * time.Second), // clock skew between Google and us
+		// Canonical base64 only: the token's hash may be its idempotency key,
+		// and lax decoding would let one signature be spelled several ways.
+		jwt.WithStrictDecoding(),
+		// Numbers stay exact, so a signed event compares with the body's.
+		jwt.WithJSONNumber(),
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -69,13 +74,16 @@ func NewDynamicVerifier(cfg DynamicConfig) (*DynamicVerifier, error) {
 }
 
 func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (Delivery, error) {
-	d := Delivery{Scheme: SchemeDynamic, ID: headerValue(h, HeaderID)}
+	// d.ID stays empty until the token has verified: an unsigned header never
+	// names a dynamic delivery, and an unverified value is not echoed.
+	d := Delivery{Scheme: SchemeDynamic}
 	token := strings.TrimPrefix(strings.TrimSpace(headerValue(h, HeaderSignature)), "Bearer ")
 	if token == "" {
 		return d, fmt.Errorf("%w: webhook-signature", ErrMissingHeaders)
 	}
-	if d.ID != "" {
-		if err := checkID(d.ID); err != nil {
+	hdrID := headerValue(h, HeaderID)
+	if hdrID != "" {
+		if err := checkID(hdrID); err != nil {
 			return d, err
 		}
 	}
@@ -94,6 +102,9 @@ func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte
 	// The parser is cheap; one per call lets verification use the caller's clock.
 	parser := jwt.NewParser(append(v.opts[:len(v.opts):len(v.opts)], jwt.WithTimeFunc(func() time.Time { return now }))...)
 	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if err := checkCrit(t); err != nil {
+			return nil, err
+		}
 		// A token without kid would be tried against every key in the set.
 		kid, ok := t.Header["kid"].(string)
 		if !ok || kid == "" {
@@ -114,30 +125,27 @@ func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte
 		return d, fmt.Errorf("%w: token issued %s ago", ErrOutsideWindow, now.Sub(iat.Time).Truncate(time.Second))
 	}
 
-	if id, ok := stringClaim(claims, idClaims); ok {
-		if d.ID != "" && d.ID != id {
-			return d, fmt.Errorf("%w: webhook-id header differs from the token's id", ErrClaimMismatch)
-		}
+	id, hasID := stringClaim(claims, idClaims)
+	if hasID {
 		if err := checkID(id); err != nil {
 			return d, err
 		}
-		d.ID = id
+		if hdrID != "" && hdrID != id {
+			return d, fmt.Errorf("%w: webhook-id header differs from the token's id", ErrClaimMismatch)
+		}
 	}
 	if digest, ok := stringClaim(claims, digestClaims); ok {
 		if !digestMatches(digest, body) {
 			return d, fmt.Errorf("%w: body digest", ErrClaimMismatch)
 		}
 	}
-	if d.ID == "" {
-		// Neither the token nor the headers name the delivery: fall back to a
-		// key derived from signed material so retries still deduplicate.
-		if jti, ok := claims["jti"].(string); ok && jti != "" && checkID("jti:"+jti) == nil {
-			d.ID = "jti:" + jti
-		} else {
-			sum := sha256.Sum256(body)
-			d.ID = "sha256:" + hex.EncodeToString(sum[:])
-		}
+	if err := checkEventClaims(claims, body); err != nil {
+		return d, err
 	}
+	// The key comes from the token alone (see binding.go): replaying the
+	// token is the same delivery whatever body or header comes with it, so
+	// the store answers duplicate (same body) or conflict (another body).
+	d.ID = dynamicKey(claims, id, token)
 	return d, nil
 }
 
@@ -194,6 +202,8 @@ func tokenReason(err error) string {
 func unverifiableCause(err error) string {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "critical header"):
+		return "unsupported critical header"
 	case strings.Contains(msg, "no kid"):
 		return "no kid"
 	case strings.Contains(msg, "not found"), strings.Contains(msg, "rate limiter"):

@@ -1,7 +1,7 @@
 package core
 
 import (
-	"container/list"
+	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -11,14 +11,20 @@ import (
 const DefaultMemoryStoreLimit = 100_000
 
 // MemoryStore is a Store for one process (tests, single-instance runs). It is
-// bounded: expired records are swept in expiry order, and when every slot is
-// held by a live record a new claim fails with ErrStoreFull (503, Gemini
-// retries) rather than forgetting a key and processing a delivery twice.
+// bounded by a limit of records. Full means: limit records are live (in
+// progress within their lease, or completed within IDEMPOTENCY_TTL). Then a
+// claim of a new id fails with ErrStoreFull (503, Gemini retries) rather
+// than forgetting a live key and processing a delivery twice; duplicates of
+// live keys are still answered. Room comes back as the earliest records
+// expire, so size the limit above the deliveries expected within the TTL.
+//
+// Expiries are kept in a min-heap, so a claim only ever looks at the records
+// that can have expired: O(log n) per claim, full or not.
 type MemoryStore struct {
 	mu      sync.Mutex
 	limit   int
 	records map[string]*Record
-	expiry  *list.List // of expiryMark, appended in time order per state change
+	expiry  expiryHeap // one mark per state change; stale marks are skipped
 	dead    []DeadLetter
 }
 
@@ -27,12 +33,26 @@ type expiryMark struct {
 	at  time.Time
 }
 
+// expiryHeap orders marks by time, earliest first.
+type expiryHeap []expiryMark
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryMark)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
 // NewMemoryStore makes a store holding at most limit records (0: the default).
 func NewMemoryStore(limit int) *MemoryStore {
 	if limit <= 0 {
 		limit = DefaultMemoryStoreLimit
 	}
-	return &MemoryStore{limit: limit, records: make(map[string]*Record), expiry: list.New()}
+	return &MemoryStore{limit: limit, records: make(map[string]*Record)}
 }
 
 func (m *MemoryStore) Claim(_ context.Context, c Claim) (ClaimResult, error) {
@@ -92,7 +112,8 @@ func (m *MemoryStore) Get(key string) (Record, bool) {
 	return *rec, true
 }
 
-// Len is the number of records held, expired ones not yet swept included.
+// Len is the number of records held; records expired since the last claim
+// are swept by the next one.
 func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -100,44 +121,32 @@ func (m *MemoryStore) Len() int {
 }
 
 func (m *MemoryStore) mark(key string, at time.Time) {
-	m.expiry.PushBack(expiryMark{key: key, at: at})
+	heap.Push(&m.expiry, expiryMark{key: key, at: at})
+	// Every state change leaves a mark; once stale ones outnumber the
+	// records, rebuild from the records: O(n) after at least n pushes.
+	if len(m.expiry) > 2*len(m.records)+64 {
+		m.compact()
+	}
 }
 
-// sweep drops expired records from the front of the mark list. Marks are
-// appended as states change; a mark whose time no longer matches its record
-// is stale. A live, unexpired front mark stops the sweep, which keeps each
-// call cheap; fullSweep catches what it leaves behind when room runs out.
+// sweep drops the records that have expired by now, earliest first, and
+// stops at the first mark still in the future: a claim never walks live
+// records. A mark whose time no longer matches its record is stale.
 func (m *MemoryStore) sweep(now time.Time) {
-	for e := m.expiry.Front(); e != nil; e = m.expiry.Front() {
-		mk := e.Value.(expiryMark)
-		rec, ok := m.records[mk.key]
-		live := ok && rec.ExpireAt.Equal(mk.at)
-		if live && mk.at.After(now) {
-			break
-		}
-		m.expiry.Remove(e)
-		if live {
+	for len(m.expiry) > 0 && !m.expiry[0].at.After(now) {
+		mk := heap.Pop(&m.expiry).(expiryMark)
+		if rec, ok := m.records[mk.key]; ok && rec.ExpireAt.Equal(mk.at) {
 			delete(m.records, mk.key)
 		}
-	}
-	if m.expiry.Len() > 2*m.limit || len(m.records) >= m.limit {
-		m.fullSweep(now)
 	}
 }
 
-// fullSweep drops every expired record and stale mark: O(n), and only when
-// the store is full or its marks have doubled, so amortised O(1) per claim.
-func (m *MemoryStore) fullSweep(now time.Time) {
-	for e := m.expiry.Front(); e != nil; {
-		next := e.Next()
-		mk := e.Value.(expiryMark)
-		rec, ok := m.records[mk.key]
-		if !ok || !rec.ExpireAt.Equal(mk.at) {
-			m.expiry.Remove(e)
-		} else if !rec.ExpireAt.After(now) {
-			m.expiry.Remove(e)
-			delete(m.records, mk.key)
-		}
-		e = next
+// compact rebuilds the heap with one mark per record.
+func (m *MemoryStore) compact() {
+	h := make(expiryHeap, 0, len(m.records))
+	for k, rec := range m.records {
+		h = append(h, expiryMark{key: k, at: rec.ExpireAt})
 	}
+	heap.Init(&h)
+	m.expiry = h
 }

@@ -21,6 +21,9 @@ const (
 	DefaultTTL          = 48 * time.Hour // longer than Gemini's 24 h of retries
 	DefaultLease        = 60 * time.Second
 	DefaultStoreTimeout = 5 * time.Second
+
+	// initialBodyBuffer is all a body is given before its bytes arrive.
+	initialBodyBuffer = 4 << 10
 )
 
 // Outcome is the log line's verdict on a delivery.
@@ -132,6 +135,9 @@ type result struct {
 	// cleanupErr is a failed complete or release: the claim's lease ends it,
 	// and the log line says so.
 	cleanupErr error
+	// unverifiedID is the webhook-id header of a rejected request, truncated
+	// and escaped (PrintableID); it is logged, never echoed.
+	unverifiedID string
 }
 
 // Handle runs one delivery through the pipeline and logs one line for it.
@@ -163,7 +169,11 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 
 	d, err := h.o.Verifier.Verify(ctx, req.Header, body, now)
 	if err != nil {
-		return result{status: verifyStatus(err), outcome: OutcomeRejected, reason: err.Error(), d: d}
+		// An unproven id is neither echoed nor trusted; the log line gets a
+		// bounded, escaped copy of the header so the rejection can be traced.
+		d.ID = ""
+		return result{status: verifyStatus(err), outcome: OutcomeRejected, reason: err.Error(), d: d,
+			unverifiedID: PrintableID(headerValue(req.Header, HeaderID))}
 	}
 
 	// Only verified bytes are parsed. A parse failure is decided after the claim
@@ -252,9 +262,13 @@ func (h *Receiver) readBody(req Request) ([]byte, error) {
 	if req.Body == nil {
 		return nil, nil
 	}
+	// The buffer grows with the bytes that arrive, never to the announced
+	// Content-Length: before authentication that number is the sender's word,
+	// and a thousand slow requests announcing the cap must not cost a
+	// thousand times the cap. A small head start covers typical envelopes.
 	var buf bytes.Buffer
 	if req.ContentLength > 0 {
-		buf.Grow(int(req.ContentLength) + 1) // +1 so the read that sees EOF needs no regrow
+		buf.Grow(int(min(req.ContentLength+1, initialBodyBuffer)))
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(req.Body, max+1)); err != nil {
 		return nil, err
@@ -323,9 +337,14 @@ func (h *Receiver) logLine(ctx context.Context, r result, start time.Time) {
 	case OutcomeFailed:
 		level = slog.LevelError
 	}
-	attrs := make([]slog.Attr, 0, 10)
+	attrs := make([]slog.Attr, 0, 11)
+	id := r.d.ID
+	if id == "" && r.unverifiedID != "" {
+		id = r.unverifiedID
+		attrs = append(attrs, slog.Bool("webhook_id_unverified", true))
+	}
 	attrs = append(attrs,
-		slog.String("webhook_id", r.d.ID),
+		slog.String("webhook_id", id),
 		slog.String("event_type", eventType(r.ev)),
 		slog.String("scheme", string(r.d.Scheme)),
 		slog.String("outcome", string(r.outcome)),

@@ -44,7 +44,7 @@ func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, n
 	id := headerValue(h, HeaderID)
 	tsRaw := headerValue(h, HeaderTimestamp)
 	sig := headerValue(h, HeaderSignature)
-	d := Delivery{ID: id, Scheme: SchemeStatic}
+	d := Delivery{Scheme: SchemeStatic}
 	if id == "" || tsRaw == "" || sig == "" {
 		return d, fmt.Errorf("%w: need webhook-id, webhook-timestamp and webhook-signature", ErrMissingHeaders)
 	}
@@ -75,6 +75,8 @@ func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, n
 	}
 	for _, wh := range v.hooks {
 		if wh.VerifyIgnoringTimestamp(body, canon) == nil {
+			// The id is named only once it is proven; see binding.go for the escape.
+			d.ID = staticKey(id)
 			return d, nil
 		}
 	}

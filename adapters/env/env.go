@@ -60,6 +60,9 @@ type Config struct {
 	IdempotencyStore string // memory, file, firestore
 	IdempotencyTTL   time.Duration
 	StatePath        string // STATE_PATH: the file store (local)
+	// MemoryStoreLimit is IDEMPOTENCY_MEMORY_LIMIT: the records a memory
+	// store holds (see core.MemoryStore for what full means); 0: the default.
+	MemoryStoreLimit int
 
 	GoogleCloudProject  string
 	FirestoreDatabase   string
@@ -139,6 +142,13 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		}
 		c.MaxBodyBytes = n
 	}
+	if s := strings.TrimSpace(getenv("IDEMPOTENCY_MEMORY_LIMIT")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("IDEMPOTENCY_MEMORY_LIMIT %q: want a positive record count", s))
+		}
+		c.MemoryStoreLimit = n
+	}
 	switch c.IdempotencyStore {
 	case "memory", "file", "firestore":
 	default:
@@ -184,7 +194,7 @@ func (c *Config) parseQueue() error {
 	case QueueSQS:
 		u, err := url.Parse(target)
 		if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-			return fmt.Errorf("QUEUE %q: want sqs:https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", c.Queue)
+			return fmt.Errorf("QUEUE %q: not a queue URL: want sqs:https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", c.Queue)
 		}
 	default:
 		return fmt.Errorf("QUEUE %q: want pubsub:projects/P/topics/T or sqs:<queue URL>", c.Queue)

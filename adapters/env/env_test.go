@@ -60,3 +60,23 @@ func TestLoadReportsEveryMistake(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryStoreLimitConfigurable(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    int
+		wantErr bool
+	}{
+		{"", 0, false},
+		{"5000", 5000, false},
+		{"0", 0, true},
+		{"lots", 0, true},
+	}
+	for _, tc := range tests {
+		vars := map[string]string{"IDEMPOTENCY_STORE": "memory", "IDEMPOTENCY_MEMORY_LIMIT": tc.env}
+		c, err := env.Load(func(k string) string { return vars[k] }, env.Memory)
+		if (err != nil) != tc.wantErr || (err == nil && c.MemoryStoreLimit != tc.want) {
+			t.Errorf("IDEMPOTENCY_MEMORY_LIMIT=%q: %d, %v", tc.env, c.MemoryStoreLimit, err)
+		}
+	}
+}

@@ -64,6 +64,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		tr.ResponseHeaderTimeout = 30 * time.Second
 		cfg.HTTPClient = &http.Client{Transport: tr}
 	}
+	// A copy, so the caller's client is not changed: the API key must never
+	// follow a redirect to another origin (Go drops Authorization on a
+	// cross-host redirect, not x-goog-api-key).
+	hc := *cfg.HTTPClient
+	hc.CheckRedirect = keepKeyHome(cfg.HTTPClient.CheckRedirect)
+	cfg.HTTPClient = &hc
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
@@ -96,9 +102,17 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) GetBatch(ctx context.Context, name string) (jobs.BatchStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.callTO)
 	defer cancel()
+	// The name goes into the request path: only a well-formed batch name may
+	// (no query, no "..", no other resource).
+	if err := core.ValidJobID("batch", name); err != nil {
+		return jobs.BatchStatus{}, fmt.Errorf("gemini batches.get: %w", err)
+	}
 	b, err := c.sdk.Batches.Get(ctx, name, nil)
 	if err != nil {
 		return jobs.BatchStatus{}, apiError(err)
+	}
+	if b.Name != name {
+		return jobs.BatchStatus{}, fmt.Errorf("gemini batches.get %s: the API answered for %q", name, truncateName(b.Name))
 	}
 	st := jobs.BatchStatus{Name: name, APIState: string(b.State), State: jobState(b.State)}
 	if b.Error != nil {
@@ -162,6 +176,9 @@ func (c *Client) Fetch(ctx context.Context, source string) (*jobs.Download, erro
 	if err != nil {
 		return nil, fmt.Errorf("gemini files.get %s: %w", name, apiError(err))
 	}
+	if f.Name != name {
+		return nil, fmt.Errorf("gemini files.get %s: the API answered for %q", name, truncateName(f.Name))
+	}
 	if f.State == genai.FileStateFailed {
 		msg := "file processing failed"
 		if f.Error != nil {
@@ -184,7 +201,7 @@ func (c *Client) Fetch(ctx context.Context, source string) (*jobs.Download, erro
 	if size < 0 {
 		size = n
 	}
-	return &jobs.Download{Body: body, Size: size, ContentType: f.MIMEType}, nil
+	return &jobs.Download{Body: body, Size: size, ContentType: f.MIMEType, Origin: string(f.Source)}, nil
 }
 
 // download GETs files/ID:download?alt=media the way the SDK's Files.Download
@@ -266,4 +283,39 @@ func apiError(err error) error {
 		return fmt.Errorf("%w: %w", core.ErrNotFound, err)
 	}
 	return err
+}
+
+// keepKeyHome wraps a CheckRedirect: a redirect to another origin (scheme,
+// host and port) loses the API key, and one from https to http is refused.
+// next (nil: Go's default of 10 redirects) still decides the rest.
+func keepKeyHome(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if first.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("gemini: refusing a redirect from https to %s", req.URL.Scheme)
+		}
+		if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+			req.Header.Del("x-goog-api-key")
+			req.Header.Del("Authorization")
+			if q := req.URL.Query(); q.Has("key") {
+				q.Del("key")
+				req.URL.RawQuery = q.Encode()
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("gemini: stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// truncateName bounds a name the API returned before it goes into an error.
+func truncateName(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
 }

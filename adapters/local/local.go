@@ -29,6 +29,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"golang.org/x/net/netutil"
 )
 
 // devSecretPath keeps the development secret beside the local state.
@@ -96,12 +97,8 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           app.Receiver,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
-	}
+	ln = netutil.LimitListener(ln, maxConns)
+	srv := newServer(app.Receiver)
 	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
 		go sweepLoop(ctx, sw, logger)
 	}
@@ -123,6 +120,27 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		return err
 	}
 	return nil
+}
+
+// maxConns bounds the connections (and so the bodies being read) the local
+// server serves at once: past it new connections wait in the kernel's accept
+// queue instead of costing memory and descriptors. Gemini's retries are
+// sequential per delivery, so a handful would do; 256 leaves room for bursts.
+const maxConns = 256
+
+// newServer sets every timeout an unauthenticated peer could otherwise
+// stretch: headers, the whole body, the answer, and the idle time of a
+// keep-alive connection (without it an idle connection holds its slot of
+// maxConns forever).
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // devSecret returns the stored development secret, making one on first use.

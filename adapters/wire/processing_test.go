@@ -290,7 +290,9 @@ func TestFailedBatchLandsNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(r.sink); len(entries) != 0 {
 		t.Fatalf("sink holds %v", entries)
 	}
-	// batch.failed itself records Gemini's code and message.
+	// batch.failed records Gemini's code and message once the API confirms
+	// the failure (issue 13, finding 4: an event alone is not final).
+	api.AddBatch("batches/g", geminitest.Batch{State: "BATCH_STATE_FAILED"})
 	body, _ := json.Marshal(map[string]any{"type": "batch.failed", "version": "v1", "data": map[string]any{"id": "batches/g", "error_code": 3, "error_message": "line 17 is not JSON"}})
 	r.deliver("msg_g", body)
 	j = r.job("batches/g", func(j *jobs.Job) bool { return j.State == jobs.JobFailed })

@@ -203,7 +203,7 @@ func BuildVerifier(ctx context.Context, cfg env.Config, log *slog.Logger) (core.
 func BuildStore(ctx context.Context, cfg env.Config) (core.Store, core.DeadLetters, func() error, error) {
 	switch cfg.IdempotencyStore {
 	case "memory":
-		m := core.NewMemoryStore(0)
+		m := core.NewMemoryStore(cfg.MemoryStoreLimit)
 		return m, m, nil, nil
 	case "file":
 		s, err := bolt.Open(cfg.StatePath)

@@ -101,19 +101,51 @@ func (p *Actions) Process(ctx context.Context, ev *core.Event) error {
 // (nil for an event that names no job).
 func (p *Actions) act(ctx context.Context, ev *core.Event) (*Job, error) {
 	id := ev.JobID()
-	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", id)
+	idErr := core.ValidJobID(JobKind(ev.Type), id)
+	logged := id
+	if idErr != nil {
+		logged = core.PrintableID(id) // not a valid id: bounded and escaped
+	}
+	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged)
 	if id == "" || !core.KnownEventType(ev.Type) {
 		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", core.KnownEventType(ev.Type))
 		return nil, nil
 	}
+	// The id becomes a ledger key and an API path: a malformed one (a query,
+	// a traversal, another kind's name) is refused, not retried.
+	if idErr != nil {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", idErr.Error())
+		return nil, nil
+	}
 	now := p.c.Clock()
-	job, err := p.update(ctx, id, func(j *Job) (*Job, error) { return ApplyEvent(j, ev, now), nil })
+	kind := JobKind(ev.Type)
+	// A batch's terminal state comes from the Gemini API, not from an event:
+	// an event can be forged or replayed, the API's answer cannot. The event
+	// is recorded and the API is asked; without an API client the event's
+	// word is all there is, and is recorded as before.
+	confirm := kind == "batch" && (ev.Type == core.BatchSucceeded || eventState(ev.Type).Terminal())
+	byAPI := confirm && p.c.Batches != nil
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
+		// One record per (kind, id): an event of another kind never takes
+		// over a job (ValidJobID already keeps batch names to batches).
+		if j != nil && j.Kind != kind {
+			return nil, fmt.Errorf("%w: %s is a %s job, the event is about a %s", errOtherKind, id, j.Kind, kind)
+		}
+		if byAPI {
+			return recordEvent(j, ev, now), nil
+		}
+		return ApplyEvent(j, ev, now), nil
+	})
+	if errors.Is(err, errOtherKind) {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", err.Error())
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	var inline []byte
-	if ev.Type == core.BatchSucceeded {
-		if job, inline, err = p.confirmBatch(ctx, job); err != nil {
+	if confirm {
+		if job, inline, err = p.confirmBatch(ctx, job, ev); err != nil {
 			return nil, err
 		}
 	}
@@ -139,13 +171,16 @@ func (p *Actions) act(ctx context.Context, ev *core.Event) (*Job, error) {
 // confirmBatch asks the API about a batch the event says succeeded, unless
 // the ledger already knows its outcome. It returns inline responses when
 // the batch has no output file.
-func (p *Actions) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, error) {
+func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*Job, []byte, error) {
 	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
 	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
 		return job, nil, nil // known: a second delivery asks the API nothing
 	}
 	now := p.c.Clock()
 	if p.c.Batches == nil {
+		if job.LastEvent != core.BatchSucceeded {
+			return job, nil, nil // ApplyEvent recorded what the event says
+		}
 		// Nothing can confirm it: record what the event says, unconfirmed.
 		job, err := p.update(ctx, job.ID, func(j *Job) (*Job, error) {
 			j = j.Clone()
@@ -161,7 +196,15 @@ func (p *Actions) confirmBatch(ctx context.Context, job *Job) (*Job, []byte, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("gemini batches.get %s: %w", job.ID, err)
 	}
-	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyBatchStatus(j, st, now), nil })
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyBatchStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less
+		// about it: the event's code and message describe the same outcome.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,6 +277,18 @@ func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, erro
 			return job, nil
 		}
 	}
+	if errors.Is(err, ErrNotConfirmed) {
+		// The API will not confirm this output for this job: retrying cannot
+		// change that, so the landing is skipped with the reason.
+		reason := truncate(err.Error(), 1024)
+		return p.update(context.WithoutCancel(ctx), id, func(j *Job) (*Job, error) {
+			j, rerr := ReleaseLanding(j, owner, reason, done)
+			if rerr != nil {
+				return nil, rerr
+			}
+			return SkipLanding(j, reason, done), nil
+		})
+	}
 	// The next attempt finds the landing free (or the lease over) and
 	// redoes it; Put replaces whatever this attempt left.
 	detached := context.WithoutCancel(ctx)
@@ -257,6 +312,16 @@ func (p *Actions) cannotFetch(source string) string {
 }
 
 var errLeaseLost = errors.New("landing lease lost to another worker")
+
+// errOtherKind: the event names a job the ledger knows as another kind.
+var errOtherKind = errors.New("job id belongs to another kind of job")
+
+// ErrNotConfirmed: the Gemini API does not confirm what an event says about
+// a job's output; the landing is skipped, not retried.
+var ErrNotConfirmed = errors.New("not confirmed by the Gemini API")
+
+// OriginGenerated is Download.Origin for a file the service generated.
+const OriginGenerated = "GENERATED"
 
 // keepLease renews the landing lease every third of it until stop is
 // called; if another owner took it, landing is cancelled.
@@ -313,6 +378,11 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 		return Manifest{}, "", fmt.Errorf("fetch %s: %w", job.Source, err)
 	}
 	defer dl.Body.Close()
+	// A video's file is named by the event alone: land it only if the API
+	// says the service generated it (not a file someone uploaded).
+	if job.Kind == "video" && dl.Origin != "" && dl.Origin != OriginGenerated {
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, truncate(dl.Origin, 32))
+	}
 	sum := NewSummer(job.Kind == "batch")
 	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)

@@ -192,6 +192,23 @@ func (j *Job) moveTo(s JobState, at, now time.Time) bool {
 // never takes a terminal job back; the delivery and event type are still
 // recorded.
 func ApplyEvent(existing *Job, ev *core.Event, now time.Time) *Job {
+	j := recordEvent(existing, ev, now)
+	at := ev.Time()
+	if at.IsZero() {
+		at = now
+	}
+	if j.moveTo(eventState(ev.Type), at, now) && j.State == JobFailed {
+		j.ErrorCode, j.ErrorMessage = string(ev.Data.ErrorCode), ev.Data.ErrorMessage
+	}
+	if ev.Type == core.VideoGenerated && j.State == JobSucceeded && j.Landing == LandingNone {
+		j.Landing = LandingPending
+	}
+	return j
+}
+
+// recordEvent folds the delivery into the record without taking a state
+// from it: for a job whose state the Gemini API confirms.
+func recordEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
 		j = &Job{ID: ev.JobID(), Kind: JobKind(ev.Type), State: JobPending, FirstSeen: now}
@@ -207,25 +224,11 @@ func ApplyEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 	if j.UserMetadata == nil && len(ev.UserMetadata) > 0 {
 		j.UserMetadata = maps.Clone(ev.UserMetadata)
 	}
-	at := ev.Time()
-	if at.IsZero() {
-		at = now
-	}
-	if j.moveTo(eventState(ev.Type), at, now) && j.State == JobFailed {
-		j.ErrorCode, j.ErrorMessage = string(ev.Data.ErrorCode), ev.Data.ErrorMessage
-	}
-	switch ev.Type {
-	case core.BatchSucceeded:
-		if j.Source == "" {
-			j.Source = ev.Data.OutputFileURI // a hint; the API's answer replaces it
-		}
-	case core.VideoGenerated:
-		if j.Source == "" {
-			j.Source = videoSource(ev)
-		}
-		if j.State == JobSucceeded && j.Landing == LandingNone {
-			j.Landing = LandingPending
-		}
+	// A batch's output comes from the API alone (ApplyBatchStatus): the
+	// event's output_file_uri could name any file or bucket. A video's
+	// file is what the event names; the fetch asks the API about it.
+	if ev.Type == core.VideoGenerated && j.Source == "" {
+		j.Source = videoSource(ev)
 	}
 	return j
 }
@@ -291,6 +294,7 @@ func ApplyBatchStatus(existing *Job, st BatchStatus, now time.Time) *Job {
 	}
 	switch j.State {
 	case JobSucceeded:
+		j.Source = "" // only what the API names for this batch lands
 		switch {
 		case st.OutputFile != "":
 			j.Source = st.OutputFile

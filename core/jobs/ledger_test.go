@@ -127,7 +127,8 @@ func TestApplyBatchStatus(t *testing.T) {
 		source, msg string
 	}{
 		{"succeeded: the API's file wins", jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: "files/from-api"}, jobs.JobSucceeded, jobs.LandingPending, "files/from-api", ""},
-		{"succeeded, no file in the API: the event's", jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded}, jobs.JobSucceeded, jobs.LandingPending, "files/from-event", ""},
+		// Issue 13, finding 3: never the event's (nor an older record's) output.
+		{"succeeded, no file in the API: none", jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded}, jobs.JobSucceeded, jobs.LandingPending, "", ""},
 		{"inline", jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, Inline: []byte("{}\n")}, jobs.JobSucceeded, jobs.LandingPending, jobs.SourceInline, ""},
 		{"failed: the API says why", jobs.BatchStatus{APIState: "JOB_STATE_FAILED", State: jobs.JobFailed, ErrorMessage: "quota"}, jobs.JobFailed, jobs.LandingNone, "files/from-event", "quota"},
 		{"failed without a reason", jobs.BatchStatus{APIState: "JOB_STATE_FAILED", State: jobs.JobFailed}, jobs.JobFailed, jobs.LandingNone, "files/from-event", "the Gemini API reports JOB_STATE_FAILED"},

@@ -16,6 +16,9 @@ type Download struct {
 	Body        io.ReadCloser
 	Size        int64 // from the file's metadata; -1 when unknown
 	ContentType string
+	// Origin is where the API says the file came from (OriginGenerated,
+	// "UPLOADED", …); "" when the fetcher does not know.
+	Origin string
 }
 
 // Fetcher opens a job's output (a Files API name "files/…" or a gs:// URI).

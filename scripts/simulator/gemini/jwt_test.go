@@ -54,7 +54,7 @@ func TestJWTSignerVerifiedByCore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("core rejects the simulator's token: %v", err)
 	}
-	if d.ID != id || d.Scheme != core.SchemeDynamic {
+	if d.ID != core.DynamicKeyPrefix+"id:"+id || d.Scheme != core.SchemeDynamic {
 		t.Fatalf("delivery %+v, want id %s, dynamic", d, id)
 	}
 	if _, err := good.Verify(vctx, h, gemini.TamperBody(body), now); !errors.Is(err, core.ErrClaimMismatch) {

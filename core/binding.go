@@ -1,0 +1,181 @@
+package core
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Idempotency keys of the two schemes live in one store, one task queue and
+// one ledger, so they must never collide: a dynamic token must not be able to
+// take the key of a static delivery (and so make the genuine delivery 409 on
+// every retry), nor the reverse.
+//
+// A dynamic delivery's key comes only from what the token signs:
+//
+//	jwt:id:<id>          the token's delivery-id claim (webhook_id, webhook-id, delivery_id)
+//	jwt:jti:<jti>        else its jti
+//	jwt:sha256:<hex>     else the SHA-256 of the token itself (strictly decoded, so canonical)
+//
+// A static delivery's key is its webhook-id, except that an id which itself
+// begins with DynamicKeyPrefix or StaticKeyEscape is stored as
+// StaticKeyEscape+id. Both maps are injective and their images are disjoint.
+const (
+	// DynamicKeyPrefix begins the idempotency key (Delivery.ID) of every dynamic delivery.
+	DynamicKeyPrefix = "jwt:"
+	// StaticKeyEscape is put before a static webhook-id that would otherwise
+	// look like a dynamic key (or like an escaped one).
+	StaticKeyEscape = "static:"
+)
+
+// staticKey maps a verified webhook-id to its idempotency key.
+func staticKey(id string) string {
+	if strings.HasPrefix(id, DynamicKeyPrefix) || strings.HasPrefix(id, StaticKeyEscape) {
+		return StaticKeyEscape + id
+	}
+	return id
+}
+
+// dynamicKey derives the key of a verified token from its signed content.
+// idClaim is the token's delivery id when it has one (already checked).
+func dynamicKey(claims jwt.MapClaims, idClaim, token string) string {
+	if idClaim != "" {
+		return DynamicKeyPrefix + "id:" + idClaim
+	}
+	if jti, ok := claims["jti"].(string); ok && jti != "" && checkID(jti) == nil {
+		return DynamicKeyPrefix + "jti:" + jti
+	}
+	// Gemini documents no id claim: the token itself is then the delivery.
+	// Strict base64 decoding makes the compact form canonical, so the same
+	// signature cannot be re-encoded into a second key.
+	sum := sha256.Sum256([]byte(token))
+	return DynamicKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// envelopeFields are the envelope members a token may sign; each present in
+// the token must equal the body's.
+var envelopeFields = []string{"type", "version", "timestamp", "data"}
+
+// checkEventClaims binds the body to the event the token carries, when it
+// carries one: at the top level of its claims (type, data, ...) or under an
+// "event" or "payload" object claim. A token that carries no event leaves the
+// body unbound here (the body digest, or the key's body hash, binds it).
+func checkEventClaims(claims jwt.MapClaims, body []byte) error {
+	signed := []map[string]any{}
+	if _, ok := claims["type"]; ok {
+		signed = append(signed, claims)
+	} else if _, ok := claims["data"]; ok {
+		signed = append(signed, claims)
+	}
+	for _, name := range []string{"event", "payload"} {
+		if m, ok := claims[name].(map[string]any); ok {
+			signed = append(signed, m)
+		}
+	}
+	if len(signed) == 0 {
+		return nil
+	}
+	var got map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&got); err != nil {
+		return fmt.Errorf("%w: token carries an event, body is not JSON", ErrClaimMismatch)
+	}
+	for _, want := range signed {
+		for _, f := range envelopeFields {
+			w, ok := want[f]
+			if !ok {
+				continue
+			}
+			if !jsonEqual(w, got[f]) {
+				return fmt.Errorf("%w: body %s differs from the token's", ErrClaimMismatch, f)
+			}
+		}
+	}
+	return nil
+}
+
+// jsonEqual compares two decoded JSON values; numbers compare by their
+// canonical text so that 1, 1.0 and 1e0 agree and large ids keep precision.
+func jsonEqual(a, b any) bool {
+	na, nb := normJSON(a), normJSON(b)
+	return reflect.DeepEqual(na, nb)
+}
+
+func normJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = normJSON(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = normJSON(e)
+		}
+		return s
+	case json.Number:
+		return canonNumber(x.String())
+	case float64:
+		return canonNumber(fmt.Sprint(x))
+	}
+	return v
+}
+
+func canonNumber(s string) string {
+	var f json.Number = json.Number(s)
+	if i, err := f.Int64(); err == nil {
+		return fmt.Sprint(i)
+	}
+	if fl, err := f.Float64(); err == nil {
+		return fmt.Sprint(fl)
+	}
+	return s
+}
+
+// checkCrit refuses a token with a crit header: RFC 7515 §4.1.11 requires a
+// recipient to reject critical extensions it does not understand, and this
+// verifier understands none. An empty or malformed crit is refused as well.
+func checkCrit(t *jwt.Token) error {
+	if _, ok := t.Header["crit"]; ok {
+		return fmt.Errorf("token has a critical header this receiver does not understand")
+	}
+	return nil
+}
+
+// maxLoggedID bounds what the log keeps of an unverified webhook-id.
+const maxLoggedID = 64
+
+// PrintableID makes an unverified header value safe for a log line: at most
+// maxLoggedID bytes, every byte outside printable ASCII (controls, bidi
+// overrides, any non-ASCII) escaped as \xHH, and the length kept when cut.
+func PrintableID(s string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	cut := s
+	if len(cut) > maxLoggedID {
+		cut = cut[:maxLoggedID]
+	}
+	for i := 0; i < len(cut); i++ {
+		c := cut[i]
+		if c < 0x21 || c > 0x7e || c == '\\' {
+			fmt.Fprintf(&b, `\x%02x`, c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	if len(s) > maxLoggedID {
+		fmt.Fprintf(&b, "...(%d bytes)", len(s))
+	}
+	return b.String()
+}
