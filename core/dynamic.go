@@ -45,6 +45,7 @@ type DynamicVerifier struct {
 	opts []jwt.ParserOption
 }
 
+// NewDynamicVerifier checks cfg (Audience and Keys are required) and applies its defaults.
 func NewDynamicVerifier(cfg DynamicConfig) (*DynamicVerifier, error) {
 	if cfg.Audience == "" {
 		return nil, errors.New("dynamic verifier: audience is required")

@@ -13,8 +13,14 @@ import (
 func ExampleMux_On() {
 	mux := core.NewMux().
 		On(core.BatchSucceeded,
-			func(ctx context.Context, ev *core.Event) error { fmt.Println("load results of", ev.JobID()); return nil },
-			func(ctx context.Context, ev *core.Event) error { fmt.Println("next step after", ev.Delivery.ID); return nil }).
+			func(ctx context.Context, ev *core.Event) error {
+				fmt.Println("load results of", ev.JobID())
+				return nil
+			},
+			func(ctx context.Context, ev *core.Event) error {
+				fmt.Println("next step after", ev.Delivery.ID)
+				return nil
+			}).
 		On(core.InteractionRequiresAction, func(ctx context.Context, ev *core.Event) error { return nil })
 
 	ev, _ := core.ParseEvent([]byte(`{"type":"batch.completed","version":"v1","data":{"id":"batches/b1"}}`))

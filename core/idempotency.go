@@ -56,6 +56,7 @@ func (r ClaimResult) String() string {
 // RecordState is a stored record's state.
 type RecordState string
 
+// The states of an idempotency record (an absent record is the third).
 const (
 	StateInProgress RecordState = "in_progress"
 	StateCompleted  RecordState = "completed"

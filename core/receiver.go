@@ -29,6 +29,7 @@ const (
 // Outcome is the log line's verdict on a delivery.
 type Outcome string
 
+// The outcomes of the delivery log line (README, The HTTP contract).
 const (
 	OutcomeProcessed  Outcome = "processed"
 	OutcomeQueued     Outcome = "queued"
@@ -62,6 +63,8 @@ type Receiver struct {
 	o ReceiverOptions
 }
 
+// NewReceiver checks o and applies its defaults (DefaultMaxBodyBytes,
+// DefaultTTL, DefaultLease, DefaultStoreTimeout).
 func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if o.Verifier == nil || o.Store == nil {
 		return nil, errors.New("handler: Verifier and Store are required")

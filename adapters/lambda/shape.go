@@ -9,6 +9,7 @@ import (
 // Kind is the shape of an invocation's event.
 type Kind int
 
+// The event shapes the bootstrap serves.
 const (
 	KindUnknown     Kind = iota
 	KindFunctionURL      // Lambda Function URL request, payload format 2.0

@@ -20,6 +20,7 @@ type Slack struct {
 	client *http.Client
 }
 
+// NewSlack posts to the Slack incoming webhook webhookURL with client (nil: the default transport).
 func NewSlack(webhookURL string, client *http.Client) (*Slack, error) {
 	u, err := url.Parse(webhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

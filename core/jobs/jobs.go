@@ -55,6 +55,7 @@ type Actions struct {
 	c Config
 }
 
+// New checks c and applies its defaults.
 func New(c Config) (*Actions, error) {
 	if c.Ledger == nil {
 		return nil, errors.New("jobs: Ledger is required")

@@ -33,6 +33,7 @@ type Ledger interface {
 // a finished job back.
 type JobState string
 
+// The job states, in the order a job moves through them.
 const (
 	JobPending        JobState = "pending" // seen; its outcome is not known yet
 	JobRunning        JobState = "running"
@@ -415,6 +416,7 @@ func StartNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
 	return j
 }
 
+// SentNotice records the notice key as sent at now.
 func SentNotice(existing *Job, key string, now time.Time) *Job {
 	if existing == nil {
 		return nil

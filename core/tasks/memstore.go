@@ -14,6 +14,7 @@ type MemoryStore struct {
 	tasks map[string]Task
 }
 
+// NewMemoryStore returns an empty store (tests and embedders: it keeps nothing across a restart).
 func NewMemoryStore() *MemoryStore { return &MemoryStore{tasks: make(map[string]Task)} }
 
 func (m *MemoryStore) PutTask(_ context.Context, t Task) error {

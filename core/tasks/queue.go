@@ -55,6 +55,7 @@ type Queue struct {
 	running map[string]bool
 }
 
+// NewQueue checks o and applies its defaults; Run starts it.
 func NewQueue(o QueueOptions) (*Queue, error) {
 	if o.Tasks == nil || o.Processor == nil || o.DeadLetters == nil {
 		return nil, errors.New("worker: Tasks, Processor and DeadLetters are required")
