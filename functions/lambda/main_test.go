@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -37,7 +34,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if bootstrapPath, err = buildBootstrap(ctx, dir); err != nil {
+	if bootstrapPath, err = testenv.BuildBootstrap(ctx, ".", dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -105,16 +102,4 @@ func warmUpFirestore(ctx context.Context, host string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return testenv.ResetFirestore(ctx, host, cfg.GoogleCloudProject)
-}
-
-// buildBootstrap builds this package as Lambda builds it (CGO_ENABLED=0,
-// -tags lambda.norpc), for the host so the emulator can run it.
-func buildBootstrap(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build bootstrap: %v\n%s", err, b)
-	}
-	return out, nil
 }

@@ -23,14 +23,14 @@ func BenchmarkRIEColdStart(b *testing.B) {
 		d := delivery{name: "cold", id: fmt.Sprint("msg_cold_", n), secret: secretNew, at: time.Now()}
 		checkStatus(b, r.invoke(b, d.event(b, batchBody("cold", d.at))), 200)
 		for i := 0; i < 100; i++ { // rapid logs INIT REPORT as init ends; it may trail the answer
-			if m := initReportRE.FindStringSubmatch(r.svc.LogText()); m != nil {
+			if m := initReportRE.FindStringSubmatch(r.Svc.LogText()); m != nil {
 				v, _ := strconv.ParseFloat(m[1], 64)
 				initMS += v
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		r.svc.Stop()
+		r.Svc.Stop()
 		n++
 	}
 	b.ReportMetric(initMS/float64(n), "init-ms")
@@ -51,7 +51,7 @@ func BenchmarkRIEInvoke(b *testing.B) {
 			now := time.Now()
 			warm := delivery{name: "warm", id: fmt.Sprint("msg_bench_warm_", now.UnixNano()), secret: secretNew, at: now}
 			checkStatus(b, r.invoke(b, warm.event(b, batchBody("warm", now))), 200)
-			skip := len(durationRE.FindAllString(r.stdout.String(), -1))
+			skip := len(durationRE.FindAllString(r.Stdout.String(), -1))
 			i := 0
 			for b.Loop() {
 				d := delivery{name: "bench", id: fmt.Sprintf("msg_bench_%s_%d_%d", name, now.UnixNano(), i), secret: secretNew, at: time.Now()}
@@ -60,7 +60,7 @@ func BenchmarkRIEInvoke(b *testing.B) {
 			}
 			time.Sleep(100 * time.Millisecond) // let the last REPORT line arrive
 			var sum float64
-			ms := durationRE.FindAllStringSubmatch(r.stdout.String(), -1)
+			ms := durationRE.FindAllStringSubmatch(r.Stdout.String(), -1)
 			for _, m := range ms[skip:] {
 				v, _ := strconv.ParseFloat(m[1], 64)
 				sum += v

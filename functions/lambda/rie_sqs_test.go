@@ -105,10 +105,10 @@ func TestSQSWorkerUnderRIE(t *testing.T) {
 	took := time.Since(start)
 	var resp events.SQSEventResponse
 	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatalf("answer %s: %v\nstdout:\n%s\nstderr:\n%s", out, err, r.stdout, r.svc.LogText())
+		t.Fatalf("answer %s: %v\nstdout:\n%s\nstderr:\n%s", out, err, r.Stdout, r.Svc.LogText())
 	}
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != bad {
-		t.Fatalf("batchItemFailures %+v, want exactly %s (msg_rie_bad)\nstdout:\n%s", resp.BatchItemFailures, bad, r.stdout)
+		t.Fatalf("batchItemFailures %+v, want exactly %s (msg_rie_bad)\nstdout:\n%s", resp.BatchItemFailures, bad, r.Stdout)
 	}
 	t.Logf("RIE: a batch of 3 (one %d MiB landing to S3) answered in %s", f.Size>>20, took.Round(time.Millisecond))
 
@@ -146,7 +146,7 @@ func TestSQSWorkerUnderRIE(t *testing.T) {
 	if len(again) != 1 || aws.ToString(again[0].MessageId) != bad || again[0].Attributes["ApproximateReceiveCount"] != "2" {
 		t.Fatalf("after the backoff the queue gives %d messages (%v), want %s again", len(again), again, bad)
 	}
-	logs := r.stdout.String()
+	logs := r.Stdout.String()
 	for _, want := range []string{`"webhook_id":"msg_rie_poison"`, `"outcome":"dead_letter"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no %s in the worker's log:\n%s", want, logs)

@@ -7,15 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,123 +21,34 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
-
 // Two secrets, as during a rotation: deliveries signed with either verify.
 const (
 	secretNew = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	secretOld = "whsec_QkVkcmFuZC1uZXctc2VjcmV0LWZvci10ZXN0cw=="
 )
 
-// findRIE looks for the emulator on PATH, then in GOPATH/bin where
-// scripts/test.sh installs it.
-func findRIE(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "aws-lambda-rie")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	t.Fatalf("aws-lambda-rie not found on PATH or in GOPATH/bin; install it with: go install %s (scripts/test.sh does)", rieModule)
-	return ""
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rie is the bootstrap running under the Runtime Interface Emulator.
-type rie struct {
-	svc    *testenv.Service
-	stdout *syncBuffer
+type rie struct{ *testenv.RIE }
+
+// startRIE runs the bootstrap under the emulator with exactly env.
+func startRIE(t testing.TB, env map[string]string) rie {
+	t.Helper()
+	r, err := testenv.StartRIE(context.Background(), bootstrapPath, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return rie{r}
 }
 
-// startRIE runs the bootstrap under the emulator with exactly env (nothing
-// inherited: the emulator passes its environment to the function).
-func startRIE(t testing.TB, env map[string]string) *rie {
+// invoke posts one event and returns the function's answer.
+func (r rie) invoke(t testing.TB, event any) []byte {
 	t.Helper()
-	rieBin := findRIE(t)
-	apiPort, err := testenv.FreePort()
+	out, err := r.Invoke(context.Background(), event)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := map[string]string{
-		"PATH":                        os.Getenv("PATH"),
-		"TMPDIR":                      t.TempDir(),
-		"AWS_LAMBDA_FUNCTION_NAME":    "gemini-webhook",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-		"AWS_REGION":                  "us-east-1",
-		"AWS_ACCESS_KEY_ID":           "testing",
-		"AWS_SECRET_ACCESS_KEY":       "testing",
-	}
-	for k, v := range env {
-		full[k] = v
-	}
-	var envList []string
-	for k, v := range full {
-		envList = append(envList, k+"="+v)
-	}
-	out := &syncBuffer{}
-	svc, err := testenv.StartProc(context.Background(), testenv.ProcSpec{
-		Name: "lambda-rie",
-		Argv: func(host string) []string {
-			return []string{rieBin,
-				"--runtime-interface-emulator-address", host,
-				"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-				bootstrapPath}
-		},
-		Env:     func(string) []string { return envList },
-		Dir:     filepath.Dir(bootstrapPath),
-		Stdout:  out,
-		Ready:   testenv.HTTPAnswers, // GET / is a 404: only the invoke route exists
-		Timeout: 20 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rie{svc: svc, stdout: out}
-	t.Cleanup(svc.Stop)
-	return r
-}
-
-// invoke posts one event to the emulator's invoke API and returns the function's answer.
-func (r *rie) invoke(t testing.TB, event any) []byte {
-	t.Helper()
-	payload, err := json.Marshal(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.svc.Host+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("invoke: %v\nstdout:\n%s\nstderr:\n%s", err, r.stdout, r.svc.LogText())
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return body
+	return out
 }
 
 // delivery is one Gemini-like POST through the Function URL.
@@ -247,7 +154,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 				out := r.invoke(t, d.event(t, batchBody(strings.TrimPrefix(d.id, "msg_"), now)))
 				var resp events.LambdaFunctionURLResponse
 				if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
-					t.Fatalf("%s: not a Function URL response: %s (%v)\nstdout:\n%s\nstderr:\n%s", d.name, out, err, r.stdout, r.svc.LogText())
+					t.Fatalf("%s: not a Function URL response: %s (%v)\nstdout:\n%s\nstderr:\n%s", d.name, out, err, r.Stdout, r.Svc.LogText())
 				}
 				var body struct {
 					Outcome string `json:"outcome"`
@@ -284,16 +191,16 @@ func TestBootstrapUnderRIE(t *testing.T) {
 					t.Errorf("%s: %d %q log lines, want %d", want.id, got, want.outcome, want.n)
 				}
 			}
-			all := r.stdout.String() + r.svc.LogText()
+			all := r.Stdout.String() + r.Svc.LogText()
 			for _, s := range []string{secretNew, secretOld, strings.TrimPrefix(secretNew, "whsec_"), strings.TrimPrefix(secretOld, "whsec_")} {
 				if strings.Contains(all, s) {
 					t.Errorf("a signing secret appears in the function's output")
 				}
 			}
 			if t.Failed() {
-				t.Logf("stdout:\n%s\nstderr:\n%s", r.stdout, r.svc.LogText())
+				t.Logf("stdout:\n%s\nstderr:\n%s", r.Stdout, r.Svc.LogText())
 			}
-			reportDurations(t, r.stdout.String(), r.svc.LogText())
+			reportDurations(t, r.Stdout.String(), r.Svc.LogText())
 		})
 	}
 }
@@ -307,12 +214,12 @@ type logLine struct {
 
 // waitForLines returns the delivery log lines once n have arrived (the
 // emulator may forward output slightly after the answer).
-func waitForLines(t testing.TB, r *rie, n int) []logLine {
+func waitForLines(t testing.TB, r rie, n int) []logLine {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var lines []logLine
-		sc := bufio.NewScanner(strings.NewReader(r.stdout.String()))
+		sc := bufio.NewScanner(strings.NewReader(r.Stdout.String()))
 		for sc.Scan() {
 			var l logLine
 			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "delivery" {
