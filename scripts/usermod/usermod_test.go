@@ -1,0 +1,418 @@
+package usermod_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ps "cloud.google.com/go/pubsub/v2"
+	"github.com/aws/aws-lambda-go/events"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
+	"github.com/geminiwebhooks/receiver/adapters/sqs"
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+)
+
+const (
+	secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	apiKey = "usermod-api-key"
+)
+
+// built is the user's module and its three binaries, made once.
+var built struct {
+	once                    sync.Once
+	err                     error
+	dir, local, gcf, lambda string
+}
+
+func userModule(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: builds a user's module for three runtimes")
+	}
+	built.once.Do(func() {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			built.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "usermod-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		if built.err = testenv.WriteUserModule(dir, root); built.err != nil {
+			return
+		}
+		bin := filepath.Join(dir, "bin")
+		for _, b := range []struct {
+			out *string
+			pkg string
+		}{{&built.local, "./local"}, {&built.gcf, "./gcfserve"}} {
+			*b.out = filepath.Join(bin, filepath.Base(b.pkg))
+			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				built.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+		built.lambda, built.err = testenv.BuildBootstrap(context.Background(), filepath.Join(dir, "lambda"), filepath.Join(bin, "lambda"))
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// The wiring a user writes per runtime stays within 15 lines.
+func TestWiringLines(t *testing.T) {
+	userModule(t)
+	for _, f := range testenv.UserWiringFiles {
+		n, err := testenv.CodeLines(filepath.Join(built.dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d lines", f, n)
+		if n > 15 {
+			t.Errorf("%s: %d lines of wiring, want at most 15", f, n)
+		}
+	}
+}
+
+// body is batch.succeeded for job; a redelivery carries the same bytes.
+func body(job string) []byte {
+	return []byte(`{"type":"batch.succeeded","version":"v1","timestamp":"2026-12-01T10:00:00Z","data":{"id":"batches/` + job + `","output_file_uri":"files/` + job + `-output"}}`)
+}
+
+// signed is a delivery as Gemini sends it: Standard Webhooks headers over body.
+func signed(t *testing.T, id string, b []byte) http.Header {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sig, err := wh.Sign(id, now, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("content-type", "application/json")
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	h.Set("webhook-signature", sig)
+	return h
+}
+
+type answer struct {
+	Status  int
+	Outcome string `json:"outcome"`
+}
+
+func post(t *testing.T, url, id string, b []byte) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	req.Header = signed(t, id, b)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := answer{Status: resp.StatusCode}
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	return a
+}
+
+// runs is what the user's handlers recorded, "who delivery" → count, and
+// the notes of the save handler.
+type runs struct {
+	count map[string]int
+	notes []string
+}
+
+func readRuns(t *testing.T, log string) runs {
+	t.Helper()
+	r := runs{count: map[string]int{}}
+	b, err := os.ReadFile(log)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, " ", 4)
+		if len(f) < 3 {
+			continue
+		}
+		r.count[f[0]+" "+f[1]]++
+		if f[0] == "save" && len(f) == 4 {
+			r.notes = append(r.notes, f[3])
+		}
+	}
+	return r
+}
+
+// waitFor polls the handlers' log until every want entry is there.
+func waitFor(t *testing.T, log string, logs func() string, want ...string) runs {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := readRuns(t, log)
+		missing := ""
+		for _, w := range want {
+			if r.count[w] == 0 {
+				missing = w
+			}
+		}
+		if missing == "" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handler run %q never came; runs %v\n%s", missing, r.count, logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// check asserts what every runtime must show for a delivery of job that
+// failed once in the audit handler and succeeded on its retry: one landing,
+// the save handler ran after the results landed (on each attempt), audit
+// ran once to success, and the duplicate sent afterwards ran nothing.
+func check(t *testing.T, api *geminitest.Server, r runs, id, job string, failedFirst bool) {
+	t.Helper()
+	if n := api.Downloads(geminitest.AutoOutput("batches/" + job)); n != 1 {
+		t.Errorf("%s: %d downloads, want 1 landing", job, n)
+	}
+	wantSave, wantFailed := 1, 0
+	if failedFirst {
+		wantSave, wantFailed = 2, 1
+	}
+	if r.count["save "+id] != wantSave || r.count["audit "+id] != 1 || r.count["audit-failed "+id] != wantFailed {
+		t.Errorf("%s: runs %v; want save %d, audit 1, audit-failed %d", id, r.count, wantSave, wantFailed)
+	}
+	for _, n := range r.notes {
+		if !strings.HasPrefix(n, "lines=") || strings.HasSuffix(n, "bytes=0") {
+			t.Errorf("save saw %q, want the landed results", n)
+		}
+	}
+}
+
+func standIn(t *testing.T) *geminitest.Server {
+	api := geminitest.New(apiKey)
+	t.Cleanup(api.Close)
+	api.SetAuto(32 << 10)
+	return api
+}
+
+func processEnv(t *testing.T, api *geminitest.Server, log string, extra map[string]string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+		"GEMINI_API_KEY=" + apiKey, "GOOGLE_GEMINI_BASE_URL=" + api.URL, "RESULTS_SINK=" + filepath.Join(t.TempDir(), "results"),
+		"USERMOD_LOG=" + log, "USERMOD_FAIL_FIRST=" + t.TempDir(), "RETRY_BACKOFF=100ms"}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func startProc(t *testing.T, name, bin string, env []string) *testenv.Service {
+	t.Helper()
+	svc, err := testenv.StartProc(context.Background(), testenv.ProcSpec{
+		Name:    name,
+		Argv:    func(string) []string { return []string{bin} },
+		Env:     func(host string) []string { return append(env, "PORT="+host[strings.LastIndex(host, ":")+1:]) },
+		Dir:     t.TempDir(),
+		Ready:   testenv.HTTPAnswers,
+		Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	return svc
+}
+
+// The local server: the user's main calls local.Main.
+func TestLocalServer(t *testing.T) {
+	userModule(t)
+	api := standIn(t)
+	log := filepath.Join(t.TempDir(), "runs.log")
+	srv := startProc(t, "usermod-local", built.local, processEnv(t, api, log, map[string]string{
+		"WEBHOOK_SIGNING_SECRET": secret, "STATE_PATH": filepath.Join(t.TempDir(), "state.db")}))
+	url := "http://" + srv.Host
+	for _, job := range []string{"L1", "L2"} {
+		if a := post(t, url, "msg_"+job, body(job)); a.Status != http.StatusAccepted {
+			t.Fatalf("%s: %d %s, want 202 (durably queued)", job, a.Status, a.Outcome)
+		}
+	}
+	r := waitFor(t, log, srv.LogText, "audit msg_L1", "audit msg_L2")
+	for _, job := range []string{"L1", "L2"} {
+		if a := post(t, url, "msg_"+job, body(job)); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
+			t.Errorf("duplicate %s: %d %s, want 200 duplicate", job, a.Status, a.Outcome)
+		}
+	}
+	r = readRuns(t, log)
+	check(t, api, r, "msg_L1", "L1", true)
+	check(t, api, r, "msg_L2", "L2", true)
+}
+
+// Cloud Functions: GeminiWebhook publishes to the Pub/Sub emulator and
+// GeminiWorker, pushed to by its subscription, runs the handlers.
+func TestCloudFunctions(t *testing.T) {
+	userModule(t)
+	ctx := context.Background()
+	emu, err := testenv.StartPubSub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", emu.Host)
+	const project = "usermod"
+	client, err := ps.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	api := standIn(t)
+	log := filepath.Join(t.TempDir(), "runs.log")
+	worker := startProc(t, "usermod-gcf-worker", built.gcf, processEnv(t, api, log, map[string]string{
+		"FUNCTION_TARGET": "GeminiWorker", "K_SERVICE": "GeminiWorker", "PUBSUB_EMULATOR_HOST": emu.Host,
+		"IDEMPOTENCY_STORE": "file", "STATE_PATH": filepath.Join(t.TempDir(), "state.db")}))
+	topic := "projects/" + project + "/topics/events"
+	if _, err := pubsubtest.Create(ctx, client, "events", pubsubtest.Options{PushEndpoint: "http://" + worker.Host + "/" + topic, AckDeadline: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	receiver := startProc(t, "usermod-gcf", built.gcf, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+		"FUNCTION_TARGET=GeminiWebhook", "K_SERVICE=GeminiWebhook", "PUBSUB_EMULATOR_HOST=" + emu.Host,
+		"IDEMPOTENCY_STORE=memory", "WEBHOOK_SIGNING_SECRET=" + secret, "QUEUE=pubsub:" + topic})
+	url := "http://" + receiver.Host
+	if a := post(t, url, "msg_G1", body("G1")); a.Status != http.StatusAccepted || a.Outcome != string(core.OutcomeQueued) {
+		t.Fatalf("GeminiWebhook: %d %s, want 202 queued\n%s", a.Status, a.Outcome, receiver.LogText())
+	}
+	waitFor(t, log, func() string { return worker.LogText() + receiver.LogText() }, "audit msg_G1")
+	if a := post(t, url, "msg_G1", body("G1")); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
+		t.Errorf("duplicate: %d %s, want 200 duplicate", a.Status, a.Outcome)
+	}
+	check(t, api, readRuns(t, log), "msg_G1", "G1", true)
+}
+
+// functionURL is the Lambda Function URL event of a signed delivery.
+func functionURL(t *testing.T, id string, b []byte) events.LambdaFunctionURLRequest {
+	h := signed(t, id, b)
+	ev := events.LambdaFunctionURLRequest{Version: "2.0", RawPath: "/", Headers: map[string]string{}, Body: string(b)}
+	for k := range h {
+		ev.Headers[strings.ToLower(k)] = h.Get(k)
+	}
+	ev.RequestContext.HTTP.Method = http.MethodPost
+	ev.RequestContext.HTTP.Path = "/"
+	ev.RequestContext.RequestID = id
+	return ev
+}
+
+// Lambda: the user's main calls lambda.Start; Function URL deliveries run
+// the handlers inline (a failed one is answered 5xx and retried by Gemini),
+// and an SQS batch runs them per record.
+func TestLambda(t *testing.T) {
+	userModule(t)
+	ctx := context.Background()
+	api := standIn(t)
+	log := filepath.Join(t.TempDir(), "runs.log")
+	env := map[string]string{}
+	for _, kv := range processEnv(t, api, log, map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secret}) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	r, err := testenv.StartRIE(ctx, built.lambda, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	invoke := func(ev any) events.LambdaFunctionURLResponse {
+		t.Helper()
+		out, err := r.Invoke(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.LambdaFunctionURLResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return resp
+	}
+	// Gemini retries a 5xx: the first attempt fails in audit, the retry succeeds.
+	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("first attempt: %d %s, want 500 (audit fails once)", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusOK {
+		t.Fatalf("retry: %d %s, want 200", resp.StatusCode, resp.Body)
+	}
+	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"duplicate"`) {
+		t.Fatalf("duplicate: %d %s, want 200 duplicate", resp.StatusCode, resp.Body)
+	}
+	check(t, api, readRuns(t, log), "msg_F1", "F1", true)
+
+	// An SQS batch of two deliveries of one new job: both records fail
+	// their first attempt in audit and are reported for redelivery; the
+	// redelivered batch succeeds; the batch lands once.
+	var batch events.SQSEvent
+	for _, id := range []string{"msg_S1", "msg_S2"} {
+		ev, err := core.ParseEvent(body("S"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+		in := sqs.SendInput("https://sqs.us-east-1.amazonaws.com/000000000000/q", ev, time.Now())
+		m := events.SQSMessage{MessageId: id + "-m", Body: *in.MessageBody, EventSource: "aws:sqs", MessageAttributes: map[string]events.SQSMessageAttribute{}}
+		for k, v := range in.MessageAttributes {
+			m.MessageAttributes[k] = events.SQSMessageAttribute{DataType: *v.DataType, StringValue: v.StringValue}
+		}
+		batch.Records = append(batch.Records, m)
+	}
+	sqsInvoke := func() events.SQSEventResponse {
+		t.Helper()
+		out, err := r.Invoke(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		return resp
+	}
+	if resp := sqsInvoke(); len(resp.BatchItemFailures) != 2 {
+		t.Fatalf("first receive: failures %+v, want both records (audit fails once each)", resp.BatchItemFailures)
+	}
+	if resp := sqsInvoke(); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("second receive: failures %+v, want none\n%s", resp.BatchItemFailures, r.Stdout)
+	}
+	runs := readRuns(t, log)
+	if n := api.Downloads(geminitest.AutoOutput("batches/S")); n != 1 {
+		t.Errorf("batches/S: %d downloads, want 1 landing for two deliveries", n)
+	}
+	for _, id := range []string{"msg_S1", "msg_S2"} {
+		if runs.count["audit "+id] != 1 || runs.count["save "+id] != 2 {
+			t.Errorf("%s: runs %v, want audit once and save on each of the two receives", id, runs.count)
+		}
+	}
+}
