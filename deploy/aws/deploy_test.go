@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 func TestTemplatePassesCfnLint(t *testing.T) {
@@ -67,7 +69,8 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 
 // TestMakefileBuildsArm64Bootstrap runs the Makefile target as sam build
 // does: from a scratch directory, with --makefile naming the original file
-// and ARTIFACTS_DIR set.
+// and ARTIFACTS_DIR set; once for this repository's functions/lambda, once
+// for a user's own module's main package (LAMBDA_PACKAGE).
 func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the linux/arm64 build (minutes of compiling with a cold build cache)")
@@ -75,6 +78,25 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatal("make not found: sam's makefile build method needs it")
 	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := filepath.Join(t.TempDir(), "usermod")
+	if err := testenv.WriteUserModule(user, root); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, pkgDir, mainPath string
+	}{
+		{"this repository's bootstrap", "", "github.com/geminiwebhooks/receiver/functions/lambda"},
+		{"the user's own main (LAMBDA_PACKAGE)", filepath.Join(user, "lambda"), testenv.UserModulePath + "/lambda"},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkMakefileBuild(t, c.pkgDir, c.mainPath) })
+	}
+}
+
+func checkMakefileBuild(t *testing.T, pkgDir, mainPath string) {
 	makefile, err := filepath.Abs("Makefile")
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +105,9 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	cmd := exec.Command("make", "--makefile", makefile, "build-GeminiWebhookFunction")
 	cmd.Dir = scratch
 	cmd.Env = append(os.Environ(), "ARTIFACTS_DIR="+artifacts)
+	if pkgDir != "" {
+		cmd.Env = append(cmd.Env, "LAMBDA_PACKAGE="+pkgDir)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make build-GeminiWebhookFunction: %v\n%s", err, out)
 	}
@@ -101,17 +126,17 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 		}
 	}
 	if info, err := os.Stat(bin); err == nil {
-		t.Logf("linux/arm64 bootstrap: %d bytes (%.1f MiB)", info.Size(), float64(info.Size())/(1<<20))
+		t.Logf("linux/arm64 bootstrap of %s: %d bytes (%.1f MiB)", mainPath, info.Size(), float64(info.Size())/(1<<20))
 	}
 
-	// The build tag is in the binary's build info.
+	// The build tag and the main package are in the binary's build info.
 	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go version -m: %v\n%s", err, out)
 	}
-	for _, want := range []string{"-tags=lambda.norpc", "CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux"} {
+	for _, want := range []string{"-tags=lambda.norpc", "CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux", "\tpath\t" + mainPath + "\n"} {
 		if !strings.Contains(string(out), want) {
-			t.Errorf("build info lacks %s:\n%s", want, out)
+			t.Errorf("build info lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -3,7 +3,11 @@
 # verifies, claims and publishes each delivery to a Pub/Sub topic, and
 # GeminiWorker (triggered by the topic, with --retry) acts on it.
 #
-#   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]
+#   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R] [--package DIR]
+#
+# --package DIR deploys your own code: DIR is the package of your module
+# (its own go.mod, requiring this one) whose init calls gcf.Register; the
+# default is this repository's functions/gcp (no handlers of its own).
 #
 # Idempotent: every run converges the project to the same state (APIs on, a
 # least-privilege service account, the signing secret, the Firestore TTL
@@ -46,7 +50,6 @@ set -euo pipefail
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
 readonly WORKER=GeminiWorker    # functions/gcp.WorkerEntryPoint
 readonly RUNTIME=go126          # aws-lambda-go in go.mod needs go 1.26
-readonly MODULE=github.com/geminiwebhooks/receiver
 readonly EVENTS=batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated
 readonly PASS_THROUGH="WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION"
 
@@ -55,6 +58,7 @@ die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 dry_run=false
+package_dir=''
 project=${GOOGLE_CLOUD_PROJECT:-}
 region=${REGION:-}
 while [ $# -gt 0 ]; do
@@ -64,6 +68,8 @@ while [ $# -gt 0 ]; do
     --project=*) project=${1#*=} ;;
     --region) [ $# -ge 2 ] || die "--region needs a value"; region=$2; shift ;;
     --region=*) region=${1#*=} ;;
+    --package) [ $# -ge 2 ] || die "--package needs a directory"; package_dir=$2; shift ;;
+    --package=*) package_dir=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -72,6 +78,22 @@ done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 stage=${STAGE_DIR:-$repo/deploy/gcp/.build/source}
+
+# The package to deploy and the module it belongs to.
+command -v go >/dev/null || die "go not found: staging needs the Go toolchain"
+package_dir=${package_dir:-$repo/functions/gcp}
+[ -d "$package_dir" ] || die "--package $package_dir: no such directory"
+package_dir=$(cd "$package_dir" && pwd)
+gomod=$(cd "$package_dir" && GOWORK=off go env GOMOD)
+[ -n "$gomod" ] && [ "$gomod" != /dev/null ] || die "--package $package_dir is in no Go module (no go.mod above it)"
+module_root=$(dirname "$gomod")
+module=$(cd "$module_root" && GOWORK=off go list -m) || die "cannot read the module of $package_dir"
+[[ ${module%%/*} == *.* ]] || die "module $module: the Cloud Functions buildpack needs a module path with a dot in its first element (e.g. example.com/you/app)"
+package_path=$(cd "$package_dir" && GOWORK=off go list -f '{{.ImportPath}} {{.Name}}' .) || die "--package $package_dir: not a Go package"
+[[ $package_path != *" main" ]] || die "--package $package_dir is a main package: give the package whose init calls gcf.Register"
+package_path=${package_path% *}
+(cd "$package_dir" && GOWORK=off GOOS=linux GOARCH=amd64 go list -deps . | grep -qx github.com/geminiwebhooks/receiver/adapters/gcf) ||
+  die "--package $package_dir does not import github.com/geminiwebhooks/receiver/adapters/gcf: its init must call gcf.Register"
 
 secret_name=${SECRET_NAME:-gemini-webhook-signing-secret}
 sa_name=${SERVICE_ACCOUNT_NAME:-gemini-webhook-receiver}
@@ -140,35 +162,46 @@ probe() {
 # ---------------------------------------------------------------- staging
 
 # stage_source prepares the folder gcloud uploads. The Go buildpack builds
-# only a non-main package at the root of --source, next to go.mod; the repo
-# keeps its root free of Go files, so the folder is a copy: go.mod and go.sum,
-# the module's packages that functions/gcp links (no tests), a generated root
-# package that blank-imports functions/gcp, and vendor/ holding every
-# dependency, funcframework included (the buildpack insists on it).
+# only a non-main package at the root of --source, next to go.mod; the
+# module's root may hold none, so the folder is a copy: go.mod and go.sum,
+# the module's packages that the deployed package links (no tests), a
+# generated root package that blank-imports it, and vendor/ holding every
+# dependency, this receiver and funcframework included (the buildpack
+# insists on the latter).
 stage_source() {
-  command -v go >/dev/null || die "go not found: staging needs the Go toolchain"
   rm -rf "$stage"
   mkdir -p "$stage"
-  cp "$repo/go.mod" "$repo/go.sum" "$stage/"
+  cp "$module_root/go.mod" "$module_root/go.sum" "$stage/"
+  # A replace by a relative folder (../receiver) means the same folder from
+  # the staged copy: make it absolute. vendor/ then holds its packages, and
+  # the buildpack never reads the folder itself.
+  local old new
+  while IFS=$'\t' read -r old new; do
+    [ -n "$old" ] || continue
+    (cd "$stage" && go mod edit "-replace=$old=$(cd "$module_root" && cd "$new" && pwd)") ||
+      die "cannot rewrite the replace of $old in the staged go.mod"
+  done < <(cd "$module_root" && go mod edit -json | tr -d ' \t\n' |
+    grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"\.[^"]*"}' |
+    sed 's/^"Old":{"Path":"\([^"]*\)".*"New":{"Path":"\([^"]*\)"}$/\1\t\2/')
 
   # The files Cloud Build compiles: linux/amd64, whatever this machine is.
   local dir files f rel
   while IFS=$'\t' read -r dir files; do
-    rel=${dir#"$repo"/}
+    rel=${dir#"$module_root"/}
     mkdir -p "$stage/$rel"
     for f in $files; do
       mkdir -p "$(dirname "$stage/$rel/$f")"
       cp "$dir/$f" "$stage/$rel/$f"
     done
-  done < <(cd "$repo" && GOOS=linux GOARCH=amd64 GOWORK=off go list -deps \
+  done < <(cd "$module_root" && GOOS=linux GOARCH=amd64 GOWORK=off go list -deps \
     -f '{{if and .Module .Module.Main}}{{.Dir}}{{"\t"}}{{join .GoFiles " "}} {{join .CgoFiles " "}} {{join .IgnoredGoFiles " "}} {{join .EmbedFiles " "}}{{end}}' \
-    ./functions/gcp)
+    "$package_path")
 
   cat >"$stage/function.go" <<EOF
 // Code generated by deploy/gcp/deploy.sh; DO NOT EDIT.
 
 // Package function is the root package the Cloud Functions Go buildpack
-// builds. Importing functions/gcp registers $FUNCTION; importing the
+// builds. Importing $package_path registers $FUNCTION and $WORKER; importing the
 // Functions Framework here makes the buildpack use its declarative main
 // (blank import + funcframework.Start) and keeps funcframework in vendor/.
 package function
@@ -177,7 +210,7 @@ import (
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	_ "$MODULE/functions/gcp"
+	_ "$package_path"
 )
 EOF
   cat >"$stage/.gcloudignore" <<'EOF'

@@ -307,7 +307,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(tmp, "stage")); err != nil {
 		t.Fatal(err)
 	}
-	checkBuildpackRules(t, src)
+	checkBuildpackRules(t, src, "github.com/geminiwebhooks/receiver/functions/gcp")
 
 	// 3. Build it as the buildpack does: its declarative main in a
 	// subfolder, from vendor/ only, no proxy, an empty module cache.
@@ -453,7 +453,8 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 }
 
 // checkBuildpackRules asserts what the Go buildpack requires of --source.
-func checkBuildpackRules(t *testing.T, src string) {
+// pkg is the package the root must import (the one that registers the functions).
+func checkBuildpackRules(t *testing.T, src, pkg string) {
 	t.Helper()
 	// One non-main package at the root, importing the framework's functions
 	// package (which selects the declarative main template).
@@ -477,7 +478,7 @@ func checkBuildpackRules(t *testing.T, src string) {
 				imports[strings.Trim(imp.Path.Value, `"`)] = true
 			}
 		}
-		for _, want := range []string{ffModule + "/functions", ffModule + "/funcframework", "github.com/geminiwebhooks/receiver/functions/gcp"} {
+		for _, want := range []string{ffModule + "/functions", ffModule + "/funcframework", pkg} {
 			if !imports[want] {
 				t.Errorf("the root package does not import %s", want)
 			}
