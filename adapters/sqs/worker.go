@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,17 +126,13 @@ func (w *Worker) scheduleRetry(ctx context.Context, m events.SQSMessage, attempt
 }
 
 // delay before the delivery after the n-th: RetryDelay doubled n-1 times,
-// at most MaxRetryDelay, ±20 % so retries do not align.
+// at most MaxRetryDelay.
 func (w *Worker) delay(n int) time.Duration {
-	d := w.RetryDelay
-	if d <= 0 {
-		d = DefaultRetryDelay
+	first := w.RetryDelay
+	if first <= 0 {
+		first = DefaultRetryDelay
 	}
-	for i := 1; i < n && d < MaxRetryDelay; i++ {
-		d *= 2
-	}
-	d = min(d, MaxRetryDelay)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return core.Backoff{First: first, Max: MaxRetryDelay}.Delay(n)
 }
 
 // QueueURL turns a queue's ARN (arn:PARTITION:sqs:REGION:ACCOUNT:NAME)

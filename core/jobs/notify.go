@@ -53,13 +53,16 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) error {
 	return nil
 }
 
+// notifyBackoff spaces a notifier's attempts: about 1 s, 2 s, 4 s.
+var notifyBackoff = core.Backoff{First: time.Second, Max: 30 * time.Second}
+
 // send tries n up to NotifyAttempts times, each bounded by NotifyTimeout,
-// waiting 1 s, 2 s, … in between.
+// waiting notifyBackoff in between.
 func (p *Actions) send(ctx context.Context, n Notifier, note Notification) error {
 	var err error
 	for i := range p.c.NotifyAttempts {
 		if i > 0 {
-			t := time.NewTimer(time.Duration(1<<(i-1)) * time.Second)
+			t := time.NewTimer(notifyBackoff.Delay(i))
 			select {
 			case <-ctx.Done():
 				t.Stop()

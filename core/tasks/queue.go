@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -339,12 +338,7 @@ func (w *Queue) put(ctx context.Context, t Task) error {
 }
 
 // backoff after the n-th failed attempt: RetryBackoff doubled n-1 times,
-// at most MaxRetryBackoff, with ±20 % jitter so retries do not align.
+// at most MaxRetryBackoff.
 func (w *Queue) backoff(n int) time.Duration {
-	d := w.o.RetryBackoff
-	for i := 1; i < n && d < MaxRetryBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, MaxRetryBackoff)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return core.Backoff{First: w.o.RetryBackoff, Max: MaxRetryBackoff}.Delay(n)
 }
