@@ -178,9 +178,11 @@ func TestLandingEndToEnd(t *testing.T) {
 		landing core.LandingState
 	}{
 		core.BatchSucceeded:            {2, core.JobSucceeded, core.LandingLanded},
-		core.BatchCancelled:            {1, core.JobCancelled, core.LandingNone},
-		core.BatchExpired:              {1, core.JobExpired, core.LandingNone},
-		core.BatchFailed:               {1, core.JobFailed, core.LandingNone},
+		// A batch's end is what the API says, not the event (issue 13,
+		// finding 4): the stand-in reports every batch succeeded, so these land.
+		core.BatchCancelled:            {1, core.JobSucceeded, core.LandingLanded},
+		core.BatchExpired:              {1, core.JobSucceeded, core.LandingLanded},
+		core.BatchFailed:               {1, core.JobSucceeded, core.LandingLanded},
 		core.InteractionRequiresAction: {1, core.JobRequiresAction, core.LandingNone},
 		core.InteractionCompleted:      {1, core.JobSucceeded, core.LandingNone},
 		core.InteractionFailed:         {1, core.JobFailed, core.LandingNone},
@@ -233,7 +235,7 @@ func TestLandingEndToEnd(t *testing.T) {
 			t.Errorf("%s downloaded %d times", j.Source, api.Downloads(j.Source))
 		}
 	}
-	if api.TotalDownloads() != 3 {
-		t.Errorf("%d downloads, want 3 (two batches, one video)", api.TotalDownloads())
+	if api.TotalDownloads() != 6 {
+		t.Errorf("%d downloads, want 6 (five batches, one video)", api.TotalDownloads())
 	}
 }
