@@ -177,7 +177,7 @@ func TestLandingEndToEnd(t *testing.T) {
 		state   core.JobState
 		landing core.LandingState
 	}{
-		core.BatchSucceeded:            {2, core.JobSucceeded, core.LandingLanded},
+		core.BatchSucceeded: {2, core.JobSucceeded, core.LandingLanded},
 		// A batch's end is what the API says, not the event (issue 13,
 		// finding 4): the stand-in reports every batch succeeded, so these land.
 		core.BatchCancelled:            {1, core.JobSucceeded, core.LandingLanded},
