@@ -69,12 +69,16 @@ func TestJobsRefuseMalformedIDs(t *testing.T) {
 type originFiles struct {
 	memFiles
 	origin map[string]string
+	types  map[string]string // content types other than memFiles' application/jsonl
 }
 
 func (o *originFiles) Fetch(ctx context.Context, src string) (*core.Download, error) {
 	d, err := o.memFiles.Fetch(ctx, src)
 	if err == nil {
 		d.Origin = o.origin[src]
+		if ct, ok := o.types[src]; ok {
+			d.ContentType = ct
+		}
 	}
 	return d, err
 }
@@ -121,6 +125,11 @@ func TestJobsLandOnlyWhatTheAPIConfirms(t *testing.T) {
 			job:  "files/secret", landing: core.LandingSkipped,
 		},
 		{
+			name: "video naming a generated file that is not a video: not landed",
+			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/batch-out") },
+			job:  "files/batch-out", landing: core.LandingSkipped,
+		},
+		{
 			name: "video the API says it generated: landed",
 			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/vid") },
 			job:  "files/vid", landing: core.LandingLanded, landed: "files/vid/video.mp4",
@@ -136,8 +145,10 @@ func TestJobsLandOnlyWhatTheAPIConfirms(t *testing.T) {
 			files := &originFiles{
 				memFiles: memFiles{data: map[string]string{
 					"gs://other-bucket/secret.jsonl": output, "files/secret": "private", "files/api-out": output, "files/vid": "mp4",
+					"files/batch-out": output,
 				}},
-				origin: map[string]string{"files/secret": "UPLOADED", "files/vid": core.OriginGenerated},
+				origin: map[string]string{"files/secret": "UPLOADED", "files/vid": core.OriginGenerated, "files/batch-out": core.OriginGenerated},
+				types:  map[string]string{"files/secret": "video/mp4", "files/vid": "video/mp4"},
 			}
 			jobs, err := core.NewJobs(core.JobsConfig{Ledger: r.ledger, Batches: r.batches, Fetcher: files, Sink: r.sink, Logger: discard()})
 			if err != nil {

@@ -372,6 +372,10 @@ func (p *Jobs) landOutput(ctx context.Context, job *Job, inline []byte) (Manifes
 	if job.Kind == "video" && dl.Origin != "" && dl.Origin != OriginGenerated {
 		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, truncate(dl.Origin, 32))
 	}
+	// Nor a generated file that is not a video (another job's batch output).
+	if ct := dl.ContentType; job.Kind == "video" && ct != "" && !strings.HasPrefix(ct, "video/") {
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, truncate(ct, 64))
+	}
 	sum := NewSummer(job.Kind == "batch")
 	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)
