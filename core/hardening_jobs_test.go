@@ -249,3 +249,67 @@ func TestJobsOtherKindDoesNotTakeOver(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type memInteractions struct {
+	st    map[string]core.InteractionStatus
+	calls int
+}
+
+func (m *memInteractions) GetInteraction(_ context.Context, name string) (core.InteractionStatus, error) {
+	m.calls++
+	st, ok := m.st[name]
+	if !ok {
+		return core.InteractionStatus{}, core.ErrNotFound
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Issue 13, finding 4: an interaction's end, too, is what the API says.
+func TestJobsInteractionEndConfirmedByAPI(t *testing.T) {
+	completed := core.InteractionStatus{APIState: "completed", State: core.JobSucceeded}
+	running := core.InteractionStatus{APIState: "in_progress", State: core.JobRunning}
+	failed := core.InteractionStatus{APIState: "failed", State: core.JobFailed}
+	tests := []struct {
+		name     string
+		api      *core.InteractionStatus // nil: no Interactions client
+		typ      string
+		retry    bool
+		state    core.JobState
+		msg      string
+		apiCalls int
+	}{
+		{"forged failure of a completed interaction", &completed, core.InteractionFailed, false, core.JobSucceeded, "", 1},
+		{"end reported while the API says running: not final", &running, core.InteractionCancelled, true, core.JobRunning, "", 1},
+		{"confirmed failure keeps the event's reason", &failed, core.InteractionFailed, false, core.JobFailed, "boom", 1},
+		{"requires_action is not an end: not asked", &completed, core.InteractionRequiresAction, false, core.JobRequiresAction, "", 0},
+		{"no API client: the event's word, as before", nil, core.InteractionFailed, false, core.JobFailed, "boom", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l := core.NewMemoryLedger(0)
+			ia := &memInteractions{st: map[string]core.InteractionStatus{}}
+			cfg := core.JobsConfig{Ledger: l, Logger: discard()}
+			if tc.api != nil {
+				ia.st["interactions/i1"] = *tc.api
+				cfg.Interactions = ia
+			}
+			jobs, err := core.NewJobs(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := delivery("m1", tc.typ, "interactions/i1", "")
+			ev.Data.ErrorMessage = "boom"
+			err = jobs.Process(ctx, ev)
+			var later *core.RetryLaterError
+			if tc.retry != errors.As(err, &later) || (!tc.retry && err != nil) {
+				t.Fatalf("Process: %v, want retry %v", err, tc.retry)
+			}
+			j, _ := l.GetJob(ctx, "interactions/i1")
+			if j.State != tc.state || j.ErrorMessage != tc.msg || ia.calls != tc.apiCalls {
+				t.Fatalf("state %s message %q, %d API calls; want %s %q %d", j.State, j.ErrorMessage, ia.calls, tc.state, tc.msg, tc.apiCalls)
+			}
+		})
+	}
+}

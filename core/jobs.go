@@ -24,12 +24,15 @@ const (
 // Batches a batch.succeeded is recorded but not confirmed nor landed,
 // without Sink nothing lands, without Fetcher only inline outputs land.
 type JobsConfig struct {
-	Ledger    Ledger
-	Batches   Batches
-	Fetcher   Fetcher
-	Sink      Sink
-	Notifiers []Notifier
-	Logger    *slog.Logger
+	Ledger  Ledger
+	Batches Batches
+	// Interactions confirms an interaction's end with the API; without it
+	// the event's word is recorded, unconfirmed.
+	Interactions Interactions
+	Fetcher      Fetcher
+	Sink         Sink
+	Notifiers    []Notifier
+	Logger       *slog.Logger
 
 	// Why outputs are not landed, recorded in the ledger; set by whoever
 	// leaves Batches or Sink out (e.g. "GEMINI_API_KEY is not set").
@@ -114,6 +117,9 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 	// word is all there is, and is recorded as before.
 	confirm := kind == "batch" && (ev.Type == BatchSucceeded || eventState(ev.Type).Terminal())
 	byAPI := confirm && p.c.Batches != nil
+	// The same for an interaction's end (its requires_action is not an end).
+	confirmIA := kind == "interaction" && eventState(ev.Type).Terminal() && p.c.Interactions != nil
+	byAPI = byAPI || confirmIA
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		// One record per (kind, id): an event of another kind never takes
 		// over a job (ValidJobID already keeps batch names to batches).
@@ -135,6 +141,11 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 	var inline []byte
 	if confirm {
 		if job, inline, err = p.confirmBatch(ctx, job, ev); err != nil {
+			return err
+		}
+	}
+	if confirmIA {
+		if job, err = p.confirmInteraction(ctx, job, ev); err != nil {
 			return err
 		}
 	}
@@ -206,6 +217,34 @@ func (p *Jobs) confirmBatch(ctx context.Context, job *Job, ev *Event) (*Job, []b
 		})
 	}
 	return job, st.Inline, err
+}
+
+// confirmInteraction asks the API about an interaction an event says ended,
+// unless the ledger already knows its end.
+func (p *Jobs) confirmInteraction(ctx context.Context, job *Job, ev *Event) (*Job, error) {
+	if job.State.Terminal() {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Interactions.GetInteraction(ctx, job.ID)
+	if err != nil {
+		return nil, fmt.Errorf("gemini interactions.get %s: %w", job.ID, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyInteractionStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less about it.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() {
+		return nil, &RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	return job, nil
 }
 
 // land lands the job's output once: it claims the landing in the ledger,

@@ -318,3 +318,90 @@ func truncateName(s string) string {
 	}
 	return s
 }
+
+var _ core.Interactions = (*Client)(nil)
+
+// GetInteraction asks the API for an interaction's state
+// (GET {base}/{version}/interactions/{id}, the Interactions API the SDK's
+// interactions package calls), through the same HTTP client and key as
+// every other call, so the same redirect rule applies.
+func (c *Client) GetInteraction(ctx context.Context, name string) (core.InteractionStatus, error) {
+	// The id goes into the request path: one plain segment only.
+	id, ok := strings.CutPrefix(name, "interactions/")
+	if !ok || !plainSegment(id) {
+		return core.InteractionStatus{}, fmt.Errorf("gemini interactions.get: invalid interaction id: want interactions/[A-Za-z0-9_-]+")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
+	u := c.base.JoinPath(c.apiVersion, "interactions", id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return core.InteractionStatus{}, err
+	}
+	if c.apiKey != "" {
+		req.Header.Set("x-goog-api-key", c.apiKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return core.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		err := fmt.Errorf("gemini interactions.get %s: status %d: %s", name, resp.StatusCode, truncateName(strings.TrimSpace(string(body))))
+		if resp.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", core.ErrNotFound, err)
+		}
+		return core.InteractionStatus{}, err
+	}
+	var it struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &it); err != nil {
+		return core.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: %w", name, err)
+	}
+	if it.ID != id && it.ID != name {
+		return core.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: the API answered for %q", name, truncateName(it.ID))
+	}
+	st := core.InteractionStatus{Name: name, APIState: it.Status, State: interactionState(it.Status)}
+	if len(it.Errors) > 0 {
+		st.ErrorCode, st.ErrorMessage = it.Errors[0].Code, it.Errors[0].Message
+	}
+	return st, nil
+}
+
+// interactionState maps the Interactions API's status to the ledger's.
+func interactionState(s string) core.JobState {
+	switch s {
+	case "completed":
+		return core.JobSucceeded
+	case "failed", "incomplete", "budget_exceeded":
+		return core.JobFailed
+	case "cancelled":
+		return core.JobCancelled
+	case "requires_action":
+		return core.JobRequiresAction
+	case "in_progress", "queued", "requires_continuation":
+		return core.JobRunning
+	}
+	return core.JobPending
+}
+
+// plainSegment reports whether s is a non-empty [A-Za-z0-9_-]+.
+func plainSegment(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -185,9 +185,10 @@ func TestLandingEndToEnd(t *testing.T) {
 		core.BatchFailed:               {1, core.JobSucceeded, core.LandingLanded},
 		core.InteractionRequiresAction: {1, core.JobRequiresAction, core.LandingNone},
 		core.InteractionCompleted:      {1, core.JobSucceeded, core.LandingNone},
-		core.InteractionFailed:         {1, core.JobFailed, core.LandingNone},
-		core.InteractionCancelled:      {1, core.JobCancelled, core.LandingNone},
-		core.VideoGenerated:            {1, core.JobSucceeded, core.LandingLanded},
+		// and every interaction completed, so its failure and cancellation are not final.
+		core.InteractionFailed:    {1, core.JobSucceeded, core.LandingNone},
+		core.InteractionCancelled: {1, core.JobSucceeded, core.LandingNone},
+		core.VideoGenerated:       {1, core.JobSucceeded, core.LandingLanded},
 	}
 	if len(jobs) != 10 {
 		t.Fatalf("%d jobs in the ledger, want 10", len(jobs))
