@@ -313,3 +313,69 @@ func TestJobsInteractionEndConfirmedByAPI(t *testing.T) {
 		})
 	}
 }
+
+type memStat struct {
+	st    map[string]core.FileStatus
+	calls int
+}
+
+func (m *memStat) StatFile(_ context.Context, name string) (core.FileStatus, error) {
+	m.calls++
+	st, ok := m.st[name]
+	if !ok {
+		return core.FileStatus{}, core.ErrNotFound
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Issue 13, findings 3 and 4: a video.generated event is final only once the
+// API reports its file an active, generated video, and only then lands.
+func TestJobsVideoConfirmedByAPI(t *testing.T) {
+	video := core.FileStatus{State: "ACTIVE", Origin: core.OriginGenerated, ContentType: "video/mp4"}
+	tests := []struct {
+		name    string
+		st      *core.FileStatus // nil: unknown to the API
+		retry   bool
+		wantErr error
+		state   core.JobState
+		landing core.LandingState
+		fetches int
+	}{
+		{"generated video: succeeded and landed", &video, false, nil, core.JobSucceeded, core.LandingLanded, 1},
+		{"uploaded file: not confirmed, not landed", &core.FileStatus{State: "ACTIVE", Origin: "UPLOADED", ContentType: "video/mp4"}, false, nil, core.JobPending, core.LandingSkipped, 0},
+		{"generated, not a video: not landed", &core.FileStatus{State: "ACTIVE", Origin: core.OriginGenerated, ContentType: "application/jsonl"}, false, nil, core.JobPending, core.LandingSkipped, 0},
+		{"still processing: later", &core.FileStatus{State: "PROCESSING", Origin: core.OriginGenerated}, true, nil, core.JobPending, core.LandingNone, 0},
+		{"failed", &core.FileStatus{State: "FAILED", ErrorMessage: "safety"}, false, nil, core.JobFailed, core.LandingNone, 0},
+		{"unknown file: retried (then a dead letter)", nil, false, core.ErrNotFound, core.JobPending, core.LandingNone, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t)
+			files := &originFiles{memFiles: memFiles{data: map[string]string{"files/v": "mp4"}}, types: map[string]string{"files/v": "video/mp4"}}
+			stat := &memStat{st: map[string]core.FileStatus{}}
+			if tc.st != nil {
+				stat.st["files/v"] = *tc.st
+			}
+			jobs, err := core.NewJobs(core.JobsConfig{Ledger: r.ledger, Files: stat, Fetcher: files, Sink: r.sink, Logger: discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = jobs.Process(ctx, videoEvent(t, "m1", "files/v"))
+			var later *core.RetryLaterError
+			switch {
+			case tc.retry && !errors.As(err, &later):
+				t.Fatalf("Process: %v, want a RetryLaterError", err)
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Fatalf("Process: %v, want %v", err, tc.wantErr)
+			case !tc.retry && tc.wantErr == nil && err != nil:
+				t.Fatalf("Process: %v", err)
+			}
+			j, _ := r.ledger.GetJob(ctx, "files/v")
+			if j.State != tc.state || j.Landing != tc.landing || files.fetches != tc.fetches || stat.calls != 1 {
+				t.Fatalf("state %s landing %q, %d fetches, %d API calls; want %s %q %d 1", j.State, j.Landing, files.fetches, stat.calls, tc.state, tc.landing, tc.fetches)
+			}
+		})
+	}
+}

@@ -29,10 +29,13 @@ type JobsConfig struct {
 	// Interactions confirms an interaction's end with the API; without it
 	// the event's word is recorded, unconfirmed.
 	Interactions Interactions
-	Fetcher      Fetcher
-	Sink         Sink
-	Notifiers    []Notifier
-	Logger       *slog.Logger
+	// Files confirms a generated video's file with the API before the job
+	// is succeeded; without it the event's word is recorded, unconfirmed.
+	Files     Files
+	Fetcher   Fetcher
+	Sink      Sink
+	Notifiers []Notifier
+	Logger    *slog.Logger
 
 	// Why outputs are not landed, recorded in the ledger; set by whoever
 	// leaves Batches or Sink out (e.g. "GEMINI_API_KEY is not set").
@@ -119,7 +122,9 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 	byAPI := confirm && p.c.Batches != nil
 	// The same for an interaction's end (its requires_action is not an end).
 	confirmIA := kind == "interaction" && eventState(ev.Type).Terminal() && p.c.Interactions != nil
-	byAPI = byAPI || confirmIA
+	// And a video's: its file must be one the API generated.
+	confirmVideo := ev.Type == VideoGenerated && p.c.Files != nil && videoSource(ev) != ""
+	byAPI = byAPI || confirmIA || confirmVideo
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		// One record per (kind, id): an event of another kind never takes
 		// over a job (ValidJobID already keeps batch names to batches).
@@ -146,6 +151,11 @@ func (p *Jobs) Process(ctx context.Context, ev *Event) error {
 	}
 	if confirmIA {
 		if job, err = p.confirmInteraction(ctx, job, ev); err != nil {
+			return err
+		}
+	}
+	if confirmVideo {
+		if job, err = p.confirmVideo(ctx, job); err != nil {
 			return err
 		}
 	}
@@ -243,6 +253,27 @@ func (p *Jobs) confirmInteraction(ctx context.Context, job *Job, ev *Event) (*Jo
 	}
 	if !job.State.Terminal() {
 		return nil, &RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	return job, nil
+}
+
+// confirmVideo asks the API about the file a video.generated event names,
+// unless the ledger already knows the job's end.
+func (p *Jobs) confirmVideo(ctx context.Context, job *Job) (*Job, error) {
+	if job.State.Terminal() || job.Landing == LandingSkipped {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Files.StatFile(ctx, job.Source)
+	if err != nil {
+		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyVideoStatus(j, st, now), nil })
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() && job.Landing != LandingSkipped {
+		return nil, &RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, truncate(st.State, 32))}
 	}
 	return job, nil
 }

@@ -405,3 +405,27 @@ func plainSegment(s string) bool {
 	}
 	return true
 }
+
+var _ core.Files = (*Client)(nil)
+
+// StatFile asks the Files API about a file: its state, where it came from
+// and its type, for the name asked only.
+func (c *Client) StatFile(ctx context.Context, name string) (core.FileStatus, error) {
+	if core.FileName(name) != name {
+		return core.FileStatus{}, fmt.Errorf("gemini files.get %q: not a Files API name", truncateName(name))
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
+	f, err := c.sdk.Files.Get(ctx, name, nil)
+	if err != nil {
+		return core.FileStatus{}, apiError(err)
+	}
+	if f.Name != name {
+		return core.FileStatus{}, fmt.Errorf("gemini files.get %s: the API answered for %q", name, truncateName(f.Name))
+	}
+	st := core.FileStatus{Name: name, State: string(f.State), Origin: string(f.Source), ContentType: f.MIMEType}
+	if f.Error != nil {
+		st.ErrorMessage = f.Error.Message
+	}
+	return st, nil
+}

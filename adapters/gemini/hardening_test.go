@@ -173,3 +173,34 @@ func TestGetInteraction(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+func TestStatFile(t *testing.T) {
+	s := geminitest.New("k")
+	defer s.Close()
+	s.AddFile(geminitest.File{Name: "files/gen", MIMEType: "video/mp4", Size: 10})
+	s.AddFile(geminitest.File{Name: "files/up", MIMEType: "video/mp4", Size: 10, Source: "UPLOADED"})
+	c := newClient(t, s, "k")
+	tests := []struct {
+		name, origin string
+		wantErr      error
+	}{
+		{"files/gen", core.OriginGenerated, nil},
+		{"files/up", "UPLOADED", nil},
+		{"files/none", "", core.ErrNotFound},
+		{"files/../batches/x", "", errAny},
+		{"files/a?key=x", "", errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := c.StatFile(context.Background(), tc.name)
+			switch {
+			case tc.wantErr == nil && (err != nil || st.Origin != tc.origin || st.State != "ACTIVE" || st.ContentType != "video/mp4"):
+				t.Fatalf("%+v, %v; want origin %s", st, err, tc.origin)
+			case tc.wantErr == errAny && err == nil:
+				t.Fatalf("%+v accepted", st)
+			case tc.wantErr != nil && tc.wantErr != errAny && !errors.Is(err, tc.wantErr):
+				t.Fatalf("%v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -141,7 +141,7 @@ func BuildProcessing(ctx context.Context, cfg core.Config, pc ProcessingConfig, 
 		if err != nil {
 			return fail(err)
 		}
-		jc.Batches, jc.Interactions, geminiFetcher = g, g, g
+		jc.Batches, jc.Interactions, jc.Files, geminiFetcher = g, g, g, g
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")

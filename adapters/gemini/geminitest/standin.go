@@ -50,6 +50,8 @@ type File struct {
 	CutTimes int
 	// WrongSize reports a size in the metadata that differs from the bytes served.
 	WrongSize int64
+	// Source is the file's source in the metadata: "" reports GENERATED.
+	Source string
 }
 
 // Server is the stand-in. Zero-configured batches and files are answered
@@ -279,7 +281,7 @@ func (s *Server) getFile(w http.ResponseWriter, name string) {
 	}
 	writeJSON(w, map[string]any{
 		"name": fc.Name, "mimeType": fc.MIMEType, "sizeBytes": strconv.FormatInt(size, 10),
-		"state": "ACTIVE", "source": "GENERATED",
+		"state": "ACTIVE", "source": orDefault(fc.Source, "GENERATED"),
 		"downloadUri": s.URL + "/" + APIVersion + "/" + fc.Name + ":download?alt=media",
 	})
 }
@@ -448,4 +450,11 @@ func (g *Generator) next() []byte {
 		g.ok++
 	}
 	return []byte(line[:len(line)-1] + strings.Repeat(" ", pad) + "}\n")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
