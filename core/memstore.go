@@ -28,16 +28,18 @@ type MemoryStore struct {
 	dead    []DeadLetter
 }
 
+// expiryMark is a record's expiry when it was marked, in Unix nanoseconds
+// (an integer compares faster than a time.Time, and heaps compare a lot).
 type expiryMark struct {
 	key string
-	at  time.Time
+	at  int64
 }
 
 // expiryHeap orders marks by time, earliest first.
 type expiryHeap []expiryMark
 
 func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
 func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryMark)) }
 func (h *expiryHeap) Pop() any {
@@ -121,7 +123,7 @@ func (m *MemoryStore) Len() int {
 }
 
 func (m *MemoryStore) mark(key string, at time.Time) {
-	heap.Push(&m.expiry, expiryMark{key: key, at: at})
+	heap.Push(&m.expiry, expiryMark{key: key, at: at.UnixNano()})
 	// Every state change leaves a mark; once stale ones outnumber the
 	// records, rebuild from the records: O(n) after at least n pushes.
 	if len(m.expiry) > 2*len(m.records)+64 {
@@ -133,9 +135,10 @@ func (m *MemoryStore) mark(key string, at time.Time) {
 // stops at the first mark still in the future: a claim never walks live
 // records. A mark whose time no longer matches its record is stale.
 func (m *MemoryStore) sweep(now time.Time) {
-	for len(m.expiry) > 0 && !m.expiry[0].at.After(now) {
+	n := now.UnixNano()
+	for len(m.expiry) > 0 && m.expiry[0].at <= n {
 		mk := heap.Pop(&m.expiry).(expiryMark)
-		if rec, ok := m.records[mk.key]; ok && rec.ExpireAt.Equal(mk.at) {
+		if rec, ok := m.records[mk.key]; ok && rec.ExpireAt.UnixNano() == mk.at {
 			delete(m.records, mk.key)
 		}
 	}
@@ -145,7 +148,7 @@ func (m *MemoryStore) sweep(now time.Time) {
 func (m *MemoryStore) compact() {
 	h := make(expiryHeap, 0, len(m.records))
 	for k, rec := range m.records {
-		h = append(h, expiryMark{key: k, at: rec.ExpireAt})
+		h = append(h, expiryMark{key: k, at: rec.ExpireAt.UnixNano()})
 	}
 	heap.Init(&h)
 	m.expiry = h

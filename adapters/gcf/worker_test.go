@@ -114,7 +114,9 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 	}
 
 	// A message published by hand without the delivery id (an operator
-	// replaying a body) is processed under its message id.
+	// replaying a body) is processed under its message id. (The API
+	// confirms the failure: an event's end is not final on its own.)
+	api.AddBatch("batches/h", geminitest.Batch{State: "BATCH_STATE_FAILED"})
 	if err := w.Handle(ctx, pubsubEvent(t, "1005", []byte(`{"type":"batch.failed","version":"v1","data":{"id":"batches/h","error_message":"x"}}`), nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +130,7 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 func TestWorkerAcceptsConvertedPush(t *testing.T) {
 	api := geminitest.New(workerAPIKey)
 	defer api.Close()
+	api.AddBatch("batches/e", geminitest.Batch{State: "BATCH_STATE_EXPIRED"})
 	w := newTestWorker(t, api, t.TempDir())
 	e := cloudevents.NewEvent()
 	e.SetID("77")

@@ -319,3 +319,114 @@ func truncateName(s string) string {
 	}
 	return s
 }
+
+var _ jobs.Interactions = (*Client)(nil)
+
+// GetInteraction asks the API for an interaction's state
+// (GET {base}/{version}/interactions/{id}, the Interactions API the SDK's
+// interactions package calls), through the same HTTP client and key as
+// every other call, so the same redirect rule applies.
+func (c *Client) GetInteraction(ctx context.Context, name string) (jobs.InteractionStatus, error) {
+	// The id goes into the request path: one plain segment only.
+	id, ok := strings.CutPrefix(name, "interactions/")
+	if !ok || !plainSegment(id) {
+		return jobs.InteractionStatus{}, fmt.Errorf("gemini interactions.get: invalid interaction id: want interactions/[A-Za-z0-9_-]+")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
+	u := c.base.JoinPath(c.apiVersion, "interactions", id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return jobs.InteractionStatus{}, err
+	}
+	if c.apiKey != "" {
+		req.Header.Set("x-goog-api-key", c.apiKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return jobs.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		err := fmt.Errorf("gemini interactions.get %s: status %d: %s", name, resp.StatusCode, truncateName(strings.TrimSpace(string(body))))
+		if resp.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", core.ErrNotFound, err)
+		}
+		return jobs.InteractionStatus{}, err
+	}
+	var it struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &it); err != nil {
+		return jobs.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: %w", name, err)
+	}
+	if it.ID != id && it.ID != name {
+		return jobs.InteractionStatus{}, fmt.Errorf("gemini interactions.get %s: the API answered for %q", name, truncateName(it.ID))
+	}
+	st := jobs.InteractionStatus{Name: name, APIState: it.Status, State: interactionState(it.Status)}
+	if len(it.Errors) > 0 {
+		st.ErrorCode, st.ErrorMessage = it.Errors[0].Code, it.Errors[0].Message
+	}
+	return st, nil
+}
+
+// interactionState maps the Interactions API's status to the ledger's.
+func interactionState(s string) jobs.JobState {
+	switch s {
+	case "completed":
+		return jobs.JobSucceeded
+	case "failed", "incomplete", "budget_exceeded":
+		return jobs.JobFailed
+	case "cancelled":
+		return jobs.JobCancelled
+	case "requires_action":
+		return jobs.JobRequiresAction
+	case "in_progress", "queued", "requires_continuation":
+		return jobs.JobRunning
+	}
+	return jobs.JobPending
+}
+
+// plainSegment reports whether s is a non-empty [A-Za-z0-9_-]+.
+func plainSegment(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var _ jobs.Files = (*Client)(nil)
+
+// StatFile asks the Files API about a file: its state, where it came from
+// and its type, for the name asked only.
+func (c *Client) StatFile(ctx context.Context, name string) (jobs.FileStatus, error) {
+	if jobs.FileName(name) != name {
+		return jobs.FileStatus{}, fmt.Errorf("gemini files.get %q: not a Files API name", truncateName(name))
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
+	f, err := c.sdk.Files.Get(ctx, name, nil)
+	if err != nil {
+		return jobs.FileStatus{}, apiError(err)
+	}
+	if f.Name != name {
+		return jobs.FileStatus{}, fmt.Errorf("gemini files.get %s: the API answered for %q", name, truncateName(f.Name))
+	}
+	st := jobs.FileStatus{Name: name, State: string(f.State), Origin: string(f.Source), ContentType: f.MIMEType}
+	if f.Error != nil {
+		st.ErrorMessage = f.Error.Message
+	}
+	return st, nil
+}

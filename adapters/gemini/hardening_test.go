@@ -2,6 +2,7 @@ package gemini_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // keyCatcher is another origin: it records the API keys it is handed.
@@ -127,6 +130,77 @@ func TestBatchNameChecked(t *testing.T) {
 			}
 			if got := requests.Load(); got != tc.wantCalls {
 				t.Fatalf("%d API requests, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// Issue 13, finding 4: an interaction's end is read from the API, for the
+// name asked, and a malformed name never reaches the request path.
+func TestGetInteraction(t *testing.T) {
+	s := geminitest.New("k")
+	defer s.Close()
+	s.AddInteraction("done", geminitest.Interaction{Status: "completed"})
+	s.AddInteraction("bad", geminitest.Interaction{Status: "failed", ErrorMessage: "quota"})
+	s.AddInteraction("busy", geminitest.Interaction{Status: "in_progress"})
+	c := newClient(t, s, "k")
+	tests := []struct {
+		name    string
+		state   jobs.JobState
+		msg     string
+		wantErr error // nil: no error; errAny: some error
+	}{
+		{"interactions/done", jobs.JobSucceeded, "", nil},
+		{"interactions/bad", jobs.JobFailed, "quota", nil},
+		{"interactions/busy", jobs.JobRunning, "", nil},
+		{"interactions/none", "", "", core.ErrNotFound},
+		{"interactions/x/../../batches/y", "", "", errAny},
+		{"interactions/a?key=z", "", "", errAny},
+		{"batches/done", "", "", errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := c.GetInteraction(context.Background(), tc.name)
+			switch {
+			case tc.wantErr == nil && (err != nil || st.State != tc.state || st.ErrorMessage != tc.msg):
+				t.Fatalf("%+v, %v; want %s %q", st, err, tc.state, tc.msg)
+			case tc.wantErr == errAny && err == nil:
+				t.Fatalf("%+v accepted", st)
+			case tc.wantErr != nil && tc.wantErr != errAny && !errors.Is(err, tc.wantErr):
+				t.Fatalf("%v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func TestStatFile(t *testing.T) {
+	s := geminitest.New("k")
+	defer s.Close()
+	s.AddFile(geminitest.File{Name: "files/gen", MIMEType: "video/mp4", Size: 10})
+	s.AddFile(geminitest.File{Name: "files/up", MIMEType: "video/mp4", Size: 10, Source: "UPLOADED"})
+	c := newClient(t, s, "k")
+	tests := []struct {
+		name, origin string
+		wantErr      error
+	}{
+		{"files/gen", jobs.OriginGenerated, nil},
+		{"files/up", "UPLOADED", nil},
+		{"files/none", "", core.ErrNotFound},
+		{"files/../batches/x", "", errAny},
+		{"files/a?key=x", "", errAny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := c.StatFile(context.Background(), tc.name)
+			switch {
+			case tc.wantErr == nil && (err != nil || st.Origin != tc.origin || st.State != "ACTIVE" || st.ContentType != "video/mp4"):
+				t.Fatalf("%+v, %v; want origin %s", st, err, tc.origin)
+			case tc.wantErr == errAny && err == nil:
+				t.Fatalf("%+v accepted", st)
+			case tc.wantErr != nil && tc.wantErr != errAny && !errors.Is(err, tc.wantErr):
+				t.Fatalf("%v, want %v", err, tc.wantErr)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -18,13 +19,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
+	"golang.org/x/net/netutil"
 )
 
 // The operator's view of the local server: dead letters (list, replay),
@@ -49,6 +54,73 @@ type adminInfo struct {
 	URL   string `json:"url"`
 	Token string `json:"token"`
 	PID   int    `json:"pid"`
+	// Start is the server process's start time (/proc/PID/stat field 22):
+	// with PID it tells the server from a process that reused its PID.
+	Start string `json:"start,omitempty"`
+}
+
+// Bounds of the admin listener: a local peer holding idle connections must
+// not exhaust the process's descriptors (the webhook port shares them).
+const (
+	adminMaxConns = 16
+	adminMaxReply = 64 << 20
+)
+
+// newAdminServer sets every timeout of the admin listener.
+func newAdminServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// procStart is pid's start time as /proc records it, "" when unknown.
+func procStart(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces and parentheses: count
+	// fields from the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // field 22 overall
+}
+
+// serverAlive reports whether admin.json describes a live server of ours:
+// the recorded process exists, belongs to this user, and started when the
+// file says (so a crash's stale file, or a reused PID, is not trusted, and
+// the token is not handed to whatever now listens on that port).
+func serverAlive(info adminInfo) bool {
+	if info.PID <= 0 {
+		return false
+	}
+	if info.Start != "" {
+		if procStart(info.PID) != info.Start {
+			return false
+		}
+		fi, err := os.Stat("/proc/" + strconv.Itoa(info.PID))
+		if err != nil {
+			return false
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+			return false
+		}
+		return true
+	}
+	// No start time recorded (or no /proc): a signal 0 says whether it exists
+	// and is ours to signal.
+	return syscall.Kill(info.PID, 0) == nil
 }
 
 func adminInfoPath(cfg env.Config) string {
@@ -68,7 +140,8 @@ func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
 		ln.Close()
 		return nil, err
 	}
-	info := adminInfo{URL: "http://" + ln.Addr().String(), Token: hex.EncodeToString(tok), PID: os.Getpid()}
+	info := adminInfo{URL: "http://" + ln.Addr().String(), Token: hex.EncodeToString(tok), PID: os.Getpid(), Start: procStart(os.Getpid())}
+	ln = netutil.LimitListener(ln, adminMaxConns)
 	path := adminInfoPath(app.Config)
 	b, _ := json.Marshal(info)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -79,7 +152,7 @@ func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: adminHandler(app, info.Token), ReadHeaderTimeout: 5 * time.Second}
+	srv := newAdminServer(adminHandler(app, info.Token))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("admin listener stopped", "error", err.Error())
@@ -233,6 +306,12 @@ func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) 
 	if err := json.Unmarshal(b, &info); err != nil {
 		return nil, errServerDown
 	}
+	if !serverAlive(info) {
+		return nil, errServerDown // a stale admin.json: the server crashed
+	}
+	if u, err := url.Parse(info.URL); err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("admin.json names %s, not a loopback address", escapeText(info.URL, 128))
+	}
 	method, path := http.MethodGet, ""
 	switch cmd {
 	case "deadletters list":
@@ -256,9 +335,9 @@ func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) 
 		return nil, errServerDown // a stale admin.json: the server crashed
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, adminMaxReply))
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("%s: %s", escapeText(resp.Status, 64), escapeText(strings.TrimSpace(string(body)), 1024))
 	}
 	return body, nil
 }
@@ -305,14 +384,65 @@ func viaFile(ctx context.Context, cfg env.Config, cmd, key string, limit int) (j
 }
 
 // printJSONLines prints an array one element per line (an object as is).
+// What is printed is ASCII only: a terminal never gets a control or bidi
+// character from the ledger (whose contents came from webhooks) or from
+// whatever answered on the admin port.
 func printJSONLines(w io.Writer, raw json.RawMessage) int {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(raw)))
+		if json.Valid(raw) {
+			fmt.Fprintf(w, "%s\n", asciiJSON(raw))
+		} else {
+			fmt.Fprintf(w, "%s\n", escapeText(strings.TrimSpace(string(raw)), 1<<20))
+		}
 		return 0
 	}
 	for _, it := range items {
-		fmt.Fprintf(w, "%s\n", it)
+		fmt.Fprintf(w, "%s\n", asciiJSON(it))
 	}
 	return 0
+}
+
+// asciiJSON rewrites valid JSON with every non-ASCII character as a \u
+// escape (the same value to any JSON reader) and compacts it, so that no raw
+// control character survives either.
+func asciiJSON(raw []byte) string {
+	var c bytes.Buffer
+	if json.Compact(&c, raw) != nil {
+		return escapeText(string(raw), 1<<20)
+	}
+	var b strings.Builder
+	for _, r := range c.String() {
+		switch {
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r < 0x80:
+			b.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+// escapeText makes any text printable ASCII, at most max bytes of input.
+func escapeText(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

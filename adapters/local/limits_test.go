@@ -2,6 +2,7 @@ package local
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +31,21 @@ func TestServerBoundsPeers(t *testing.T) {
 	}
 	if maxConns <= 0 || maxConns > 4096 {
 		t.Errorf("maxConns = %d", maxConns)
+	}
+}
+
+// Issue 13, finding 11: the development secret is announced by its file, never by its value.
+func TestDevSecretNotPrinted(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	for _, created := range []bool{true, false} {
+		var b strings.Builder
+		announceDevSecret(&b, secret, created, "8080")
+		out := b.String()
+		if strings.Contains(out, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") {
+			t.Errorf("created=%v: the secret was printed: %q", created, out)
+		}
+		if !strings.Contains(out, devSecretPath) {
+			t.Errorf("created=%v: the secret's file is not named: %q", created, out)
+		}
 	}
 }

@@ -166,9 +166,12 @@ func devSecret(path string) (secret string, created bool, err error) {
 	return s, true, nil
 }
 
-func announceDevSecret(w io.Writer, secret string, created bool, port string) {
+// announceDevSecret names the development secret's file. The secret itself
+// is never printed (its parameter is ignored): a terminal's scrollback, a CI
+// log or a screen share would keep it; the file (0600) is where it lives.
+func announceDevSecret(w io.Writer, _ string, created bool, port string) {
 	if created {
-		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: made a development secret and stored it in %s:\n  %s\n", devSecretPath, secret)
+		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: made a development secret and stored it (0600) in %s\n", devSecretPath)
 	} else {
 		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: using the development secret stored in %s\n", devSecretPath)
 	}

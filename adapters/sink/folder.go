@@ -2,6 +2,8 @@ package sink
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,33 +19,43 @@ import (
 
 // Folder lands outputs under a local directory: each is written to a
 // temporary file beside its final name, synced, and renamed over it, so a
-// reader (or a crash) never sees part of one.
+// reader (or a crash) never sees part of one. Every access goes through an
+// os.Root opened on the directory, so a symlink planted inside it cannot
+// lead a write or a read outside; folders are made 0700 and files 0600
+// (results may hold whatever the batch produced: they are the owner's).
 type Folder struct {
 	root string
+	dir  *os.Root
 }
 
 var _ jobs.Sink = (*Folder)(nil)
 
-// NewFolder makes (if need be) and uses dir.
+// NewFolder makes (if need be) and uses dir. The folder stays open for the
+// life of the process.
 func NewFolder(dir string) (*Folder, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("folder sink: %w", err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("folder sink: %w", err)
 	}
-	return &Folder{root: abs}, nil
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("folder sink: %w", err)
+	}
+	return &Folder{root: abs, dir: r}, nil
 }
 
 // Root is the folder's absolute path.
 func (f *Folder) Root() string { return f.root }
 
+// path is key's name relative to the root.
 func (f *Folder) path(key string) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", err
 	}
-	return filepath.Join(f.root, filepath.FromSlash(key)), nil
+	return filepath.FromSlash(key), nil
 }
 
 // partialPrefix names the temporary files of a key's landings.
@@ -55,13 +67,14 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 		return "", err
 	}
 	dir, base := filepath.Split(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir = filepath.Clean(dir) // "." for a key at the top
+	if err := f.dir.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("folder sink: %w", err)
 	}
 	// The caller holds the job's landing claim: partial files of this key
 	// were left by attempts that crashed or gave up.
-	removePartials(dir, base)
-	tmp, err := os.CreateTemp(dir, partialPrefix(base)+"*")
+	f.removePartials(dir, base)
+	tmpName, tmp, err := f.createTemp(dir, partialPrefix(base))
 	if err != nil {
 		return "", fmt.Errorf("folder sink: %w", err)
 	}
@@ -69,7 +82,7 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 	defer func() {
 		if !committed {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = f.dir.Remove(tmpName)
 		}
 	}()
 	if _, err := io.CopyBuffer(writerOnly{tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, copyBuffer)); err != nil {
@@ -81,15 +94,27 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("folder sink %s: %w", key, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", fmt.Errorf("folder sink %s: %w", key, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := f.dir.Rename(tmpName, path); err != nil {
 		return "", fmt.Errorf("folder sink %s: %w", key, err)
 	}
 	committed = true
-	syncDir(dir) // make the rename itself durable
+	f.syncDir(dir) // make the rename itself durable
 	return f.URI(key), nil
+}
+
+// createTemp makes a new 0600 file named prefix+random in dir, inside the root.
+func (f *Folder) createTemp(dir, prefix string) (string, *os.File, error) {
+	for range 10 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
+		file, err := f.dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, file, err
+	}
+	return "", nil, errors.New("cannot make a temporary file")
 }
 
 // Open streams the object at key.
@@ -98,7 +123,7 @@ func (f *Folder) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	file, err := os.Open(path)
+	file, err := f.dir.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("folder sink %s: %w", key, core.ErrNotFound)
 	}
@@ -113,20 +138,25 @@ func (f *Folder) URI(key string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(f.root, filepath.FromSlash(key)))}).String()
 }
 
-func removePartials(dir, base string) {
-	entries, err := os.ReadDir(dir)
+func (f *Folder) removePartials(dir, base string) {
+	d, err := f.dir.Open(dir)
+	if err != nil {
+		return
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), partialPrefix(base)) {
-			os.Remove(filepath.Join(dir, e.Name()))
+			_ = f.dir.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
+func (f *Folder) syncDir(dir string) {
+	if d, err := f.dir.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}

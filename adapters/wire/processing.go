@@ -72,7 +72,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, store cor
 		if err != nil {
 			return fail(err)
 		}
-		jc.Batches, geminiFetcher = g, g
+		jc.Batches, jc.Interactions, jc.Files, geminiFetcher = g, g, g, g
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")

@@ -70,12 +70,16 @@ func TestJobsRefuseMalformedIDs(t *testing.T) {
 type originFiles struct {
 	memFiles
 	origin map[string]string
+	types  map[string]string // content types other than memFiles' application/jsonl
 }
 
 func (o *originFiles) Fetch(ctx context.Context, src string) (*jobs.Download, error) {
 	d, err := o.memFiles.Fetch(ctx, src)
 	if err == nil {
 		d.Origin = o.origin[src]
+		if ct, ok := o.types[src]; ok {
+			d.ContentType = ct
+		}
 	}
 	return d, err
 }
@@ -122,6 +126,11 @@ func TestJobsLandOnlyWhatTheAPIConfirms(t *testing.T) {
 			job:  "files/secret", landing: jobs.LandingSkipped,
 		},
 		{
+			name: "video naming a generated file that is not a video: not landed",
+			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/batch-out") },
+			job:  "files/batch-out", landing: jobs.LandingSkipped,
+		},
+		{
 			name: "video the API says it generated: landed",
 			ev:   func(t *testing.T) *core.Event { return videoEvent(t, "m1", "files/vid") },
 			job:  "files/vid", landing: jobs.LandingLanded, landed: "files/vid/video.mp4",
@@ -137,8 +146,10 @@ func TestJobsLandOnlyWhatTheAPIConfirms(t *testing.T) {
 			files := &originFiles{
 				memFiles: memFiles{data: map[string]string{
 					"gs://other-bucket/secret.jsonl": output, "files/secret": "private", "files/api-out": output, "files/vid": "mp4",
+					"files/batch-out": output,
 				}},
-				origin: map[string]string{"files/secret": "UPLOADED", "files/vid": jobs.OriginGenerated},
+				origin: map[string]string{"files/secret": "UPLOADED", "files/vid": jobs.OriginGenerated, "files/batch-out": jobs.OriginGenerated},
+				types:  map[string]string{"files/secret": "video/mp4", "files/vid": "video/mp4"},
 			}
 			p, err := jobs.New(jobs.Config{Ledger: r.ledger, Batches: r.batches, Fetcher: files, Sink: r.sink, Logger: discard()})
 			if err != nil {
@@ -239,3 +250,133 @@ func TestJobsOtherKindDoesNotTakeOver(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type memInteractions struct {
+	st    map[string]jobs.InteractionStatus
+	calls int
+}
+
+func (m *memInteractions) GetInteraction(_ context.Context, name string) (jobs.InteractionStatus, error) {
+	m.calls++
+	st, ok := m.st[name]
+	if !ok {
+		return jobs.InteractionStatus{}, core.ErrNotFound
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Issue 13, finding 4: an interaction's end, too, is what the API says.
+func TestJobsInteractionEndConfirmedByAPI(t *testing.T) {
+	completed := jobs.InteractionStatus{APIState: "completed", State: jobs.JobSucceeded}
+	running := jobs.InteractionStatus{APIState: "in_progress", State: jobs.JobRunning}
+	failed := jobs.InteractionStatus{APIState: "failed", State: jobs.JobFailed}
+	tests := []struct {
+		name     string
+		api      *jobs.InteractionStatus // nil: no Interactions client
+		typ      string
+		retry    bool
+		state    jobs.JobState
+		msg      string
+		apiCalls int
+	}{
+		{"forged failure of a completed interaction", &completed, core.InteractionFailed, false, jobs.JobSucceeded, "", 1},
+		{"end reported while the API says running: not final", &running, core.InteractionCancelled, true, jobs.JobRunning, "", 1},
+		{"confirmed failure keeps the event's reason", &failed, core.InteractionFailed, false, jobs.JobFailed, "boom", 1},
+		{"requires_action is not an end: not asked", &completed, core.InteractionRequiresAction, false, jobs.JobRequiresAction, "", 0},
+		{"no API client: the event's word, as before", nil, core.InteractionFailed, false, jobs.JobFailed, "boom", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l := jobs.NewMemoryLedger(0)
+			ia := &memInteractions{st: map[string]jobs.InteractionStatus{}}
+			cfg := jobs.Config{Ledger: l, Logger: discard()}
+			if tc.api != nil {
+				ia.st["interactions/i1"] = *tc.api
+				cfg.Interactions = ia
+			}
+			jobs, err := jobs.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := delivery("m1", tc.typ, "interactions/i1", "")
+			ev.Data.ErrorMessage = "boom"
+			err = jobs.Process(ctx, ev)
+			var later *core.RetryLaterError
+			if tc.retry != errors.As(err, &later) || (!tc.retry && err != nil) {
+				t.Fatalf("Process: %v, want retry %v", err, tc.retry)
+			}
+			j, _ := l.GetJob(ctx, "interactions/i1")
+			if j.State != tc.state || j.ErrorMessage != tc.msg || ia.calls != tc.apiCalls {
+				t.Fatalf("state %s message %q, %d API calls; want %s %q %d", j.State, j.ErrorMessage, ia.calls, tc.state, tc.msg, tc.apiCalls)
+			}
+		})
+	}
+}
+
+type memStat struct {
+	st    map[string]jobs.FileStatus
+	calls int
+}
+
+func (m *memStat) StatFile(_ context.Context, name string) (jobs.FileStatus, error) {
+	m.calls++
+	st, ok := m.st[name]
+	if !ok {
+		return jobs.FileStatus{}, core.ErrNotFound
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Issue 13, findings 3 and 4: a video.generated event is final only once the
+// API reports its file an active, generated video, and only then lands.
+func TestJobsVideoConfirmedByAPI(t *testing.T) {
+	video := jobs.FileStatus{State: "ACTIVE", Origin: jobs.OriginGenerated, ContentType: "video/mp4"}
+	tests := []struct {
+		name    string
+		st      *jobs.FileStatus // nil: unknown to the API
+		retry   bool
+		wantErr error
+		state   jobs.JobState
+		landing jobs.LandingState
+		fetches int
+	}{
+		{"generated video: succeeded and landed", &video, false, nil, jobs.JobSucceeded, jobs.LandingLanded, 1},
+		{"uploaded file: not confirmed, not landed", &jobs.FileStatus{State: "ACTIVE", Origin: "UPLOADED", ContentType: "video/mp4"}, false, nil, jobs.JobPending, jobs.LandingSkipped, 0},
+		{"generated, not a video: not landed", &jobs.FileStatus{State: "ACTIVE", Origin: jobs.OriginGenerated, ContentType: "application/jsonl"}, false, nil, jobs.JobPending, jobs.LandingSkipped, 0},
+		{"still processing: later", &jobs.FileStatus{State: "PROCESSING", Origin: jobs.OriginGenerated}, true, nil, jobs.JobPending, jobs.LandingNone, 0},
+		{"failed", &jobs.FileStatus{State: "FAILED", ErrorMessage: "safety"}, false, nil, jobs.JobFailed, jobs.LandingNone, 0},
+		{"unknown file: retried (then a dead letter)", nil, false, core.ErrNotFound, jobs.JobPending, jobs.LandingNone, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t)
+			files := &originFiles{memFiles: memFiles{data: map[string]string{"files/v": "mp4"}}, types: map[string]string{"files/v": "video/mp4"}}
+			stat := &memStat{st: map[string]jobs.FileStatus{}}
+			if tc.st != nil {
+				stat.st["files/v"] = *tc.st
+			}
+			jobs, err := jobs.New(jobs.Config{Ledger: r.ledger, Files: stat, Fetcher: files, Sink: r.sink, Logger: discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = jobs.Process(ctx, videoEvent(t, "m1", "files/v"))
+			var later *core.RetryLaterError
+			switch {
+			case tc.retry && !errors.As(err, &later):
+				t.Fatalf("Process: %v, want a RetryLaterError", err)
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Fatalf("Process: %v, want %v", err, tc.wantErr)
+			case !tc.retry && tc.wantErr == nil && err != nil:
+				t.Fatalf("Process: %v", err)
+			}
+			j, _ := r.ledger.GetJob(ctx, "files/v")
+			if j.State != tc.state || j.Landing != tc.landing || files.fetches != tc.fetches || stat.calls != 1 {
+				t.Fatalf("state %s landing %q, %d fetches, %d API calls; want %s %q %d 1", j.State, j.Landing, files.fetches, stat.calls, tc.state, tc.landing, tc.fetches)
+			}
+		})
+	}
+}

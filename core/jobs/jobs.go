@@ -26,8 +26,14 @@ const (
 // Batches a batch.succeeded is recorded but not confirmed nor landed,
 // without Sink nothing lands, without Fetcher only inline outputs land.
 type Config struct {
-	Ledger    Ledger
-	Batches   Batches
+	Ledger  Ledger
+	Batches Batches
+	// Interactions confirms an interaction's end with the API; without it
+	// the event's word is recorded, unconfirmed.
+	Interactions Interactions
+	// Files confirms a generated video's file with the API before the job
+	// is succeeded; without it the event's word is recorded, unconfirmed.
+	Files     Files
 	Fetcher   Fetcher
 	Sink      Sink
 	Notifiers []Notifier
@@ -126,6 +132,11 @@ func (p *Actions) act(ctx context.Context, ev *core.Event) (*Job, error) {
 	// word is all there is, and is recorded as before.
 	confirm := kind == "batch" && (ev.Type == core.BatchSucceeded || eventState(ev.Type).Terminal())
 	byAPI := confirm && p.c.Batches != nil
+	// The same for an interaction's end (its requires_action is not an end).
+	confirmIA := kind == "interaction" && eventState(ev.Type).Terminal() && p.c.Interactions != nil
+	// And a video's: its file must be one the API generated.
+	confirmVideo := ev.Type == core.VideoGenerated && p.c.Files != nil && videoSource(ev) != ""
+	byAPI = byAPI || confirmIA || confirmVideo
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		// One record per (kind, id): an event of another kind never takes
 		// over a job (ValidJobID already keeps batch names to batches).
@@ -147,6 +158,16 @@ func (p *Actions) act(ctx context.Context, ev *core.Event) (*Job, error) {
 	var inline []byte
 	if confirm {
 		if job, inline, err = p.confirmBatch(ctx, job, ev); err != nil {
+			return nil, err
+		}
+	}
+	if confirmIA {
+		if job, err = p.confirmInteraction(ctx, job, ev); err != nil {
+			return nil, err
+		}
+	}
+	if confirmVideo {
+		if job, err = p.confirmVideo(ctx, job); err != nil {
 			return nil, err
 		}
 	}
@@ -218,6 +239,55 @@ func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*
 		})
 	}
 	return job, st.Inline, err
+}
+
+// confirmInteraction asks the API about an interaction an event says ended,
+// unless the ledger already knows its end.
+func (p *Actions) confirmInteraction(ctx context.Context, job *Job, ev *core.Event) (*Job, error) {
+	if job.State.Terminal() {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Interactions.GetInteraction(ctx, job.ID)
+	if err != nil {
+		return nil, fmt.Errorf("gemini interactions.get %s: %w", job.ID, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyInteractionStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less about it.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() {
+		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	return job, nil
+}
+
+// confirmVideo asks the API about the file a video.generated event names,
+// unless the ledger already knows the job's end.
+func (p *Actions) confirmVideo(ctx context.Context, job *Job) (*Job, error) {
+	if job.State.Terminal() || job.Landing == LandingSkipped {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Files.StatFile(ctx, job.Source)
+	if err != nil {
+		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyVideoStatus(j, st, now), nil })
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() && job.Landing != LandingSkipped {
+		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, truncate(st.State, 32))}
+	}
+	return job, nil
 }
 
 // land lands the job's output once: it claims the landing in the ledger,
@@ -383,6 +453,10 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 	// says the service generated it (not a file someone uploaded).
 	if job.Kind == "video" && dl.Origin != "" && dl.Origin != OriginGenerated {
 		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, truncate(dl.Origin, 32))
+	}
+	// Nor a generated file that is not a video (another job's batch output).
+	if ct := dl.ContentType; job.Kind == "video" && ct != "" && !strings.HasPrefix(ct, "video/") {
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, truncate(ct, 64))
 	}
 	sum := NewSummer(job.Kind == "batch")
 	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)

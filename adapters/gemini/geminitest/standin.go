@@ -32,6 +32,12 @@ type Batch struct {
 	ErrorMessage string
 }
 
+// Interaction is an interaction as the stand-in reports it.
+type Interaction struct {
+	Status       string // completed, failed, cancelled, in_progress, requires_action, …
+	ErrorMessage string
+}
+
 // File is a file the stand-in serves.
 type File struct {
 	Name     string // files/…
@@ -44,6 +50,8 @@ type File struct {
 	CutTimes int
 	// WrongSize reports a size in the metadata that differs from the bytes served.
 	WrongSize int64
+	// Source is the file's source in the metadata: "" reports GENERATED.
+	Source string
 }
 
 // Server is the stand-in. Zero-configured batches and files are answered
@@ -55,6 +63,7 @@ type Server struct {
 	mu        sync.Mutex
 	batches   map[string]*Batch
 	files     map[string]*File
+	inters    map[string]Interaction
 	downloads map[string]int
 	gets      map[string]int
 	// Auto answers unknown batches as succeeded with a generated output
@@ -67,7 +76,7 @@ type Server struct {
 // New starts a stand-in demanding apiKey.
 func New(apiKey string) *Server {
 	s := &Server{
-		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{},
+		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{}, inters: map[string]Interaction{},
 		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -160,6 +169,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.download(w, r, strings.TrimSuffix(path, ":download"))
 	case strings.HasPrefix(path, "files/"):
 		s.getFile(w, path)
+	case strings.HasPrefix(path, "interactions/"):
+		s.getInteraction(w, strings.TrimPrefix(path, "interactions/"))
 	default:
 		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
 	}
@@ -215,6 +226,33 @@ func (s *Server) getBatch(w http.ResponseWriter, name string) {
 	writeJSON(w, op)
 }
 
+// AddInteraction makes the stand-in answer for interactions/id.
+func (s *Server) AddInteraction(id string, it Interaction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inters[id] = it
+}
+
+// getInteraction answers the Interactions API's get; with Auto, an unknown
+// interaction is completed.
+func (s *Server) getInteraction(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	it, ok := s.inters[id]
+	if !ok && s.auto {
+		it, ok = Interaction{Status: "completed"}, true
+	}
+	s.mu.Unlock()
+	if !ok {
+		apiErr(w, http.StatusNotFound, "interaction "+id+" not found")
+		return
+	}
+	out := map[string]any{"id": id, "status": it.Status}
+	if it.ErrorMessage != "" {
+		out["errors"] = []any{map[string]any{"code": "failed", "message": it.ErrorMessage}}
+	}
+	writeJSON(w, out)
+}
+
 // file returns the file for name, making an automatic video if need be.
 func (s *Server) file(name string) *File {
 	f := s.files[name]
@@ -243,7 +281,7 @@ func (s *Server) getFile(w http.ResponseWriter, name string) {
 	}
 	writeJSON(w, map[string]any{
 		"name": fc.Name, "mimeType": fc.MIMEType, "sizeBytes": strconv.FormatInt(size, 10),
-		"state": "ACTIVE", "source": "GENERATED",
+		"state": "ACTIVE", "source": orDefault(fc.Source, "GENERATED"),
 		"downloadUri": s.URL + "/" + APIVersion + "/" + fc.Name + ":download?alt=media",
 	})
 }
@@ -412,4 +450,11 @@ func (g *Generator) next() []byte {
 		g.ok++
 	}
 	return []byte(line[:len(line)-1] + strings.Repeat(" ", pad) + "}\n")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
