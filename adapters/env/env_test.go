@@ -80,3 +80,25 @@ func TestMemoryStoreLimitConfigurable(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTopic(t *testing.T) {
+	cases := []struct{ topic, project, err string }{
+		{"projects/my-project/topics/gemini-webhook-events", "my-project", ""},
+		{"projects/example.com:proj-1/topics/t_1.x~y+z%2", "example.com:proj-1", ""},
+		{"projects/my-project/topics/ab", "", "projects/PROJECT/topics/TOPIC"}, // ids have at least 3 characters
+		{"projects/my-project/topics/1abc", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects/my-project/subscriptions/abc", "", "projects/PROJECT/topics/TOPIC"},
+		{"gemini-webhook-events", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects//topics/abc", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects/My-project/topics/abc", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects/my-project-/topics/abc", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects/my-project/topics/abc/def", "", "projects/PROJECT/topics/TOPIC"},
+		{"projects/my-project/topics/" + strings.Repeat("a", 256), "", "projects/PROJECT/topics/TOPIC"},
+	}
+	for _, c := range cases {
+		p, err := env.ParseTopic(c.topic)
+		if p != c.project || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("ParseTopic(%q) = %q, %v; want %q, %q", c.topic, p, err, c.project, c.err)
+		}
+	}
+}

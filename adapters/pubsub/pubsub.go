@@ -18,12 +18,12 @@ package pubsub
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	ps "cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
@@ -42,17 +42,6 @@ const (
 // answer; 1 ms still batches the bursts a busy instance sees.
 const publishDelay = time.Millisecond
 
-var topicName = regexp.MustCompile(`^projects/([a-z][-a-z0-9.:]*[a-z0-9])/topics/([A-Za-z][-A-Za-z0-9_.~+%]{2,254})$`)
-
-// ParseTopic checks projects/P/topics/T and returns the project.
-func ParseTopic(topic string) (project string, err error) {
-	m := topicName.FindStringSubmatch(topic)
-	if m == nil {
-		return "", fmt.Errorf("pubsub topic %q: want projects/PROJECT/topics/TOPIC", topic)
-	}
-	return m[1], nil
-}
-
 // Queue publishes events to one topic.
 type Queue struct {
 	client *ps.Client
@@ -65,7 +54,7 @@ var _ core.Queue = (*Queue)(nil)
 // New opens a publisher of topic (projects/P/topics/T). The client is
 // built once per process; gRPC connects on first use.
 func New(ctx context.Context, topic string, opts ...option.ClientOption) (*Queue, error) {
-	project, err := ParseTopic(topic)
+	project, err := env.ParseTopic(topic)
 	if err != nil {
 		return nil, err
 	}

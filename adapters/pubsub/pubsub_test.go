@@ -1,31 +1,12 @@
 package pubsub_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/core"
 )
-
-func TestParseTopic(t *testing.T) {
-	cases := []struct{ topic, project, err string }{
-		{"projects/my-project/topics/gemini-webhook-events", "my-project", ""},
-		{"projects/example.com:proj-1/topics/t_1.x~y+z%2", "example.com:proj-1", ""},
-		{"projects/my-project/topics/ab", "", "projects/PROJECT/topics/TOPIC"}, // ids have at least 3 characters
-		{"projects/my-project/topics/1abc", "", "projects/PROJECT/topics/TOPIC"},
-		{"projects/my-project/subscriptions/abc", "", "projects/PROJECT/topics/TOPIC"},
-		{"gemini-webhook-events", "", "projects/PROJECT/topics/TOPIC"},
-		{"projects//topics/abc", "", "projects/PROJECT/topics/TOPIC"},
-	}
-	for _, c := range cases {
-		p, err := pubsub.ParseTopic(c.topic)
-		if p != c.project || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("ParseTopic(%q) = %q, %v; want %q, %q", c.topic, p, err, c.project, c.err)
-		}
-	}
-}
 
 // The message carries the delivery whole: the task rebuilt from it is the
 // task the receiver queued.

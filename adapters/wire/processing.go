@@ -10,9 +10,7 @@ import (
 
 	"cloud.google.com/go/storage"
 
-	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/firestore"
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/adapters/notify"
 	"github.com/geminiwebhooks/receiver/adapters/sink"
@@ -37,32 +35,14 @@ type Processing struct {
 	closers []func() error
 }
 
-// BuildProcessing builds the processing for a built store. The ledger and,
-// with a file store, the task queue live in the store's own database.
-func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, store core.Store, dead core.DeadLetters, log *slog.Logger) (*Processing, error) {
-	p := &Processing{dead: dead, log: log}
+// BuildProcessing builds the processing on an open backend: the built-in
+// actions over its ledger, and (the file store) its local queue's tasks.
+func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backend, log *slog.Logger) (*Processing, error) {
+	p := &Processing{Ledger: b.Ledger, Tasks: b.Tasks, dead: b.DeadLetters, log: log}
 	fail := func(err error) (*Processing, error) {
 		p.Close()
 		return nil, err
 	}
-	var boltStore *bolt.Store
-	switch s := store.(type) {
-	case *bolt.Store:
-		l, err := bolt.NewLedger(s.DB())
-		if err != nil {
-			return fail(err)
-		}
-		p.Ledger, boltStore = l, s
-	case *firestore.Store:
-		l, err := firestore.NewLedger(ctx, firestore.LedgerConfig{Client: s.FirestoreClient(), Collection: cfg.JobsCollection})
-		if err != nil {
-			return fail(err)
-		}
-		p.Ledger = l
-	default:
-		p.Ledger = jobs.NewMemoryLedger(0)
-	}
-
 	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: cfg.RetryBackoff}
 	gcs := &lazyStorage{}
 	p.closers = append(p.closers, gcs.Close)
@@ -130,11 +110,6 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, store cor
 		return fail(err)
 	}
 
-	if boltStore != nil {
-		if p.Tasks, err = bolt.NewTasks(boltStore.DB()); err != nil {
-			return fail(err)
-		}
-	}
 	return p, nil
 }
 

@@ -117,12 +117,12 @@ type queueWorker struct{ *wire.App }
 
 // SQS is the Lambda's SQS batch handler over the app's runner, as
 // adapters/lambda builds it.
-func (w queueWorker) SQS(ctx context.Context) (*sqs.Worker, error) {
+func (w queueWorker) SQS(ctx context.Context) (*sqs.BatchHandler, error) {
 	client, err := (&aws.Clients{}).SQS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sw := &sqs.Worker{Runner: w.Runner, Client: client}
+	sw := &sqs.BatchHandler{Runner: w.Runner, Client: client}
 	if w.Config.RetryBackoffSet {
 		sw.RetryDelay = w.Config.RetryBackoff
 	}

@@ -102,15 +102,14 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 		app.Close()
 		return nil, err
 	}
-	store, dead, closer, err := BuildStore(ctx, cfg)
+	backend, err := OpenBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	store, dead := backend.Store, backend.DeadLetters
 	app.Store, app.DeadLetters = store, dead
-	if closer != nil {
-		app.closers = append(app.closers, closer)
-	}
-	if app.Processing, err = BuildProcessing(ctx, cfg, o.Cloud, store, dead, o.Logger); err != nil {
+	app.closers = append(app.closers, backend.Close)
+	if app.Processing, err = BuildProcessing(ctx, cfg, o.Cloud, backend, o.Logger); err != nil {
 		return fail(err)
 	}
 	app.closers = append(app.closers, app.Processing.Close)
@@ -198,19 +197,38 @@ func BuildVerifier(ctx context.Context, cfg env.Config, log *slog.Logger) (core.
 	return v, nil
 }
 
-// BuildStore opens the idempotency store named by IDEMPOTENCY_STORE. The
-// Firestore client honours FIRESTORE_EMULATOR_HOST and connects lazily.
-func BuildStore(ctx context.Context, cfg env.Config) (core.Store, core.DeadLetters, func() error, error) {
+// Backend is where IDEMPOTENCY_STORE keeps everything: the idempotency
+// records, the dead letters, the job ledger and (the file store only) the
+// local queue's tasks, in one database.
+type Backend struct {
+	Store       core.Store
+	DeadLetters core.DeadLetters
+	Ledger      jobs.Ledger
+	Tasks       tasks.Store // nil: the store keeps no queue
+	Close       func() error
+}
+
+// OpenBackend opens the backend IDEMPOTENCY_STORE names. The Firestore
+// client honours FIRESTORE_EMULATOR_HOST and connects lazily.
+func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 	switch cfg.IdempotencyStore {
 	case "memory":
 		m := core.NewMemoryStore(cfg.MemoryStoreLimit)
-		return m, m, nil, nil
+		return &Backend{Store: m, DeadLetters: m, Ledger: jobs.NewMemoryLedger(0), Close: func() error { return nil }}, nil
 	case "file":
 		s, err := bolt.Open(cfg.StatePath)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		return s, s, s.Close, nil
+		b := &Backend{Store: s, DeadLetters: s, Close: s.Close}
+		if b.Ledger, err = bolt.NewLedger(s.DB()); err == nil {
+			b.Tasks, err = bolt.NewTasks(s.DB())
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return b, nil
 	case "firestore":
 		s, err := firestore.New(ctx, firestore.Config{
 			ProjectID:  cfg.GoogleCloudProject,
@@ -218,9 +236,14 @@ func BuildStore(ctx context.Context, cfg env.Config) (core.Store, core.DeadLette
 			Collection: cfg.FirestoreCollection,
 		})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		return s, s, s.Close, nil
+		l, err := firestore.NewLedger(ctx, firestore.LedgerConfig{Client: s.FirestoreClient(), Collection: cfg.JobsCollection})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return &Backend{Store: s, DeadLetters: s, Ledger: l, Close: s.Close}, nil
 	}
-	return nil, nil, nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
+	return nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
 }

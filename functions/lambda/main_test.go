@@ -73,13 +73,12 @@ func warmUpFirestore(ctx context.Context, host string) error {
 	if err != nil {
 		return err
 	}
-	store, _, closeStore, err := wire.BuildStore(ctx, cfg)
+	backend, err := wire.OpenBackend(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if closeStore != nil {
-		defer closeStore()
-	}
+	defer backend.Close()
+	store := backend.Store
 	// The store's own per-call deadline is short; early calls may miss it
 	// while the emulator warms, so retry until the batch goes through.
 	now := time.Now()
