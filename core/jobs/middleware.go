@@ -4,42 +4,49 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// Middleware runs the built-in actions (ledger, confirmation, landing,
-// notices) before next, the user's handlers, which then find the job and
-// what landed in their context (JobOf, Landed). If an action fails, next
-// does not run and the delivery is retried; a retry repeats nothing the
-// ledger records as done, so a batch is downloaded and notified once
-// however often the user's handlers fail.
+// Middleware runs the built-in actions, each a middleware of its own file,
+// before next, the user's handlers: Record (record.go) puts the event in
+// the job ledger, Confirm (confirm.go) asks the Gemini API whether a job
+// the event says ended did, Land (landing.go) lands its output once, Notify
+// (notify.go) sends the notices. next then finds the job and what landed in
+// its context (JobOf, Landed). If an action fails, next does not run and
+// the delivery is retried; a retry repeats nothing the ledger records as
+// done, so a batch is downloaded and notified once however often the
+// user's handlers fail.
 func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
-	return func(ctx context.Context, ev *core.Event) error {
-		job, err := p.act(ctx, ev)
-		if err != nil {
-			return err
-		}
-		if job != nil {
-			ctx = context.WithValue(ctx, jobKey{}, &actionResult{job: job, sink: p.c.Sink})
-		}
-		return next(ctx, ev)
-	}
+	return p.Record(p.Confirm(p.Land(p.Notify(next))))
 }
 
-type jobKey struct{}
+// flow is what the built-in actions pass each other, and the user's
+// handlers, through the context of one event: the job as the ledger has it
+// after each action.
+type flow struct {
+	job    *Job
+	inline []byte // a batch's inline responses, read by Confirm for Land
+	log    *slog.Logger
+	sink   Sink
+	// What Confirm asks the API about.
+	batch, interaction, video bool
+}
 
-type actionResult struct {
-	job  *Job
-	sink Sink
+type flowKey struct{}
+
+func flowOf(ctx context.Context) *flow {
+	f, _ := ctx.Value(flowKey{}).(*flow)
+	return f
 }
 
 // JobOf returns the job ledger's record of the event's job as the built-in
 // actions left it (state, output, user_metadata, deliveries seen), or false
 // for an event that names no job.
 func JobOf(ctx context.Context) (*Job, bool) {
-	r, ok := ctx.Value(jobKey{}).(*actionResult)
-	if !ok {
+	r := flowOf(ctx)
+	if r == nil {
 		return nil, false
 	}
 	return r.job.Clone(), true
@@ -63,8 +70,8 @@ var ErrNotLanded = errors.New("nothing landed for this job")
 // the same landing (it was landed once). The error wraps ErrNotLanded with
 // the ledger's reason when there is none.
 func Landed(ctx context.Context) (*Landing, error) {
-	r, ok := ctx.Value(jobKey{}).(*actionResult)
-	if !ok {
+	r := flowOf(ctx)
+	if r == nil {
 		return nil, ErrNotLanded
 	}
 	if r.job.Landing != LandingLanded || r.job.Output == nil || r.sink == nil {

@@ -27,9 +27,34 @@ type Notification struct {
 	DeliveryID string
 }
 
+// Notify sends each notifier's notice of the job once per job and event
+// type (the ledger records it sent), then logs the job's state.
+func (p *Actions) Notify(next core.HandlerFunc) core.HandlerFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		f := flowOf(ctx)
+		if f == nil {
+			return next(ctx, ev)
+		}
+		job, err := p.notify(ctx, f.job, ev)
+		if err != nil {
+			return err
+		}
+		f.job = job
+		attrs := []any{"state", job.State, "landing", job.Landing}
+		if job.Output != nil {
+			attrs = append(attrs, "output", job.Output.URI, "bytes", job.Output.Bytes)
+		}
+		if job.LandingError != "" {
+			attrs = append(attrs, "landing_error", job.LandingError)
+		}
+		f.log.InfoContext(ctx, "job updated", attrs...)
+		return next(ctx, ev)
+	}
+}
+
 // notify sends each notifier's notification for this job and event type
 // once: the ledger records it sent.
-func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) error {
+func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, error) {
 	for _, n := range p.c.Notifiers {
 		key := n.Name() + ":" + ev.Type
 		if nt, ok := job.Notices[key]; ok && !nt.SentAt.IsZero() {
@@ -39,18 +64,18 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) error {
 		var err error
 		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
 		if err != nil {
-			return err
+			return nil, err
 		}
 		note := Notification{Job: job, Event: ev, DeliveryID: job.Notices[key].DeliveryID}
 		if err := p.send(ctx, n, note); err != nil {
-			return fmt.Errorf("notify %s: %w", n.Name(), err)
+			return nil, fmt.Errorf("notify %s: %w", n.Name(), err)
 		}
 		sent := p.c.Clock()
 		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SentNotice(j, key, sent), nil }); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return job, nil
 }
 
 // notifyBackoff spaces a notifier's attempts: about 1 s, 2 s, 4 s.

@@ -1,0 +1,138 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// Confirm asks the Gemini API whether a job that the event says ended did
+// (a batch, an interaction, a video): an event can be forged or replayed,
+// the API's answer cannot. A job the API reports still running is retried
+// later; one the ledger already knows asks the API nothing.
+func (p *Actions) Confirm(next core.HandlerFunc) core.HandlerFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		f := flowOf(ctx)
+		if f == nil {
+			return next(ctx, ev)
+		}
+		var err error
+		if f.batch {
+			if f.job, f.inline, err = p.confirmBatch(ctx, f.job, ev); err != nil {
+				return err
+			}
+		}
+		if f.interaction {
+			if f.job, err = p.confirmInteraction(ctx, f.job, ev); err != nil {
+				return err
+			}
+		}
+		if f.video {
+			if f.job, err = p.confirmVideo(ctx, f.job); err != nil {
+				return err
+			}
+		}
+		return next(ctx, ev)
+	}
+}
+
+// confirmBatch asks the API about a batch the event says succeeded, unless
+// the ledger already knows its outcome. It returns inline responses when
+// the batch has no output file.
+func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*Job, []byte, error) {
+	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
+	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
+		return job, nil, nil // known: a second delivery asks the API nothing
+	}
+	now := p.c.Clock()
+	if p.c.Batches == nil {
+		if job.LastEvent != core.BatchSucceeded {
+			return job, nil, nil // ApplyEvent recorded what the event says
+		}
+		// Nothing can confirm it: record what the event says, unconfirmed.
+		job, err := p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+			j = j.Clone()
+			if j.moveTo(JobSucceeded, now, now) {
+				j.Landing, j.LandingError, j.UpdatedAt = LandingSkipped, p.c.NoBatchesReason, now
+				return j, nil
+			}
+			return nil, nil
+		})
+		return job, nil, err
+	}
+	st, err := p.c.Batches.GetBatch(ctx, job.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gemini batches.get %s: %w", job.ID, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyBatchStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less
+		// about it: the event's code and message describe the same outcome.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !job.State.Terminal() {
+		return nil, nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	if job.State == JobSucceeded && job.Source == "" && (job.Landing == LandingPending) {
+		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+			return SkipLanding(j, "the Gemini API names no output file for the batch", now), nil
+		})
+	}
+	return job, st.Inline, err
+}
+
+// confirmInteraction asks the API about an interaction an event says ended,
+// unless the ledger already knows its end.
+func (p *Actions) confirmInteraction(ctx context.Context, job *Job, ev *core.Event) (*Job, error) {
+	if job.State.Terminal() {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Interactions.GetInteraction(ctx, job.ID)
+	if err != nil {
+		return nil, fmt.Errorf("gemini interactions.get %s: %w", job.ID, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+		next := ApplyInteractionStatus(j, st, now)
+		// The API confirmed the failure the event reports but says less about it.
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() {
+		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+	}
+	return job, nil
+}
+
+// confirmVideo asks the API about the file a video.generated event names,
+// unless the ledger already knows the job's end.
+func (p *Actions) confirmVideo(ctx context.Context, job *Job) (*Job, error) {
+	if job.State.Terminal() || job.Landing == LandingSkipped {
+		return job, nil
+	}
+	now := p.c.Clock()
+	st, err := p.c.Files.StatFile(ctx, job.Source)
+	if err != nil {
+		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
+	}
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyVideoStatus(j, st, now), nil })
+	if err != nil {
+		return nil, err
+	}
+	if !job.State.Terminal() && job.Landing != LandingSkipped {
+		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, truncate(st.State, 32))}
+	}
+	return job, nil
+}

@@ -1,0 +1,79 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// Record is the first built-in action: it puts the event in the job
+// ledger (one record per job, states only moving forward) and hands the
+// job to the next actions in the context. An event that names no job, or a
+// malformed or another kind's one, is logged and passes through untracked.
+func (p *Actions) Record(next core.HandlerFunc) core.HandlerFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		f, err := p.record(ctx, ev)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			ctx = context.WithValue(ctx, flowKey{}, f)
+		}
+		return next(ctx, ev)
+	}
+}
+
+// record is Record's work: the flow of a tracked event, nil for an untracked one.
+func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
+	id := ev.JobID()
+	idErr := core.ValidJobID(JobKind(ev.Type), id)
+	logged := id
+	if idErr != nil {
+		logged = core.PrintableID(id) // not a valid id: bounded and escaped
+	}
+	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged)
+	if id == "" || !core.KnownEventType(ev.Type) {
+		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", core.KnownEventType(ev.Type))
+		return nil, nil
+	}
+	// The id becomes a ledger key and an API path: a malformed one (a query,
+	// a traversal, another kind's name) is refused, not retried.
+	if idErr != nil {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", idErr.Error())
+		return nil, nil
+	}
+	now := p.c.Clock()
+	kind := JobKind(ev.Type)
+	// A batch's terminal state comes from the Gemini API, not from an event:
+	// an event can be forged or replayed, the API's answer cannot. The event
+	// is recorded and the API is asked; without an API client the event's
+	// word is all there is, and is recorded as before.
+	confirm := kind == "batch" && (ev.Type == core.BatchSucceeded || eventState(ev.Type).Terminal())
+	byAPI := confirm && p.c.Batches != nil
+	// The same for an interaction's end (its requires_action is not an end).
+	confirmIA := kind == "interaction" && eventState(ev.Type).Terminal() && p.c.Interactions != nil
+	// And a video's: its file must be one the API generated.
+	confirmVideo := ev.Type == core.VideoGenerated && p.c.Files != nil && videoSource(ev) != ""
+	byAPI = byAPI || confirmIA || confirmVideo
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
+		// One record per (kind, id): an event of another kind never takes
+		// over a job (ValidJobID already keeps batch names to batches).
+		if j != nil && j.Kind != kind {
+			return nil, fmt.Errorf("%w: %s is a %s job, the event is about a %s", errOtherKind, id, j.Kind, kind)
+		}
+		if byAPI {
+			return recordEvent(j, ev, now), nil
+		}
+		return ApplyEvent(j, ev, now), nil
+	})
+	if errors.Is(err, errOtherKind) {
+		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", err.Error())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &flow{job: job, log: log, sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}, nil
+}
