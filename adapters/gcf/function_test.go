@@ -20,6 +20,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // sign is Standard Webhooks' v1 signature, from the simulator's signer
@@ -37,22 +38,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 // syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 type delivery struct {
 	method string
