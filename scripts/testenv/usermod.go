@@ -35,6 +35,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/core"
@@ -68,10 +69,10 @@ func save(ctx context.Context, ev *core.Event) error {
 	return record("save", ev, fmt.Sprintf("lines=%d failed=%d bytes=%d", n, failed, landed.Manifest.Bytes))
 }
 
-// audit fails the first attempt of each delivery when $USERMOD_FAIL_FIRST
-// names a folder (it keeps a marker per delivery there).
+// audit fails the first attempt of each delivery whose id ends in "-retry"
+// when $USERMOD_FAIL_FIRST names a folder (a marker per delivery there).
 func audit(ctx context.Context, ev *core.Event) error {
-	if dir := os.Getenv("USERMOD_FAIL_FIRST"); dir != "" {
+	if dir := os.Getenv("USERMOD_FAIL_FIRST"); dir != "" && strings.HasSuffix(ev.Delivery.ID, "-retry") {
 		f, err := os.OpenFile(filepath.Join(dir, url.PathEscape(ev.Delivery.ID)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
 			f.Close()

@@ -259,20 +259,69 @@ func TestLocalServer(t *testing.T) {
 	srv := startProc(t, "usermod-local", built.local, processEnv(t, api, log, map[string]string{
 		"WEBHOOK_SIGNING_SECRET": secret, "STATE_PATH": filepath.Join(t.TempDir(), "state.db")}))
 	url := "http://" + srv.Host
-	for _, job := range []string{"L1", "L2"} {
-		if a := post(t, url, "msg_"+job, body(job)); a.Status != http.StatusAccepted {
+	ids := map[string]string{"L1": "msg_L1", "L2": "msg_L2-retry"}
+	for job, id := range ids {
+		if a := post(t, url, id, body(job)); a.Status != http.StatusAccepted {
 			t.Fatalf("%s: %d %s, want 202 (durably queued)", job, a.Status, a.Outcome)
 		}
 	}
-	r := waitFor(t, log, srv.LogText, "audit msg_L1", "audit msg_L2")
-	for _, job := range []string{"L1", "L2"} {
-		if a := post(t, url, "msg_"+job, body(job)); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
+	waitFor(t, log, srv.LogText, "audit msg_L1", "audit msg_L2-retry")
+	for job, id := range ids {
+		if a := post(t, url, id, body(job)); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
 			t.Errorf("duplicate %s: %d %s, want 200 duplicate", job, a.Status, a.Outcome)
 		}
 	}
-	r = readRuns(t, log)
-	check(t, api, r, "msg_L1", "L1", true)
-	check(t, api, r, "msg_L2", "L2", true)
+	r := readRuns(t, log)
+	check(t, api, r, "msg_L1", "L1", false)
+	check(t, api, r, "msg_L2-retry", "L2", true)
+	simulate(t, url, log, srv.LogText)
+}
+
+// simulate runs the simulator's whole catalogue against url (every event
+// type, a duplicate, a stale and a tampered delivery, retried like Gemini)
+// and checks that the user's two handlers ran exactly once for each
+// batch.succeeded (or batch.completed, its alias) it delivered, and for
+// nothing else.
+func simulate(t *testing.T, url, log string, logs func() string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := readRuns(t, log)
+	cmd := exec.Command("go", "run", "./scripts/simulator", "--url", url, "--secret", secret, "--json")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("simulator: %v\n%s\n%s", err, out, logs())
+	}
+	var want []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var d struct {
+			EventType string `json:"event_type"`
+			WebhookID string `json:"webhook_id"`
+			Outcome   string `json:"outcome"`
+		}
+		if json.Unmarshal([]byte(l), &d) == nil && (d.EventType == core.BatchSucceeded || d.EventType == "batch.completed") && d.Outcome != string(core.OutcomeDuplicate) && d.Outcome != string(core.OutcomeRejected) {
+			want = append(want, "save "+d.WebhookID, "audit "+d.WebhookID)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("the simulator delivered no batch.succeeded:\n%s", out)
+	}
+	r := waitFor(t, log, logs, want...)
+	added := 0
+	for k, n := range r.count {
+		added += n - before.count[k]
+	}
+	for _, w := range want {
+		if r.count[w] != 1 {
+			t.Errorf("%s ran %d times, want once", w, r.count[w])
+		}
+	}
+	if added != len(want) {
+		t.Errorf("the simulator's deliveries ran %d handlers, want %d (two per batch.succeeded): %v", added, len(want), r.count)
+	}
 }
 
 // Cloud Functions: GeminiWebhook publishes to the Pub/Sub emulator and
@@ -306,14 +355,16 @@ func TestCloudFunctions(t *testing.T) {
 		"FUNCTION_TARGET=GeminiWebhook", "K_SERVICE=GeminiWebhook", "PUBSUB_EMULATOR_HOST=" + emu.Host,
 		"IDEMPOTENCY_STORE=memory", "WEBHOOK_SIGNING_SECRET=" + secret, "QUEUE=pubsub:" + topic})
 	url := "http://" + receiver.Host
-	if a := post(t, url, "msg_G1", body("G1")); a.Status != http.StatusAccepted || a.Outcome != string(core.OutcomeQueued) {
+	logs := func() string { return worker.LogText() + receiver.LogText() }
+	if a := post(t, url, "msg_G1-retry", body("G1")); a.Status != http.StatusAccepted || a.Outcome != string(core.OutcomeQueued) {
 		t.Fatalf("GeminiWebhook: %d %s, want 202 queued\n%s", a.Status, a.Outcome, receiver.LogText())
 	}
-	waitFor(t, log, func() string { return worker.LogText() + receiver.LogText() }, "audit msg_G1")
-	if a := post(t, url, "msg_G1", body("G1")); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
+	waitFor(t, log, logs, "audit msg_G1-retry")
+	if a := post(t, url, "msg_G1-retry", body("G1")); a.Status != http.StatusOK || a.Outcome != string(core.OutcomeDuplicate) {
 		t.Errorf("duplicate: %d %s, want 200 duplicate", a.Status, a.Outcome)
 	}
-	check(t, api, readRuns(t, log), "msg_G1", "G1", true)
+	check(t, api, readRuns(t, log), "msg_G1-retry", "G1", true)
+	simulate(t, url, log, logs)
 }
 
 // functionURL is the Lambda Function URL event of a signed delivery.
@@ -360,22 +411,25 @@ func TestLambda(t *testing.T) {
 		return resp
 	}
 	// Gemini retries a 5xx: the first attempt fails in audit, the retry succeeds.
-	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusInternalServerError {
+	if resp := invoke(functionURL(t, "msg_F1-retry", body("F1"))); resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("first attempt: %d %s, want 500 (audit fails once)", resp.StatusCode, resp.Body)
 	}
-	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusOK {
-		t.Fatalf("retry: %d %s, want 200", resp.StatusCode, resp.Body)
+	for _, id := range []string{"msg_F1-retry", "msg_F2"} {
+		if resp := invoke(functionURL(t, id, body(strings.TrimSuffix(id[4:], "-retry")))); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", id, resp.StatusCode, resp.Body)
+		}
+		if resp := invoke(functionURL(t, id, body(strings.TrimSuffix(id[4:], "-retry")))); resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"duplicate"`) {
+			t.Fatalf("duplicate of %s: %d %s, want 200 duplicate", id, resp.StatusCode, resp.Body)
+		}
 	}
-	if resp := invoke(functionURL(t, "msg_F1", body("F1"))); resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, `"duplicate"`) {
-		t.Fatalf("duplicate: %d %s, want 200 duplicate", resp.StatusCode, resp.Body)
-	}
-	check(t, api, readRuns(t, log), "msg_F1", "F1", true)
+	check(t, api, readRuns(t, log), "msg_F1-retry", "F1", true)
+	check(t, api, readRuns(t, log), "msg_F2", "F2", false)
 
 	// An SQS batch of two deliveries of one new job: both records fail
 	// their first attempt in audit and are reported for redelivery; the
 	// redelivered batch succeeds; the batch lands once.
 	var batch events.SQSEvent
-	for _, id := range []string{"msg_S1", "msg_S2"} {
+	for _, id := range []string{"msg_S1-retry", "msg_S2-retry"} {
 		ev, err := core.ParseEvent(body("S"))
 		if err != nil {
 			t.Fatal(err)
@@ -410,7 +464,7 @@ func TestLambda(t *testing.T) {
 	if n := api.Downloads(geminitest.AutoOutput("batches/S")); n != 1 {
 		t.Errorf("batches/S: %d downloads, want 1 landing for two deliveries", n)
 	}
-	for _, id := range []string{"msg_S1", "msg_S2"} {
+	for _, id := range []string{"msg_S1-retry", "msg_S2-retry"} {
 		if runs.count["audit "+id] != 1 || runs.count["save "+id] != 2 {
 			t.Errorf("%s: runs %v, want audit once and save on each of the two receives", id, runs.count)
 		}
