@@ -87,7 +87,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mu
 	}
 	// Failed records' next delivery: RETRY_BACKOFF (when set) doubled per
 	// receive, else sqs.DefaultRetryDelay.
-	w := &sqs.BatchHandler{Runner: app.Runner, Client: client, Logger: log}
+	w := &sqs.Consumer{Runner: app.Runner, Client: client, Logger: log}
 	if cfg.RetryBackoffSet {
 		w.RetryDelay = cfg.RetryBackoff
 	}

@@ -117,12 +117,12 @@ type queueWorker struct{ *wire.App }
 
 // SQS is the Lambda's SQS batch handler over the app's runner, as
 // adapters/lambda builds it.
-func (w queueWorker) SQS(ctx context.Context) (*sqs.BatchHandler, error) {
+func (w queueWorker) SQS(ctx context.Context) (*sqs.Consumer, error) {
 	client, err := (&aws.Clients{}).SQS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sw := &sqs.BatchHandler{Runner: w.Runner, Client: client}
+	sw := &sqs.Consumer{Runner: w.Runner, Client: client}
 	if w.Config.RetryBackoffSet {
 		sw.RetryDelay = w.Config.RetryBackoff
 	}

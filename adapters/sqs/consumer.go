@@ -31,13 +31,13 @@ type Visibility interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// BatchHandler processes the SQS batches an event source mapping hands a Lambda
+// Consumer processes the SQS batches an event source mapping hands a Lambda
 // function with ReportBatchItemFailures: each record is run once, the
 // failed ones are reported so that only they are delivered again, and a
 // record that fails for good is kept as a dead letter by the runner and
 // reported done. When the queue's own count of receives runs out, SQS's
 // redrive policy moves the message to the dead-letter queue.
-type BatchHandler struct {
+type Consumer struct {
 	Runner *tasks.Runner
 	// Client, when set, schedules each failed record's next delivery:
 	// RetryDelay doubled per receive (with jitter), or the time a
@@ -52,7 +52,7 @@ type BatchHandler struct {
 
 // HandleSQS implements the Lambda adapter's SQSHandler. It never fails the
 // invocation for a record's sake: the answer names the records to retry.
-func (w *BatchHandler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+func (w *Consumer) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	n := w.Concurrency
 	if n <= 0 {
 		n = DefaultConcurrency
@@ -80,7 +80,7 @@ func (w *BatchHandler) HandleSQS(ctx context.Context, ev events.SQSEvent) (event
 }
 
 // record runs one message; an error means it is to be delivered again.
-func (w *BatchHandler) record(ctx context.Context, m events.SQSMessage) error {
+func (w *Consumer) record(ctx context.Context, m events.SQSMessage) error {
 	attrs := make(map[string]string, len(m.MessageAttributes))
 	for k, v := range m.MessageAttributes {
 		if v.StringValue != nil {
@@ -101,7 +101,7 @@ func (w *BatchHandler) record(ctx context.Context, m events.SQSMessage) error {
 }
 
 // scheduleRetry sets when the failed message m becomes visible again.
-func (w *BatchHandler) scheduleRetry(ctx context.Context, m events.SQSMessage, attempt int, cause error) {
+func (w *Consumer) scheduleRetry(ctx context.Context, m events.SQSMessage, attempt int, cause error) {
 	if w.Client == nil {
 		return
 	}
@@ -127,7 +127,7 @@ func (w *BatchHandler) scheduleRetry(ctx context.Context, m events.SQSMessage, a
 
 // delay before the delivery after the n-th: RetryDelay doubled n-1 times,
 // at most MaxRetryDelay.
-func (w *BatchHandler) delay(n int) time.Duration {
+func (w *Consumer) delay(n int) time.Duration {
 	first := w.RetryDelay
 	if first <= 0 {
 		first = DefaultRetryDelay
@@ -150,14 +150,14 @@ func QueueURL(arn string) (string, error) {
 	return "https://" + host + "/" + p[4] + "/" + p[5], nil
 }
 
-func (w *BatchHandler) logger() *slog.Logger {
+func (w *Consumer) logger() *slog.Logger {
 	if w.Logger != nil {
 		return w.Logger
 	}
 	return slog.Default()
 }
 
-func (w *BatchHandler) now() time.Time {
+func (w *Consumer) now() time.Time {
 	if w.Clock != nil {
 		return w.Clock()
 	}
