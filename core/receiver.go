@@ -141,6 +141,8 @@ type result struct {
 	// unverifiedID is the webhook-id header of a rejected request, truncated
 	// and escaped (PrintableID); it is logged, never echoed.
 	unverifiedID string
+	// line holds what the actions added to the log line (the job's state).
+	line *LineAttrs
 }
 
 // Handle runs one delivery through the pipeline and logs one line for it.
@@ -237,6 +239,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 
 	// Processing may not outlive the lease: past it another instance may take over.
 	pctx, cancel := context.WithDeadline(detached, claim.LeaseUntil)
+	pctx, r.line = WithLineAttrs(pctx)
 	err = h.o.Processor.Process(pctx, ev)
 	cancel()
 	if err != nil {
@@ -365,6 +368,7 @@ func (h *Receiver) logLine(ctx context.Context, r result, start time.Time) {
 	if r.ev != nil && r.ev.JobID() != "" {
 		attrs = append(attrs, slog.String("job_id", r.ev.JobID()))
 	}
+	attrs = append(attrs, r.line.Attrs()...)
 	attrs = append(attrs, slog.Float64("latency_ms", roundMS(h.o.Clock().Sub(start))))
 	h.o.Logger.LogAttrs(ctx, level, "delivery", attrs...)
 }

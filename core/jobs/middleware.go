@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 
 	"github.com/geminiwebhooks/receiver/core"
 )
@@ -28,7 +27,6 @@ func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
 type flow struct {
 	job    *Job
 	inline []byte // a batch's inline responses, read by Confirm for Land
-	log    *slog.Logger
 	sink   Sink
 	// What Confirm asks the API about.
 	batch, interaction, video bool

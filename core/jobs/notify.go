@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
@@ -28,7 +29,8 @@ type Notification struct {
 }
 
 // Notify sends each notifier's notice of the job once per job and event
-// type (the ledger records it sent), then logs the job's state.
+// type (the ledger records it sent), then puts the job's state on the
+// delivery's log line.
 func (p *Actions) Notify(next core.HandlerFunc) core.HandlerFunc {
 	return func(ctx context.Context, ev *core.Event) error {
 		f := flowOf(ctx)
@@ -40,14 +42,18 @@ func (p *Actions) Notify(next core.HandlerFunc) core.HandlerFunc {
 			return err
 		}
 		f.job = job
-		attrs := []any{"state", job.State, "landing", job.Landing}
+		// The job's state goes on the delivery's one log line.
+		attrs := []slog.Attr{slog.String("job_state", string(job.State))}
+		if job.Landing != LandingNone {
+			attrs = append(attrs, slog.String("landing", string(job.Landing)))
+		}
 		if job.Output != nil {
-			attrs = append(attrs, "output", job.Output.URI, "bytes", job.Output.Bytes)
+			attrs = append(attrs, slog.String("output", job.Output.URI), slog.Int64("bytes", job.Output.Bytes))
 		}
 		if job.LandingError != "" {
-			attrs = append(attrs, "landing_error", job.LandingError)
+			attrs = append(attrs, slog.String("landing_error", job.LandingError))
 		}
-		f.log.InfoContext(ctx, "job updated", attrs...)
+		core.AddLineAttrs(ctx, attrs...)
 		return next(ctx, ev)
 	}
 }

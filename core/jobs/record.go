@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/geminiwebhooks/receiver/core"
 )
@@ -35,12 +36,14 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	}
 	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged)
 	if id == "" || !core.KnownEventType(ev.Type) {
-		log.InfoContext(ctx, "event not tracked in the job ledger", "known_type", core.KnownEventType(ev.Type))
+		// Not a job's event (an unknown type, no id): said on the delivery's line.
+		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false))
 		return nil, nil
 	}
 	// The id becomes a ledger key and an API path: a malformed one (a query,
 	// a traversal, another kind's name) is refused, not retried.
 	if idErr != nil {
+		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", idErr.Error()))
 		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", idErr.Error())
 		return nil, nil
 	}
@@ -69,11 +72,12 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 		return ApplyEvent(j, ev, now), nil
 	})
 	if errors.Is(err, errOtherKind) {
+		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", err.Error()))
 		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", err.Error())
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &flow{job: job, log: log, sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}, nil
+	return &flow{job: job, sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}, nil
 }

@@ -55,7 +55,9 @@ func (r *Runner) Run(ctx context.Context, t Task, attempt int) error {
 		if id := ev.JobID(); id != "" {
 			log = log.With("job_id", id)
 		}
-		err = r.process(ctx, ev)
+		pctx, line := core.WithLineAttrs(ctx)
+		err = r.process(pctx, ev)
+		log = log.With(attrsArgs(line.Attrs())...)
 	}
 	return r.finish(ctx, log, t, ev, attempt, err, start)
 }
@@ -177,4 +179,13 @@ func truncate(s string, n int) string {
 // receiver's latency_ms.
 func roundMS(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}
+
+// attrsArgs turns attributes into slog's key-value arguments.
+func attrsArgs(attrs []slog.Attr) []any {
+	out := make([]any, len(attrs))
+	for i, a := range attrs {
+		out[i] = a
+	}
+	return out
 }
