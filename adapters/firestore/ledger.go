@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -22,9 +23,12 @@ const DefaultJobsCollection = "jobs"
 // store call's because a transaction may wait for others on the same job.
 const DefaultLedgerTimeout = 10 * time.Second
 
-// ledgerTxAttempts bounds a ledger transaction's reruns under contention
-// (several deliveries of one job at once); the client's default is 5.
+// ledgerTxAttempts bounds an update's reruns under contention (several
+// deliveries of one job at once on several instances).
 const ledgerTxAttempts = 20
+
+// jobCacheSize bounds the jobs a ledger remembers (a few KB each).
+const jobCacheSize = 1024
 
 // LedgerConfig says where the job ledger lives.
 type LedgerConfig struct {
@@ -36,14 +40,16 @@ type LedgerConfig struct {
 	CallTimeout           time.Duration // per call; 0: 10 s
 }
 
-// Ledger is core.Ledger on Firestore: one document per Gemini job, updated
-// in a transaction that reads it, applies core's pure rule and writes it,
-// so concurrent workers on any instance agree (one landing claim wins).
+// Ledger is jobs.Ledger on Firestore: one document per Gemini job, updated
+// by applying the ledger's pure rules to what was read and writing the
+// result only if nobody changed it since (UpdateJob), so concurrent workers
+// on any instance agree (one landing claim wins).
 type Ledger struct {
 	client     *firestore.Client
 	ownsClient bool
 	jobs       *firestore.CollectionRef
 	timeout    time.Duration
+	cache      *jobCache
 }
 
 var _ jobs.Ledger = (*Ledger)(nil)
@@ -62,7 +68,7 @@ func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultLedgerTimeout
 	}
-	l := &Ledger{client: cfg.Client, timeout: cfg.CallTimeout}
+	l := &Ledger{client: cfg.Client, timeout: cfg.CallTimeout, cache: newJobCache(jobCacheSize)}
 	if l.client == nil {
 		project, db := cfg.ProjectID, cfg.DatabaseID
 		if project == "" {
@@ -89,40 +95,69 @@ func (l *Ledger) Close() error {
 	return nil
 }
 
+// UpdateJob applies fn to the job's record and writes the result with a
+// precondition on the record's update time as last read (a create when it
+// was absent), so that concurrent writers on any instance agree: the loser
+// reads again and reapplies fn, as a transaction would, in fewer round
+// trips. A job this process wrote or read recently starts from what it
+// remembers (jobCache): one write, no read, when nobody else changed it. A
+// job it has never seen is first assumed absent: one create, no read, for a
+// job's first event.
 func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	ref := l.jobs.Doc(DocID(id))
-	var out *jobs.Job
-	err := l.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
-		var cur *jobs.Job
-		switch {
-		case status.Code(err) == codes.NotFound:
-		case err != nil:
-			return err
-		default:
-			if cur, err = decodeJob(snap); err != nil {
-				return err
-			}
-		}
+	cur, at, known := l.cache.get(id)
+	for range ledgerTxAttempts {
 		next, err := fn(cur.Clone())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if next == nil {
-			out = cur
-			return nil
+		if next == nil && known {
+			return cur.Clone(), nil
 		}
-		next = next.Clone()
-		next.ID = id
-		out = next
-		return tx.Set(ref, toJobDoc(next))
-	}, firestore.MaxAttempts(ledgerTxAttempts))
-	if err != nil {
-		return nil, fmt.Errorf("firestore ledger %q: %w", id, err)
+		if next != nil {
+			next = next.Clone()
+			next.ID = id
+			var wr *firestore.WriteResult
+			if at.IsZero() {
+				wr, err = ref.Create(ctx, toJobDoc(next))
+			} else {
+				wr, err = ref.Update(ctx, toJobDoc(next).updates(), firestore.LastUpdateTime(at))
+			}
+			if err == nil {
+				l.cache.put(id, next, wr.UpdateTime)
+				return next.Clone(), nil
+			}
+			switch status.Code(err) {
+			case codes.AlreadyExists, codes.FailedPrecondition, codes.NotFound:
+				// Someone else wrote it (or removed it): read and apply fn again.
+			default:
+				return nil, fmt.Errorf("firestore ledger %q: %w", id, err)
+			}
+		}
+		if cur, at, err = l.read(ctx, ref); err != nil {
+			return nil, fmt.Errorf("firestore ledger %q: %w", id, err)
+		}
+		known = true
+		if cur != nil {
+			l.cache.put(id, cur, at)
+		}
 	}
-	return out.Clone(), nil
+	return nil, fmt.Errorf("firestore ledger %q: still contended after %d attempts", id, ledgerTxAttempts)
+}
+
+// read returns the job's record and its update time (nil and zero when absent).
+func (l *Ledger) read(ctx context.Context, ref *firestore.DocumentRef) (*jobs.Job, time.Time, error) {
+	snap, err := ref.Get(ctx)
+	if status.Code(err) == codes.NotFound {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	j, err := decodeJob(snap)
+	return j, snap.UpdateTime, err
 }
 
 func (l *Ledger) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
@@ -235,6 +270,23 @@ func toJobDoc(j *jobs.Job) jobDoc {
 		}
 	}
 	return d
+}
+
+// updates is d as a whole-document replacement for Update, which takes a
+// precondition (Set does not): every field, an empty omitempty one deleted.
+func (d jobDoc) updates() []firestore.Update {
+	v := reflect.ValueOf(d)
+	t := v.Type()
+	u := make([]firestore.Update, 0, t.NumField())
+	for i := range t.NumField() {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("firestore"), ",")
+		if f := v.Field(i); opts == "omitempty" && f.IsZero() {
+			u = append(u, firestore.Update{Path: name, Value: firestore.Delete})
+		} else {
+			u = append(u, firestore.Update{Path: name, Value: f.Interface()})
+		}
+	}
+	return u
 }
 
 func decodeJob(snap *firestore.DocumentSnapshot) (*jobs.Job, error) {

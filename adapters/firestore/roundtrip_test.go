@@ -3,6 +3,8 @@ package firestore
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // rpcCounter counts the gRPC calls a Firestore client makes, by method.
@@ -131,5 +134,65 @@ func TestRoundTrips(t *testing.T) {
 	}
 	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 || cnt.get("msg_stuck2") != 1 {
 		t.Errorf("processed %v", cnt.n)
+	}
+}
+
+// The round trips of a new delivery with the job ledger included, as the
+// receiver makes them behind the built-in actions (no Gemini API client:
+// the event's word is recorded), and of later events of the same job.
+func TestRoundTripsWithLedger(t *testing.T) {
+	cfg := newConfig(t)
+	var rc rpcCounter
+	cfg.ClientOptions = []option.ClientOption{countingOption(t, &rc)}
+	s := open(t, cfg)
+	l, err := NewLedger(context.Background(), LedgerConfig{Client: s.FirestoreClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions, err := jobs.New(jobs.Config{Ledger: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock(time.Now())
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.now})
+	// Another instance: its own client, store, ledger and caches.
+	s2 := open(t, cfg)
+	l2, err := NewLedger(context.Background(), LedgerConfig{Client: s2.FirestoreClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions2, err := jobs.New(jobs.Config{Ledger: l2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.now})
+	ctx := context.Background()
+	interaction := func(typ, job string) []byte {
+		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":"2026-01-02T03:04:05Z","data":{"id":"interactions/%s"}}`, typ, job)
+	}
+	steps := []struct {
+		name string
+		h    *core.Receiver
+		id   string
+		body []byte
+		rpcs int
+	}{
+		{"new delivery of a new job: Create (claim), Create (job), Update (complete)", h, "msg_r1", interaction(core.InteractionRequiresAction, "i1"), 3},
+		{"new delivery of a job this instance knows: Create, Update (job), Update", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 3},
+		{"duplicate at the same instance: none", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 0},
+		{"new delivery of a job another instance wrote: Create, Create (fails), Get, Update, Update", other, "msg_r3", interaction(core.InteractionFailed, "i1"), 5},
+	}
+	rc.take()
+	for _, st := range steps {
+		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), st.body))
+		n, by := rc.take()
+		t.Logf("%s: %s", st.name, by)
+		if r.Status/100 != 2 || n != st.rpcs {
+			t.Errorf("%s: %d %s after %d round trips (%s), want 2xx after %d", st.name, r.Status, r.Outcome, n, by, st.rpcs)
+		}
+	}
+	j, err := l.GetJob(ctx, "interactions/i1")
+	if err != nil || j == nil || j.State != jobs.JobSucceeded || len(j.Deliveries) != 3 {
+		t.Fatalf("job %+v, %v; want succeeded (the completion wins over the later failure) with 3 deliveries", j, err)
 	}
 }
