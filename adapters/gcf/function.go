@@ -25,6 +25,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/gcs"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -42,16 +43,21 @@ func Register(mux *core.Mux) {
 	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, log, mux).Handle)
 }
 
-// cloud is what a Cloud Function can use beyond Firestore and Cloud
-// Storage: a Pub/Sub queue. No AWS SDK is linked.
-var cloud = wire.Cloud{Name: "Cloud Functions", Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}
+// cloud is what a Cloud Function can use beyond Firestore: a Pub/Sub
+// queue and Cloud Storage (gs:// sink and outputs), with clients of its
+// own. No AWS SDK is linked.
+func cloud() wire.Cloud {
+	c := wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}.Merge((&gcs.Clients{}).Cloud())
+	c.Name = "Cloud Functions"
+	return c
+}
 
 // buildFunc builds the app; ctx lives as long as what it builds (the
 // JWKS refresh goroutine), so it is never a request's context.
 type buildFunc func(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error)
 
 func wireBuild(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error) {
-	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud})
+	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud()})
 }
 
 // Function serves GeminiWebhook. The configuration is read once, at
@@ -83,7 +89,7 @@ func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, bu
 	if f.cfgErr == nil && len(f.cfg.Schemes()) == 0 {
 		f.cfgErr = wire.ErrNoScheme
 	}
-	if f.cfgErr == nil && f.cfg.QueueKind != "" && cloud.Queues[f.cfg.QueueKind] == nil {
+	if f.cfgErr == nil && f.cfg.QueueKind != "" && f.cfg.QueueKind != env.QueuePubSub {
 		f.cfgErr = fmt.Errorf("QUEUE %s: Cloud Functions take pubsub:projects/P/topics/T", f.cfg.Queue)
 	}
 	if f.cfgErr == nil && f.cfg.SinkScheme() == "s3" {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/gcs"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -56,10 +57,11 @@ func Main(mux *core.Mux) {
 // errConfig marks a configuration mistake (exit status 2).
 var errConfig = errors.New("configuration")
 
-// cloud is every queue and sink the local server can use: against the
-// Pub/Sub emulator, moto_server or the real clouds.
+// cloud is every queue, sink and source the local server can use: against
+// the Pub/Sub emulator, moto_server, a Cloud Storage emulator or the real
+// clouds.
 func cloud() wire.Cloud {
-	return (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+	return (&aws.Clients{}).Cloud().Merge((&gcs.Clients{}).Cloud(), wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
 }
 
 func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -176,3 +176,13 @@ func TestS3ConditionalCreate(t *testing.T) {
 
 // errCut ends an upload's body part-way, as a cut download does.
 var errCut = errors.New("connection cut")
+
+// The conformance every sink runs.
+func TestS3SinkConformance(t *testing.T) {
+	c, bucket := motoS3(t)
+	s, err := s3sink.New(c, "s3://"+bucket+"/conformance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinktest.Run(t, s)
+}

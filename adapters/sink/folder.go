@@ -85,7 +85,7 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 			_ = f.dir.Remove(tmpName)
 		}
 	}()
-	if _, err := io.CopyBuffer(writerOnly{tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, copyBuffer)); err != nil {
+	if _, err := io.CopyBuffer(writerOnly{tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, CopyBuffer)); err != nil {
 		return "", fmt.Errorf("folder sink %s: %w", key, err)
 	}
 	if err := tmp.Sync(); err != nil {

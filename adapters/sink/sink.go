@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// copyBuffer is the size of the one buffer a landing streams through.
-const copyBuffer = 1 << 20
+// CopyBuffer is the size of the one buffer a landing streams through (every sink).
+const CopyBuffer = 1 << 20
 
 // CheckKey refuses keys that could leave a sink's root; every sink checks its keys with it.
 func CheckKey(key string) error {

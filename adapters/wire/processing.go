@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-
-	"cloud.google.com/go/storage"
 
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
@@ -44,8 +41,6 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 		return nil, err
 	}
 	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: cfg.RetryBackoff}
-	gcs := &lazyStorage{}
-	p.closers = append(p.closers, gcs.Close)
 	var geminiFetcher jobs.Fetcher
 	if cfg.GeminiAPIKey != "" {
 		g, err := gemini.New(ctx, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
@@ -57,21 +52,11 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")
 	}
-	jc.Fetcher = &sourceFetcher{gemini: geminiFetcher, storage: gcs}
+	jc.Fetcher = &sourceFetcher{gemini: geminiFetcher, sources: cloud.Sources, runtime: cloud.Name}
 
 	switch s, scheme := cfg.ResultsSink, cfg.SinkScheme(); scheme {
 	case "":
 		jc.NoSinkReason = "RESULTS_SINK is not set"
-	case "gs":
-		client, err := gcs.Client(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		g, err := sink.NewGCS(client, s)
-		if err != nil {
-			return fail(fmt.Errorf("RESULTS_SINK: %w", err))
-		}
-		p.Sink = g
 	case "file":
 		f, err := sink.NewFolder(s)
 		if err != nil {
@@ -145,61 +130,37 @@ func (p *Processing) Close() error {
 	return errors.Join(errs...)
 }
 
-// sourceFetcher opens files/… through the Gemini API and gs://… through
-// Cloud Storage.
+// sourceFetcher opens files/… through the Gemini API and other sources
+// (gs://…) through the runtime's readers of their scheme.
 type sourceFetcher struct {
 	gemini  jobs.Fetcher // nil without an API key
-	storage *lazyStorage
+	sources map[string]jobs.Fetcher
+	runtime string
 }
 
 // CanFetch tells the job processor to skip, not retry, what it cannot open.
 func (f *sourceFetcher) CanFetch(source string) error {
-	if !strings.HasPrefix(source, "gs://") && f.gemini == nil {
+	if scheme, _, ok := strings.Cut(source, "://"); ok {
+		if f.sources[scheme] == nil {
+			return fmt.Errorf("%s cannot read %s:// outputs", f.runtime, scheme)
+		}
+		return nil
+	}
+	if f.gemini == nil {
 		return errors.New("GEMINI_API_KEY is not set: the job is recorded, its output is not landed")
 	}
 	return nil
 }
 
 func (f *sourceFetcher) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
-	if strings.HasPrefix(source, "gs://") {
-		c, err := f.storage.Client(ctx)
-		if err != nil {
-			return nil, err
+	if scheme, _, ok := strings.Cut(source, "://"); ok {
+		if r := f.sources[scheme]; r != nil {
+			return r.Fetch(ctx, source)
 		}
-		g, err := sink.NewGCS(c, "gs://unused")
-		if err != nil {
-			return nil, err
-		}
-		return g.Fetch(ctx, source)
+		return nil, fmt.Errorf("fetch %s: %s cannot read %s:// outputs", source, f.runtime, scheme)
 	}
 	if f.gemini == nil {
 		return nil, fmt.Errorf("fetch %s: GEMINI_API_KEY is not set", source)
 	}
 	return f.gemini.Fetch(ctx, source)
-}
-
-// lazyStorage builds the Cloud Storage client on first use (it looks for
-// credentials, which a local server landing in a folder never needs). It
-// honours STORAGE_EMULATOR_HOST.
-type lazyStorage struct {
-	once   sync.Once
-	client *storage.Client
-	err    error
-}
-
-func (l *lazyStorage) Client(ctx context.Context) (*storage.Client, error) {
-	l.once.Do(func() {
-		l.client, l.err = storage.NewClient(context.WithoutCancel(ctx))
-		if l.err != nil {
-			l.err = fmt.Errorf("cloud storage client: %w", l.err)
-		}
-	})
-	return l.client, l.err
-}
-
-func (l *lazyStorage) Close() error {
-	if l.client != nil {
-		return l.client.Close()
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/aws"
+	"github.com/geminiwebhooks/receiver/adapters/gcs"
 
 	ps "cloud.google.com/go/pubsub/v2"
 	"github.com/aws/aws-lambda-go/events"
@@ -110,7 +111,7 @@ func motoS3(url string) *s3.Client {
 func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e12) }
 
 // testCloud is every queue and sink, as the local server has them.
-var testCloud = (&aws.Clients{}).Cloud().Merge(wire.Cloud{Name: "tests", Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+var testCloud = (&aws.Clients{}).Cloud().Merge((&gcs.Clients{}).Cloud(), wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
 
 // queueWorker is a built app seen as a queue worker.
 type queueWorker struct{ *wire.App }

@@ -32,23 +32,43 @@ type OpenQueue func(ctx context.Context, target string) (core.Queue, func() erro
 type OpenSink func(ctx context.Context, uri string) (jobs.Sink, error)
 
 // Cloud is what a runtime reaches beyond the process and Firestore: queues
-// by QUEUE's kind (env.QueuePubSub, env.QueueSQS) and sinks by
-// RESULTS_SINK's scheme ("s3"; folders and gs:// are built in).
+// by QUEUE's kind (env.QueuePubSub, env.QueueSQS), sinks by RESULTS_SINK's
+// scheme ("gs", "s3"; a folder is built in) and readers of batch outputs
+// by their URI's scheme ("gs"; files/… go through the Gemini API).
 type Cloud struct {
-	Name   string // the runtime, for error messages: "Cloud Functions", "AWS Lambda"
-	Queues map[string]OpenQueue
-	Sinks  map[string]OpenSink
+	Name    string // the runtime, for error messages: "Cloud Functions", "AWS Lambda"
+	Queues  map[string]OpenQueue
+	Sinks   map[string]OpenSink
+	Sources map[string]jobs.Fetcher
+	// Close, when set, releases the clients behind these (Build's App.Close calls it).
+	Close func() error
 }
 
-// Merge returns c with the queues and sinks of others added.
+// Merge returns c with the queues, sinks and sources of others added.
 func (c Cloud) Merge(others ...Cloud) Cloud {
-	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}}
+	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}, Sources: map[string]jobs.Fetcher{}}
+	var closers []func() error
 	for _, x := range append([]Cloud{c}, others...) {
 		for k, v := range x.Queues {
 			out.Queues[k] = v
 		}
 		for k, v := range x.Sinks {
 			out.Sinks[k] = v
+		}
+		for k, v := range x.Sources {
+			out.Sources[k] = v
+		}
+		if x.Close != nil {
+			closers = append(closers, x.Close)
+		}
+	}
+	if len(closers) > 0 {
+		out.Close = func() error {
+			var errs []error
+			for _, f := range closers {
+				errs = append(errs, f())
+			}
+			return errors.Join(errs...)
 		}
 	}
 	return out
@@ -98,6 +118,9 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 		mux = core.NewMux()
 	}
 	app := &App{Config: cfg}
+	if o.Cloud.Close != nil {
+		app.closers = append(app.closers, o.Cloud.Close)
+	}
 	fail := func(err error) (*App, error) {
 		app.Close()
 		return nil, err

@@ -1,4 +1,8 @@
-package sink
+// Package gcs is Cloud Storage: the gs:// results sink and the reader of
+// gs:// batch outputs, built lazily from one client per process (Clients).
+// Only runtimes that can use Google Cloud Storage import it, so a Lambda
+// links none of its dependencies (gRPC xDS, the metrics exporter).
+package gcs
 
 import (
 	"context"
@@ -11,6 +15,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 
+	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
@@ -34,8 +39,8 @@ var (
 	_ jobs.Fetcher = (*GCS)(nil)
 )
 
-// NewGCS uses client for uri, gs://bucket or gs://bucket/prefix.
-func NewGCS(client *storage.Client, uri string) (*GCS, error) {
+// New uses client for uri, gs://bucket or gs://bucket/prefix.
+func New(client *storage.Client, uri string) (*GCS, error) {
 	bucket, prefix, err := ParseGS(uri)
 	if err != nil {
 		return nil, err
@@ -60,7 +65,7 @@ func ParseGS(uri string) (bucket, object string, err error) {
 }
 
 func (g *GCS) object(key string) (*storage.ObjectHandle, error) {
-	if err := CheckKey(key); err != nil {
+	if err := sink.CheckKey(key); err != nil {
 		return nil, err
 	}
 	return g.client.Bucket(g.bucket).Object(g.prefix + key), nil
@@ -86,7 +91,7 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, contentType stri
 	w := obj.If(cond).NewWriter(wctx)
 	w.ContentType = contentType
 	w.ChunkSize = gcsChunk
-	if _, err := io.CopyBuffer(w, ContextReader{Ctx: ctx, R: r}, make([]byte, copyBuffer)); err != nil {
+	if _, err := io.CopyBuffer(w, sink.ContextReader{Ctx: ctx, R: r}, make([]byte, sink.CopyBuffer)); err != nil {
 		cancel() // abandons the upload: nothing becomes visible
 		_ = w.Close()
 		return "", fmt.Errorf("gcs sink %s: %w", key, err)
