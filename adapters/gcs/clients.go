@@ -3,40 +3,46 @@ package gcs
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 
-	"cloud.google.com/go/storage"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Clients builds the Cloud Storage client once, on first use (it looks for
-// credentials, which a local server landing in a folder never needs). The
-// client honours STORAGE_EMULATOR_HOST.
+// credentials, which a local server landing in a folder never needs). Like
+// Google's clients it honours STORAGE_EMULATOR_HOST (host:port or a URL),
+// then unauthenticated.
 type Clients struct {
-	once   sync.Once
-	client *storage.Client
-	err    error
+	// Options are added to the client's (tests: an emulator's endpoint).
+	Options []option.ClientOption
+
+	once sync.Once
+	svc  *storage.Service
+	err  error
 }
 
-// Client is the process's Cloud Storage client.
-func (c *Clients) Client(ctx context.Context) (*storage.Client, error) {
+// Service is the process's Cloud Storage client.
+func (c *Clients) Service(ctx context.Context) (*storage.Service, error) {
 	c.once.Do(func() {
-		c.client, c.err = storage.NewClient(context.WithoutCancel(ctx))
+		opts := []option.ClientOption{option.WithScopes(storage.DevstorageReadWriteScope)}
+		if host := strings.TrimSpace(os.Getenv("STORAGE_EMULATOR_HOST")); host != "" {
+			if !strings.Contains(host, "://") {
+				host = "http://" + host
+			}
+			opts = []option.ClientOption{option.WithEndpoint(strings.TrimSuffix(host, "/") + "/storage/v1/"), option.WithoutAuthentication()}
+		}
+		c.svc, c.err = storage.NewService(context.WithoutCancel(ctx), append(opts, c.Options...)...)
 		if c.err != nil {
 			c.err = fmt.Errorf("cloud storage client: %w", c.err)
 		}
 	})
-	return c.client, c.err
-}
-
-// Close closes the client if it was built.
-func (c *Clients) Close() error {
-	if c.client != nil {
-		return c.client.Close()
-	}
-	return nil
+	return c.svc, c.err
 }
 
 // Cloud is the gs:// results sink and the gs:// source reader (batch
@@ -44,14 +50,13 @@ func (c *Clients) Close() error {
 func (c *Clients) Cloud() wire.Cloud {
 	return wire.Cloud{
 		Sinks: map[string]wire.OpenSink{"gs": func(ctx context.Context, uri string) (jobs.Sink, error) {
-			client, err := c.Client(ctx)
+			svc, err := c.Service(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return New(client, uri)
+			return New(svc, uri)
 		}},
 		Sources: map[string]jobs.Fetcher{"gs": fetcher{c}},
-		Close:   c.Close,
 	}
 }
 
@@ -59,10 +64,9 @@ func (c *Clients) Cloud() wire.Cloud {
 type fetcher struct{ c *Clients }
 
 func (f fetcher) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
-	client, err := f.c.Client(ctx)
+	svc, err := f.c.Service(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g := &GCS{client: client}
-	return g.Fetch(ctx, source)
+	return (&GCS{svc: svc}).Fetch(ctx, source)
 }

@@ -1,7 +1,10 @@
 // Package gcs is Cloud Storage: the gs:// results sink and the reader of
-// gs:// batch outputs, built lazily from one client per process (Clients).
-// Only runtimes that can use Google Cloud Storage import it, so a Lambda
-// links none of its dependencies (gRPC xDS, the metrics exporter).
+// gs:// batch outputs, over the JSON API client (google.golang.org/api/
+// storage/v1), built lazily once per process (Clients). It avoids the
+// cloud.google.com/go/storage client on purpose: that one links gRPC's xDS
+// and a metrics exporter, hundreds of packages whose inits every cold start
+// pays, for transports a results sink never uses. Only runtimes that can use
+// Cloud Storage import this package.
 package gcs
 
 import (
@@ -12,15 +15,15 @@ import (
 	"net/http"
 	"strings"
 
-	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/geminiwebhooks/receiver/adapters/sink"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// gcsChunk is what the storage writer buffers per request: the memory a
+// gcsChunk is what a resumable upload buffers per request: the memory a
 // landing costs, whatever the object's size.
 const gcsChunk = 8 << 20
 
@@ -28,9 +31,9 @@ const gcsChunk = 8 << 20
 // becomes visible only when it completes (a failed or cancelled one leaves
 // nothing), and every write is conditional: create only if absent, or
 // replace only the generation an earlier attempt left, so two writers can
-// never both win. It also reads gs:// sources (core.Fetcher).
+// never both win. It also reads gs:// sources (jobs.Fetcher).
 type GCS struct {
-	client         *storage.Client
+	svc            *storage.Service
 	bucket, prefix string
 }
 
@@ -39,8 +42,8 @@ var (
 	_ jobs.Fetcher = (*GCS)(nil)
 )
 
-// New uses client for uri, gs://bucket or gs://bucket/prefix.
-func New(client *storage.Client, uri string) (*GCS, error) {
+// New uses svc for uri, gs://bucket or gs://bucket/prefix.
+func New(svc *storage.Service, uri string) (*GCS, error) {
 	bucket, prefix, err := ParseGS(uri)
 	if err != nil {
 		return nil, err
@@ -48,7 +51,7 @@ func New(client *storage.Client, uri string) (*GCS, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &GCS{client: client, bucket: bucket, prefix: prefix}, nil
+	return &GCS{svc: svc, bucket: bucket, prefix: prefix}, nil
 }
 
 // ParseGS splits gs://bucket/object.
@@ -64,43 +67,42 @@ func ParseGS(uri string) (bucket, object string, err error) {
 	return bucket, object, nil
 }
 
-func (g *GCS) object(key string) (*storage.ObjectHandle, error) {
+func (g *GCS) name(key string) (string, error) {
 	if err := sink.CheckKey(key); err != nil {
-		return nil, err
+		return "", err
 	}
-	return g.client.Bucket(g.bucket).Object(g.prefix + key), nil
+	return g.prefix + key, nil
 }
 
+// Put streams r to key as a resumable upload in gcsChunk parts.
 func (g *GCS) Put(ctx context.Context, key string, r io.Reader, contentType string) (string, error) {
-	obj, err := g.object(key)
+	name, err := g.name(key)
 	if err != nil {
 		return "", err
 	}
-	cond := storage.Conditions{DoesNotExist: true}
-	attrs, err := obj.Attrs(ctx)
-	switch {
+	// 0: create only if absent. An object an earlier attempt left (we hold
+	// the job's landing claim) is replaced at exactly its generation.
+	var generation int64
+	switch obj, err := g.svc.Objects.Get(g.bucket, name).Context(ctx).Do(); {
 	case err == nil:
-		// Left by an earlier attempt (we hold the job's landing claim):
-		// replace exactly that generation.
-		cond = storage.Conditions{GenerationMatch: attrs.Generation}
-	case !errors.Is(err, storage.ErrObjectNotExist):
+		generation = obj.Generation
+	case !isStatus(err, http.StatusNotFound):
 		return "", fmt.Errorf("gcs sink %s: %w", key, err)
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := obj.If(cond).NewWriter(wctx)
-	w.ContentType = contentType
-	w.ChunkSize = gcsChunk
-	if _, err := io.CopyBuffer(w, sink.ContextReader{Ctx: ctx, R: r}, make([]byte, sink.CopyBuffer)); err != nil {
-		cancel() // abandons the upload: nothing becomes visible
-		_ = w.Close()
-		return "", fmt.Errorf("gcs sink %s: %w", key, err)
+	src := &readErr{r: sink.ContextReader{Ctx: ctx, R: r}}
+	opts := []googleapi.MediaOption{googleapi.ChunkSize(gcsChunk)}
+	if contentType != "" {
+		opts = append(opts, googleapi.ContentType(contentType))
 	}
-	if err := w.Close(); err != nil {
-		var ge *googleapi.Error
-		if errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed {
-			return "", fmt.Errorf("gcs sink %s: written concurrently by someone else: %w", key, err)
-		}
+	_, err = g.svc.Objects.Insert(g.bucket, &storage.Object{Name: name, ContentType: contentType}).
+		IfGenerationMatch(generation).Media(src, opts...).Context(ctx).Do()
+	switch {
+	case src.err != nil:
+		// The source failed: the upload was never finalised, nothing is visible.
+		return "", fmt.Errorf("gcs sink %s: %w", key, src.err)
+	case isStatus(err, http.StatusPreconditionFailed):
+		return "", fmt.Errorf("gcs sink %s: written concurrently by someone else: %w", key, err)
+	case err != nil:
 		return "", fmt.Errorf("gcs sink %s: %w", key, err)
 	}
 	return g.URI(key), nil
@@ -108,20 +110,18 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader, contentType stri
 
 // Open streams the object at key.
 func (g *GCS) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, err := g.object(key)
+	name, err := g.name(key)
 	if err != nil {
 		return nil, err
 	}
-	rd, err := obj.NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return nil, fmt.Errorf("gcs sink %s: %w", key, core.ErrNotFound)
-	}
+	d, err := g.download(ctx, g.bucket, name)
 	if err != nil {
 		return nil, fmt.Errorf("gcs sink %s: %w", key, err)
 	}
-	return rd, nil
+	return d.Body, nil
 }
 
+// URI names key for people.
 func (g *GCS) URI(key string) string { return "gs://" + g.bucket + "/" + g.prefix + key }
 
 // Fetch opens a gs:// source (a batch whose output went to Cloud Storage).
@@ -130,12 +130,42 @@ func (g *GCS) Fetch(ctx context.Context, source string) (*jobs.Download, error) 
 	if err != nil || name == "" {
 		return nil, fmt.Errorf("gcs fetch %q: not a gs://bucket/object URI", source)
 	}
-	rd, err := g.client.Bucket(bucket).Object(name).NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return nil, fmt.Errorf("gcs fetch %s: %w", source, core.ErrNotFound)
-	}
+	d, err := g.download(ctx, bucket, name)
 	if err != nil {
 		return nil, fmt.Errorf("gcs fetch %s: %w", source, err)
 	}
-	return &jobs.Download{Body: rd, Size: rd.Attrs.Size, ContentType: rd.Attrs.ContentType}, nil
+	return d, nil
+}
+
+// download opens bucket/name; the size and type come from the answer's
+// headers (no second request).
+func (g *GCS) download(ctx context.Context, bucket, name string) (*jobs.Download, error) {
+	resp, err := g.svc.Objects.Get(bucket, name).Context(ctx).Download()
+	if isStatus(err, http.StatusNotFound) {
+		return nil, core.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &jobs.Download{Body: resp.Body, Size: resp.ContentLength, ContentType: resp.Header.Get("Content-Type")}, nil
+}
+
+func isStatus(err error, code int) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == code
+}
+
+// readErr remembers its source's error: the upload library reports a
+// failed read as a failed upload, and the caller must tell the two apart.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }

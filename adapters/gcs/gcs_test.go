@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"google.golang.org/api/option"
+	storage "google.golang.org/api/storage/v1"
 
 	"github.com/geminiwebhooks/receiver/adapters/gcs"
 	"github.com/geminiwebhooks/receiver/adapters/sink/sinktest"
@@ -16,8 +17,9 @@ import (
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// fakeGCS is an in-process Cloud Storage with one bucket.
-func fakeGCS(t *testing.T) *storage.Client {
+// fakeGCS is an in-process Cloud Storage with one bucket, and the client
+// of its JSON API the sink uses.
+func fakeGCS(t *testing.T) (*storage.Service, *fakestorage.Server) {
 	t.Helper()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", NoListener: false})
 	if err != nil {
@@ -25,11 +27,16 @@ func fakeGCS(t *testing.T) *storage.Client {
 	}
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "results"})
-	return srv.Client()
+	svc, err := storage.NewService(context.Background(), option.WithEndpoint(srv.URL()+"/storage/v1/"), option.WithoutAuthentication(), option.WithHTTPClient(srv.HTTPClient()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, srv
 }
 
 func TestGCSSink(t *testing.T) {
-	g, err := gcs.New(fakeGCS(t), "gs://results/landing/prefix")
+	svc, _ := fakeGCS(t)
+	g, err := gcs.New(svc, "gs://results/landing/prefix")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,14 +45,10 @@ func TestGCSSink(t *testing.T) {
 
 // A batch whose output went to Cloud Storage is read from there.
 func TestGCSFetch(t *testing.T) {
-	client := fakeGCS(t)
-	w := client.Bucket("results").Object("vertex/out.jsonl").NewWriter(context.Background())
-	w.ContentType = "application/jsonl"
-	io.WriteString(w, "{\"response\":{}}\n")
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	g, _ := gcs.New(client, "gs://results")
+	svc, srv := fakeGCS(t)
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "results", Name: "vertex/out.jsonl", ContentType: "application/jsonl"},
+		Content: []byte("{\"response\":{}}\n")})
+	g, _ := gcs.New(svc, "gs://results")
 	d, err := g.Fetch(context.Background(), "gs://results/vertex/out.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +66,8 @@ func TestGCSFetch(t *testing.T) {
 // Two writers that both saw the key absent: the conditional create lets
 // only the first to finish win; the other fails instead of overwriting.
 func TestGCSConditionalCreate(t *testing.T) {
-	g, _ := gcs.New(fakeGCS(t), "gs://results/p")
+	svc, _ := fakeGCS(t)
+	g, _ := gcs.New(svc, "gs://results/p")
 	ctx := context.Background()
 	slow := sinktest.NewGated(strings.NewReader("from A\n"))
 	errA := make(chan error, 1)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Environment of the Firestore credential path: Workload Identity Federation
@@ -17,8 +18,16 @@ const (
 	envGoogleCredentials = "GOOGLE_APPLICATION_CREDENTIALS"
 )
 
-var providerName = regexp.MustCompile(`^projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$`)
-var serviceAccountEmail = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$`)
+// The forms of the two variables, compiled on first use: most functions
+// set neither, and a regexp compiled at init is paid by every cold start.
+var (
+	providerName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$`)
+	})
+	serviceAccountEmail = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$`)
+	})
+)
 
 // useWorkloadIdentity writes the external-account credential configuration
 // for GCP_WORKLOAD_IDENTITY_PROVIDER to dir and points
@@ -52,7 +61,7 @@ func useWorkloadIdentity(getenv func(string) string, dir string, setenv func(key
 // AWS_SESSION_TOKEN and AWS_REGION, which Lambda sets. The file holds no secret.
 func workloadIdentityConfig(provider, serviceAccount string) ([]byte, error) {
 	provider = strings.TrimPrefix(provider, "//iam.googleapis.com/")
-	if !providerName.MatchString(provider) {
+	if !providerName().MatchString(provider) {
 		return nil, fmt.Errorf("%s %q: want projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER", envWIFProvider, provider)
 	}
 	cfg := map[string]any{
@@ -66,7 +75,7 @@ func workloadIdentityConfig(provider, serviceAccount string) ([]byte, error) {
 		},
 	}
 	if serviceAccount != "" {
-		if !serviceAccountEmail.MatchString(serviceAccount) {
+		if !serviceAccountEmail().MatchString(serviceAccount) {
 			return nil, fmt.Errorf("%s %q: want a service account email (NAME@PROJECT.iam.gserviceaccount.com)", envWIFServiceAccount, serviceAccount)
 		}
 		cfg["service_account_impersonation_url"] = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/" + serviceAccount + ":generateAccessToken"

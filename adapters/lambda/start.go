@@ -10,6 +10,8 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
@@ -81,13 +83,10 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mu
 		log.Warn("no signature scheme configured: this function serves SQS batches only; HTTP deliveries are answered 500",
 			"hint", "set WEBHOOK_SIGNING_SECRET_ARN (or WEBHOOK_SIGNING_SECRET) to receive deliveries")
 	}
-	client, err := clients.SQS(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Failed records' next delivery: RETRY_BACKOFF (when set) doubled per
-	// receive, else sqs.DefaultRetryDelay.
-	w := &sqs.Consumer{Runner: app.Runner, Client: client, Logger: log}
+	// receive, else sqs.DefaultRetryDelay. The SQS client is made on the
+	// first failed record, not during init: most invocations never need it.
+	w := &sqs.Consumer{Runner: app.Runner, Client: lazySQS{clients}, Logger: log}
 	if cfg.RetryBackoffSet {
 		w.RetryDelay = cfg.RetryBackoff
 	}
@@ -109,4 +108,15 @@ func (n noReceiver) Handle(ctx context.Context, req core.Request) core.Response 
 		slog.String("reason", reason))
 	body, _ := json.Marshal(map[string]string{"outcome": string(core.OutcomeFailed), "reason": reason})
 	return core.Response{Status: http.StatusInternalServerError, Outcome: core.OutcomeFailed, Reason: reason, Body: body}
+}
+
+// lazySQS builds the SQS client on its first call.
+type lazySQS struct{ c *aws.Clients }
+
+func (l lazySQS) ChangeMessageVisibility(ctx context.Context, in *awssqs.ChangeMessageVisibilityInput, optFns ...func(*awssqs.Options)) (*awssqs.ChangeMessageVisibilityOutput, error) {
+	client, err := l.c.SQS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return client.ChangeMessageVisibility(ctx, in, optFns...)
 }

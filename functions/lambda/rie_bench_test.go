@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,31 +10,65 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
-// BenchmarkRIEColdStart starts a fresh execution environment per iteration
-// (emulator + bootstrap) and answers one delivery; init-ms is the init
-// phase as the emulator's rapid core measured it.
+// BenchmarkRIEColdStart starts a fresh execution environment per
+// iteration (emulator + function) and answers one delivery, alternating the
+// bootstrap with a bare aws-lambda-go function (testdata/bare, the floor):
+// init-ms and bare-init-ms are the init phases as the emulator's rapid core
+// measured them, init-ratio their ratio in the same run (goal ≤ 2), and
+// the MB metrics the two binaries' sizes (goal ≤ 20 for the bootstrap).
+//
+//	go test ./functions/lambda -run '^$' -bench RIEColdStart -benchtime 10x
 func BenchmarkRIEColdStart(b *testing.B) {
+	bare, err := testenv.BuildBootstrap(context.Background(), "testdata/bare", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
 	env := map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew}
-	var initMS float64
+	var initMS, bareMS float64
 	n := 0
 	for b.Loop() {
-		r := startRIE(b, env)
 		d := delivery{name: "cold", id: fmt.Sprint("msg_cold_", n), secret: secretNew, at: time.Now()}
-		checkStatus(b, r.invoke(b, d.event(b, batchBody("cold", d.at))), 200)
-		for i := 0; i < 100; i++ { // rapid logs INIT REPORT as init ends; it may trail the answer
-			if m := initReportRE.FindStringSubmatch(r.Svc.LogText()); m != nil {
-				v, _ := strconv.ParseFloat(m[1], 64)
-				initMS += v
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		r.Svc.Stop()
+		ev := d.event(b, batchBody("cold", d.at))
+		bareMS += coldStart(b, bare, nil, ev)
+		initMS += coldStart(b, bootstrapPath, env, ev)
 		n++
 	}
 	b.ReportMetric(initMS/float64(n), "init-ms")
+	b.ReportMetric(bareMS/float64(n), "bare-init-ms")
+	b.ReportMetric(initMS/bareMS, "init-ratio")
+	for name, p := range map[string]string{"bootstrap-MB": bootstrapPath, "bare-MB": bare} {
+		if fi, err := os.Stat(p); err == nil {
+			b.ReportMetric(float64(fi.Size())/1e6, name)
+		}
+	}
+}
+
+// coldStart runs bootstrap in a fresh emulator, answers ev with 200 and
+// returns the init phase's milliseconds.
+func coldStart(b *testing.B, bootstrap string, env map[string]string, ev any) float64 {
+	b.Helper()
+	r, err := testenv.StartRIE(context.Background(), bootstrap, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Stop()
+	out, err := r.Invoke(context.Background(), ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkStatus(b, out, 200)
+	for range 100 { // rapid logs INIT REPORT as init ends; it may trail the answer
+		if m := initReportRE.FindStringSubmatch(r.Svc.LogText()); m != nil {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			return v
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatalf("no INIT REPORT from %s:\n%s", bootstrap, r.Svc.LogText())
+	return 0
 }
 
 // BenchmarkRIEInvoke sends new signed deliveries (claim, process, complete)
