@@ -28,6 +28,9 @@ var (
 	ErrNotOwner = errors.New("claim is not held by this owner")
 	// ErrStoreFull: a bounded store has no room left for a new key (503, Gemini retries).
 	ErrStoreFull = errors.New("idempotency store is full")
+	// ErrQueueFull: a bounded queue's backlog has no room for another event
+	// (503: Gemini retries later, when the worker has caught up).
+	ErrQueueFull = errors.New("queue backlog is full")
 
 	// ErrNotUnderstood: a verified body that is not a v1 envelope; it is kept as a dead letter.
 	ErrNotUnderstood = errors.New("event not understood")

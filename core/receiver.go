@@ -231,7 +231,11 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		cancel()
 		if err != nil {
 			r.cleanupErr = h.release(detached, claim)
-			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "queue unavailable", err)
+			reason := "queue unavailable"
+			if errors.Is(err, ErrQueueFull) {
+				reason = "queue full"
+			}
+			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, reason, err)
 		}
 		r.cleanupErr = h.complete(detached, claim, now)
 		return r.set(http.StatusAccepted, OutcomeQueued, "")

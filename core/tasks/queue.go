@@ -33,8 +33,20 @@ type QueueOptions struct {
 	RetryBackoff time.Duration // wait after the first failure, doubled after each (max 5 min); 0: 2 s
 	TaskTimeout  time.Duration // bound of one attempt; 0: 30 min
 	StoreTimeout time.Duration // bound of each task store call; 0: 5 s
-	Clock        func() time.Time
+	// The backlog's bounds (tasks queued or running, and their bodies'
+	// bytes, which the queue holds in memory): past either, Enqueue fails
+	// with core.ErrQueueFull and the receiver answers 503, so Gemini retries
+	// later instead of the backlog growing without end. 0: 10,000 and 64 MiB.
+	MaxBacklog      int
+	MaxBacklogBytes int64
+	Clock           func() time.Time
 }
+
+// Defaults of the backlog's bounds.
+const (
+	DefaultMaxBacklog      = 10000
+	DefaultMaxBacklogBytes = 64 << 20
+)
 
 // Queue is the embedded, in-process queue of the local server. Enqueue
 // writes the task to the Store (durable) before it returns and then
@@ -48,6 +60,8 @@ type Queue struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
+	held    map[string]int  // every task in the queue (pending, waiting or running): its body's size
+	heldB   int64           // the sum of held
 	pending map[string]Task // scheduled, not running: the latest version of each
 	ready   []string        // ids due now, oldest first (may hold stale ids)
 	waiting retryHeap       // ids due later, by NotBefore (may hold stale entries)
@@ -80,12 +94,27 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Queue{o: o, wake: make(chan struct{}, 1), pending: make(map[string]Task), running: make(map[string]bool)}, nil
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = DefaultMaxBacklog
+	}
+	if o.MaxBacklogBytes <= 0 {
+		o.MaxBacklogBytes = DefaultMaxBacklogBytes
+	}
+	return &Queue{o: o, wake: make(chan struct{}, 1), held: make(map[string]int), pending: make(map[string]Task), running: make(map[string]bool)}, nil
 }
 
-// Enqueue stores ev as a task, durably, then schedules it.
+// Enqueue stores ev as a task, durably, then schedules it. It refuses
+// (core.ErrQueueFull) when the backlog is at its bounds.
 func (w *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
 	t := NewTask(ev, w.o.Clock())
+	w.mu.Lock()
+	_, again := w.held[t.ID]
+	full := !again && (len(w.held) >= w.o.MaxBacklog || w.heldB+int64(len(t.Body)) > w.o.MaxBacklogBytes)
+	n, b := len(w.held), w.heldB
+	w.mu.Unlock()
+	if full {
+		return fmt.Errorf("enqueue %s: %w (%d tasks, %d bytes waiting)", ev.Delivery.ID, core.ErrQueueFull, n, b)
+	}
 	if err := w.o.Tasks.PutTask(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
 	}
@@ -132,6 +161,7 @@ func (w *Queue) schedule(t Task, replace bool) {
 		w.mu.Unlock()
 		return
 	}
+	w.hold(t)
 	w.pending[t.ID] = t
 	if t.NotBefore.After(w.o.Clock()) {
 		heap.Push(&w.waiting, retryAt{id: t.ID, at: t.NotBefore})
@@ -280,6 +310,7 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		if err := w.o.Tasks.DeleteTask(dctx, t.ID); err != nil {
 			log.Warn("worker: processed task not deleted; it will run again (harmless: processing is idempotent)", "error", err.Error())
 		}
+		w.done(t.ID)
 		return
 	}
 	detached := context.WithoutCancel(ctx)
@@ -310,6 +341,21 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 	w.schedule(t, false)
 }
 
+// hold counts t in the backlog (w.mu held).
+func (w *Queue) hold(t Task) {
+	w.heldB += int64(len(t.Body) - w.held[t.ID])
+	w.held[t.ID] = len(t.Body)
+}
+
+// done takes a task that left the queue (processed, dead-lettered) out of
+// the backlog.
+func (w *Queue) done(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.heldB -= int64(w.held[id])
+	delete(w.held, id)
+}
+
 func (w *Queue) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
 	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
 	if ev, err := core.ParseEvent(t.Body); err == nil {
@@ -328,6 +374,7 @@ func (w *Queue) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
 	if err := w.o.Tasks.DeleteTask(sctx, t.ID); err != nil {
 		log.Warn("worker: dead-lettered task not deleted", "error", err.Error())
 	}
+	w.done(t.ID)
 	log.Error("worker: task dead-lettered", "event_type", d.EventType, "attempts", t.Attempts, "reason", d.Reason)
 }
 
