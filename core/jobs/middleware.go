@@ -3,8 +3,10 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
 )
@@ -19,7 +21,63 @@ import (
 // done, so a batch is downloaded and notified once however often the
 // user's handlers fail.
 func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
-	return p.Record(p.Confirm(p.Land(p.Notify(next))))
+	return p.Record(p.Confirm(p.Land(p.Notify(p.once(next)))))
+}
+
+// ReconcileNotice is the key, in Job.Notices, of the user's handlers run
+// for a job the reconcile (core/reconcile) found ended: its DeliveryID is
+// the reconcile's delivery that moved the job to its terminal state,
+// written in the same ledger step; SentAt is set once the handlers
+// succeeded for it.
+const ReconcileNotice = "reconcile:handlers"
+
+// once runs the user's handlers once per job for a job the reconcile
+// acted on, and per delivery otherwise (the receiver's contract):
+//   - a reconcile event runs them only if it is the one that moved the job
+//     to its terminal state (a webhook that did so runs them itself), and
+//     until they succeed for it;
+//   - a webhook for a job a reconcile event ended is a duplicate at job
+//     level: the built-in actions have done everything, the reconcile ran
+//     the handlers (or its next run will), so they do not run again.
+func (p *Actions) once(next core.HandlerFunc) core.HandlerFunc {
+	return func(ctx context.Context, ev *core.Event) error {
+		f := flowOf(ctx)
+		if f == nil || !f.job.State.Terminal() {
+			return next(ctx, ev)
+		}
+		if ev.Delivery.Scheme != core.SchemeReconcile {
+			if !f.wasTerminal && !f.madeTerminal() {
+				// Ended by someone else while this delivery was in flight:
+				// read who did (a reconcile writes its notice in that step).
+				j, err := p.c.Ledger.GetJob(ctx, f.job.ID)
+				if err != nil {
+					return fmt.Errorf("job ledger %s: %w", f.job.ID, err)
+				}
+				if j != nil {
+					f.job = j
+				}
+			}
+			if _, ok := f.job.Notices[ReconcileNotice]; ok {
+				f.log.InfoContext(ctx, "handlers not run: the reconcile acted on this job", "reason", "duplicate at job level")
+				return nil
+			}
+			return next(ctx, ev)
+		}
+		n, ok := f.job.Notices[ReconcileNotice]
+		if !ok || n.DeliveryID != ev.Delivery.ID || !n.SentAt.IsZero() {
+			return nil // a delivery ended it, or these handlers ran already
+		}
+		if err := next(ctx, ev); err != nil {
+			return err
+		}
+		now := p.c.Clock()
+		job, err := p.update(ctx, f.job.ID, func(j *Job) (*Job, error) { return SentNotice(j, ReconcileNotice, now), nil })
+		if err != nil {
+			return err
+		}
+		f.job = job
+		return nil
+	}
 }
 
 // flow is what the built-in actions pass each other, and the user's
@@ -32,6 +90,35 @@ type flow struct {
 	sink   Sink
 	// What Confirm asks the API about.
 	batch, interaction, video bool
+	// wasTerminal: the job was terminal when the event was recorded;
+	// endedAt: the FinishedAt of this event's ledger step that ended the
+	// job (a step rerun by the store, or lost to another writer, leaves a
+	// record with another FinishedAt).
+	wasTerminal bool
+	endedAt     time.Time
+}
+
+// madeTerminal reports whether this event's ledger step ended the job.
+func (f *flow) madeTerminal() bool {
+	return !f.endedAt.IsZero() && f.endedAt.Truncate(time.Microsecond).Equal(f.job.FinishedAt.Truncate(time.Microsecond))
+}
+
+// ended is called in a ledger step that turns prev into next: when next is
+// the step that ends the job, the flow made it terminal, and a reconcile
+// event records itself as the one to run the handlers (ReconcileNotice).
+// It returns next.
+func (f *flow) ended(prev, next *Job, ev *core.Event) *Job {
+	if next == nil || !next.State.Terminal() || (prev != nil && prev.State.Terminal()) {
+		return next
+	}
+	f.endedAt = next.FinishedAt
+	if ev.Delivery.Scheme == core.SchemeReconcile {
+		if next.Notices == nil {
+			next.Notices = make(map[string]Notice)
+		}
+		next.Notices[ReconcileNotice] = Notice{DeliveryID: ev.Delivery.ID}
+	}
+	return next
 }
 
 type flowKey struct{}
