@@ -29,6 +29,9 @@ type Processing struct {
 	// are processed inline, or a cloud queue takes them).
 	Local *tasks.Queue
 	Tasks tasks.Store
+	// Gemini is the Gemini API client (nil without GEMINI_API_KEY): the
+	// reconcile lists batches and webhooks with it.
+	Gemini *gemini.Client
 
 	dead    core.DeadLetters
 	log     *slog.Logger
@@ -53,6 +56,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 			return fail(err)
 		}
 		jc.Batches, jc.Interactions, jc.Files, geminiFetcher = g, g, g, g
+		p.Gemini = g
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")
