@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
@@ -278,5 +279,34 @@ func TestReconcileReadsEveryPage(t *testing.T) {
 	}
 	if s.Seen != 207 || s.Applied != 207 || f.api.ListCalls() != 3 || f.api.TotalDownloads() != 0 {
 		t.Fatalf("dry run: %+v, %d list calls, %d downloads; want 207 seen and would-apply, 3 pages, nothing downloaded", s, f.api.ListCalls(), f.api.TotalDownloads())
+	}
+}
+
+// The scheduled run reports the project's webhooks at ERROR: disabled after
+// failed deliveries, a secret expiring within 24 h with no newer one, a URI
+// that is not this receiver.
+func TestReconcileReportsWebhookHealth(t *testing.T) {
+	f := newFixture(t, 0)
+	f.r.app.Config.ReceiverURLs = []string{"https://receiver.example/GeminiWebhook"}
+	now := time.Now()
+	f.api.AddWebhook(geminitest.Webhook{ID: "ok", URI: "https://receiver.example/GeminiWebhook", State: "enabled", Expires: []time.Time{{}}})
+	f.api.AddWebhook(geminitest.Webhook{ID: "rotated", URI: "https://receiver.example/GeminiWebhook/", State: "enabled", Expires: []time.Time{now.Add(2 * time.Hour), now.Add(30 * 24 * time.Hour)}})
+	f.api.AddWebhook(geminitest.Webhook{ID: "failing", URI: "https://receiver.example/GeminiWebhook", State: "disabled_due_to_failed_deliveries"})
+	f.api.AddWebhook(geminitest.Webhook{ID: "expiring", URI: "https://receiver.example/GeminiWebhook", State: "enabled", Expires: []time.Time{now.Add(3 * time.Hour)}})
+	f.api.AddWebhook(geminitest.Webhook{ID: "elsewhere", URI: "https://old.example/hook", State: "enabled"})
+	s := f.reconcile(t)
+	var got []string
+	for _, p := range s.Problems {
+		got = append(got, p.Webhook+":"+p.Kind)
+	}
+	want := []string{"failing:" + reconcile.ProblemDisabled, "expiring:" + reconcile.ProblemSecretExpires, "elsewhere:" + reconcile.ProblemOtherURI}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems %v, want %v", got, want)
+	}
+	logs := f.logs.String()
+	for _, w := range []string{"failing", "expiring", "elsewhere"} {
+		if !strings.Contains(logs, `"level":"ERROR","msg":"webhook health","source":"reconcile","webhook":"`+w+`"`) {
+			t.Fatalf("no ERROR line for webhook %s in:\n%s", w, logs)
+		}
 	}
 }

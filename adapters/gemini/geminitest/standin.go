@@ -70,7 +70,7 @@ type Server struct {
 	gets      map[string]int
 	order     []string // batch names, in the order added: the list's order
 	hooks     []Webhook
-	lists     int      // list pages served
+	lists     int // list pages served
 	// Auto answers unknown batches as succeeded with a generated output
 	// file of AutoSize bytes, and unknown files as generated videos: what
 	// the simulator's random ids need.
