@@ -32,6 +32,9 @@ type Processing struct {
 	// Gemini is the Gemini API client (nil without GEMINI_API_KEY): the
 	// reconcile lists batches and webhooks with it.
 	Gemini *gemini.Client
+	// Slack is SLACK_WEBHOOK_URL's client (nil when unset): the reconcile
+	// posts webhook health problems to it.
+	Slack *notify.Slack
 
 	dead    core.DeadLetters
 	log     *slog.Logger
@@ -108,6 +111,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 			return fail(err)
 		}
 		jc.Notifiers = append(jc.Notifiers, s)
+		p.Slack = s
 	}
 	var err error
 	if p.Jobs, err = jobs.New(jc); err != nil {

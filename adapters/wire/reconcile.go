@@ -21,7 +21,8 @@ var ErrNoGeminiAPI = errors.New("reconcile: GEMINI_API_KEY is not set: nothing c
 
 // ReconcileConfig is the reconcile of this app: its Processor (the user's
 // handlers behind the built-in actions), ledger and idempotency store, the
-// Gemini API client as lister of batches and webhooks, and RECEIVER_URL.
+// Gemini API client as lister of batches and webhooks, RECEIVER_URL, and
+// SLACK_WEBHOOK_URL for the webhooks' health problems.
 func (a *App) ReconcileConfig(o ReconcileOptions) (reconcile.Config, error) {
 	g := a.Processing.Gemini
 	if g == nil {
@@ -31,7 +32,12 @@ func (a *App) ReconcileConfig(o ReconcileOptions) (reconcile.Config, error) {
 	if since <= 0 {
 		since = a.Config.ReconcileSince
 	}
+	var alert func(context.Context, []reconcile.Problem) error
+	if sl := a.Processing.Slack; sl != nil {
+		alert = func(ctx context.Context, ps []reconcile.Problem) error { return sl.Post(ctx, reconcile.AlertText(ps)) }
+	}
 	return reconcile.Config{
+		Alert:     alert,
 		Processor: a.Processor, Ledger: a.Processing.Ledger, Store: a.Store,
 		Lister: g, Batches: g, Interactions: g, Webhooks: g,
 		ReceiverURLs: a.Config.ReceiverURLs,

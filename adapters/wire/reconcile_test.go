@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,7 +99,7 @@ func (s *syncBuf) String() string {
 
 // newFixture starts the stand-in with n finished batches and the receiver
 // with a mux whose handlers count their runs.
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t *testing.T, n int, extra ...string) *fixture {
 	t.Helper()
 	api := geminitest.New(apiKey)
 	t.Cleanup(api.Close)
@@ -120,14 +123,18 @@ func newFixture(t *testing.T, n int) *fixture {
 		mux.On(typ, f.handlers.handle)
 	}
 	dir := t.TempDir()
-	f.r = startMux(t, map[string]string{
+	vars := map[string]string{
 		"WEBHOOK_SIGNING_SECRET": secret,
 		"STATE_PATH":             filepath.Join(dir, "state.db"),
 		"RESULTS_SINK":           filepath.Join(dir, "results"),
 		"GEMINI_API_KEY":         apiKey,
 		"GOOGLE_GEMINI_BASE_URL": api.URL,
 		"RETRY_BACKOFF":          "50ms",
-	}, mux)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	f.r = startMux(t, vars, mux)
 	return f
 }
 
@@ -286,8 +293,15 @@ func TestReconcileReadsEveryPage(t *testing.T) {
 // failed deliveries, a secret expiring within 24 h with no newer one, a URI
 // that is not this receiver.
 func TestReconcileReportsWebhookHealth(t *testing.T) {
-	f := newFixture(t, 0)
-	f.r.app.Config.ReceiverURLs = []string{"https://receiver.example/GeminiWebhook"}
+	var posts syncBuf
+	var npost atomic.Int32
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		posts.Write(b)
+		npost.Add(1)
+	}))
+	defer slack.Close()
+	f := newFixture(t, 0, "RECEIVER_URL", "https://receiver.example/GeminiWebhook", "SLACK_WEBHOOK_URL", slack.URL)
 	now := time.Now()
 	f.api.AddWebhook(geminitest.Webhook{ID: "ok", URI: "https://receiver.example/GeminiWebhook", State: "enabled", Expires: []time.Time{{}}})
 	f.api.AddWebhook(geminitest.Webhook{ID: "rotated", URI: "https://receiver.example/GeminiWebhook/", State: "enabled", Expires: []time.Time{now.Add(2 * time.Hour), now.Add(30 * 24 * time.Hour)}})
@@ -308,5 +322,11 @@ func TestReconcileReportsWebhookHealth(t *testing.T) {
 		if !strings.Contains(logs, `"level":"ERROR","msg":"webhook health","source":"reconcile","webhook":"`+w+`"`) {
 			t.Fatalf("no ERROR line for webhook %s in:\n%s", w, logs)
 		}
+		if !strings.Contains(posts.String(), "`"+w+"`") {
+			t.Fatalf("the Slack post does not name webhook %s: %s", w, posts.String())
+		}
+	}
+	if n := npost.Load(); n != 1 {
+		t.Fatalf("%d Slack posts, want one for the run", n)
 	}
 }

@@ -104,6 +104,16 @@ func Problems(h Webhook, receiverURLs []string, now time.Time) []Problem {
 	return out
 }
 
+// AlertText is one message naming every problem and what to do.
+func AlertText(problems []Problem) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Gemini webhooks need attention (%d problem(s)):", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(&b, "\n- webhook `%s` (%s): %s. To fix: %s", p.Webhook, p.URI, p.Detail, p.Action)
+	}
+	return b.String()
+}
+
 func matchesAny(uri string, urls []string) bool {
 	norm := func(s string) string { return strings.TrimRight(strings.TrimSpace(s), "/") }
 	for _, u := range urls {

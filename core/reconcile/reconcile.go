@@ -87,6 +87,9 @@ type Config struct {
 	// ReceiverURLs are this receiver's own URLs: a webhook pointing
 	// elsewhere is reported. Empty: not checked.
 	ReceiverURLs []string
+	// Alert, when set, is told of the webhooks' problems once per run that
+	// finds any (e.g. a Slack post); its error is logged.
+	Alert func(ctx context.Context, problems []Problem) error
 
 	Since       time.Duration // batches created or updated since; 0: 48 h
 	MinAge      time.Duration // unfinished ledger jobs not updated for this long are re-read; 0: 5 min
@@ -133,6 +136,13 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 		probs, herr := Check(ctx, c.Webhooks, c.ReceiverURLs, r.now, c.Logger)
 		r.sum.Problems = probs
 		err = errors.Join(err, herr)
+		if len(probs) > 0 && c.Alert != nil {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if aerr := c.Alert(actx, probs); aerr != nil {
+				c.Logger.WarnContext(ctx, "webhook health: the alert was not sent", "source", "reconcile", "error", aerr.Error())
+			}
+			cancel()
+		}
 	}
 	if ctx.Err() != nil {
 		r.sum.CutOff = true
