@@ -105,7 +105,7 @@ type Config struct {
 type Summary struct {
 	Seen    int // jobs looked at: listed batches since the cut-off and unfinished ledger jobs
 	Known   int // already terminal in the ledger (or applied by an earlier run)
-	Running int // the API reports them not finished: nothing to apply yet
+	Running int // the API reports them not finished, or a delivery is at them (updated within MinAge): nothing to apply yet
 	Applied int // fed through the pipeline (DryRun: would be)
 	Landed  int // of those, with an output landed
 	Failed  int // could not be read or applied; the next run tries again
@@ -241,6 +241,13 @@ func (r *run) all(ctx context.Context) error {
 		if j != nil && j.State.Terminal() && !handlersDue(j) {
 			r.count(func(s *Summary) { s.Known++ })
 			log.DebugContext(ctx, "reconcile", "outcome", "known", "state", j.State)
+			return nil
+		}
+		if j != nil && !j.State.Terminal() && j.UpdatedAt.After(r.now.Add(-r.c.MinAge)) {
+			// A delivery is likely being processed right now (or retried
+			// soon): leave it to that, and to the next run if it does not end.
+			r.count(func(s *Summary) { s.Running++ })
+			log.InfoContext(ctx, "reconcile", "outcome", "in_flight", "state", j.State)
 			return nil
 		}
 		r.apply(ctx, log, "batch", b.Name, b.State, "")

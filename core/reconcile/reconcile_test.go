@@ -80,6 +80,7 @@ func TestRun(t *testing.T) {
 		api   map[string]jobs.BatchStatus
 		known map[string]jobs.JobState // in the ledger before the run, updated an hour ago
 		since time.Duration
+		fresh bool   // the known jobs were updated a minute ago, not an hour
 		want  [5]int // seen, known, running, applied, failed
 	}{
 		{
@@ -106,6 +107,13 @@ func TestRun(t *testing.T) {
 			want:  [5]int{1, 0, 1, 0, 0},
 		},
 		{
+			name:  "known pending, updated a minute ago: a delivery is at it",
+			api:   map[string]jobs.BatchStatus{"batches/a": {Name: "batches/a", APIState: "JOB_STATE_EXPIRED", State: jobs.JobExpired}},
+			known: map[string]jobs.JobState{"batches/a": jobs.JobPending},
+			fresh: true,
+			want:  [5]int{1, 0, 1, 0, 0},
+		},
+		{
 			name: "listed before the cut-off: not looked at",
 			api:  map[string]jobs.BatchStatus{"batches/a": succeededStatus("batches/a")},
 			// the fake lists every batch as created now-1h
@@ -117,9 +125,13 @@ func TestRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &api{batches: tc.api, created: now.Add(-time.Hour)}
 			p := pipeline(t, a)
+			updated := now.Add(-time.Hour)
+			if tc.fresh {
+				updated = now.Add(-time.Minute)
+			}
 			for id, st := range tc.known {
 				_, err := p.Ledger().UpdateJob(context.Background(), id, func(*jobs.Job) (*jobs.Job, error) {
-					return &jobs.Job{ID: id, Kind: "batch", State: st, FirstSeen: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)}, nil
+					return &jobs.Job{ID: id, Kind: "batch", State: st, FirstSeen: updated, UpdatedAt: updated}, nil
 				})
 				if err != nil {
 					t.Fatal(err)
