@@ -19,6 +19,10 @@ type Scheme string
 const (
 	SchemeStatic  Scheme = "static"  // Standard Webhooks HMAC with a whsec_ secret
 	SchemeDynamic Scheme = "dynamic" // RS256 JWT checked against Google's JWKS
+	// SchemeReconcile marks an event the reconcile made from the Gemini
+	// API's answer (core/reconcile), standing in for a delivery Gemini did
+	// not make; it is not a signature scheme and no receiver accepts it.
+	SchemeReconcile Scheme = "reconcile"
 )
 
 // StaticSignature is one space-separated entry of a Standard Webhooks signature header.

@@ -84,7 +84,18 @@ type Config struct {
 	// attempt, doubled after each; RetryBackoffSet says it was given.
 	RetryBackoff    time.Duration
 	RetryBackoffSet bool
+
+	// ReceiverURLs (RECEIVER_URL, comma or space separated) are this
+	// receiver's own public URLs: the reconcile reports a project webhook
+	// pointing elsewhere. Empty: not checked.
+	ReceiverURLs []string
+	// ReconcileSince (RECONCILE_SINCE) is how far back the reconcile lists
+	// batches by default.
+	ReconcileSince time.Duration
 }
+
+// DefaultReconcileSince is RECONCILE_SINCE's default.
+const DefaultReconcileSince = 48 * time.Hour
 
 // ParseTopic checks a Pub/Sub topic name, projects/PROJECT/topics/TOPIC,
 // and returns its project. The rules are Pub/Sub's: a project id of
@@ -210,6 +221,18 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 	}
 	if (c.ForwardURL == "") != (c.ForwardSecret == "") {
 		errs = append(errs, errors.New("FORWARD_URL and FORWARD_SIGNING_SECRET go together: set both or neither"))
+	}
+	for _, u := range strings.FieldsFunc(getenv("RECEIVER_URL"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("RECEIVER_URL %q: want an http(s) URL", core.PrintableID(u)))
+			continue
+		}
+		c.ReceiverURLs = append(c.ReceiverURLs, u)
+	}
+	if c.ReconcileSince, err = duration(getenv, "RECONCILE_SINCE", DefaultReconcileSince); err != nil {
+		errs = append(errs, err)
+	} else if c.ReconcileSince <= 0 {
+		errs = append(errs, errors.New("RECONCILE_SINCE: want a positive duration"))
 	}
 	return c, errors.Join(errs...)
 }

@@ -1,7 +1,8 @@
 // Package gcf runs a mux as Google Cloud Functions (gen2) through the
 // Functions Framework: Register registers the HTTP function GeminiWebhook
-// (verify, claim, then process or publish to Pub/Sub) and the CloudEvent
-// function GeminiWorker (Pub/Sub trigger) from a user's init, as
+// (verify, claim, then process or publish to Pub/Sub), the CloudEvent
+// function GeminiWorker (Pub/Sub trigger) and the HTTP function
+// GeminiReconcile (Cloud Scheduler, OIDC; reconcile.go) from a user's init, as
 // functions.HTTP is used:
 //
 //	func init() { gcf.Register(core.NewMux().On(core.BatchSucceeded, save)) }
@@ -34,13 +35,14 @@ import (
 // EntryPoint is the HTTP function's name: FUNCTION_TARGET and --entry-point.
 const EntryPoint = "GeminiWebhook"
 
-// Register registers GeminiWebhook and GeminiWorker, both running mux
-// behind the built-in actions (nil: core.NewMux()). Call it once, from an
-// init function of the package that deploy.sh deploys.
+// Register registers GeminiWebhook, GeminiWorker and GeminiReconcile, all
+// running mux behind the built-in actions (nil: core.NewMux()). Call it
+// once, from an init function of the package that deploy.sh deploys.
 func Register(mux *core.Mux) {
 	log := NewLogger(os.Stdout)
 	functions.HTTP(EntryPoint, New(os.Getenv, log, mux).ServeHTTP)
 	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, log, mux).Handle)
+	functions.HTTP(ReconcileEntryPoint, NewReconciler(os.Getenv, log, mux).ServeHTTP)
 }
 
 // cloud is what a Cloud Function can use beyond Firestore: a Pub/Sub

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -31,10 +32,21 @@ var ErrSQSNotConfigured = errors.New("SQS batch received but no SQS worker is co
 // event's shape. It implements aws-lambda-go's lambda.Handler, so the runtime
 // hands it raw bytes: an HTTP request is decoded once, without reflection.
 type Invoker struct {
-	HTTP   HTTPHandler
-	SQS    SQSHandler // nil: SQS batches fail with ErrSQSNotConfigured
-	Logger *slog.Logger
+	HTTP HTTPHandler
+	SQS  SQSHandler // nil: SQS batches fail with ErrSQSNotConfigured
+	// Reconcile runs on a scheduled event (nil: it fails with
+	// ErrReconcileNotConfigured); its result is the invocation's answer.
+	Reconcile func(ctx context.Context) (any, error)
+	Logger    *slog.Logger
 }
+
+// ErrReconcileNotConfigured: a scheduled event reached a function that
+// cannot reconcile (no Gemini API key).
+var ErrReconcileNotConfigured = errors.New("scheduled event received but this function cannot reconcile: set GEMINI_API_KEY_ARN or GEMINI_API_KEY")
+
+// reconcileMargin is left of an invocation's deadline when a reconcile
+// stops, so it can answer (and log its summary) before Lambda ends it.
+const reconcileMargin = 10 * time.Second
 
 // Invoke handles one invocation. HTTP deliveries never fail the invocation:
 // every outcome, rejections included, is an HTTP answer.
@@ -72,6 +84,21 @@ func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(resp)
+	case KindSchedule:
+		if i.Reconcile == nil {
+			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", ErrReconcileNotConfigured.Error())
+			return nil, ErrReconcileNotConfigured
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*reconcileMargin {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-reconcileMargin))
+			defer cancel()
+		}
+		out, err := i.Reconcile(ctx)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return json.Marshal(out)
 	}
 	return nil, fmt.Errorf("%w: kind %s", ErrUnsupportedEvent, kind)
 }

@@ -240,7 +240,10 @@ func TestDispatchOnShape(t *testing.T) {
 		{"SNS records", `{"Records":[{"EventSource":"aws:sns","eventSource":"aws:sns"}]}`, KindUnknown, ErrUnsupportedEvent},
 		{"mixed records", `{"Records":[{"eventSource":"aws:sqs"},{"eventSource":"aws:kinesis"}]}`, KindUnknown, ErrUnsupportedEvent},
 		{"REST API payload 1.0", `{"resource":"/","httpMethod":"POST","body":"{}"}`, KindUnknown, ErrUnsupportedEvent},
-		{"scheduled event", `{"source":"aws.events","detail-type":"Scheduled Event"}`, KindUnknown, ErrUnsupportedEvent},
+		{"EventBridge Scheduler schedule", `{"source":"aws.scheduler","detail-type":"Scheduled Event","time":"2026-12-01T12:00:00Z","detail":{}}`, KindSchedule, nil},
+		{"EventBridge scheduled rule", `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-01T12:00:00Z","resources":["arn:aws:events:r:1:rule/x"],"detail":{}}`, KindSchedule, nil},
+		{"other EventBridge event", `{"source":"aws.s3","detail-type":"Object Created"}`, KindUnknown, ErrUnsupportedEvent},
+		{"scheduled event from another source", `{"source":"my.app","detail-type":"Scheduled Event"}`, KindUnknown, ErrUnsupportedEvent},
 		{"empty records", `{"Records":[]}`, KindUnknown, ErrUnsupportedEvent},
 		{"not JSON", `not json`, KindUnknown, ErrUnsupportedEvent},
 		{"JSON array", `[1,2]`, KindUnknown, ErrUnsupportedEvent},
@@ -273,6 +276,24 @@ func TestDispatchOnShape(t *testing.T) {
 		}
 		if !strings.Contains(string(out), `"itemIdentifier":"m1"`) {
 			t.Fatalf("batch response %s", out)
+		}
+	})
+	schedule := `{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`
+	t.Run("a schedule without a reconcile fails the invocation", func(t *testing.T) {
+		inv := &Invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		if _, err := inv.Invoke(context.Background(), []byte(schedule)); !errors.Is(err, ErrReconcileNotConfigured) {
+			t.Fatalf("err = %v, want ErrReconcileNotConfigured", err)
+		}
+	})
+	t.Run("a schedule runs the reconcile", func(t *testing.T) {
+		runs := 0
+		inv := &Invoker{HTTP: newReceiver(t, 0).h, Reconcile: func(context.Context) (any, error) {
+			runs++
+			return map[string]int{"applied": 3}, nil
+		}}
+		out, err := inv.Invoke(context.Background(), []byte(schedule))
+		if err != nil || runs != 1 || string(out) != `{"applied":3}` {
+			t.Fatalf("out %s, err %v, runs %d; want one run answering its summary", out, err, runs)
 		}
 	})
 	t.Run("unsupported event fails the invocation", func(t *testing.T) {

@@ -15,6 +15,7 @@ const (
 	KindFunctionURL      // Lambda Function URL request, payload format 2.0
 	KindHTTPAPI          // API Gateway HTTP API request, payload format 2.0
 	KindSQS              // SQS event source mapping batch
+	KindSchedule         // EventBridge (Scheduler or a scheduled rule): run the reconcile
 )
 
 func (k Kind) String() string {
@@ -25,6 +26,8 @@ func (k Kind) String() string {
 		return "http_api"
 	case KindSQS:
 		return "sqs"
+	case KindSchedule:
+		return "schedule"
 	}
 	return "unknown"
 }
@@ -50,7 +53,15 @@ type payload struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 	} `json:"Records"`
+	// A scheduled event: what an EventBridge rule sends ("source":
+	// "aws.events"), and the input deploy/aws/template.yaml gives its
+	// EventBridge Scheduler schedule ("source": "aws.scheduler").
+	Source     string `json:"source"`
+	DetailType string `json:"detail-type"`
 }
+
+// Scheduled is the detail-type of a scheduled event.
+const Scheduled = "Scheduled Event"
 
 // DetectKind tells an invocation's shape from its JSON.
 func DetectKind(raw []byte) (Kind, error) {
@@ -76,10 +87,12 @@ func (p *payload) kind() (Kind, error) {
 		return KindHTTPAPI, nil
 	case p.RequestContext.HTTP.Method != "":
 		return KindFunctionURL, nil
+	case p.DetailType == Scheduled && (p.Source == "aws.scheduler" || p.Source == "aws.events"):
+		return KindSchedule, nil
 	case p.HTTPMethod != "":
 		return KindUnknown, fmt.Errorf("%w: API Gateway payload format 1.0; use a Function URL or an HTTP API with payload format 2.0", ErrUnsupportedEvent)
 	}
-	return KindUnknown, fmt.Errorf("%w: neither an HTTP request (payload format 2.0) nor an SQS batch", ErrUnsupportedEvent)
+	return KindUnknown, fmt.Errorf("%w: neither an HTTP request (payload format 2.0), an SQS batch nor a scheduled event", ErrUnsupportedEvent)
 }
 
 func truncate(s string, n int) string {

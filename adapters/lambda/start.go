@@ -32,8 +32,9 @@ var _ awslambda.Handler = (*Invoker)(nil)
 // environment; Firestore by default), the signing secrets (from Secrets
 // Manager when WEBHOOK_SIGNING_SECRET_ARN names them), Workload Identity
 // Federation to Firestore when GCP_WORKLOAD_IDENTITY_PROVIDER is set, and
-// the clients. One binary serves Function URL / HTTP API deliveries and SQS
-// batches (the worker): it dispatches on the event's shape. A bad
+// the clients. One binary serves Function URL / HTTP API deliveries, SQS
+// batches (the worker) and scheduled events (EventBridge Scheduler: the
+// reconcile, core/reconcile): it dispatches on the event's shape. A bad
 // configuration fails the init (Lambda reports Runtime.ExitError with the
 // logged reason). Start never returns.
 func Start(mux *core.Mux) {
@@ -91,6 +92,11 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mu
 		w.RetryDelay = cfg.RetryBackoff
 	}
 	inv.SQS = w
+	if cfg.GeminiAPIKey != "" {
+		inv.Reconcile = func(ctx context.Context) (any, error) {
+			return app.Reconcile(ctx, wire.ReconcileOptions{Logger: log})
+		}
+	}
 	// What is built lives as long as the execution environment; Lambda ends the process.
 	log.Info("init", "schemes", fmt.Sprint(cfg.Schemes()), "store", cfg.IdempotencyStore, "signing_secrets", len(cfg.SigningSecrets),
 		"queue", cfg.Queue, "results_sink", cfg.ResultsSink)

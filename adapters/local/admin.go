@@ -39,6 +39,7 @@ import (
 //	go run ./functions/local deadletters replay KEY
 //	go run ./functions/local jobs list [-limit N]
 //	go run ./functions/local tasks list
+//	go run ./functions/local reconcile [--since 48h] [--dry-run]   (reconcile.go)
 //
 // While the server runs, its state file is locked (bbolt), so the commands
 // ask the server: it serves them on a second loopback listener of its own,
@@ -47,7 +48,7 @@ import (
 // When the server is not running the commands open the state file
 // themselves; a replayed event then runs when the server next starts.
 
-const adminUsage = `usage: local [deadletters list | deadletters replay KEY | jobs list [-limit N] | tasks list]`
+const adminUsage = `usage: local [deadletters list | deadletters replay KEY | jobs list [-limit N] | tasks list | reconcile [--since 48h] [--dry-run]]`
 
 // adminInfo is admin.json.
 type adminInfo struct {
@@ -152,7 +153,7 @@ func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := newAdminServer(adminHandler(app, info.Token))
+	srv := newAdminServer(adminHandler(app, info.Token, log))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("admin listener stopped", "error", err.Error())
@@ -166,9 +167,10 @@ func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
 	}, nil
 }
 
-func adminHandler(app *wire.App, token string) http.Handler {
+func adminHandler(app *wire.App, token string, log *slog.Logger) http.Handler {
 	dead, _ := app.Store.(core.DeadLetters)
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /reconcile", serveReconcile(app, log))
 	mux.HandleFunc("GET /deadletters", func(w http.ResponseWriter, r *http.Request) {
 		if dead == nil {
 			http.Error(w, "this store keeps no dead letters", http.StatusNotImplemented)
@@ -298,19 +300,9 @@ var errServerDown = errors.New("the local server is not running")
 
 // viaServer asks the running server (admin.json says where).
 func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) (json.RawMessage, error) {
-	b, err := os.ReadFile(adminInfoPath(cfg))
+	info, err := runningServer(cfg)
 	if err != nil {
-		return nil, errServerDown
-	}
-	var info adminInfo
-	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, errServerDown
-	}
-	if !serverAlive(info) {
-		return nil, errServerDown // a stale admin.json: the server crashed
-	}
-	if u, err := url.Parse(info.URL); err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("admin.json names %s, not a loopback address", escapeText(info.URL, 128))
+		return nil, err
 	}
 	method, path := http.MethodGet, ""
 	switch cmd {
@@ -340,6 +332,26 @@ func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) 
 		return nil, fmt.Errorf("%s: %s", escapeText(resp.Status, 64), escapeText(strings.TrimSpace(string(body)), 1024))
 	}
 	return body, nil
+}
+
+// runningServer reads admin.json: where the running server's admin
+// listener is (errServerDown when no live server wrote it).
+func runningServer(cfg env.Config) (adminInfo, error) {
+	b, err := os.ReadFile(adminInfoPath(cfg))
+	if err != nil {
+		return adminInfo{}, errServerDown
+	}
+	var info adminInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return adminInfo{}, errServerDown
+	}
+	if !serverAlive(info) {
+		return adminInfo{}, errServerDown // a stale admin.json: the server crashed
+	}
+	if u, err := url.Parse(info.URL); err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+		return adminInfo{}, fmt.Errorf("admin.json names %s, not a loopback address", escapeText(info.URL, 128))
+	}
+	return info, nil
 }
 
 // viaFile opens the state file itself (the server is not running).

@@ -30,6 +30,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/reconcile"
 	"golang.org/x/net/netutil"
 )
 
@@ -38,10 +39,15 @@ const devSecretPath = ".gemini-webhooks/dev-secret"
 
 // Main runs mux (nil: core.NewMux()) behind the built-in actions: with no
 // arguments it serves until SIGINT or SIGTERM; with arguments it runs an
-// admin subcommand (jobs list, deadletters list|replay KEY, tasks list). It
+// admin subcommand (jobs list, deadletters list|replay KEY, tasks list,
+// reconcile [--since D] [--dry-run]); the server reconciles with the Gemini
+// API every reconcile.Interval (15 min) when GEMINI_API_KEY is set. It
 // exits the process: 2 for a configuration mistake (named on stderr), 1 for
 // any other failure.
 func Main(mux *core.Mux) {
+	if len(os.Args) > 1 && os.Args[1] == "reconcile" { // reconcile.go
+		os.Exit(reconcileCommand(context.Background(), mux, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 { // operator subcommands: admin.go
 		os.Exit(adminCommand(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
@@ -103,6 +109,9 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	srv := newServer(app.Receiver)
 	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
 		go sweepLoop(ctx, sw, logger)
+	}
+	if app.Processing.Gemini != nil {
+		go reconcileLoop(ctx, app, logger, reconcile.Interval)
 	}
 	fmt.Fprintf(stderr, "gemini webhook receiver listening on http://%s (schemes: %v, store: %s)\n", ln.Addr(), cfg.Schemes(), cfg.IdempotencyStore)
 	if s := app.Processing.Sink; s != nil {

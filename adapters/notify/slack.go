@@ -47,6 +47,18 @@ func (s *Slack) Notify(ctx context.Context, n jobs.Notification) error {
 	return nil
 }
 
+// Post posts text as one message (the reconcile's webhook health alerts).
+func (s *Slack) Post(ctx context.Context, text string) error {
+	body, err := json.Marshal(map[string]string{"text": text})
+	if err != nil {
+		return err
+	}
+	if err := post(ctx, s.client, s.url, http.Header{"Content-Type": {"application/json"}}, body); err != nil {
+		return fmt.Errorf("slack: %w", err)
+	}
+	return nil
+}
+
 // Summary is the message: what happened to the job and where its output is.
 func Summary(j *jobs.Job, ev *core.Event) string {
 	var b strings.Builder

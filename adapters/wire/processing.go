@@ -26,6 +26,12 @@ type Processing struct {
 	// are processed inline, or a cloud queue takes them).
 	Local *tasks.Queue
 	Tasks tasks.Store
+	// Gemini is the Gemini API client (nil without GEMINI_API_KEY): the
+	// reconcile lists batches and webhooks with it.
+	Gemini *gemini.Client
+	// Slack is SLACK_WEBHOOK_URL's client (nil when unset): the reconcile
+	// posts webhook health problems to it.
+	Slack *notify.Slack
 
 	dead    core.DeadLetters
 	log     *slog.Logger
@@ -48,6 +54,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 			return fail(err)
 		}
 		jc.Batches, jc.Interactions, jc.Files, geminiFetcher = g, g, g, g
+		p.Gemini = g
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")
@@ -89,6 +96,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 			return fail(err)
 		}
 		jc.Notifiers = append(jc.Notifiers, s)
+		p.Slack = s
 	}
 	var err error
 	if p.Jobs, err = jobs.New(jc); err != nil {

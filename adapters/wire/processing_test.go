@@ -71,6 +71,12 @@ func start(t *testing.T, api *geminitest.Server, env map[string]string) *receive
 
 func startEnv(t *testing.T, vars map[string]string) *receiver {
 	t.Helper()
+	return startMux(t, vars, nil)
+}
+
+// startMux is startEnv with the user's mux (nil: an empty one).
+func startMux(t *testing.T, vars map[string]string, mux *core.Mux) *receiver {
+	t.Helper()
 	getenv := func(k string) string { return vars[k] }
 	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
@@ -80,7 +86,7 @@ func startEnv(t *testing.T, vars map[string]string) *receiver {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: log, LocalQueue: true, Cloud: testCloud})
+	app, err := wire.Build(context.Background(), cfg, mux, wire.Options{Logger: log, LocalQueue: true, Cloud: testCloud})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,17 +19,17 @@ func (p *Actions) Confirm(next core.HandlerFunc) core.HandlerFunc {
 		}
 		var err error
 		if f.batch {
-			if f.job, f.inline, err = p.confirmBatch(ctx, f.job, ev); err != nil {
+			if f.job, f.inline, err = p.confirmBatch(ctx, f, f.job, ev); err != nil {
 				return err
 			}
 		}
 		if f.interaction {
-			if f.job, err = p.confirmInteraction(ctx, f.job, ev); err != nil {
+			if f.job, err = p.confirmInteraction(ctx, f, f.job, ev); err != nil {
 				return err
 			}
 		}
 		if f.video {
-			if f.job, err = p.confirmVideo(ctx, f.job); err != nil {
+			if f.job, err = p.confirmVideo(ctx, f, f.job, ev); err != nil {
 				return err
 			}
 		}
@@ -40,7 +40,7 @@ func (p *Actions) Confirm(next core.HandlerFunc) core.HandlerFunc {
 // confirmBatch asks the API about a batch the event says succeeded, unless
 // the ledger already knows its outcome. It returns inline responses when
 // the batch has no output file.
-func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*Job, []byte, error) {
+func (p *Actions) confirmBatch(ctx context.Context, f *flow, job *Job, ev *core.Event) (*Job, []byte, error) {
 	landingDue := job.Landing == LandingPending || job.Landing == LandingActive
 	if job.State.Terminal() && !(job.Source == SourceInline && landingDue) {
 		return job, nil, nil // known: a second delivery asks the API nothing
@@ -52,10 +52,11 @@ func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*
 		}
 		// Nothing can confirm it: record what the event says, unconfirmed.
 		job, err := p.update(ctx, job.ID, func(j *Job) (*Job, error) {
+			prev := j
 			j = j.Clone()
 			if j.moveTo(JobSucceeded, now, now) {
 				j.Landing, j.LandingError, j.UpdatedAt = LandingSkipped, p.c.NoBatchesReason, now
-				return j, nil
+				return f.ended(prev, j, ev), nil
 			}
 			return nil, nil
 		})
@@ -72,7 +73,7 @@ func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*
 		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
 			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
 		}
-		return next, nil
+		return f.ended(j, next, ev), nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -90,7 +91,7 @@ func (p *Actions) confirmBatch(ctx context.Context, job *Job, ev *core.Event) (*
 
 // confirmInteraction asks the API about an interaction an event says ended,
 // unless the ledger already knows its end.
-func (p *Actions) confirmInteraction(ctx context.Context, job *Job, ev *core.Event) (*Job, error) {
+func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev *core.Event) (*Job, error) {
 	if job.State.Terminal() {
 		return job, nil
 	}
@@ -105,7 +106,7 @@ func (p *Actions) confirmInteraction(ctx context.Context, job *Job, ev *core.Eve
 		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
 			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
 		}
-		return next, nil
+		return f.ended(j, next, ev), nil
 	})
 	if err != nil {
 		return nil, err
@@ -118,7 +119,7 @@ func (p *Actions) confirmInteraction(ctx context.Context, job *Job, ev *core.Eve
 
 // confirmVideo asks the API about the file a video.generated event names,
 // unless the ledger already knows the job's end.
-func (p *Actions) confirmVideo(ctx context.Context, job *Job) (*Job, error) {
+func (p *Actions) confirmVideo(ctx context.Context, f *flow, job *Job, ev *core.Event) (*Job, error) {
 	if job.State.Terminal() || job.Landing == LandingSkipped {
 		return job, nil
 	}
@@ -127,7 +128,7 @@ func (p *Actions) confirmVideo(ctx context.Context, job *Job) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
 	}
-	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return ApplyVideoStatus(j, st, now), nil })
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return f.ended(j, ApplyVideoStatus(j, st, now), ev), nil })
 	if err != nil {
 		return nil, err
 	}

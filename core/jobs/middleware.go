@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
 )
@@ -12,13 +13,14 @@ import (
 // before next, the user's handlers: Record (record.go) puts the event in
 // the job ledger, Confirm (confirm.go) asks the Gemini API whether a job
 // the event says ended did, Land (landing.go) lands its output once, Notify
-// (notify.go) sends the notices. next then finds the job and what landed in
-// its context (JobOf, Landed). If an action fails, next does not run and
+// (notify.go) sends the notices, and once (once.go) keeps the user's
+// handlers to one run per job the reconcile acted on. next then finds the
+// job and what landed in its context (JobOf, Landed). If an action fails, next does not run and
 // the delivery is retried; a retry repeats nothing the ledger records as
 // done, so a batch is downloaded and notified once however often the
 // user's handlers fail.
 func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
-	return p.Record(p.Confirm(p.Land(p.Notify(next))))
+	return p.Record(p.Confirm(p.Land(p.Notify(p.once(next)))))
 }
 
 // flow is what the built-in actions pass each other, and the user's
@@ -30,6 +32,35 @@ type flow struct {
 	sink   Sink
 	// What Confirm asks the API about.
 	batch, interaction, video bool
+	// wasTerminal: the job was terminal when the event was recorded;
+	// endedAt: the FinishedAt of this event's ledger step that ended the
+	// job (a step rerun by the store, or lost to another writer, leaves a
+	// record with another FinishedAt).
+	wasTerminal bool
+	endedAt     time.Time
+}
+
+// madeTerminal reports whether this event's ledger step ended the job.
+func (f *flow) madeTerminal() bool {
+	return !f.endedAt.IsZero() && f.endedAt.Truncate(time.Microsecond).Equal(f.job.FinishedAt.Truncate(time.Microsecond))
+}
+
+// ended is called in a ledger step that turns prev into next: when next is
+// the step that ends the job, the flow made it terminal, and a reconcile
+// event records itself as the one to run the handlers (ReconcileNotice).
+// It returns next.
+func (f *flow) ended(prev, next *Job, ev *core.Event) *Job {
+	if next == nil || !next.State.Terminal() || (prev != nil && prev.State.Terminal()) {
+		return next
+	}
+	f.endedAt = next.FinishedAt
+	if ev.Delivery.Scheme == core.SchemeReconcile {
+		if next.Notices == nil {
+			next.Notices = make(map[string]Notice)
+		}
+		next.Notices[ReconcileNotice] = Notice{DeliveryID: ev.Delivery.ID}
+	}
+	return next
 }
 
 type flowKey struct{}

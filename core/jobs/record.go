@@ -60,7 +60,9 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	// And a video's: its file must be one the API generated.
 	confirmVideo := ev.Type == core.VideoGenerated && p.c.Files != nil && videoSource(ev) != ""
 	byAPI = byAPI || confirmIA || confirmVideo
+	f := &flow{sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
+		f.wasTerminal = j != nil && j.State.Terminal()
 		// One record per (kind, id): an event of another kind never takes
 		// over a job (ValidJobID already keeps batch names to batches).
 		if j != nil && j.Kind != kind {
@@ -69,7 +71,7 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 		if byAPI {
 			return recordEvent(j, ev, now), nil
 		}
-		return ApplyEvent(j, ev, now), nil
+		return f.ended(j, ApplyEvent(j, ev, now), ev), nil
 	})
 	if errors.Is(err, errOtherKind) {
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", err.Error()))
@@ -79,5 +81,6 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &flow{job: job, sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}, nil
+	f.job = job
+	return f, nil
 }

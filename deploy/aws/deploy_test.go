@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/geminiwebhooks/receiver/adapters/lambda"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -200,5 +201,38 @@ func TestQueueAndWorker(t *testing.T) {
 	}
 	if !strings.Contains(string(mk), "build-GeminiWebhookFunction build-GeminiWorkerFunction:") {
 		t.Error("the Makefile has no shared target for the worker")
+	}
+}
+
+// TestReconcileSchedule: the worker (the function holding the Gemini API
+// key) is invoked every 15 minutes by EventBridge Scheduler, with an input
+// the bootstrap recognises by its shape as a scheduled event; the schedule is
+// on only with a Gemini API key, and the worker knows the receiver's URL.
+func TestReconcileSchedule(t *testing.T) {
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(b)
+	i := strings.Index(tpl, "\n  GeminiWorkerFunction:\n")
+	j := strings.Index(tpl, "\n  GeminiWorkerLogGroup:\n")
+	if i < 0 || j < i {
+		t.Fatal("no GeminiWorkerFunction")
+	}
+	worker := tpl[i:j]
+	for _, want := range []string{
+		"Type: ScheduleV2", "ScheduleExpression: rate(15 minutes)", "State: !If [HasGeminiApiKey, ENABLED, DISABLED]",
+		"RECEIVER_URL: !GetAtt GeminiWebhookFunctionUrl.FunctionUrl", "MaximumRetryAttempts: 0",
+	} {
+		if !strings.Contains(worker, want) {
+			t.Errorf("GeminiWorkerFunction lacks %q", want)
+		}
+	}
+	m := regexp.MustCompile(`(?m)^\s+Input: '(.*)'$`).FindStringSubmatch(worker)
+	if m == nil {
+		t.Fatal("the schedule has no Input")
+	}
+	if k, err := lambda.DetectKind([]byte(m[1])); k != lambda.KindSchedule || err != nil {
+		t.Fatalf("the schedule's input %s is %v (%v) to the bootstrap, want a scheduled event", m[1], k, err)
 	}
 }

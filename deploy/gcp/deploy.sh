@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Deploys the receiver as two Cloud Functions (gen2): GeminiWebhook (HTTP)
-# verifies, claims and publishes each delivery to a Pub/Sub topic, and
-# GeminiWorker (triggered by the topic, with --retry) acts on it.
+# Deploys the receiver as three Cloud Functions (gen2): GeminiWebhook (HTTP)
+# verifies, claims and publishes each delivery to a Pub/Sub topic,
+# GeminiWorker (triggered by the topic, with --retry) acts on it, and
+# GeminiReconcile (HTTP, not public) is called every 15 minutes by a Cloud
+# Scheduler job with an OIDC token to apply what the webhooks missed and
+# check the webhooks' health.
 #
 #   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R] [--package DIR]
 #
@@ -36,6 +39,9 @@
 #                          GeminiWebhook's sizing [80, 1, 512Mi, 60s, 0, 10]
 #   WORKER_CONCURRENCY WORKER_MEMORY WORKER_TIMEOUT WORKER_MAX_INSTANCES
 #                          GeminiWorker's sizing [4, 1Gi, 540s (the most an event-driven function gets), 10]
+#   RECONCILE_SCHEDULE     GeminiReconcile's Cloud Scheduler cron  [*/15 * * * *]
+#   SCHEDULER_SERVICE_ACCOUNT_NAME  the scheduler job's identity, invoker of GeminiReconcile only
+#                          [gemini-webhook-scheduler]
 #   PUBSUB_TOPIC           topic GeminiWebhook publishes to (QUEUE)   [gemini-webhook-events]
 #   DEAD_LETTER_TOPIC      where messages go after MAX_DELIVERY_ATTEMPTS [$PUBSUB_TOPIC-dead-letter];
 #                          its subscription $DEAD_LETTER_TOPIC-sub keeps them 7 days
@@ -49,6 +55,8 @@ set -euo pipefail
 
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
 readonly WORKER=GeminiWorker    # functions/gcp.WorkerEntryPoint
+readonly RECONCILE=GeminiReconcile # gcf.ReconcileEntryPoint
+readonly RECONCILE_JOB=gemini-webhook-reconcile
 readonly RUNTIME=go126          # aws-lambda-go in go.mod needs go 1.26
 readonly EVENTS=batch.succeeded,batch.failed,batch.expired,interaction.requires_action,interaction.completed,interaction.failed,video.generated
 readonly PASS_THROUGH="WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION"
@@ -286,7 +294,7 @@ fi
 # APIs the deployment uses; enabling an enabled API is a no-op.
 run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
   artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com \
-  pubsub.googleapis.com eventarc.googleapis.com "--project=$project"
+  pubsub.googleapis.com eventarc.googleapis.com cloudscheduler.googleapis.com "--project=$project"
 
 # Runtime identity of both functions: a Firestore user, the accessor of its
 # own secrets, the publisher of its topic and the invoker of the worker.
@@ -422,6 +430,38 @@ run gcloud functions deploy "$FUNCTION" --gen2 "--runtime=$RUNTIME" "--region=$r
 
 if u=$(probe gcloud functions describe "$FUNCTION" --gen2 "--region=$region" "--project=$project" "--format=value(url)") && [ -n "$u" ]; then
   url=$u
+fi
+
+# The reconcile. Not public: without --allow-unauthenticated Cloud Run's IAM
+# refuses any call that lacks an OIDC token of an invoker, before the code
+# runs. It reads what GeminiWorker reads (FUNCTION_SECRETS: the Gemini API
+# key) and knows the receiver's URL (RECEIVER_URL) to check the webhooks.
+reconcile_schedule=${RECONCILE_SCHEDULE:-*/15 * * * *}
+scheduler_sa_name=${SCHEDULER_SERVICE_ACCOUNT_NAME:-gemini-webhook-scheduler}
+scheduler_sa="$scheduler_sa_name@$project.iam.gserviceaccount.com"
+run gcloud functions deploy "$RECONCILE" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
+  "--source=$stage" "--entry-point=$RECONCILE" --trigger-http --no-allow-unauthenticated \
+  "--service-account=$sa_email" "$worker_secret_flag" "--set-env-vars=$env_vars,RECEIVER_URL=$url" \
+  --concurrency=1 --cpu=1 "--memory=$worker_memory" --timeout=540s --min-instances=0 --max-instances=1 --quiet
+reconcile_url="https://$region-$project.cloudfunctions.net/$RECONCILE"
+if u=$(probe gcloud functions describe "$RECONCILE" --gen2 "--region=$region" "--project=$project" "--format=value(url)") && [ -n "$u" ]; then
+  reconcile_url=$u
+fi
+# The scheduler's own identity, which may invoke GeminiReconcile and nothing else.
+if ! probe gcloud iam service-accounts describe "$scheduler_sa" "--project=$project" "--format=value(email)"; then
+  run --note "if the service account does not exist" \
+    gcloud iam service-accounts create "$scheduler_sa_name" "--display-name=Gemini webhook reconcile scheduler" "--project=$project"
+fi
+run gcloud functions add-invoker-policy-binding "$RECONCILE" "--region=$region" "--project=$project" \
+  "--member=serviceAccount:$scheduler_sa" --format=none
+scheduler_args=("--location=$region" "--project=$project" "--schedule=$reconcile_schedule" "--uri=$reconcile_url"
+  --http-method=POST "--oidc-service-account-email=$scheduler_sa" "--oidc-token-audience=$reconcile_url"
+  --attempt-deadline=600s --quiet)
+if probe gcloud scheduler jobs describe "$RECONCILE_JOB" "--location=$region" "--project=$project" "--format=value(name)"; then
+  run gcloud scheduler jobs update http "$RECONCILE_JOB" "${scheduler_args[@]}"
+else
+  run --note "if the job does not exist (else: gcloud scheduler jobs update http with the same flags)" \
+    gcloud scheduler jobs create http "$RECONCILE_JOB" "${scheduler_args[@]}"
 fi
 
 echo

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -97,6 +98,9 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 // expectedCommands are the lines a dry run prints, in order.
 func expectedCommands(project, region, source string) []string {
 	sa := "gemini-webhook-receiver@" + project + ".iam.gserviceaccount.com"
+	scheduler := "gemini-webhook-scheduler@" + project + ".iam.gserviceaccount.com"
+	receiverURL := "https://" + region + "-" + project + ".cloudfunctions.net/GeminiWebhook"
+	reconcileURL := "https://" + region + "-" + project + ".cloudfunctions.net/GeminiReconcile"
 	// Both functions read the same configuration; the receiver publishes to the topic.
 	env := " '--set-env-vars=IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=" + project + ",FIRESTORE_DATABASE=(default),FIRESTORE_COLLECTION=gemini_webhook_deliveries" +
 		",QUEUE=pubsub:projects/" + project + "/topics/gemini-webhook-events'"
@@ -104,7 +108,7 @@ func expectedCommands(project, region, source string) []string {
 	agent := "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
 	const placeholders = "  # TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
 	return []string{
-		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com --project=" + project,
+		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com cloudscheduler.googleapis.com --project=" + project,
 		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
 		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
 		"+ gcloud projects add-iam-policy-binding " + project + " --member=serviceAccount:" + sa + " --role=roles/datastore.user --condition=None --quiet --format=none",
@@ -141,6 +145,21 @@ func expectedCommands(project, region, source string) []string {
 			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" + env +
 			" --concurrency=80 --cpu=1 --memory=512Mi --timeout=60s --min-instances=0 --max-instances=10 --quiet",
 		"+ gcloud functions describe GeminiWebhook --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
+		// The reconcile: not public (Cloud Run IAM checks the caller's OIDC
+		// token), the worker's secrets, the receiver's URL to check webhooks.
+		"+ gcloud functions deploy GeminiReconcile --gen2 --runtime=go126 --region=" + region + " --project=" + project +
+			" --source=" + source + " --entry-point=GeminiReconcile --trigger-http --no-allow-unauthenticated" +
+			" --service-account=" + sa + " --clear-secrets" + strings.TrimSuffix(env, "'") + ",RECEIVER_URL=" + receiverURL + "'" +
+			" --concurrency=1 --cpu=1 --memory=1Gi --timeout=540s --min-instances=0 --max-instances=1 --quiet",
+		"+ gcloud functions describe GeminiReconcile --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
+		"+ gcloud iam service-accounts describe " + scheduler + " --project=" + project + " '--format=value(email)'",
+		"+ gcloud iam service-accounts create gemini-webhook-scheduler '--display-name=Gemini webhook reconcile scheduler' --project=" + project + "  # if the service account does not exist",
+		// roles/run.invoker on this one function, for the scheduler's identity only.
+		"+ gcloud functions add-invoker-policy-binding GeminiReconcile --region=" + region + " --project=" + project + " --member=serviceAccount:" + scheduler + " --format=none",
+		"+ gcloud scheduler jobs describe gemini-webhook-reconcile --location=" + region + " --project=" + project + " '--format=value(name)'",
+		"+ gcloud scheduler jobs create http gemini-webhook-reconcile --location=" + region + " --project=" + project + " '--schedule=*/15 * * * *'" +
+			" --uri=" + reconcileURL + " --http-method=POST --oidc-service-account-email=" + scheduler + " --oidc-token-audience=" + reconcileURL +
+			" --attempt-deadline=600s --quiet  # if the job does not exist (else: gcloud scheduler jobs update http with the same flags)",
 	}
 }
 
@@ -291,6 +310,14 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("dry-run commands:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	for _, l := range got {
+		if strings.Contains(l, "deploy GeminiReconcile") && strings.Contains(l, " --allow-unauthenticated") {
+			t.Fatalf("GeminiReconcile deployed public: %s", l)
+		}
+		if strings.Contains(l, "add-invoker-policy-binding GeminiReconcile") && !strings.Contains(l, "--member=serviceAccount:gemini-webhook-scheduler@") {
+			t.Fatalf("GeminiReconcile invokable by another identity: %s", l)
+		}
+	}
 	m := sourceLine.FindStringSubmatch(r.stdout)
 	if m == nil || m[1] != stage {
 		t.Fatalf("the dry run does not name the --source folder %s:\n%s", stage, r.stdout)
@@ -400,6 +427,45 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 			if !hasLogLine(f.logs(t), map[string]any{"message": "task", "webhook_id": c.id, "outcome": c.outcome}) {
 				t.Errorf("%s: no task line with outcome %s:\n%s", c.id, c.outcome, f.logs(t))
 			}
+		}
+	})
+
+	// And GeminiReconcile: a POST (what Cloud Scheduler sends) runs one
+	// reconcile against the Gemini API stand-in; other methods run nothing.
+	// An unauthenticated caller never reaches it: it is deployed without
+	// --allow-unauthenticated (checked below and in expectedCommands).
+	t.Run("GeminiReconcile", func(t *testing.T) {
+		api := geminitest.New("k")
+		defer api.Close()
+		api.AddBatch("batches/gcp1", geminitest.Batch{State: "BATCH_STATE_CANCELLED"})
+		f := startFunction(t, bin, map[string]string{"FUNCTION_TARGET": "GeminiReconcile", "K_SERVICE": "GeminiReconcile", "IDEMPOTENCY_STORE": "memory",
+			"GEMINI_API_KEY": "k", "GOOGLE_GEMINI_BASE_URL": api.URL})
+		for _, c := range []struct {
+			method string
+			status int
+		}{{http.MethodGet, 405}, {http.MethodPost, 200}} {
+			var resp *http.Response
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				req, _ := http.NewRequest(c.method, f.url, nil)
+				var err error
+				if resp, err = client.Do(req); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no answer: %v\n%s", err, f.logs(t))
+				}
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("%s: %d %s, want %d\n%s", c.method, resp.StatusCode, b, c.status, f.logs(t))
+			}
+			if c.method == http.MethodPost && !bytes.Contains(b, []byte(`"Applied":1`)) {
+				t.Fatalf("POST: summary %s, want one batch applied", b)
+			}
+		}
+		if !hasLogLine(f.logs(t), map[string]any{"message": "reconcile summary", "applied": 1.0}) {
+			t.Errorf("no reconcile summary line:\n%s", f.logs(t))
 		}
 	})
 

@@ -1,5 +1,5 @@
 // Package geminitest is a loopback stand-in for the parts of the Gemini API
-// the receiver reads (batches.get, files.get, files download), for tests
+// the receiver reads (batches.get, batches.list, files.get, files download), for tests
 // and benchmarks. Point GOOGLE_GEMINI_BASE_URL (or gemini.Config.BaseURL)
 // at Server.URL. Outputs are generated on the fly from a seed, so a
 // 300 MiB file costs the stand-in no memory, and Expect computes what a
@@ -30,6 +30,8 @@ type Batch struct {
 	Inline       []map[string]any
 	ErrorCode    int
 	ErrorMessage string
+	// Created is the batch's createTime (and updateTime); zero: when added.
+	Created time.Time
 }
 
 // Interaction is an interaction as the stand-in reports it.
@@ -66,6 +68,9 @@ type Server struct {
 	inters    map[string]Interaction
 	downloads map[string]int
 	gets      map[string]int
+	order     []string // batch names, in the order added: the list's order
+	hooks     []Webhook
+	lists     int // list pages served
 	// Auto answers unknown batches as succeeded with a generated output
 	// file of AutoSize bytes, and unknown files as generated videos: what
 	// the simulator's random ids need.
@@ -94,7 +99,112 @@ func (s *Server) SetAuto(size int64) {
 func (s *Server) AddBatch(name string, b Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if b.Created.IsZero() {
+		b.Created = time.Now().UTC()
+	}
+	if _, ok := s.batches[name]; !ok {
+		s.order = append(s.order, name)
+	}
 	s.batches[name] = &b
+}
+
+// ListCalls is how many pages of batches.list were served.
+func (s *Server) ListCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists
+}
+
+// TotalBatchGets is how many batches.get calls were answered, of any batch.
+func (s *Server) TotalBatchGets() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.gets {
+		n += c
+	}
+	return n
+}
+
+// Webhook is a project webhook the stand-in's WebhookService lists.
+type Webhook struct {
+	ID, URI string
+	State   string      // enabled, disabled, disabled_due_to_failed_deliveries
+	Expires []time.Time // one signing secret per entry; a zero time does not expire
+}
+
+// AddWebhook makes the stand-in list w (GET /v1beta/webhooks).
+func (s *Server) AddWebhook(w Webhook) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, w)
+}
+
+// listWebhooks answers webhooks.list in one page.
+func (s *Server) listWebhooks(w http.ResponseWriter) {
+	s.mu.Lock()
+	hooks := append([]Webhook(nil), s.hooks...)
+	s.mu.Unlock()
+	out := []any{}
+	for _, h := range hooks {
+		secrets := []any{}
+		for i, e := range h.Expires {
+			m := map[string]any{"truncated_secret": fmt.Sprintf("whsec_...%04d", i)}
+			if !e.IsZero() {
+				m["expire_time"] = e.UTC().Format(time.RFC3339Nano)
+			}
+			secrets = append(secrets, m)
+		}
+		out = append(out, map[string]any{
+			"id": h.ID, "uri": h.URI, "state": h.State, "subscribed_events": []string{"batch.succeeded"},
+			"signing_secrets": secrets,
+		})
+	}
+	writeJSON(w, map[string]any{"webhooks": out})
+}
+
+// DefaultPageSize is the page size of batches.list when the call names none.
+const DefaultPageSize = 50
+
+// listBatches answers batches.list: the batches in the order added, a page
+// of pageSize (at most 1000) from pageToken (the index of the next one).
+func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
+	size, _ := strconv.Atoi(r.URL.Query().Get("pageSize"))
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, 1000)
+	from := 0
+	if tok := r.URL.Query().Get("pageToken"); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 {
+			apiErr(w, http.StatusBadRequest, "bad page token")
+			return
+		}
+		from = n
+	}
+	s.mu.Lock()
+	s.lists++
+	var page []Batch
+	var names []string
+	for i := from; i < len(s.order) && len(page) < size; i++ {
+		names = append(names, s.order[i])
+		page = append(page, *s.batches[s.order[i]])
+	}
+	next := ""
+	if from+len(page) < len(s.order) {
+		next = strconv.Itoa(from + len(page))
+	}
+	s.mu.Unlock()
+	ops := make([]any, len(page))
+	for i := range page {
+		ops[i] = batchOp(names[i], page[i])
+	}
+	out := map[string]any{"operations": ops}
+	if next != "" {
+		out["nextPageToken"] = next
+	}
+	writeJSON(w, out)
 }
 
 // AddFile registers a file.
@@ -163,6 +273,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case path == "batches":
+		s.listBatches(w, r)
+	case path == "webhooks":
+		s.listWebhooks(w)
 	case strings.HasPrefix(path, "batches/"):
 		s.getBatch(w, path)
 	case strings.HasPrefix(path, "files/") && strings.HasSuffix(path, ":download"):
@@ -182,8 +296,9 @@ func (s *Server) getBatch(w http.ResponseWriter, name string) {
 	b := s.batches[name]
 	if b == nil && s.auto {
 		out := AutoOutput(name)
-		b = &Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: out}
+		b = &Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: out, Created: time.Now().UTC()}
 		s.batches[name] = b
+		s.order = append(s.order, name)
 		s.files[out] = &File{Name: out, MIMEType: "application/jsonl", Size: s.autoSize, Seed: int64(len(name))}
 	}
 	var bc Batch
@@ -195,7 +310,12 @@ func (s *Server) getBatch(w http.ResponseWriter, name string) {
 		apiErr(w, http.StatusNotFound, "batch "+name+" not found")
 		return
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	writeJSON(w, batchOp(name, bc))
+}
+
+// batchOp is the long-running operation the API answers for a batch.
+func batchOp(name string, bc Batch) map[string]any {
+	now := bc.Created.UTC().Format(time.RFC3339Nano)
 	md := map[string]any{
 		"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
 		"model": "models/gemini-2.5-flash", "displayName": "stand-in batch",
@@ -223,7 +343,7 @@ func (s *Server) getBatch(w http.ResponseWriter, name string) {
 	if bc.ErrorMessage != "" {
 		op["error"] = map[string]any{"code": bc.ErrorCode, "message": bc.ErrorMessage}
 	}
-	writeJSON(w, op)
+	return op
 }
 
 // AddInteraction makes the stand-in answer for interactions/id.

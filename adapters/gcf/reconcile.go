@@ -1,0 +1,94 @@
+package gcf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+)
+
+// ReconcileEntryPoint is the reconcile's HTTP function: Cloud Scheduler
+// calls it every 15 minutes with an OIDC token. It is deployed without
+// --allow-unauthenticated, so Cloud Run's IAM (roles/run.invoker, given to
+// the scheduler's service account on this function only) refuses any other
+// caller before the code runs.
+const ReconcileEntryPoint = "GeminiReconcile"
+
+// ReconcileTimeout bounds one run inside the function's own timeout
+// (deploy.sh deploys GeminiReconcile with --timeout=540s); a run cut off
+// resumes at the next.
+const ReconcileTimeout = 8 * time.Minute
+
+// Reconciler serves GeminiReconcile: one reconcile (core/reconcile) per
+// POST, with the same mux, ledger and store as GeminiWebhook.
+type Reconciler struct {
+	cfg    env.Config
+	cfgErr error
+	log    *slog.Logger
+	mux    *core.Mux
+	build  buildFunc
+
+	app lazy[wire.App]
+}
+
+// NewReconciler reads the configuration through getenv; the reconcile runs
+// mux behind the built-in actions. A bad configuration is logged at ERROR
+// now and every call is answered 500.
+func NewReconciler(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Reconciler {
+	return newReconciler(getenv, log, mux, wireBuild)
+}
+
+func newReconciler(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Reconciler {
+	r := &Reconciler{log: log, mux: mux, build: build}
+	r.cfg, r.cfgErr = env.Load(getenv, env.Cloud)
+	if r.cfgErr == nil && r.cfg.GeminiAPIKey == "" {
+		r.cfgErr = wire.ErrNoGeminiAPI
+	}
+	if r.cfgErr != nil {
+		log.Error(ReconcileEntryPoint+" is misconfigured: every run is answered 500 until it is redeployed", "error", r.cfgErr.Error())
+	}
+	return r
+}
+
+// ServeHTTP runs one reconcile and answers its summary (200), or 500 when
+// it could not run or its listing failed (Cloud Scheduler logs the failure;
+// the next run resumes).
+func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.cfgErr != nil {
+		http.Error(w, "reconcile misconfigured; see the start-up log", http.StatusInternalServerError)
+		return
+	}
+	app, err := r.app.get(func(ctx context.Context) (*wire.App, error) { return r.build(ctx, r.cfg, r.mux, r.log) })
+	if err != nil {
+		r.log.Error(ReconcileEntryPoint+": building the app failed", "error", err.Error())
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), ReconcileTimeout)
+	defer cancel()
+	s, err := app.Reconcile(ctx, wire.ReconcileOptions{Logger: r.log})
+	status := http.StatusOK
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusInternalServerError
+	}
+	b, _ := json.Marshal(s)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// Close releases what the built app holds.
+func (r *Reconciler) Close() error {
+	return r.app.close((*wire.App).Close)
+}
