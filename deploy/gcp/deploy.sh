@@ -228,22 +228,33 @@ EOF
 
 # ---------------------------------------------------------------- checks
 
-[ -n "$region" ] || die "no region: set REGION or pass --region (e.g. us-central1)"
+# Every mistake is collected and reported together, so that one run names
+# them all; nothing is staged or called before they are fixed.
+problems=()
+problem() { problems+=("$*"); }
+
+[ -n "$region" ] || problem "no region: set REGION or pass --region (e.g. us-central1)"
 if [ -z "$project" ]; then
-  $dry_run && die "no project: set GOOGLE_CLOUD_PROJECT or pass --project"
-  project=$(gcloud config get-value project 2>/dev/null) || true
-  [ -n "$project" ] || die "no project: set GOOGLE_CLOUD_PROJECT, pass --project or run gcloud config set project P"
+  if $dry_run; then
+    problem "no project: set GOOGLE_CLOUD_PROJECT or pass --project"
+  else
+    project=$(gcloud config get-value project 2>/dev/null) || true
+    [ -n "$project" ] || problem "no project: set GOOGLE_CLOUD_PROJECT, pass --project or run gcloud config set project P"
+  fi
 fi
 if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
   for s in ${WEBHOOK_SIGNING_SECRET//,/ }; do
-    [[ $s == whsec_?* ]] || die "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
+    if [[ $s != whsec_?* ]]; then
+      problem "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
+      break
+    fi
   done
 fi
 [[ $max_attempts =~ ^[0-9]+$ ]] && [ "$max_attempts" -ge 5 ] && [ "$max_attempts" -le 100 ] ||
-  die "MAX_DELIVERY_ATTEMPTS $max_attempts: Pub/Sub takes 5 to 100"
+  problem "MAX_DELIVERY_ATTEMPTS $max_attempts: Pub/Sub takes 5 to 100"
 for t in "$topic" "$dead_letter_topic"; do
   [[ $t =~ ^[A-Za-z][-A-Za-z0-9_.~+%]{2,254}$ ]] && [[ $t != goog* ]] ||
-    die "PUBSUB_TOPIC / DEAD_LETTER_TOPIC: \"$t\" is not a Pub/Sub topic id"
+    problem "PUBSUB_TOPIC / DEAD_LETTER_TOPIC: \"$t\" is not a Pub/Sub topic id"
 done
 firestore_location=${FIRESTORE_LOCATION:-$region}
 sa_email="$sa_name@$project.iam.gserviceaccount.com"
@@ -254,26 +265,51 @@ sa_email="$sa_name@$project.iam.gserviceaccount.com"
 env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection,QUEUE=pubsub:projects/$project/topics/$topic"
 for v in $PASS_THROUGH; do
   if [ -n "${!v:-}" ]; then
-    [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
+    if [[ ${!v} == *,* ]]; then
+      problem "$v contains ',', which --set-env-vars cannot carry"
+      continue
+    fi
     env_vars+=",$v=${!v}"
   fi
 done
 secrets="WEBHOOK_SIGNING_SECRET=$secret_name:latest"
 worker_secrets=''
 extra_secrets=()
+worker_has_key=false
 function_secrets=${FUNCTION_SECRETS:-}
 for kv in ${function_secrets//,/ }; do
-  [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]] ||
-    die "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
-  [ "${BASH_REMATCH[1]}" != WEBHOOK_SIGNING_SECRET ] || die "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
+  if ! [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]]; then
+    problem "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
+    continue
+  fi
+  if [ "${BASH_REMATCH[1]}" = WEBHOOK_SIGNING_SECRET ]; then
+    problem "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
+    continue
+  fi
+  case ${BASH_REMATCH[1]} in GEMINI_API_KEY | GOOGLE_API_KEY) worker_has_key=true ;; esac
   worker_secrets+="${worker_secrets:+,}${BASH_REMATCH[1]}=${BASH_REMATCH[2]}:latest"
   extra_secrets+=("${BASH_REMATCH[2]}")
 done
+# RESULTS_SINK, for Google Cloud: a gs:// bucket. An s3:// sink belongs to
+# the AWS deployment (the function would refuse it at start), another
+# scheme to no sink, and a folder would vanish with the instance.
 sink_bucket=''
-if [[ ${RESULTS_SINK:-} == gs://* ]]; then
-  sink_bucket=${RESULTS_SINK#gs://}
-  sink_bucket=${sink_bucket%%/*}
-  [ -n "$sink_bucket" ] || die "RESULTS_SINK $RESULTS_SINK names no bucket"
+if [ -n "${RESULTS_SINK:-}" ]; then
+  case $RESULTS_SINK in
+    gs://*)
+      sink_bucket=${RESULTS_SINK#gs://}
+      sink_bucket=${sink_bucket%%/*}
+      [ -n "$sink_bucket" ] || problem "RESULTS_SINK $RESULTS_SINK names no bucket: want gs://BUCKET[/PREFIX]"
+      ;;
+    s3://*) problem "RESULTS_SINK $RESULTS_SINK: s3:// is the AWS deployment's sink; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+    *://*) problem "RESULTS_SINK $RESULTS_SINK: unknown scheme; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+    *) problem "RESULTS_SINK $RESULTS_SINK: a folder would be lost with the function's instance; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+  esac
+fi
+if [ ${#problems[@]} -gt 0 ]; then
+  printf 'deploy.sh: %s\n' "${problems[@]}" >&2
+  printf 'deploy.sh: %d problem(s) above; nothing was staged or deployed (see --help)\n' "${#problems[@]}" >&2
+  exit 1
 fi
 
 # ---------------------------------------------------------------- deploy
@@ -438,3 +474,17 @@ If that created a webhook, it stored the new signing secret as the latest versio
 $secret_name: run this script again so that new instances read it. Then check a delivery:
   go run ./scripts/gemini-webhooks ping --id ID   # and watch the function's log
 EOF
+
+# Landing needs both the Gemini API key (to confirm a batch and download its
+# output) and a gs:// RESULTS_SINK; without either, jobs are only recorded.
+if ! $worker_has_key || [ -z "$sink_bucket" ]; then
+  echo
+  echo "Note: as deployed, finished batches land nowhere (jobs are recorded in Firestore, nothing is downloaded):"
+  $worker_has_key || echo "  - GeminiWorker has no GEMINI_API_KEY: it cannot confirm batches or download their output."
+  [ -n "$sink_bucket" ] || echo "  - RESULTS_SINK is unset: there is no bucket to land in."
+  cat <<EOF
+To land them, keep the key in Secret Manager and name both, then run this script again:
+  printf %s "\$GEMINI_API_KEY" | gcloud secrets create gemini-api-key --data-file=- --project=$project
+  export FUNCTION_SECRETS=GEMINI_API_KEY=gemini-api-key RESULTS_SINK=gs://YOUR_BUCKET/gemini
+EOF
+fi

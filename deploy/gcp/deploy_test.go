@@ -176,6 +176,9 @@ func TestDryRunArguments(t *testing.T) {
 		{"bad FUNCTION_SECRETS", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "FUNCTION_SECRETS": "GEMINI_API_KEY"}, []string{"--dry-run"}, "is not VAR=secret-name", ""},
 		{"too few delivery attempts", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "MAX_DELIVERY_ATTEMPTS": "3"}, []string{"--dry-run"}, "Pub/Sub takes 5 to 100", ""},
 		{"bad topic id", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "PUBSUB_TOPIC": "goog-events"}, []string{"--dry-run"}, "is not a Pub/Sub topic id", ""},
+		{"sink of the other cloud", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "s3://bucket/p"}, []string{"--dry-run"}, "RESULTS_SINK s3://bucket/p: s3:// is the AWS deployment's sink", ""},
+		{"sink of no known scheme", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "ftp://x"}, []string{"--dry-run"}, "RESULTS_SINK ftp://x: unknown scheme", ""},
+		{"sink that is a folder", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "results"}, []string{"--dry-run"}, "gs://BUCKET[/PREFIX]", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
@@ -771,4 +774,76 @@ lines:
 		return true
 	}
 	return false
+}
+
+// TestDryRunReportsEveryProblem: one run names every mistake (before: the
+// first only, one per run), and stages nothing.
+func TestDryRunReportsEveryProblem(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := filepath.Join(t.TempDir(), "source")
+	r := runDeploy(t, root, map[string]string{
+		"WEBHOOK_SIGNING_SECRET": "hunter2", "MAX_DELIVERY_ATTEMPTS": "3", "PUBSUB_TOPIC": "goog-events",
+		"FUNCTION_SECRETS": "GEMINI_API_KEY", "RESULTS_SINK": "s3://b", "WEBHOOK_AUDIENCE": "a,b", "STAGE_DIR": stage,
+	}, "--dry-run")
+	if r.err == nil {
+		t.Fatalf("the dry run succeeded:\n%s", r.stdout)
+	}
+	if r.calls != "" {
+		t.Errorf("gcloud was called:\n%s", r.calls)
+	}
+	for _, want := range []string{"REGION", "GOOGLE_CLOUD_PROJECT", "WEBHOOK_SIGNING_SECRET", "MAX_DELIVERY_ATTEMPTS", "is not a Pub/Sub topic id",
+		"FUNCTION_SECRETS", "RESULTS_SINK s3://b", "WEBHOOK_AUDIENCE contains ','", "9 problem(s)"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(stage); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the source was staged despite the problems (%v)", err)
+	}
+}
+
+// TestDryRunSaysWhatLandsNothing: the default deployment records jobs but
+// lands nothing, and says so with the commands that fix it (before: silence);
+// with the key and a bucket there is no such note.
+func TestDryRunSaysWhatLandsNothing(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		env      map[string]string
+		want     []string
+		wantNone bool
+	}{
+		{"default", nil, []string{"finished batches land nowhere", "no GEMINI_API_KEY", "RESULTS_SINK is unset",
+			"gcloud secrets create gemini-api-key --data-file=- --project=" + fakeProject,
+			"export FUNCTION_SECRETS=GEMINI_API_KEY=gemini-api-key RESULTS_SINK=gs://"}, false},
+		{"key only", map[string]string{"FUNCTION_SECRETS": "GEMINI_API_KEY=k"}, []string{"finished batches land nowhere", "RESULTS_SINK is unset"}, false},
+		{"sink only", map[string]string{"RESULTS_SINK": "gs://b/p"}, []string{"finished batches land nowhere", "no GEMINI_API_KEY"}, false},
+		{"both", map[string]string{"FUNCTION_SECRETS": "GEMINI_API_KEY=k", "RESULTS_SINK": "gs://b/p"}, nil, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": filepath.Join(t.TempDir(), "s")}
+			for k, v := range c.env {
+				e[k] = v
+			}
+			r := runDeploy(t, root, e, "--dry-run")
+			if r.err != nil {
+				t.Fatalf("dry run: %v\n%s", r.err, r.stderr)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			if c.wantNone && strings.Contains(r.stdout, "land nowhere") {
+				t.Errorf("a note although the worker has the key and a bucket:\n%s", r.stdout)
+			}
+		})
+	}
 }
