@@ -8,6 +8,7 @@ package env
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -316,4 +317,25 @@ func orDefault(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// LambdaLogLevel is AWS_LAMBDA_LOG_LEVEL, which Lambda sets from the
+// function's ApplicationLogLevel (JSON log format): TRACE and DEBUG log
+// everything, then INFO, WARN, ERROR, FATAL. Unset: INFO. An unknown value
+// is reported with INFO in effect.
+func LambdaLogLevel(getenv func(string) string) (slog.Level, error) {
+	switch s := strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))); s {
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug, nil
+	case "WARN":
+		return slog.LevelWarn, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	case "FATAL":
+		return slog.LevelError + 4, nil
+	default:
+		return slog.LevelInfo, fmt.Errorf("AWS_LAMBDA_LOG_LEVEL %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", s)
+	}
 }

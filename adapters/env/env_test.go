@@ -1,6 +1,7 @@
 package env_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -130,5 +131,30 @@ func TestFirestoreNeedsProject(t *testing.T) {
 				t.Errorf("the error does not name GOOGLE_CLOUD_PROJECT: %v", err)
 			}
 		})
+	}
+}
+
+// AWS_LAMBDA_LOG_LEVEL (Lambda's ApplicationLogLevel) sets the Lambda
+// logger's level; an unknown value is named and INFO kept.
+func TestLambdaLogLevel(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    slog.Level
+		wantErr bool
+	}{
+		{"", slog.LevelInfo, false},
+		{"TRACE", slog.LevelDebug, false},
+		{"debug", slog.LevelDebug, false},
+		{"INFO", slog.LevelInfo, false},
+		{"WARN", slog.LevelWarn, false},
+		{"ERROR", slog.LevelError, false},
+		{"FATAL", slog.LevelError + 4, false},
+		{"LOUD", slog.LevelInfo, true},
+	}
+	for _, c := range cases {
+		got, err := env.LambdaLogLevel(func(k string) string { return map[string]string{"AWS_LAMBDA_LOG_LEVEL": c.in}[k] })
+		if got != c.want || (err != nil) != c.wantErr || err != nil && !strings.Contains(err.Error(), "AWS_LAMBDA_LOG_LEVEL") {
+			t.Errorf("%q: %v, %v; want %v, error %v naming the variable", c.in, got, err, c.want, c.wantErr)
+		}
 	}
 }

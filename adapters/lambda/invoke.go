@@ -39,6 +39,7 @@ type Invoker struct {
 // Invoke handles one invocation. HTTP deliveries never fail the invocation:
 // every outcome, rejections included, is an HTTP answer.
 func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
+	defer withInvocation(ctx)()
 	var p payload
 	err := json.Unmarshal(raw, &p)
 	kind := KindUnknown
