@@ -18,9 +18,11 @@ const RequestIDKey = "requestId"
 // reads "level", which slog writes as DEBUG, INFO, WARN or ERROR). Every line
 // logged during an invocation carries its request id (RequestIDKey), from
 // the invocation's context, or, for a line logged without it, from the
-// invocation in progress (Lambda runs one at a time per process).
+// invocation in progress (Lambda runs one at a time per process), and each
+// delivery and task line is also a CloudWatch Embedded Metric Format
+// document (see MetricsNamespace).
 func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	return slog.New(requestIDHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 // current is the request id of the invocation in progress ("" between
@@ -39,7 +41,10 @@ func withInvocation(ctx context.Context) func() {
 	return func() { current.CompareAndSwap(&id, nil) }
 }
 
-type requestIDHandler struct{ slog.Handler }
+type requestIDHandler struct {
+	slog.Handler
+	grouped bool // attributes go into a group: no EMF (its members are top level)
+}
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
@@ -47,13 +52,16 @@ func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	} else if id := current.Load(); id != nil {
 		r.AddAttrs(slog.String(RequestIDKey, *id))
 	}
+	if !h.grouped {
+		addMetrics(&r)
+	}
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(as)}
+	return requestIDHandler{h.Handler.WithAttrs(as), h.grouped}
 }
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
+	return requestIDHandler{h.Handler.WithGroup(name), h.grouped || name != ""}
 }
