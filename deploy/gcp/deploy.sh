@@ -41,6 +41,12 @@
 #                          its subscription $DEAD_LETTER_TOPIC-sub keeps them 7 days
 #   MAX_DELIVERY_ATTEMPTS  deliveries of a message to GeminiWorker, 5 to 100 [5]
 #   STAGE_DIR              where to stage --source [deploy/gcp/.build/source]
+#   MONITORING_DIR         where to write the log-based metric and alert policy files
+#                          [beside STAGE_DIR: deploy/gcp/.build/monitoring]
+#   ALERT_CHANNELS         notification channels of the alert policies, comma separated
+#                          projects/P/notificationChannels/ID [none: the alerts show in the console]
+#   FAILED_BURST_THRESHOLD REJECTED_BURST_THRESHOLD
+#                          failed / rejected deliveries in 5 minutes that raise an alert [10, 20]
 #   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
 #   IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION
 #                          passed to the function when set (DESIGN.md §4); a gs:// RESULTS_SINK
@@ -306,6 +312,18 @@ if [ -n "${RESULTS_SINK:-}" ]; then
     *) problem "RESULTS_SINK $RESULTS_SINK: a folder would be lost with the function's instance; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
   esac
 fi
+failed_burst=${FAILED_BURST_THRESHOLD:-10}
+rejected_burst=${REJECTED_BURST_THRESHOLD:-20}
+for v in failed_burst rejected_burst; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problem "${v^^}_THRESHOLD ${!v}: want a whole number of deliveries, at least 1"
+done
+alert_channels=()
+alert_channels_in=${ALERT_CHANNELS:-}
+for c in ${alert_channels_in//,/ }; do
+  if [[ $c =~ ^projects/[^/]+/notificationChannels/[0-9]+$ ]]; then alert_channels+=("$c"); else
+    problem "ALERT_CHANNELS: \"$c\" is not projects/P/notificationChannels/ID"
+  fi
+done
 if [ ${#problems[@]} -gt 0 ]; then
   printf 'deploy.sh: %s\n' "${problems[@]}" >&2
   printf 'deploy.sh: %d problem(s) above; nothing was staged or deployed (see --help)\n' "${#problems[@]}" >&2
@@ -460,8 +478,121 @@ if u=$(probe gcloud functions describe "$FUNCTION" --gen2 "--region=$region" "--
   url=$u
 fi
 
+# ---------------------------------------------------------------- monitoring
+
+# Log-based metrics on the one line per delivery ("delivery", GeminiWebhook)
+# and per queued event ("task", GeminiWorker), and alert policies on them
+# and on the dead-letter subscription's backlog. Each is created once and
+# updated from the same file on later runs. The files are written in every
+# run, a dry run included, so they can be read before they are applied.
+monitoring_dir=${MONITORING_DIR:-$(dirname "$stage")/monitoring}
+mkdir -p "$monitoring_dir"
+run gcloud services enable logging.googleapis.com monitoring.googleapis.com "--project=$project"
+lines_filter='resource.type="cloud_run_revision" AND resource.labels.service_name=("'${FUNCTION,,}'" OR "'${WORKER,,}'")'
+metric_prefix=gemini_webhook
+
+write_metric() { # name description filter [distribution extractor unit]
+  local f="$monitoring_dir/metric-$1.yaml"
+  {
+    printf 'description: %s\n' "'${2//\'/\'\'}'"
+    printf 'filter: %s\n' "'${3//\'/\'\'}'"
+    printf 'labelExtractors:\n  outcome: EXTRACT(jsonPayload.outcome)\n  line: EXTRACT(jsonPayload.message)\n'
+    if [ $# -gt 3 ]; then
+      printf 'valueExtractor: EXTRACT(%s)\n' "$4"
+      printf 'bucketOptions:\n  exponentialBuckets:\n    numFiniteBuckets: 40\n    growthFactor: 2\n    scale: 1\n'
+      printf 'metricDescriptor:\n  metricKind: DELTA\n  valueType: DISTRIBUTION\n  unit: %s\n' "$5"
+    else
+      printf 'metricDescriptor:\n  metricKind: DELTA\n  valueType: INT64\n  unit: "1"\n'
+    fi
+    printf '  labels:\n  - key: outcome\n  - key: line\n'
+  } >"$f"
+}
+write_metric "${metric_prefix}_deliveries" "Deliveries (line=delivery) and queued events (line=task) by outcome" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task")'
+write_metric "${metric_prefix}_latency" "latency_ms of each delivery and task line" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.latency_ms>=0' jsonPayload.latency_ms ms
+write_metric "${metric_prefix}_landed_bytes" "Bytes landed in RESULTS_SINK" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.bytes>0' jsonPayload.bytes By
+write_metric "${metric_prefix}_landing_failures" "Lines whose landing failed (landing_error)" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.landing_error:*'
+write_metric "${metric_prefix}_dead_letters" "Events kept as dead letters" \
+  "$lines_filter"' AND jsonPayload.outcome="dead_letter"'
+write_metric "${metric_prefix}_misconfigured" "The functions' start-up ERROR line: misconfigured, every delivery answered 500" \
+  "$lines_filter"' AND severity=ERROR AND jsonPayload.message:"misconfigured"'
+
+for m in deliveries latency landed_bytes landing_failures dead_letters misconfigured; do
+  name=${metric_prefix}_$m
+  file="$monitoring_dir/metric-$name.yaml"
+  if probe gcloud logging metrics describe "$name" "--project=$project" "--format=value(name)"; then
+    run gcloud logging metrics update "$name" "--config-from-file=$file" "--project=$project"
+  else
+    run --note "if the metric does not exist; later runs update it from the same file" \
+      gcloud logging metrics create "$name" "--config-from-file=$file" "--project=$project"
+  fi
+done
+
+write_policy() { # file display-name documentation conditions-yaml
+  {
+    printf 'displayName: %s\n' "'$2'"
+    printf 'combiner: OR\n'
+    printf 'documentation:\n  mimeType: text/markdown\n  content: %s\n' "'${3//\'/\'\'}'"
+    if [ ${#alert_channels[@]} -gt 0 ]; then
+      printf 'notificationChannels:\n'
+      printf -- '- %s\n' "${alert_channels[@]}"
+    fi
+    printf 'conditions:\n%s\n' "$4"
+  } >"$monitoring_dir/$1"
+}
+log_condition() { # display-name metric outcome-filter threshold
+  cat <<YAML
+- displayName: '$1'
+  conditionThreshold:
+    filter: 'resource.type="cloud_run_revision" AND metric.type="logging.googleapis.com/user/$2"$3'
+    comparison: COMPARISON_GT
+    thresholdValue: $4
+    duration: 0s
+    aggregations:
+    - alignmentPeriod: 300s
+      perSeriesAligner: ALIGN_SUM
+      crossSeriesReducer: REDUCE_SUM
+YAML
+}
+write_policy policy-dead-letters.yaml "Gemini webhooks: dead letters waiting ($dead_letter_sub)" \
+  "Events GeminiWorker failed $max_attempts times wait in $dead_letter_sub. Fix the cause, then replay them." "$(cat <<YAML
+- displayName: 'Undelivered messages in $dead_letter_sub'
+  conditionThreshold:
+    filter: 'resource.type="pubsub_subscription" AND resource.labels.subscription_id="$dead_letter_sub" AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
+    comparison: COMPARISON_GT
+    thresholdValue: 0
+    duration: 0s
+    aggregations:
+    - alignmentPeriod: 300s
+      perSeriesAligner: ALIGN_MAX
+YAML
+)"
+write_policy policy-bursts.yaml "Gemini webhooks: failed or rejected deliveries" \
+  "Many failed deliveries: a store, queue or handler is failing (Gemini retries). Many rejected: a secret rotation gone wrong?" \
+  "$(log_condition "More than $failed_burst failed in 5 min" "${metric_prefix}_deliveries" ' AND metric.labels.outcome="failed"' "$failed_burst")
+$(log_condition "More than $rejected_burst rejected in 5 min" "${metric_prefix}_deliveries" ' AND metric.labels.outcome="rejected"' "$rejected_burst")"
+write_policy policy-misconfigured.yaml "Gemini webhooks: function misconfigured" \
+  "A function logged that it is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration." \
+  "$(log_condition "Misconfigured start-up line" "${metric_prefix}_misconfigured" '' 0)"
+
+for p in dead-letters bursts misconfigured; do
+  file="$monitoring_dir/policy-$p.yaml"
+  display=$(sed -n "s/^displayName: '\(.*\)'$/\1/p" "$file")
+  existing=$(probe gcloud alpha monitoring policies list "--project=$project" "--filter=displayName=\"$display\"" "--format=value(name)" || true)
+  if [ -n "$existing" ]; then
+    run gcloud alpha monitoring policies update "${existing%%$'\n'*}" "--policy-from-file=$file" "--project=$project"
+  else
+    run --note "if no policy has this displayName; later runs update it" \
+      gcloud alpha monitoring policies create "--policy-from-file=$file" "--project=$project"
+  fi
+done
+
 echo
 echo "--source folder (left in place): $stage"
+echo "metric and alert policy files: $monitoring_dir"
 if $dry_run; then
   echo "Function URL (expected): $url"
 else

@@ -103,7 +103,7 @@ func expectedCommands(project, region, source string) []string {
 	// What a dry run cannot know: Eventarc's names, the project number.
 	agent := "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
 	const placeholders = "  # TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
-	return []string{
+	return append([]string{
 		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com --project=" + project,
 		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
 		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
@@ -141,7 +141,32 @@ func expectedCommands(project, region, source string) []string {
 			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" + env +
 			" --concurrency=80 --cpu=1 --memory=512Mi --timeout=60s --min-instances=0 --max-instances=10 --quiet",
 		"+ gcloud functions describe GeminiWebhook --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
+	}, monitoringCommands(project, filepath.Join(filepath.Dir(source), "monitoring"))...)
+}
+
+// monitoringCommands are the dry run's last lines: the log-based metrics
+// and the alert policies, each created when absent (updated otherwise)
+// from a file in dir.
+func monitoringCommands(project, dir string) []string {
+	lines := []string{"+ gcloud services enable logging.googleapis.com monitoring.googleapis.com --project=" + project}
+	for _, m := range []string{"deliveries", "latency", "landed_bytes", "landing_failures", "dead_letters", "misconfigured"} {
+		name := "gemini_webhook_" + m
+		lines = append(lines,
+			"+ gcloud logging metrics describe "+name+" --project="+project+" '--format=value(name)'",
+			"+ gcloud logging metrics create "+name+" --config-from-file="+filepath.Join(dir, "metric-"+name+".yaml")+" --project="+project+
+				"  # if the metric does not exist; later runs update it from the same file")
 	}
+	for _, p := range []struct{ file, display string }{
+		{"dead-letters", "Gemini webhooks: dead letters waiting (gemini-webhook-events-dead-letter-sub)"},
+		{"bursts", "Gemini webhooks: failed or rejected deliveries"},
+		{"misconfigured", "Gemini webhooks: function misconfigured"},
+	} {
+		lines = append(lines,
+			"+ gcloud alpha monitoring policies list --project="+project+" '--filter=displayName=\""+p.display+"\"' '--format=value(name)'",
+			"+ gcloud alpha monitoring policies create --policy-from-file="+filepath.Join(dir, "policy-"+p.file+".yaml")+" --project="+project+
+				"  # if no policy has this displayName; later runs update it")
+	}
+	return lines
 }
 
 func commandLines(out string) []string {
@@ -179,6 +204,8 @@ func TestDryRunArguments(t *testing.T) {
 		{"sink of the other cloud", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "s3://bucket/p"}, []string{"--dry-run"}, "RESULTS_SINK s3://bucket/p: s3:// is the AWS deployment's sink", ""},
 		{"sink of no known scheme", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "ftp://x"}, []string{"--dry-run"}, "RESULTS_SINK ftp://x: unknown scheme", ""},
 		{"sink that is a folder", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "results"}, []string{"--dry-run"}, "gs://BUCKET[/PREFIX]", ""},
+		{"bad burst threshold", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "REJECTED_BURST_THRESHOLD": "many"}, []string{"--dry-run"}, "REJECTED_BURST_THRESHOLD many", ""},
+		{"bad alert channel", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "ALERT_CHANNELS": "me@example.com"}, []string{"--dry-run"}, "is not projects/P/notificationChannels/ID", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
@@ -843,6 +870,61 @@ func TestDryRunSaysWhatLandsNothing(t *testing.T) {
 			}
 			if c.wantNone && strings.Contains(r.stdout, "land nowhere") {
 				t.Errorf("a note although the worker has the key and a bucket:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestDryRunWritesMonitoring: the metric and policy files a dry run writes
+// (and prints the commands for) count the delivery and task lines by
+// outcome, alert on the dead-letter backlog, on failed / rejected bursts
+// above the thresholds given and on the "misconfigured" ERROR line, and
+// notify ALERT_CHANNELS.
+func TestDryRunWritesMonitoring(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	r := runDeploy(t, root, map[string]string{
+		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": filepath.Join(tmp, "source"),
+		"FAILED_BURST_THRESHOLD": "7", "REJECTED_BURST_THRESHOLD": "33", "ALERT_CHANNELS": "projects/" + fakeProject + "/notificationChannels/42",
+	}, "--dry-run")
+	if r.err != nil || r.calls != "" {
+		t.Fatalf("err %v, gcloud calls %q\n%s", r.err, r.calls, r.stderr)
+	}
+	dir := filepath.Join(tmp, "monitoring")
+	if !strings.Contains(r.stdout, "metric and alert policy files: "+dir+"\n") {
+		t.Errorf("the dry run does not name %s:\n%s", dir, r.stdout)
+	}
+	lines := `resource.type="cloud_run_revision" AND resource.labels.service_name=("geminiwebhook" OR "geminiworker")`
+	cases := []struct {
+		file string
+		want []string
+	}{
+		{"metric-gemini_webhook_deliveries.yaml", []string{lines + ` AND jsonPayload.message=("delivery" OR "task")`, "outcome: EXTRACT(jsonPayload.outcome)", "valueType: INT64"}},
+		{"metric-gemini_webhook_latency.yaml", []string{"valueExtractor: EXTRACT(jsonPayload.latency_ms)", "valueType: DISTRIBUTION", "unit: ms"}},
+		{"metric-gemini_webhook_landed_bytes.yaml", []string{"valueExtractor: EXTRACT(jsonPayload.bytes)", "unit: By"}},
+		{"metric-gemini_webhook_landing_failures.yaml", []string{"jsonPayload.landing_error:*"}},
+		{"metric-gemini_webhook_dead_letters.yaml", []string{`jsonPayload.outcome="dead_letter"`}},
+		{"metric-gemini_webhook_misconfigured.yaml", []string{`severity=ERROR AND jsonPayload.message:"misconfigured"`}},
+		{"policy-dead-letters.yaml", []string{`resource.labels.subscription_id="gemini-webhook-events-dead-letter-sub"`, "subscription/num_undelivered_messages", "thresholdValue: 0", "- projects/" + fakeProject + "/notificationChannels/42"}},
+		{"policy-bursts.yaml", []string{`metric.labels.outcome="failed"'`, "thresholdValue: 7\n", `metric.labels.outcome="rejected"'`, "thresholdValue: 33\n", "- projects/" + fakeProject + "/notificationChannels/42"}},
+		{"policy-misconfigured.yaml", []string{`logging.googleapis.com/user/gemini_webhook_misconfigured"'`, "thresholdValue: 0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s lacks %q:\n%s", c.file, w, b)
+				}
+			}
+			if !strings.Contains(r.stdout, filepath.Join(dir, c.file)+" --project="+fakeProject) {
+				t.Errorf("no command applies %s", c.file)
 			}
 		})
 	}
