@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+)
+
+// fixedNow is the clock of the operator tests: ages are exact.
+var fixedNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// seed writes real records through the backend the environment names: a
+// landed batch, a failed landing, a requires_action stuck for 2 h, and two
+// dead letters (one replayable event, one that is not JSON).
+func seed(t *testing.T, getenv func(string) string) {
+	t.Helper()
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	put := func(j jobs.Job) {
+		if _, err := b.Ledger.UpdateJob(ctx, j.ID, func(*jobs.Job) (*jobs.Job, error) { return &j, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(jobs.Job{ID: "batches/landed", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-3 * time.Hour), UpdatedAt: fixedNow.Add(-3 * time.Minute),
+		Output: &jobs.Manifest{URI: "gs://bucket/gemini/batches/landed/output.jsonl", Bytes: 1234}})
+	put(jobs.Job{ID: "batches/nolanding", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-10 * time.Minute),
+		LandingError: "403 Forbidden on gs://bucket"})
+	put(jobs.Job{ID: "interactions/stuck", Kind: "interaction", State: jobs.JobRequiresAction, FirstSeen: fixedNow.Add(-2 * time.Hour),
+		StateAt: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-2 * time.Hour)})
+	for _, d := range []core.DeadLetter{
+		{Key: "msg_dead_event", Scheme: core.SchemeStatic, EventType: "interaction.completed", Reason: "handler: boom", ReceivedAt: fixedNow.Add(-5 * time.Minute), Attempts: 5,
+			Body: []byte(`{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:55:00Z","data":{"id":"interactions/replayed"}}`)},
+		{Key: "msg_dead_garbage", Scheme: core.SchemeStatic, Reason: "not JSON", ReceivedAt: fixedNow.Add(-26 * time.Hour), Body: []byte("\x00not json")},
+	} {
+		if err := b.DeadLetters.PutDeadLetter(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type opStep struct {
+	name     string
+	args     []string
+	wantCode int
+	want     []string // in stdout (stderr for failures)
+	not      []string // nowhere in stdout
+}
+
+func runSteps(t *testing.T, getenv func(string) string, steps []opStep) {
+	t.Helper()
+	now = func() time.Time { return fixedNow }
+	t.Cleanup(func() { now = time.Now })
+	for _, s := range steps {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), s.args, &stdout, &stderr, getenv)
+		out := stdout.String()
+		if code != exitOK {
+			out = stderr.String()
+		}
+		if code != s.wantCode {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", s.name, code, s.wantCode, stdout.String(), stderr.String())
+			continue
+		}
+		for _, w := range s.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", s.name, w, out)
+			}
+		}
+		for _, w := range s.not {
+			if strings.Contains(stdout.String(), w) {
+				t.Errorf("%s: output has %q:\n%s", s.name, w, stdout.String())
+			}
+		}
+		if code != exitOK && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+			t.Errorf("%s: the error is more than one line:\n%s", s.name, stderr.String())
+		}
+	}
+}
+
+// The common steps, against any backend.
+func readSteps() []opStep {
+	return []opStep{
+		{"status", []string{"status"}, 0, []string{"requires_action 1", "succeeded 2", "stuck requires_action (> 1h)  1", "landings failed               1",
+			"dead letters                  2", "interactions/stuck", "requires_action (stuck)", "landing failed: 403 Forbidden"}, []string{"0001-01-01"}},
+		{"status --json", []string{"status", "--json"}, 0, []string{`"dead_letters": 2`, `"requires_action": 1`, `"stuck_requires_action"`}, []string{"0001-01-01"}},
+		{"jobs list", []string{"jobs", "list"}, 0, []string{"ID", "STATE", "UPDATED", "batches/landed", "3m ago", "gs://bucket/gemini/batches/landed/output.jsonl", "2h ago"}, []string{"0001-01-01"}},
+		{"jobs get", []string{"jobs", "get", "batches/landed", "--json"}, 0, []string{`"bytes": 1234`}, []string{"0001-01-01", "finished_at"}},
+		{"jobs get unknown", []string{"jobs", "get", "batches/nope"}, 1, []string{`no job "batches/nope"`}, nil},
+		{"deadletters list", []string{"deadletters", "list"}, 0, []string{"KEY", "msg_dead_event", "5m ago", "handler: boom", "msg_dead_garbage", "26h ago"}, nil},
+		{"deadletters get shows JSON", []string{"deadletters", "get", "msg_dead_event"}, 0, []string{`"body": {`, `"interactions/replayed"`}, nil},
+		{"deadletters get unknown", []string{"deadletters", "get", "msg_nope"}, 1, []string{`no dead letter "msg_nope"`}, nil},
+		{"replay --dry-run changes nothing", []string{"deadletters", "replay", "--all", "--dry-run"}, 0, []string{"would replay msg_dead_event", "would replay msg_dead_garbage"}, nil},
+		{"replay needs a key or --all", []string{"deadletters", "replay"}, 2, []string{"replay KEY|--all"}, nil},
+		{"help", []string{"deadletters", "-h"}, 0, nil, nil},
+	}
+}
+
+// TestOperatorCommandsLocalFile: status, jobs and deadletters against the
+// local bbolt file, with friendly output; replay --all puts every dead
+// letter back on the file's durable queue (it runs when the server starts)
+// and leaves none.
+func TestOperatorCommandsLocalFile(t *testing.T) {
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	vars := map[string]string{"STATE_PATH": statePath}
+	getenv := func(k string) string { return vars[k] }
+	runSteps(t, func(k string) string { return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "missing.db")}[k] }, []opStep{
+		{"no state file", []string{"status"}, 1, []string{"no state file at", "missing.db", "set STATE_PATH"}, nil},
+	})
+	seed(t, getenv)
+	runSteps(t, getenv, append(readSteps(),
+		opStep{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "queued msg_dead_garbage", "next starts"}, nil},
+		opStep{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+		opStep{"status after", []string{"status", "--json"}, 0, []string{`"dead_letters": 0`, `"queued_tasks": 2`}, nil},
+	))
+}
