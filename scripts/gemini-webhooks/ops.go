@@ -357,7 +357,7 @@ func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, pic
 		return nil
 	}
 	b.Close()
-	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		return err
 	}
