@@ -249,6 +249,9 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // adminCommand runs a subcommand; it returns the exit code.
 func adminCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if isHelp(args) {
+		return printHelp(stdout)
+	}
 	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		fmt.Fprintln(stderr, "local:", err)

@@ -58,3 +58,23 @@ func TestAdminSaysWhereItLooked(t *testing.T) {
 		})
 	}
 }
+
+// -h explains server mode and the environment and exits 0, whatever
+// subcommand it follows (before: a one-line usage and exit 2).
+func TestHelpExitsZero(t *testing.T) {
+	cases := [][]string{{"-h"}, {"--help"}, {"help"}, {"jobs", "list", "-h"}, {"deadletters", "-h"}}
+	for _, args := range cases {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := adminCommand(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+			if code != 0 {
+				t.Fatalf("exit %d, want 0; stderr %q", code, stderr.String())
+			}
+			for _, w := range []string{"Server mode", "127.0.0.1:$PORT", "STATE_PATH", "WEBHOOK_SIGNING_SECRET", "deadletters replay KEY"} {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("help lacks %q:\n%s", w, stdout.String())
+				}
+			}
+		})
+	}
+}
