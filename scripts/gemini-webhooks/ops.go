@@ -390,6 +390,61 @@ type statusView struct {
 	LandingsFailed []jobView      `json:"landings_failed,omitempty"`
 	DeadLetters    int            `json:"dead_letters"`
 	QueuedTasks    *int           `json:"queued_tasks,omitempty"`
+	Webhooks       []hookStatus   `json:"webhooks,omitempty"`
+	WebhooksError  string         `json:"webhooks_error,omitempty"` // why they could not be listed
+}
+
+// hookStatus is a webhook's state and the soonest expiry of its signing
+// secrets (a rotation's previous secret).
+type hookStatus struct {
+	ID           string    `json:"id"`
+	State        string    `json:"state"`
+	URI          string    `json:"uri"`
+	Secrets      int       `json:"signing_secrets"`
+	SecretExpiry time.Time `json:"next_secret_expiry,omitzero"`
+}
+
+// webhooksStatus asks the WebhookService, when an API key is configured.
+func webhooksStatus(ctx context.Context, a *app, f *flags, s *statusView) {
+	if a.getenv("GEMINI_API_KEY") == "" && a.getenv("GOOGLE_API_KEY") == "" {
+		s.WebhooksError = "GEMINI_API_KEY is unset: the webhooks were not asked"
+		return
+	}
+	svc, err := f.client(ctx, a)
+	var all []webhookView
+	if err == nil {
+		all, err = listAll(ctx, svc, 0)
+	}
+	if err != nil {
+		s.WebhooksError = clip(err.Error(), 200)
+		return
+	}
+	for _, w := range all {
+		h := hookStatus{ID: w.ID, State: w.State, URI: w.URI, Secrets: len(w.SigningSecrets)}
+		for _, sec := range w.SigningSecrets {
+			if sec.ExpireTime != nil && !sec.ExpireTime.IsZero() && (h.SecretExpiry.IsZero() || sec.ExpireTime.Before(h.SecretExpiry)) {
+				h.SecretExpiry = *sec.ExpireTime
+			}
+		}
+		s.Webhooks = append(s.Webhooks, h)
+	}
+}
+
+// until prints how long until t: "in 5h"; "-" for the zero time.
+func until(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now())
+	switch {
+	case d <= 0:
+		return "expired " + age(t)
+	case d < time.Hour:
+		return "in " + strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return "in " + strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return "in " + strconv.Itoa(int(d/(24*time.Hour))) + "d"
 }
 
 func cmdStatus(ctx context.Context, a *app, args []string) error {
@@ -443,6 +498,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		n := len(ts)
 		s.QueuedTasks = &n
 	}
+	webhooksStatus(ctx, a, f, &s)
 	if f.json {
 		return printJSON(a.stdout, s)
 	}
@@ -466,7 +522,25 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if s.QueuedTasks != nil {
 		rows = append(rows, []string{"queued tasks", strconv.Itoa(*s.QueuedTasks)})
 	}
+	switch {
+	case s.WebhooksError != "":
+		rows = append(rows, []string{"webhooks", s.WebhooksError})
+	case len(s.Webhooks) == 0:
+		rows = append(rows, []string{"webhooks", "none registered"})
+	}
 	table(a.stdout, "WHAT\tSTATUS", rows)
+	if len(s.Webhooks) > 0 {
+		fmt.Fprintln(a.stdout)
+		var hooks [][]string
+		for _, h := range s.Webhooks {
+			state := h.State
+			if state != "enabled" {
+				state += " (!)"
+			}
+			hooks = append(hooks, []string{clip(h.ID, 40), state, strconv.Itoa(h.Secrets), until(h.SecretExpiry), clip(h.URI, 80)})
+		}
+		table(a.stdout, "WEBHOOK\tSTATE\tSECRETS\tNEXT EXPIRY\tURI", hooks)
+	}
 	if len(s.Stuck)+len(s.LandingsFailed) > 0 {
 		fmt.Fprintln(a.stdout)
 		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(append(s.Stuck, s.LandingsFailed...)))

@@ -122,7 +122,9 @@ func TestOperatorCommandsLocalFile(t *testing.T) {
 	statePath := filepath.Join(t.TempDir(), "state.db")
 	vars := map[string]string{"STATE_PATH": statePath}
 	getenv := func(k string) string { return vars[k] }
-	runSteps(t, func(k string) string { return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "missing.db")}[k] }, []opStep{
+	runSteps(t, func(k string) string {
+		return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "missing.db")}[k]
+	}, []opStep{
 		{"no state file", []string{"status"}, 1, []string{"no state file at", "missing.db", "set STATE_PATH"}, nil},
 	})
 	seed(t, getenv)
@@ -173,5 +175,42 @@ func TestOperatorCommandsFirestore(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(j.Deliveries, " "), "msg_dead_event"); n != 1 {
 		t.Errorf("deliveries %v: msg_dead_event %d times, want once", j.Deliveries, n)
+	}
+}
+
+// TestStatusShowsWebhooks: with an API key, status lists each webhook's
+// state and the expiry of a rotation's previous secret; without one it
+// says the webhooks were not asked.
+func TestStatusShowsWebhooks(t *testing.T) {
+	svc := newWebhookService(t)
+	dir := t.TempDir()
+	mustOK(t, runCLI(t, svc.env(), "create", "--uri", "https://a.example.com/h", "--events", "batch.succeeded", "--secret-out", "file:"+dir+"/s"))
+	mustOK(t, runCLI(t, svc.env(), "rotate", "--id", "wh0001", "--secret-out", "file:"+dir+"/s"))
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	withKey := svc.env()
+	withKey["STATE_PATH"] = statePath
+	seed(t, func(k string) string { return withKey[k] })
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"table", withKey, []string{"status"}, []string{"WEBHOOK", "wh0001", "enabled", "https://a.example.com/h", "NEXT EXPIRY"}},
+		{"json", withKey, []string{"status", "--json"}, []string{`"webhooks": [`, `"id": "wh0001"`, `"signing_secrets": 2`, `"next_secret_expiry"`}},
+		{"no key", map[string]string{"STATE_PATH": statePath}, []string{"status"}, []string{"GEMINI_API_KEY is unset: the webhooks were not asked"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), c.args, &stdout, &stderr, func(k string) string { return c.env[k] }); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("status lacks %q:\n%s", w, stdout.String())
+				}
+			}
+		})
 	}
 }
