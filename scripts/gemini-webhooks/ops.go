@@ -12,9 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -286,10 +288,28 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	closeBackend := sync.OnceValue(b.Close)
+	defer closeBackend()
 	list, err := b.DeadLetters.ListDeadLetters(ctx, 0)
 	if err != nil {
-		b.Close()
 		return err
+	}
+	// The SQS dead-letter queue behind QUEUE, when there is one: its
+	// messages are dead letters too, keyed sqs-dlq:MESSAGE_ID.
+	dlq, err := openSQSDLQ(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var queued []sqsDead
+	if dlq != nil && dlq.dlqURL != "" {
+		if queued, err = dlq.peek(ctx); err != nil {
+			dlq.release(ctx, queued)
+			return err
+		}
+		defer func() { dlq.release(ctx, queued) }() // what was not deleted shows again at once
+	}
+	for _, q := range queued {
+		list = append(list, q.DeadLetter)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ReceivedAt.After(list[j].ReceivedAt) })
 	var picked []core.DeadLetter
@@ -299,20 +319,18 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	if sub != "list" && !*all && len(picked) == 0 {
-		b.Close()
 		return fmt.Errorf("no dead letter %q (deadletters list shows the keys)", clip(key, 200))
 	}
 	switch sub {
 	case "list", "get":
-		defer b.Close()
 		views := make([]deadLetterView, 0, len(picked))
 		for _, d := range picked {
 			views = append(views, viewDeadLetter(d))
 		}
-		if f.json || sub == "get" {
-			if sub == "get" {
-				return printJSON(a.stdout, views[0])
-			}
+		if sub == "get" {
+			return printJSON(a.stdout, views[0])
+		}
+		if f.json {
 			return printJSON(a.stdout, views)
 		}
 		if len(views) == 0 {
@@ -327,47 +345,71 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	if len(picked) == 0 {
-		b.Close()
 		fmt.Fprintln(a.stdout, "no dead letters")
 		return nil
 	}
 	if *dry {
-		b.Close()
 		for _, d := range picked {
 			fmt.Fprintf(a.stdout, "would replay %s (%s)\n", clip(d.Key, 200), clip(d.EventType, 40))
 		}
 		return nil
 	}
-	return replayAll(ctx, a, cfg, b, picked)
+	var stored []core.DeadLetter
+	var fromQueue []sqsDead
+	for _, d := range picked {
+		if !strings.HasPrefix(d.Key, sqsKeyPrefix) {
+			stored = append(stored, d)
+			continue
+		}
+		for _, q := range queued {
+			if q.Key == d.Key {
+				fromQueue = append(fromQueue, q)
+			}
+		}
+	}
+	return replayAll(ctx, a, cfg, b, closeBackend, stored, dlq, fromQueue)
 }
 
 // replayAll sends dead letters back through the pipeline (claims, ledger,
 // landing, handlers), never around it: with the local file they go back on
 // its durable queue and run when the local server next starts; with
-// Firestore each is processed now, then forgotten.
-func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, picked []core.DeadLetter) error {
+// Firestore, and from the SQS dead-letter queue, each is processed now,
+// then forgotten (deleted from the store or the queue).
+func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, closeBackend func() error, stored []core.DeadLetter, dlq *sqsDLQ, fromQueue []sqsDead) error {
+	var errs []error
 	if b.Tasks != nil {
-		defer b.Close()
-		for _, d := range picked {
+		for _, d := range stored {
 			if _, err := tasks.ReplayDeadLetter(ctx, b.DeadLetters, b.Tasks, d.Key, now()); err != nil {
-				return fmt.Errorf("replay %s: %w", clip(d.Key, 200), err)
+				errs = append(errs, fmt.Errorf("replay %s: %w", clip(d.Key, 200), err))
+				continue
 			}
 			fmt.Fprintf(a.stdout, "queued %s: it runs when the local server next starts\n", clip(d.Key, 200))
 		}
-		return nil
+		stored = nil
 	}
-	b.Close()
-	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if len(stored)+len(fromQueue) == 0 {
+		return errors.Join(errs...)
+	}
+	if cfg.IdempotencyStore == "file" { // wire opens the file again, and bbolt locks it
+		closeBackend()
+	}
+	app, err := wire.Build(ctx, cfg, nil, wire.Options{
+		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Cloud:  (&aws.Clients{}).Cloud(),
+	})
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	defer app.Close()
-	var errs []error
-	for _, d := range picked {
+	process := func(d core.DeadLetter) error {
 		ev, err := tasks.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
-		if err == nil {
-			err = app.Processor.Process(ctx, ev)
+		if err != nil {
+			return err
 		}
+		return app.Processor.Process(ctx, ev)
+	}
+	for _, d := range stored {
+		err := process(d)
 		if err == nil {
 			err = app.DeadLetters.DeleteDeadLetter(ctx, d.Key)
 		}
@@ -376,6 +418,21 @@ func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, pic
 			continue
 		}
 		fmt.Fprintf(a.stdout, "replayed %s\n", clip(d.Key, 200))
+	}
+	for _, q := range fromQueue {
+		d := q.DeadLetter
+		if q.delivery != "" {
+			d.Key = q.delivery // the delivery id the message carries, as the worker would process it
+		}
+		err := process(d)
+		if err == nil {
+			err = dlq.remove(ctx, q)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replay %s: %w", clip(q.Key, 200), err))
+			continue
+		}
+		fmt.Fprintf(a.stdout, "replayed %s\n", clip(q.Key, 200))
 	}
 	return errors.Join(errs...)
 }
@@ -390,6 +447,8 @@ type statusView struct {
 	LandingsFailed []jobView      `json:"landings_failed,omitempty"`
 	DeadLetters    int            `json:"dead_letters"`
 	QueuedTasks    *int           `json:"queued_tasks,omitempty"`
+	QueueDepth     *int           `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
+	DLQDepth       *int           `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue
 	Webhooks       []hookStatus   `json:"webhooks,omitempty"`
 	WebhooksError  string         `json:"webhooks_error,omitempty"` // why they could not be listed
 }
@@ -499,6 +558,9 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		s.QueuedTasks = &n
 	}
 	webhooksStatus(ctx, a, f, &s)
+	if err := queueStatus(ctx, cfg, &s); err != nil {
+		return err
+	}
 	if f.json {
 		return printJSON(a.stdout, s)
 	}
@@ -521,6 +583,12 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 	if s.QueuedTasks != nil {
 		rows = append(rows, []string{"queued tasks", strconv.Itoa(*s.QueuedTasks)})
+	}
+	if s.QueueDepth != nil {
+		rows = append(rows, []string{"SQS queue", strconv.Itoa(*s.QueueDepth) + " messages"})
+	}
+	if s.DLQDepth != nil {
+		rows = append(rows, []string{"SQS dead-letter queue", strconv.Itoa(*s.DLQDepth) + " messages"})
 	}
 	switch {
 	case s.WebhooksError != "":
@@ -561,4 +629,25 @@ func terminal(s jobs.JobState) bool {
 		return true
 	}
 	return false
+}
+
+// queueStatus adds the depth of QUEUE (SQS) and of its dead-letter queue.
+func queueStatus(ctx context.Context, cfg env.Config, s *statusView) error {
+	dlq, err := openSQSDLQ(ctx, cfg)
+	if err != nil || dlq == nil {
+		return err
+	}
+	n, err := dlq.depth(ctx, dlq.queueURL)
+	if err != nil {
+		return err
+	}
+	s.QueueDepth = &n
+	if dlq.dlqURL != "" {
+		m, err := dlq.depth(ctx, dlq.dlqURL)
+		if err != nil {
+			return err
+		}
+		s.DLQDepth = &m
+	}
+	return nil
 }

@@ -10,7 +10,13 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -212,5 +218,82 @@ func TestStatusShowsWebhooks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOperatorCommandsSQSDeadLetterQueue: with QUEUE=sqs:<url>, the queue's
+// dead-letter queue (found through its redrive policy) is part of status
+// and deadletters; replay --all runs each message through the pipeline,
+// deletes it, and leaves the DLQ empty; the events are recorded once.
+func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto_server")
+	}
+	moto, err := testenv.StartMoto(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Stop)
+	endpoint := "http://" + moto.Host
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"} {
+		t.Setenv(k, v) // the SDK reads them
+	}
+	ctx := context.Background()
+	c, err := (&aws.Clients{}).SQS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks-dead-letter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks"), Attributes: map[string]string{
+		"RedrivePolicy": `{"deadLetterTargetArn":"` + attrs.Attributes["QueueArn"] + `","maxReceiveCount":"5"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
+		ev, err := core.ParseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+		if _, err := c.SendMessage(ctx, sqs.SendInput(awssdk.ToString(dlq.QueueUrl), ev, fixedNow.Add(-7*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "sqs:" + awssdk.ToString(q.QueueUrl)}
+	getenv := func(k string) string { return vars[k] }
+	seed(t, getenv)
+	runSteps(t, getenv, []opStep{
+		{"status", []string{"status"}, 0, []string{"SQS queue                     0 messages", "SQS dead-letter queue         2 messages"}, nil},
+		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"sqs-dlq:", "interaction.completed", "7m ago", "in the SQS dead-letter queue", "msg_dead_event"}, nil},
+		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed sqs-dlq:"}, nil},
+		{"the DLQ is empty", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
+		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+		{"the event is in the ledger", []string{"jobs", "get", "interactions/msg_sqs_1", "--json"}, 0, []string{`"msg_sqs_1"`, `"state": "succeeded"`}, nil},
+	})
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
+		if err != nil || j == nil {
+			t.Fatalf("job of %s: %v %v", id, j, err)
+		}
+		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
+			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
+		}
 	}
 }
