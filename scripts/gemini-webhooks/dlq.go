@@ -73,17 +73,46 @@ func (q *sqsDLQ) depth(ctx context.Context, url string) (int, error) {
 	return strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
 }
 
-// sqsDead is a DLQ message as a dead letter, and its receipt handle.
-type sqsDead struct {
+// queuedDead is a message of a queue's dead-letter queue as a dead letter.
+type queuedDead struct {
 	core.DeadLetter
-	receipt  string
+	receipt  string // SQS receipt handle, Pub/Sub ack id
 	delivery string // the delivery id the message carries
+}
+
+// queueDLQ is where a cloud queue keeps what its worker gave up on: the
+// SQS dead-letter queue or the Pub/Sub dead-letter subscription.
+type queueDLQ interface {
+	// peek takes the messages out of sight while the command runs.
+	peek(ctx context.Context) ([]queuedDead, error)
+	// release makes those not removed visible again at once.
+	release(ctx context.Context, ms []queuedDead)
+	remove(ctx context.Context, m queuedDead) error
+}
+
+// openQueueDLQ is the dead-letter queue behind QUEUE; nil without one.
+func openQueueDLQ(ctx context.Context, cfg env.Config) (queueDLQ, func(), error) {
+	switch cfg.QueueKind {
+	case env.QueueSQS:
+		q, err := openSQSDLQ(ctx, cfg)
+		if err != nil || q.dlqURL == "" {
+			return nil, func() {}, err
+		}
+		return q, func() {}, nil
+	case env.QueuePubSub:
+		q, err := openPubSubDLQ(ctx, cfg)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		return q, func() { q.client.Close() }, nil
+	}
+	return nil, func() {}, nil
 }
 
 // peek receives the DLQ's messages (hidden for a minute while the command
 // runs); release makes those not deleted visible again at once.
-func (q *sqsDLQ) peek(ctx context.Context) ([]sqsDead, error) {
-	var out []sqsDead
+func (q *sqsDLQ) peek(ctx context.Context) ([]queuedDead, error) {
+	var out []queuedDead
 	for len(out) < maxPeek {
 		r, err := q.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: awssdk.String(q.dlqURL), MaxNumberOfMessages: 10,
 			VisibilityTimeout: 60, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
@@ -112,20 +141,20 @@ func (q *sqsDLQ) peek(ctx context.Context) ([]sqsDead, error) {
 			if !t.EnqueuedAt.IsZero() {
 				d.ReceivedAt = t.EnqueuedAt
 			}
-			out = append(out, sqsDead{DeadLetter: d, receipt: awssdk.ToString(m.ReceiptHandle), delivery: t.ID})
+			out = append(out, queuedDead{DeadLetter: d, receipt: awssdk.ToString(m.ReceiptHandle), delivery: t.ID})
 		}
 	}
 	return out, nil
 }
 
-func (q *sqsDLQ) release(ctx context.Context, ms []sqsDead) {
+func (q *sqsDLQ) release(ctx context.Context, ms []queuedDead) {
 	for _, m := range ms {
 		_, _ = q.client.ChangeMessageVisibility(context.WithoutCancel(ctx), &awssqs.ChangeMessageVisibilityInput{
 			QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.receipt), VisibilityTimeout: 0})
 	}
 }
 
-func (q *sqsDLQ) remove(ctx context.Context, m sqsDead) error {
+func (q *sqsDLQ) remove(ctx context.Context, m queuedDead) error {
 	_, err := q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.receipt)})
 	return err
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -294,14 +295,15 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The SQS dead-letter queue behind QUEUE, when there is one: its
-	// messages are dead letters too, keyed sqs-dlq:MESSAGE_ID.
-	dlq, err := openSQSDLQ(ctx, cfg)
+	// The dead-letter queue behind QUEUE, when there is one: its messages
+	// are dead letters too, keyed sqs-dlq: or pubsub-dlq:MESSAGE_ID.
+	dlq, closeDLQ, err := openQueueDLQ(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	var queued []sqsDead
-	if dlq != nil && dlq.dlqURL != "" {
+	defer closeDLQ()
+	var queued []queuedDead
+	if dlq != nil {
 		if queued, err = dlq.peek(ctx); err != nil {
 			dlq.release(ctx, queued)
 			return err
@@ -355,9 +357,9 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	var stored []core.DeadLetter
-	var fromQueue []sqsDead
+	var fromQueue []queuedDead
 	for _, d := range picked {
-		if !strings.HasPrefix(d.Key, sqsKeyPrefix) {
+		if !strings.HasPrefix(d.Key, sqsKeyPrefix) && !strings.HasPrefix(d.Key, pubsubKeyPrefix) {
 			stored = append(stored, d)
 			continue
 		}
@@ -375,7 +377,7 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 // its durable queue and run when the local server next starts; with
 // Firestore, and from the SQS dead-letter queue, each is processed now,
 // then forgotten (deleted from the store or the queue).
-func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, closeBackend func() error, stored []core.DeadLetter, dlq *sqsDLQ, fromQueue []sqsDead) error {
+func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, closeBackend func() error, stored []core.DeadLetter, dlq queueDLQ, fromQueue []queuedDead) error {
 	var errs []error
 	if b.Tasks != nil {
 		for _, d := range stored {
@@ -395,7 +397,7 @@ func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, clo
 	}
 	app, err := wire.Build(ctx, cfg, nil, wire.Options{
 		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Cloud:  (&aws.Clients{}).Cloud(),
+		Cloud:  (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}),
 	})
 	if err != nil {
 		return errors.Join(append(errs, err)...)
@@ -448,7 +450,8 @@ type statusView struct {
 	DeadLetters    int            `json:"dead_letters"`
 	QueuedTasks    *int           `json:"queued_tasks,omitempty"`
 	QueueDepth     *int           `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
-	DLQDepth       *int           `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue
+	DLQDepth       *int           `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue (or subscription)
+	DLQName        string         `json:"dead_letter_queue,omitempty"`
 	Webhooks       []hookStatus   `json:"webhooks,omitempty"`
 	WebhooksError  string         `json:"webhooks_error,omitempty"` // why they could not be listed
 }
@@ -588,7 +591,11 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		rows = append(rows, []string{"SQS queue", strconv.Itoa(*s.QueueDepth) + " messages"})
 	}
 	if s.DLQDepth != nil {
-		rows = append(rows, []string{"SQS dead-letter queue", strconv.Itoa(*s.DLQDepth) + " messages"})
+		what := "SQS dead-letter queue"
+		if cfg.QueueKind == env.QueuePubSub {
+			what = "Pub/Sub dead letters (" + s.DLQName + ")"
+		}
+		rows = append(rows, []string{what, strconv.Itoa(*s.DLQDepth) + " messages"})
 	}
 	switch {
 	case s.WebhooksError != "":
@@ -631,12 +638,34 @@ func terminal(s jobs.JobState) bool {
 	return false
 }
 
-// queueStatus adds the depth of QUEUE (SQS) and of its dead-letter queue.
+// queueStatus adds the depth of QUEUE (SQS) and of its dead-letter queue,
+// or the messages of the Pub/Sub dead-letter subscription (counted by
+// pulling them, at most 1000, and handing them back: Pub/Sub has no count
+// but Cloud Monitoring's backlog metric).
 func queueStatus(ctx context.Context, cfg env.Config, s *statusView) error {
+	if cfg.QueueKind == env.QueuePubSub {
+		q, err := openPubSubDLQ(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer q.client.Close()
+		ms, err := q.peek(ctx)
+		q.release(ctx, ms)
+		if err != nil {
+			return err
+		}
+		n := len(ms)
+		s.DLQDepth, s.DLQName = &n, q.sub
+		return nil
+	}
+	if cfg.QueueKind != env.QueueSQS {
+		return nil
+	}
 	dlq, err := openSQSDLQ(ctx, cfg)
-	if err != nil || dlq == nil {
+	if err != nil {
 		return err
 	}
+	s.DLQName = dlq.dlqURL
 	n, err := dlq.depth(ctx, dlq.queueURL)
 	if err != nil {
 		return err

@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	ps "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -235,7 +238,8 @@ func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
 	}
 	t.Cleanup(moto.Stop)
 	endpoint := "http://" + moto.Host
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"} {
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true"} {
 		t.Setenv(k, v) // the SDK reads them
 	}
 	ctx := context.Background()
@@ -288,6 +292,80 @@ func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
 	}
 	defer b.Close()
 	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
+		if err != nil || j == nil {
+			t.Fatalf("job of %s: %v %v", id, j, err)
+		}
+		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
+			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
+		}
+	}
+}
+
+// TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
+// the dead-letter subscription deploy.sh makes (T-dead-letter-sub) is part
+// of status and deadletters; replay --all runs each message through the
+// pipeline and acknowledges it, leaving none; each event is recorded once.
+func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Pub/Sub emulator")
+	}
+	svc, err := testenv.StartPubSub(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", svc.Host)
+	ctx := context.Background()
+	project := fmt.Sprintf("ops-ps-%d", os.Getpid())
+	c, err := ps.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	topic, dead := "projects/"+project+"/topics/events", "projects/"+project+"/topics/events-dead-letter"
+	for _, name := range []string{topic, dead} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/events-dead-letter-sub", Topic: dead}); err != nil {
+		t.Fatal(err)
+	}
+	pub := c.Publisher(dead)
+	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
+		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
+		ev, err := core.ParseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+		if _, err := pub.Publish(ctx, pubsub.Message(ev, fixedNow.Add(-4*time.Minute))).Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Stop()
+	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "pubsub:" + topic}
+	getenv := func(k string) string { return vars[k] }
+	seed(t, getenv)
+	runSteps(t, getenv, []opStep{
+		{"status", []string{"status"}, 0, []string{"Pub/Sub dead letters (projects/" + project + "/subscriptions/events-dead-letter-sub)", "2 messages"}, nil},
+		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"pubsub-dlq:", "interaction.completed", "4m ago", "in the Pub/Sub dead-letter subscription", "msg_dead_event"}, nil},
+		{"listing hands them back", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 2`}, nil},
+		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed pubsub-dlq:"}, nil},
+		{"none left", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
+		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+	})
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
 		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
 		if err != nil || j == nil {
 			t.Fatalf("job of %s: %v %v", id, j, err)
