@@ -8,6 +8,7 @@ package env
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -67,6 +68,10 @@ type Config struct {
 	FirestoreDatabase   string
 	FirestoreCollection string
 	JobsCollection      string // FIRESTORE_JOBS_COLLECTION; empty: the ledger's default, "jobs"
+	// FirestoreEmulatorHost is FIRESTORE_EMULATOR_HOST (host:port), read
+	// here so that a build can check it is reachable; the client library
+	// reads it too.
+	FirestoreEmulatorHost string
 
 	Queue       string // QUEUE as given: "", pubsub:projects/P/topics/T, sqs:<url>
 	QueueKind   string // QueuePubSub, QueueSQS or ""
@@ -139,26 +144,27 @@ func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 func Load(getenv func(string) string, where Where) (Config, error) {
 	defaultStore := map[Where]string{Local: "file", Cloud: "firestore", Memory: "memory"}[where]
 	c := Config{
-		Audience:            strings.TrimSpace(getenv("WEBHOOK_AUDIENCE")),
-		JWKSURL:             orDefault(getenv("WEBHOOK_JWKS_URL"), core.DefaultJWKSURL),
-		Issuer:              strings.TrimSpace(getenv("WEBHOOK_ISSUER")),
-		IdempotencyStore:    orDefault(getenv("IDEMPOTENCY_STORE"), defaultStore),
-		StatePath:           orDefault(getenv("STATE_PATH"), DefaultStatePath),
-		GoogleCloudProject:  strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
-		FirestoreDatabase:   orDefault(getenv("FIRESTORE_DATABASE"), "(default)"),
-		FirestoreCollection: orDefault(getenv("FIRESTORE_COLLECTION"), DefaultFirestoreCollection),
-		JobsCollection:      strings.TrimSpace(getenv("FIRESTORE_JOBS_COLLECTION")),
-		Queue:               strings.TrimSpace(getenv("QUEUE")),
-		ResultsSink:         strings.TrimSpace(getenv("RESULTS_SINK")),
-		Port:                orDefault(getenv("PORT"), "8080"),
-		GeminiAPIKey:        strings.TrimSpace(getenv("GEMINI_API_KEY")),
-		GeminiBaseURL:       strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL")),
-		ForwardURL:          strings.TrimSpace(getenv("FORWARD_URL")),
-		ForwardSecret:       strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
-		SlackWebhookURL:     strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
-		MaxAttempts:         tasks.DefaultMaxAttempts,
-		RetryBackoff:        tasks.DefaultRetryBackoff,
-		MaxBodyBytes:        core.DefaultMaxBodyBytes,
+		Audience:              strings.TrimSpace(getenv("WEBHOOK_AUDIENCE")),
+		JWKSURL:               orDefault(getenv("WEBHOOK_JWKS_URL"), core.DefaultJWKSURL),
+		Issuer:                strings.TrimSpace(getenv("WEBHOOK_ISSUER")),
+		IdempotencyStore:      orDefault(getenv("IDEMPOTENCY_STORE"), defaultStore),
+		StatePath:             orDefault(getenv("STATE_PATH"), DefaultStatePath),
+		GoogleCloudProject:    strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
+		FirestoreDatabase:     orDefault(getenv("FIRESTORE_DATABASE"), "(default)"),
+		FirestoreCollection:   orDefault(getenv("FIRESTORE_COLLECTION"), DefaultFirestoreCollection),
+		JobsCollection:        strings.TrimSpace(getenv("FIRESTORE_JOBS_COLLECTION")),
+		FirestoreEmulatorHost: strings.TrimSpace(getenv("FIRESTORE_EMULATOR_HOST")),
+		Queue:                 strings.TrimSpace(getenv("QUEUE")),
+		ResultsSink:           strings.TrimSpace(getenv("RESULTS_SINK")),
+		Port:                  orDefault(getenv("PORT"), "8080"),
+		GeminiAPIKey:          strings.TrimSpace(getenv("GEMINI_API_KEY")),
+		GeminiBaseURL:         strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL")),
+		ForwardURL:            strings.TrimSpace(getenv("FORWARD_URL")),
+		ForwardSecret:         strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
+		SlackWebhookURL:       strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
+		MaxAttempts:           tasks.DefaultMaxAttempts,
+		RetryBackoff:          tasks.DefaultRetryBackoff,
+		MaxBodyBytes:          core.DefaultMaxBodyBytes,
 	}
 	if c.GeminiAPIKey == "" {
 		c.GeminiAPIKey = strings.TrimSpace(getenv("GOOGLE_API_KEY")) // the SDK's other name for it
@@ -199,6 +205,9 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", c.IdempotencyStore))
 	}
+	if c.IdempotencyStore == "firestore" && c.GoogleCloudProject == "" {
+		errs = append(errs, missingProject(where))
+	}
 	if err := c.parseQueue(); err != nil {
 		errs = append(errs, err)
 	}
@@ -235,6 +244,15 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		errs = append(errs, errors.New("RECONCILE_SINCE: want a positive duration"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// missingProject names what a Firestore store lacks without
+// GOOGLE_CLOUD_PROJECT, instead of the client library's credentials error.
+func missingProject(where Where) error {
+	if where == Cloud {
+		return errors.New("GOOGLE_CLOUD_PROJECT is unset: the Firestore store (IDEMPOTENCY_STORE=firestore, the cloud default) needs the project that holds the database")
+	}
+	return errors.New("GOOGLE_CLOUD_PROJECT is unset: IDEMPOTENCY_STORE=firestore needs the project that holds the database (with FIRESTORE_EMULATOR_HOST, any project id)")
 }
 
 // parseQueue splits QUEUE into its kind and target and checks the target's form.
@@ -322,4 +340,25 @@ func orDefault(s, def string) string {
 		return s
 	}
 	return def
+}
+
+// LambdaLogLevel is AWS_LAMBDA_LOG_LEVEL, which Lambda sets from the
+// function's ApplicationLogLevel (JSON log format): TRACE and DEBUG log
+// everything, then INFO, WARN, ERROR, FATAL. Unset: INFO. An unknown value
+// is reported with INFO in effect.
+func LambdaLogLevel(getenv func(string) string) (slog.Level, error) {
+	switch s := strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))); s {
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug, nil
+	case "WARN":
+		return slog.LevelWarn, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	case "FATAL":
+		return slog.LevelError + 4, nil
+	default:
+		return slog.LevelInfo, fmt.Errorf("AWS_LAMBDA_LOG_LEVEL %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", s)
+	}
 }

@@ -1,6 +1,7 @@
 package env_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestQueue(t *testing.T) {
 		{"kafka:events", "", "", "want pubsub:"},
 	}
 	for _, c := range cases {
-		cfg, err := env.Load(func(k string) string { return map[string]string{"QUEUE": c.in}[k] }, env.Cloud)
+		cfg, err := env.Load(func(k string) string { return map[string]string{"QUEUE": c.in, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Cloud)
 		if cfg.QueueKind != c.kind || cfg.QueueTarget != c.target || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("QUEUE=%q: %q, %q, %v; want %q, %q, error with %q", c.in, cfg.QueueKind, cfg.QueueTarget, err, c.kind, c.target, c.err)
 		}
@@ -50,7 +51,7 @@ func TestLoadReportsEveryMistake(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{"results", "/var/results", "gs://b/p", "s3://b"} {
-		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": ok}[k] }, env.Cloud); err != nil {
+		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": ok, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Cloud); err != nil {
 			t.Errorf("RESULTS_SINK=%s: %v", ok, err)
 		}
 	}
@@ -99,6 +100,61 @@ func TestParseTopic(t *testing.T) {
 		p, err := env.ParseTopic(c.topic)
 		if p != c.project || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("ParseTopic(%q) = %q, %v; want %q, %q", c.topic, p, err, c.project, c.err)
+		}
+	}
+}
+
+// A Firestore store without GOOGLE_CLOUD_PROJECT is named at start-up
+// (before: the client library's credentials error on the first call); the
+// local default, the file store, needs no project.
+func TestFirestoreNeedsProject(t *testing.T) {
+	cases := []struct {
+		name    string
+		where   env.Where
+		vars    map[string]string
+		wantErr bool
+	}{
+		{"cloud default store", env.Cloud, nil, true},
+		{"cloud default store with project", env.Cloud, map[string]string{"GOOGLE_CLOUD_PROJECT": "p"}, false},
+		{"local firestore", env.Local, map[string]string{"IDEMPOTENCY_STORE": "firestore"}, true},
+		{"local firestore with emulator and no project", env.Local, map[string]string{"IDEMPOTENCY_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": "127.0.0.1:1"}, true},
+		{"local default (file)", env.Local, nil, false},
+		{"cloud memory store", env.Cloud, map[string]string{"IDEMPOTENCY_STORE": "memory"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := env.Load(func(k string) string { return c.vars[k] }, c.where)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("err %v, want error: %v", err, c.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "GOOGLE_CLOUD_PROJECT") {
+				t.Errorf("the error does not name GOOGLE_CLOUD_PROJECT: %v", err)
+			}
+		})
+	}
+}
+
+// AWS_LAMBDA_LOG_LEVEL (Lambda's ApplicationLogLevel) sets the Lambda
+// logger's level; an unknown value is named and INFO kept.
+func TestLambdaLogLevel(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    slog.Level
+		wantErr bool
+	}{
+		{"", slog.LevelInfo, false},
+		{"TRACE", slog.LevelDebug, false},
+		{"debug", slog.LevelDebug, false},
+		{"INFO", slog.LevelInfo, false},
+		{"WARN", slog.LevelWarn, false},
+		{"ERROR", slog.LevelError, false},
+		{"FATAL", slog.LevelError + 4, false},
+		{"LOUD", slog.LevelInfo, true},
+	}
+	for _, c := range cases {
+		got, err := env.LambdaLogLevel(func(k string) string { return map[string]string{"AWS_LAMBDA_LOG_LEVEL": c.in}[k] })
+		if got != c.want || (err != nil) != c.wantErr || err != nil && !strings.Contains(err.Error(), "AWS_LAMBDA_LOG_LEVEL") {
+			t.Errorf("%q: %v, %v; want %v, error %v naming the variable", c.in, got, err, c.want, c.wantErr)
 		}
 	}
 }

@@ -106,6 +106,7 @@ func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, bu
 
 // ServeHTTP is the registered function.
 func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(WithTrace(r.Context(), r, f.cfg.GoogleCloudProject))
 	h, status, reason := f.handler()
 	if h != nil {
 		h.ServeHTTP(w, r)

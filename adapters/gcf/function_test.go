@@ -181,7 +181,10 @@ func TestFunctionMisconfigured(t *testing.T) {
 		env  map[string]string
 		want string // in the start-up log's error
 	}{
-		{"no scheme", map[string]string{}, "no signature scheme"},
+		{"no scheme", map[string]string{"GOOGLE_CLOUD_PROJECT": "p"}, "no signature scheme"},
+		{"Firestore without a project", map[string]string{"WEBHOOK_SIGNING_SECRET": secret}, "GOOGLE_CLOUD_PROJECT is unset"},
+		{"the other cloud's sink", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "GOOGLE_CLOUD_PROJECT": "p", "RESULTS_SINK": "s3://b/p"}, "RESULTS_SINK"},
+		{"a sink of no known scheme", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "GOOGLE_CLOUD_PROJECT": "p", "RESULTS_SINK": "ftp://x"}, "RESULTS_SINK"},
 		{"malformed secret", map[string]string{"WEBHOOK_SIGNING_SECRET": "whsec_" + "not-base64!" + secret[6:]}, "WEBHOOK_SIGNING_SECRET"},
 		{"TTL shorter than Gemini's retries", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_TTL": "1h"}, "IDEMPOTENCY_TTL"},
 		{"unknown store", map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "redis"}, "IDEMPOTENCY_STORE"},

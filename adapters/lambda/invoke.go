@@ -51,6 +51,7 @@ const reconcileMargin = 10 * time.Second
 // Invoke handles one invocation. HTTP deliveries never fail the invocation:
 // every outcome, rejections included, is an HTTP answer.
 func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
+	defer withInvocation(ctx)()
 	var p payload
 	err := json.Unmarshal(raw, &p)
 	kind := KindUnknown

@@ -38,8 +38,13 @@ var _ awslambda.Handler = (*Invoker)(nil)
 // configuration fails the init (Lambda reports Runtime.ExitError with the
 // logged reason). Start never returns.
 func Start(mux *core.Mux) {
-	// Lambda sends stdout to CloudWatch Logs; one JSON object per line.
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	// Lambda sends stdout to CloudWatch Logs; one JSON object per line, at
+	// the function's ApplicationLogLevel, each with its request id.
+	level, levelErr := env.LambdaLogLevel(os.Getenv)
+	logger := NewLogger(os.Stdout, level)
+	if levelErr != nil {
+		logger.Warn("log level", "error", levelErr.Error())
+	}
 	inv, err := setup(context.Background(), os.Getenv, logger, mux)
 	if err != nil {
 		logger.Error("init failed", "error", err.Error())

@@ -251,6 +251,9 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // adminCommand runs a subcommand; it returns the exit code.
 func adminCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if isHelp(args) {
+		return printHelp(stdout)
+	}
 	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		fmt.Fprintln(stderr, "local:", err)
@@ -328,6 +331,9 @@ func viaServer(ctx context.Context, cfg env.Config, cmd, key string, limit int) 
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, adminMaxReply))
+	if resp.StatusCode == http.StatusNotFound && cmd == "deadletters replay" {
+		return nil, fmt.Errorf("no dead letter %q (deadletters list shows the keys)", escapeText(key, 256))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", escapeText(resp.Status, 64), escapeText(strings.TrimSpace(string(body)), 1024))
 	}
@@ -361,7 +367,7 @@ func viaFile(ctx context.Context, cfg env.Config, cmd, key string, limit int) (j
 	}
 	path := cfg.StatePath
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no state file at %s: %w", path, err)
+		return nil, noStateFile(cfg, err)
 	}
 	s, err := bolt.Open(path)
 	if err != nil {
@@ -376,6 +382,9 @@ func viaFile(ctx context.Context, cfg env.Config, cmd, key string, limit int) (j
 		var queued *bolt.Tasks
 		if queued, err = bolt.NewTasks(s.DB()); err == nil {
 			_, err = tasks.ReplayDeadLetter(ctx, s, queued, key, time.Now())
+		}
+		if errors.Is(err, core.ErrNoDeadLetter) {
+			return nil, fmt.Errorf("no dead letter %q (deadletters list shows the keys)", escapeText(key, 256))
 		}
 		v = map[string]string{"replayed": key, "note": "queued; it runs when the server starts"}
 	case "jobs list":
@@ -393,6 +402,29 @@ func viaFile(ctx context.Context, cfg env.Config, cmd, key string, limit int) (j
 		return nil, err
 	}
 	return json.Marshal(v)
+}
+
+// noStateFile says where the admin commands looked (the state file and
+// admin.json, as absolute paths, from which working directory) and how to
+// point them elsewhere: run from another directory, the relative default
+// STATE_PATH names a file that is not there.
+func noStateFile(cfg env.Config, err error) error {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	wd, _ := os.Getwd()
+	how := "set STATE_PATH to the server's state file"
+	if !filepath.IsAbs(cfg.StatePath) {
+		how += fmt.Sprintf(" (STATE_PATH=%s is relative to the working directory %s), or run the command from the directory the server runs in", cfg.StatePath, escapeText(wd, 1024))
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		err = errors.New("no such file")
+	}
+	return fmt.Errorf("no local server state: looked for %s (%v) and for a running server's %s; %s",
+		escapeText(abs(cfg.StatePath), 1024), err, escapeText(abs(adminInfoPath(cfg)), 1024), how)
 }
 
 // printJSONLines prints an array one element per line (an object as is).

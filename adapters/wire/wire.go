@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/env"
@@ -253,6 +255,9 @@ func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 		}
 		return b, nil
 	case "firestore":
+		if err := checkEmulator(ctx, cfg.FirestoreEmulatorHost); err != nil {
+			return nil, err
+		}
 		s, err := firestore.New(ctx, firestore.Config{
 			ProjectID:  cfg.GoogleCloudProject,
 			DatabaseID: cfg.FirestoreDatabase,
@@ -269,4 +274,23 @@ func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 		return &Backend{Store: s, DeadLetters: s, Ledger: l, Close: s.Close}, nil
 	}
 	return nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
+}
+
+// EmulatorDialTimeout bounds the start-up check of FIRESTORE_EMULATOR_HOST.
+const EmulatorDialTimeout = 2 * time.Second
+
+// checkEmulator dials FIRESTORE_EMULATOR_HOST once, when it is set, so that
+// a mistyped or stopped emulator is reported at start rather than as a
+// deadline on the first delivery. A real Firestore is never dialled here:
+// its client connects lazily.
+func checkEmulator(ctx context.Context, host string) error {
+	if host == "" {
+		return nil
+	}
+	d := net.Dialer{Timeout: EmulatorDialTimeout}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("FIRESTORE_EMULATOR_HOST %s is unreachable (is the emulator running? unset the variable to use the real Firestore): %w", host, err)
+	}
+	return c.Close()
 }

@@ -76,13 +76,13 @@ type Job struct {
 	ID         string    `json:"id"`   // batches/…, interactions/…, files/…
 	Kind       string    `json:"kind"` // batch, interaction, video, other
 	State      JobState  `json:"state"`
-	StateAt    time.Time `json:"state_at,omitempty"`  // envelope time of the event that set State
+	StateAt    time.Time `json:"state_at,omitzero"`   // envelope time of the event that set State
 	APIState   string    `json:"api_state,omitempty"` // the Gemini API's own state when it was last asked
 	LastEvent  string    `json:"last_event,omitempty"`
 	Events     []string  `json:"events,omitempty"` // event types seen, in arrival order, once each
 	FirstSeen  time.Time `json:"first_seen"`
 	UpdatedAt  time.Time `json:"updated_at"`
-	FinishedAt time.Time `json:"finished_at,omitempty"` // when the ledger saw it become terminal
+	FinishedAt time.Time `json:"finished_at,omitzero"` // when the ledger saw it become terminal
 
 	ErrorCode    string         `json:"error_code,omitempty"`
 	ErrorMessage string         `json:"error_message,omitempty"`
@@ -92,7 +92,7 @@ type Job struct {
 	Source          string       `json:"source,omitempty"` // the output: files/…, gs://…, or "inline"
 	Landing         LandingState `json:"landing,omitempty"`
 	LandingOwner    string       `json:"landing_owner,omitempty"`
-	LandingLease    time.Time    `json:"landing_lease,omitempty"`
+	LandingLease    time.Time    `json:"landing_lease,omitzero"`
 	LandingAttempts int          `json:"landing_attempts,omitempty"`
 	LandingError    string       `json:"landing_error,omitempty"`
 	Output          *Manifest    `json:"output,omitempty"`
@@ -105,7 +105,7 @@ type Job struct {
 // the first attempt, so a resend after a crash carries the same id.
 type Notice struct {
 	DeliveryID string    `json:"delivery_id"`
-	SentAt     time.Time `json:"sent_at,omitempty"` // zero until sent
+	SentAt     time.Time `json:"sent_at,omitzero"` // zero until sent
 }
 
 // Manifest describes a landed output; it is written beside it and kept in

@@ -16,7 +16,7 @@ type Task struct {
 	Body       []byte      `json:"body"`
 	EnqueuedAt time.Time   `json:"enqueued_at"`
 	Attempts   int         `json:"attempts,omitempty"` // attempts started
-	NotBefore  time.Time   `json:"not_before,omitempty"`
+	NotBefore  time.Time   `json:"not_before,omitzero"`
 	LastError  string      `json:"last_error,omitempty"`
 }
 

@@ -47,6 +47,12 @@
 #                          its subscription $DEAD_LETTER_TOPIC-sub keeps them 7 days
 #   MAX_DELIVERY_ATTEMPTS  deliveries of a message to GeminiWorker, 5 to 100 [5]
 #   STAGE_DIR              where to stage --source [deploy/gcp/.build/source]
+#   MONITORING_DIR         where to write the log-based metric and alert policy files
+#                          [beside STAGE_DIR: deploy/gcp/.build/monitoring]
+#   ALERT_CHANNELS         notification channels of the alert policies, comma separated
+#                          projects/P/notificationChannels/ID [none: the alerts show in the console]
+#   FAILED_BURST_THRESHOLD REJECTED_BURST_THRESHOLD
+#                          failed / rejected deliveries in 5 minutes that raise an alert [10, 20]
 #   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
 #   IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION
 #                          passed to the function when set (DESIGN.md §4); a gs:// RESULTS_SINK
@@ -236,22 +242,33 @@ EOF
 
 # ---------------------------------------------------------------- checks
 
-[ -n "$region" ] || die "no region: set REGION or pass --region (e.g. us-central1)"
+# Every mistake is collected and reported together, so that one run names
+# them all; nothing is staged or called before they are fixed.
+problems=()
+problem() { problems+=("$*"); }
+
+[ -n "$region" ] || problem "no region: set REGION or pass --region (e.g. us-central1)"
 if [ -z "$project" ]; then
-  $dry_run && die "no project: set GOOGLE_CLOUD_PROJECT or pass --project"
-  project=$(gcloud config get-value project 2>/dev/null) || true
-  [ -n "$project" ] || die "no project: set GOOGLE_CLOUD_PROJECT, pass --project or run gcloud config set project P"
+  if $dry_run; then
+    problem "no project: set GOOGLE_CLOUD_PROJECT or pass --project"
+  else
+    project=$(gcloud config get-value project 2>/dev/null) || true
+    [ -n "$project" ] || problem "no project: set GOOGLE_CLOUD_PROJECT, pass --project or run gcloud config set project P"
+  fi
 fi
 if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ]; then
   for s in ${WEBHOOK_SIGNING_SECRET//,/ }; do
-    [[ $s == whsec_?* ]] || die "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
+    if [[ $s != whsec_?* ]]; then
+      problem "WEBHOOK_SIGNING_SECRET: every entry must start with whsec_ (the value Gemini returned)"
+      break
+    fi
   done
 fi
 [[ $max_attempts =~ ^[0-9]+$ ]] && [ "$max_attempts" -ge 5 ] && [ "$max_attempts" -le 100 ] ||
-  die "MAX_DELIVERY_ATTEMPTS $max_attempts: Pub/Sub takes 5 to 100"
+  problem "MAX_DELIVERY_ATTEMPTS $max_attempts: Pub/Sub takes 5 to 100"
 for t in "$topic" "$dead_letter_topic"; do
   [[ $t =~ ^[A-Za-z][-A-Za-z0-9_.~+%]{2,254}$ ]] && [[ $t != goog* ]] ||
-    die "PUBSUB_TOPIC / DEAD_LETTER_TOPIC: \"$t\" is not a Pub/Sub topic id"
+    problem "PUBSUB_TOPIC / DEAD_LETTER_TOPIC: \"$t\" is not a Pub/Sub topic id"
 done
 firestore_location=${FIRESTORE_LOCATION:-$region}
 sa_email="$sa_name@$project.iam.gserviceaccount.com"
@@ -262,26 +279,63 @@ sa_email="$sa_name@$project.iam.gserviceaccount.com"
 env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection,QUEUE=pubsub:projects/$project/topics/$topic"
 for v in $PASS_THROUGH; do
   if [ -n "${!v:-}" ]; then
-    [[ ${!v} != *,* ]] || die "$v contains ',', which --set-env-vars cannot carry"
+    if [[ ${!v} == *,* ]]; then
+      problem "$v contains ',', which --set-env-vars cannot carry"
+      continue
+    fi
     env_vars+=",$v=${!v}"
   fi
 done
 secrets="WEBHOOK_SIGNING_SECRET=$secret_name:latest"
 worker_secrets=''
 extra_secrets=()
+worker_has_key=false
 function_secrets=${FUNCTION_SECRETS:-}
 for kv in ${function_secrets//,/ }; do
-  [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]] ||
-    die "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
-  [ "${BASH_REMATCH[1]}" != WEBHOOK_SIGNING_SECRET ] || die "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
+  if ! [[ $kv =~ ^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_-]+)$ ]]; then
+    problem "FUNCTION_SECRETS: \"$kv\" is not VAR=secret-name"
+    continue
+  fi
+  if [ "${BASH_REMATCH[1]}" = WEBHOOK_SIGNING_SECRET ]; then
+    problem "FUNCTION_SECRETS: WEBHOOK_SIGNING_SECRET comes from SECRET_NAME"
+    continue
+  fi
+  case ${BASH_REMATCH[1]} in GEMINI_API_KEY | GOOGLE_API_KEY) worker_has_key=true ;; esac
   worker_secrets+="${worker_secrets:+,}${BASH_REMATCH[1]}=${BASH_REMATCH[2]}:latest"
   extra_secrets+=("${BASH_REMATCH[2]}")
 done
+# RESULTS_SINK, for Google Cloud: a gs:// bucket. An s3:// sink belongs to
+# the AWS deployment (the function would refuse it at start), another
+# scheme to no sink, and a folder would vanish with the instance.
 sink_bucket=''
-if [[ ${RESULTS_SINK:-} == gs://* ]]; then
-  sink_bucket=${RESULTS_SINK#gs://}
-  sink_bucket=${sink_bucket%%/*}
-  [ -n "$sink_bucket" ] || die "RESULTS_SINK $RESULTS_SINK names no bucket"
+if [ -n "${RESULTS_SINK:-}" ]; then
+  case $RESULTS_SINK in
+    gs://*)
+      sink_bucket=${RESULTS_SINK#gs://}
+      sink_bucket=${sink_bucket%%/*}
+      [ -n "$sink_bucket" ] || problem "RESULTS_SINK $RESULTS_SINK names no bucket: want gs://BUCKET[/PREFIX]"
+      ;;
+    s3://*) problem "RESULTS_SINK $RESULTS_SINK: s3:// is the AWS deployment's sink; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+    *://*) problem "RESULTS_SINK $RESULTS_SINK: unknown scheme; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+    *) problem "RESULTS_SINK $RESULTS_SINK: a folder would be lost with the function's instance; Cloud Functions land in gs://BUCKET[/PREFIX]" ;;
+  esac
+fi
+failed_burst=${FAILED_BURST_THRESHOLD:-10}
+rejected_burst=${REJECTED_BURST_THRESHOLD:-20}
+for v in failed_burst rejected_burst; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problem "${v^^}_THRESHOLD ${!v}: want a whole number of deliveries, at least 1"
+done
+alert_channels=()
+alert_channels_in=${ALERT_CHANNELS:-}
+for c in ${alert_channels_in//,/ }; do
+  if [[ $c =~ ^projects/[^/]+/notificationChannels/[0-9]+$ ]]; then alert_channels+=("$c"); else
+    problem "ALERT_CHANNELS: \"$c\" is not projects/P/notificationChannels/ID"
+  fi
+done
+if [ ${#problems[@]} -gt 0 ]; then
+  printf 'deploy.sh: %s\n' "${problems[@]}" >&2
+  printf 'deploy.sh: %d problem(s) above; nothing was staged or deployed (see --help)\n' "${#problems[@]}" >&2
+  exit 1
 fi
 
 # ---------------------------------------------------------------- deploy
@@ -464,8 +518,121 @@ else
     gcloud scheduler jobs create http "$RECONCILE_JOB" "${scheduler_args[@]}"
 fi
 
+# ---------------------------------------------------------------- monitoring
+
+# Log-based metrics on the one line per delivery ("delivery", GeminiWebhook)
+# and per queued event ("task", GeminiWorker), and alert policies on them
+# and on the dead-letter subscription's backlog. Each is created once and
+# updated from the same file on later runs. The files are written in every
+# run, a dry run included, so they can be read before they are applied.
+monitoring_dir=${MONITORING_DIR:-$(dirname "$stage")/monitoring}
+mkdir -p "$monitoring_dir"
+run gcloud services enable logging.googleapis.com monitoring.googleapis.com "--project=$project"
+lines_filter='resource.type="cloud_run_revision" AND resource.labels.service_name=("'${FUNCTION,,}'" OR "'${WORKER,,}'")'
+metric_prefix=gemini_webhook
+
+write_metric() { # name description filter [distribution extractor unit]
+  local f="$monitoring_dir/metric-$1.yaml"
+  {
+    printf 'description: %s\n' "'${2//\'/\'\'}'"
+    printf 'filter: %s\n' "'${3//\'/\'\'}'"
+    printf 'labelExtractors:\n  outcome: EXTRACT(jsonPayload.outcome)\n  line: EXTRACT(jsonPayload.message)\n'
+    if [ $# -gt 3 ]; then
+      printf 'valueExtractor: EXTRACT(%s)\n' "$4"
+      printf 'bucketOptions:\n  exponentialBuckets:\n    numFiniteBuckets: 40\n    growthFactor: 2\n    scale: 1\n'
+      printf 'metricDescriptor:\n  metricKind: DELTA\n  valueType: DISTRIBUTION\n  unit: %s\n' "$5"
+    else
+      printf 'metricDescriptor:\n  metricKind: DELTA\n  valueType: INT64\n  unit: "1"\n'
+    fi
+    printf '  labels:\n  - key: outcome\n  - key: line\n'
+  } >"$f"
+}
+write_metric "${metric_prefix}_deliveries" "Deliveries (line=delivery) and queued events (line=task) by outcome" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task")'
+write_metric "${metric_prefix}_latency" "latency_ms of each delivery and task line" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.latency_ms>=0' jsonPayload.latency_ms ms
+write_metric "${metric_prefix}_landed_bytes" "Bytes landed in RESULTS_SINK" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.bytes>0' jsonPayload.bytes By
+write_metric "${metric_prefix}_landing_failures" "Lines whose landing failed (landing_error)" \
+  "$lines_filter"' AND jsonPayload.message=("delivery" OR "task") AND jsonPayload.landing_error:*'
+write_metric "${metric_prefix}_dead_letters" "Events kept as dead letters" \
+  "$lines_filter"' AND jsonPayload.outcome="dead_letter"'
+write_metric "${metric_prefix}_misconfigured" "The functions' start-up ERROR line: misconfigured, every delivery answered 500" \
+  "$lines_filter"' AND severity=ERROR AND jsonPayload.message:"misconfigured"'
+
+for m in deliveries latency landed_bytes landing_failures dead_letters misconfigured; do
+  name=${metric_prefix}_$m
+  file="$monitoring_dir/metric-$name.yaml"
+  if probe gcloud logging metrics describe "$name" "--project=$project" "--format=value(name)"; then
+    run gcloud logging metrics update "$name" "--config-from-file=$file" "--project=$project"
+  else
+    run --note "if the metric does not exist; later runs update it from the same file" \
+      gcloud logging metrics create "$name" "--config-from-file=$file" "--project=$project"
+  fi
+done
+
+write_policy() { # file display-name documentation conditions-yaml
+  {
+    printf 'displayName: %s\n' "'$2'"
+    printf 'combiner: OR\n'
+    printf 'documentation:\n  mimeType: text/markdown\n  content: %s\n' "'${3//\'/\'\'}'"
+    if [ ${#alert_channels[@]} -gt 0 ]; then
+      printf 'notificationChannels:\n'
+      printf -- '- %s\n' "${alert_channels[@]}"
+    fi
+    printf 'conditions:\n%s\n' "$4"
+  } >"$monitoring_dir/$1"
+}
+log_condition() { # display-name metric outcome-filter threshold
+  cat <<YAML
+- displayName: '$1'
+  conditionThreshold:
+    filter: 'resource.type="cloud_run_revision" AND metric.type="logging.googleapis.com/user/$2"$3'
+    comparison: COMPARISON_GT
+    thresholdValue: $4
+    duration: 0s
+    aggregations:
+    - alignmentPeriod: 300s
+      perSeriesAligner: ALIGN_SUM
+      crossSeriesReducer: REDUCE_SUM
+YAML
+}
+write_policy policy-dead-letters.yaml "Gemini webhooks: dead letters waiting ($dead_letter_sub)" \
+  "Events GeminiWorker failed $max_attempts times wait in $dead_letter_sub. Fix the cause, then replay them." "$(cat <<YAML
+- displayName: 'Undelivered messages in $dead_letter_sub'
+  conditionThreshold:
+    filter: 'resource.type="pubsub_subscription" AND resource.labels.subscription_id="$dead_letter_sub" AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
+    comparison: COMPARISON_GT
+    thresholdValue: 0
+    duration: 0s
+    aggregations:
+    - alignmentPeriod: 300s
+      perSeriesAligner: ALIGN_MAX
+YAML
+)"
+write_policy policy-bursts.yaml "Gemini webhooks: failed or rejected deliveries" \
+  "Many failed deliveries: a store, queue or handler is failing (Gemini retries). Many rejected: a secret rotation gone wrong?" \
+  "$(log_condition "More than $failed_burst failed in 5 min" "${metric_prefix}_deliveries" ' AND metric.labels.outcome="failed"' "$failed_burst")
+$(log_condition "More than $rejected_burst rejected in 5 min" "${metric_prefix}_deliveries" ' AND metric.labels.outcome="rejected"' "$rejected_burst")"
+write_policy policy-misconfigured.yaml "Gemini webhooks: function misconfigured" \
+  "A function logged that it is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration." \
+  "$(log_condition "Misconfigured start-up line" "${metric_prefix}_misconfigured" '' 0)"
+
+for p in dead-letters bursts misconfigured; do
+  file="$monitoring_dir/policy-$p.yaml"
+  display=$(sed -n "s/^displayName: '\(.*\)'$/\1/p" "$file")
+  existing=$(probe gcloud alpha monitoring policies list "--project=$project" "--filter=displayName=\"$display\"" "--format=value(name)" || true)
+  if [ -n "$existing" ]; then
+    run gcloud alpha monitoring policies update "${existing%%$'\n'*}" "--policy-from-file=$file" "--project=$project"
+  else
+    run --note "if no policy has this displayName; later runs update it" \
+      gcloud alpha monitoring policies create "--policy-from-file=$file" "--project=$project"
+  fi
+done
+
 echo
 echo "--source folder (left in place): $stage"
+echo "metric and alert policy files: $monitoring_dir"
 if $dry_run; then
   echo "Function URL (expected): $url"
 else
@@ -478,3 +645,17 @@ If that created a webhook, it stored the new signing secret as the latest versio
 $secret_name: run this script again so that new instances read it. Then check a delivery:
   go run ./scripts/gemini-webhooks ping --id ID   # and watch the function's log
 EOF
+
+# Landing needs both the Gemini API key (to confirm a batch and download its
+# output) and a gs:// RESULTS_SINK; without either, jobs are only recorded.
+if ! $worker_has_key || [ -z "$sink_bucket" ]; then
+  echo
+  echo "Note: as deployed, finished batches land nowhere (jobs are recorded in Firestore, nothing is downloaded):"
+  $worker_has_key || echo "  - GeminiWorker has no GEMINI_API_KEY: it cannot confirm batches or download their output."
+  [ -n "$sink_bucket" ] || echo "  - RESULTS_SINK is unset: there is no bucket to land in."
+  cat <<EOF
+To land them, keep the key in Secret Manager and name both, then run this script again:
+  printf %s "\$GEMINI_API_KEY" | gcloud secrets create gemini-api-key --data-file=- --project=$project
+  export FUNCTION_SECRETS=GEMINI_API_KEY=gemini-api-key RESULTS_SINK=gs://YOUR_BUCKET/gemini
+EOF
+fi

@@ -107,7 +107,7 @@ func expectedCommands(project, region, source string) []string {
 	// What a dry run cannot know: Eventarc's names, the project number.
 	agent := "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
 	const placeholders = "  # TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
-	return []string{
+	return append([]string{
 		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com cloudscheduler.googleapis.com --project=" + project,
 		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
 		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
@@ -160,7 +160,32 @@ func expectedCommands(project, region, source string) []string {
 		"+ gcloud scheduler jobs create http gemini-webhook-reconcile --location=" + region + " --project=" + project + " '--schedule=*/15 * * * *'" +
 			" --uri=" + reconcileURL + " --http-method=POST --oidc-service-account-email=" + scheduler + " --oidc-token-audience=" + reconcileURL +
 			" --attempt-deadline=600s --quiet  # if the job does not exist (else: gcloud scheduler jobs update http with the same flags)",
+	}, monitoringCommands(project, filepath.Join(filepath.Dir(source), "monitoring"))...)
+}
+
+// monitoringCommands are the dry run's last lines: the log-based metrics
+// and the alert policies, each created when absent (updated otherwise)
+// from a file in dir.
+func monitoringCommands(project, dir string) []string {
+	lines := []string{"+ gcloud services enable logging.googleapis.com monitoring.googleapis.com --project=" + project}
+	for _, m := range []string{"deliveries", "latency", "landed_bytes", "landing_failures", "dead_letters", "misconfigured"} {
+		name := "gemini_webhook_" + m
+		lines = append(lines,
+			"+ gcloud logging metrics describe "+name+" --project="+project+" '--format=value(name)'",
+			"+ gcloud logging metrics create "+name+" --config-from-file="+filepath.Join(dir, "metric-"+name+".yaml")+" --project="+project+
+				"  # if the metric does not exist; later runs update it from the same file")
 	}
+	for _, p := range []struct{ file, display string }{
+		{"dead-letters", "Gemini webhooks: dead letters waiting (gemini-webhook-events-dead-letter-sub)"},
+		{"bursts", "Gemini webhooks: failed or rejected deliveries"},
+		{"misconfigured", "Gemini webhooks: function misconfigured"},
+	} {
+		lines = append(lines,
+			"+ gcloud alpha monitoring policies list --project="+project+" '--filter=displayName=\""+p.display+"\"' '--format=value(name)'",
+			"+ gcloud alpha monitoring policies create --policy-from-file="+filepath.Join(dir, "policy-"+p.file+".yaml")+" --project="+project+
+				"  # if no policy has this displayName; later runs update it")
+	}
+	return lines
 }
 
 func commandLines(out string) []string {
@@ -195,6 +220,11 @@ func TestDryRunArguments(t *testing.T) {
 		{"bad FUNCTION_SECRETS", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "FUNCTION_SECRETS": "GEMINI_API_KEY"}, []string{"--dry-run"}, "is not VAR=secret-name", ""},
 		{"too few delivery attempts", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "MAX_DELIVERY_ATTEMPTS": "3"}, []string{"--dry-run"}, "Pub/Sub takes 5 to 100", ""},
 		{"bad topic id", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "PUBSUB_TOPIC": "goog-events"}, []string{"--dry-run"}, "is not a Pub/Sub topic id", ""},
+		{"sink of the other cloud", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "s3://bucket/p"}, []string{"--dry-run"}, "RESULTS_SINK s3://bucket/p: s3:// is the AWS deployment's sink", ""},
+		{"sink of no known scheme", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "ftp://x"}, []string{"--dry-run"}, "RESULTS_SINK ftp://x: unknown scheme", ""},
+		{"sink that is a folder", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "results"}, []string{"--dry-run"}, "gs://BUCKET[/PREFIX]", ""},
+		{"bad burst threshold", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "REJECTED_BURST_THRESHOLD": "many"}, []string{"--dry-run"}, "REJECTED_BURST_THRESHOLD many", ""},
+		{"bad alert channel", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "ALERT_CHANNELS": "me@example.com"}, []string{"--dry-run"}, "is not projects/P/notificationChannels/ID", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
@@ -837,4 +867,131 @@ lines:
 		return true
 	}
 	return false
+}
+
+// TestDryRunReportsEveryProblem: one run names every mistake (before: the
+// first only, one per run), and stages nothing.
+func TestDryRunReportsEveryProblem(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := filepath.Join(t.TempDir(), "source")
+	r := runDeploy(t, root, map[string]string{
+		"WEBHOOK_SIGNING_SECRET": "hunter2", "MAX_DELIVERY_ATTEMPTS": "3", "PUBSUB_TOPIC": "goog-events",
+		"FUNCTION_SECRETS": "GEMINI_API_KEY", "RESULTS_SINK": "s3://b", "WEBHOOK_AUDIENCE": "a,b", "STAGE_DIR": stage,
+	}, "--dry-run")
+	if r.err == nil {
+		t.Fatalf("the dry run succeeded:\n%s", r.stdout)
+	}
+	if r.calls != "" {
+		t.Errorf("gcloud was called:\n%s", r.calls)
+	}
+	for _, want := range []string{"REGION", "GOOGLE_CLOUD_PROJECT", "WEBHOOK_SIGNING_SECRET", "MAX_DELIVERY_ATTEMPTS", "is not a Pub/Sub topic id",
+		"FUNCTION_SECRETS", "RESULTS_SINK s3://b", "WEBHOOK_AUDIENCE contains ','", "9 problem(s)"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(stage); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the source was staged despite the problems (%v)", err)
+	}
+}
+
+// TestDryRunSaysWhatLandsNothing: the default deployment records jobs but
+// lands nothing, and says so with the commands that fix it (before: silence);
+// with the key and a bucket there is no such note.
+func TestDryRunSaysWhatLandsNothing(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		env      map[string]string
+		want     []string
+		wantNone bool
+	}{
+		{"default", nil, []string{"finished batches land nowhere", "no GEMINI_API_KEY", "RESULTS_SINK is unset",
+			"gcloud secrets create gemini-api-key --data-file=- --project=" + fakeProject,
+			"export FUNCTION_SECRETS=GEMINI_API_KEY=gemini-api-key RESULTS_SINK=gs://"}, false},
+		{"key only", map[string]string{"FUNCTION_SECRETS": "GEMINI_API_KEY=k"}, []string{"finished batches land nowhere", "RESULTS_SINK is unset"}, false},
+		{"sink only", map[string]string{"RESULTS_SINK": "gs://b/p"}, []string{"finished batches land nowhere", "no GEMINI_API_KEY"}, false},
+		{"both", map[string]string{"FUNCTION_SECRETS": "GEMINI_API_KEY=k", "RESULTS_SINK": "gs://b/p"}, nil, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": filepath.Join(t.TempDir(), "s")}
+			for k, v := range c.env {
+				e[k] = v
+			}
+			r := runDeploy(t, root, e, "--dry-run")
+			if r.err != nil {
+				t.Fatalf("dry run: %v\n%s", r.err, r.stderr)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			if c.wantNone && strings.Contains(r.stdout, "land nowhere") {
+				t.Errorf("a note although the worker has the key and a bucket:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestDryRunWritesMonitoring: the metric and policy files a dry run writes
+// (and prints the commands for) count the delivery and task lines by
+// outcome, alert on the dead-letter backlog, on failed / rejected bursts
+// above the thresholds given and on the "misconfigured" ERROR line, and
+// notify ALERT_CHANNELS.
+func TestDryRunWritesMonitoring(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	r := runDeploy(t, root, map[string]string{
+		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": filepath.Join(tmp, "source"),
+		"FAILED_BURST_THRESHOLD": "7", "REJECTED_BURST_THRESHOLD": "33", "ALERT_CHANNELS": "projects/" + fakeProject + "/notificationChannels/42",
+	}, "--dry-run")
+	if r.err != nil || r.calls != "" {
+		t.Fatalf("err %v, gcloud calls %q\n%s", r.err, r.calls, r.stderr)
+	}
+	dir := filepath.Join(tmp, "monitoring")
+	if !strings.Contains(r.stdout, "metric and alert policy files: "+dir+"\n") {
+		t.Errorf("the dry run does not name %s:\n%s", dir, r.stdout)
+	}
+	lines := `resource.type="cloud_run_revision" AND resource.labels.service_name=("geminiwebhook" OR "geminiworker")`
+	cases := []struct {
+		file string
+		want []string
+	}{
+		{"metric-gemini_webhook_deliveries.yaml", []string{lines + ` AND jsonPayload.message=("delivery" OR "task")`, "outcome: EXTRACT(jsonPayload.outcome)", "valueType: INT64"}},
+		{"metric-gemini_webhook_latency.yaml", []string{"valueExtractor: EXTRACT(jsonPayload.latency_ms)", "valueType: DISTRIBUTION", "unit: ms"}},
+		{"metric-gemini_webhook_landed_bytes.yaml", []string{"valueExtractor: EXTRACT(jsonPayload.bytes)", "unit: By"}},
+		{"metric-gemini_webhook_landing_failures.yaml", []string{"jsonPayload.landing_error:*"}},
+		{"metric-gemini_webhook_dead_letters.yaml", []string{`jsonPayload.outcome="dead_letter"`}},
+		{"metric-gemini_webhook_misconfigured.yaml", []string{`severity=ERROR AND jsonPayload.message:"misconfigured"`}},
+		{"policy-dead-letters.yaml", []string{`resource.labels.subscription_id="gemini-webhook-events-dead-letter-sub"`, "subscription/num_undelivered_messages", "thresholdValue: 0", "- projects/" + fakeProject + "/notificationChannels/42"}},
+		{"policy-bursts.yaml", []string{`metric.labels.outcome="failed"'`, "thresholdValue: 7\n", `metric.labels.outcome="rejected"'`, "thresholdValue: 33\n", "- projects/" + fakeProject + "/notificationChannels/42"}},
+		{"policy-misconfigured.yaml", []string{`logging.googleapis.com/user/gemini_webhook_misconfigured"'`, "thresholdValue: 0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s lacks %q:\n%s", c.file, w, b)
+				}
+			}
+			if !strings.Contains(r.stdout, filepath.Join(dir, c.file)+" --project="+fakeProject) {
+				t.Errorf("no command applies %s", c.file)
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@
 //	gemini-webhooks list | get --id ID | update --id ID … | delete --id ID | ping --id ID
 //	gemini-webhooks rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
 //	gemini-webhooks finish-rotation --secret-out DEST [--id ID]
+//	gemini-webhooks status | jobs list|get ID | deadletters list|get KEY|replay KEY|--all
 //
 // DEST is file:PATH, gcp-secret:projects/P/secrets/S or aws-secret:NAME.
 // GEMINI_API_KEY (or GOOGLE_API_KEY) and GOOGLE_GEMINI_BASE_URL are read as
@@ -98,6 +99,12 @@ Commands:
   ping --id ID
   rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
   finish-rotation --secret-out DEST [--id ID] [--force]
+
+Operating the receiver (the store IDEMPOTENCY_STORE names: the local file at
+STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJECT):
+  status                             jobs by state, stuck requires_action, failed landings, dead letters
+  jobs list [--limit N] | jobs get ID
+  deadletters list | get KEY | replay KEY|--all [--dry-run]
 
 DEST (where the one-time signing secret goes; it is never printed):
   file:PATH                          written 0600, atomically

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ps "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/geminiwebhooks/receiver/adapters/aws"
+	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/sqs"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
+)
+
+// fixedNow is the clock of the operator tests: ages are exact.
+var fixedNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// seed writes real records through the backend the environment names: a
+// landed batch, a failed landing, a requires_action stuck for 2 h, and two
+// dead letters (one replayable event, one that is not JSON).
+func seed(t *testing.T, getenv func(string) string) {
+	t.Helper()
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	put := func(j jobs.Job) {
+		if _, err := b.Ledger.UpdateJob(ctx, j.ID, func(*jobs.Job) (*jobs.Job, error) { return &j, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(jobs.Job{ID: "batches/landed", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-3 * time.Hour), UpdatedAt: fixedNow.Add(-3 * time.Minute),
+		Output: &jobs.Manifest{URI: "gs://bucket/gemini/batches/landed/output.jsonl", Bytes: 1234}})
+	put(jobs.Job{ID: "batches/nolanding", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-10 * time.Minute),
+		LandingError: "403 Forbidden on gs://bucket"})
+	put(jobs.Job{ID: "interactions/stuck", Kind: "interaction", State: jobs.JobRequiresAction, FirstSeen: fixedNow.Add(-2 * time.Hour),
+		StateAt: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-2 * time.Hour)})
+	for _, d := range []core.DeadLetter{
+		{Key: "msg_dead_event", Scheme: core.SchemeStatic, EventType: "interaction.completed", Reason: "handler: boom", ReceivedAt: fixedNow.Add(-5 * time.Minute), Attempts: 5,
+			Body: []byte(`{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:55:00Z","data":{"id":"interactions/replayed"}}`)},
+		{Key: "msg_dead_garbage", Scheme: core.SchemeStatic, Reason: "not JSON", ReceivedAt: fixedNow.Add(-26 * time.Hour), Body: []byte("\x00not json")},
+	} {
+		if err := b.DeadLetters.PutDeadLetter(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type opStep struct {
+	name     string
+	args     []string
+	wantCode int
+	want     []string // in stdout (stderr for failures)
+	not      []string // nowhere in stdout
+}
+
+func runSteps(t *testing.T, getenv func(string) string, steps []opStep) {
+	t.Helper()
+	now = func() time.Time { return fixedNow }
+	t.Cleanup(func() { now = time.Now })
+	for _, s := range steps {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), s.args, &stdout, &stderr, getenv)
+		out := stdout.String()
+		if code != exitOK {
+			out = stderr.String()
+		}
+		if code != s.wantCode {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", s.name, code, s.wantCode, stdout.String(), stderr.String())
+			continue
+		}
+		for _, w := range s.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", s.name, w, out)
+			}
+		}
+		for _, w := range s.not {
+			if strings.Contains(stdout.String(), w) {
+				t.Errorf("%s: output has %q:\n%s", s.name, w, stdout.String())
+			}
+		}
+		if code != exitOK && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+			t.Errorf("%s: the error is more than one line:\n%s", s.name, stderr.String())
+		}
+	}
+}
+
+// The common steps, against any backend.
+func readSteps() []opStep {
+	return []opStep{
+		{"status", []string{"status"}, 0, []string{"requires_action 1", "succeeded 2", "stuck requires_action (> 1h)  1", "landings failed               1",
+			"dead letters                  2", "interactions/stuck", "requires_action (stuck)", "landing failed: 403 Forbidden"}, []string{"0001-01-01"}},
+		{"status --json", []string{"status", "--json"}, 0, []string{`"dead_letters": 2`, `"requires_action": 1`, `"stuck_requires_action"`}, []string{"0001-01-01"}},
+		{"jobs list", []string{"jobs", "list"}, 0, []string{"ID", "STATE", "UPDATED", "batches/landed", "3m ago", "gs://bucket/gemini/batches/landed/output.jsonl", "2h ago"}, []string{"0001-01-01"}},
+		{"jobs get", []string{"jobs", "get", "batches/landed", "--json"}, 0, []string{`"bytes": 1234`}, []string{"0001-01-01", "finished_at"}},
+		{"jobs get unknown", []string{"jobs", "get", "batches/nope"}, 1, []string{`no job "batches/nope"`}, nil},
+		{"deadletters list", []string{"deadletters", "list"}, 0, []string{"KEY", "msg_dead_event", "5m ago", "handler: boom", "msg_dead_garbage", "26h ago"}, nil},
+		{"deadletters get shows JSON", []string{"deadletters", "get", "msg_dead_event"}, 0, []string{`"body": {`, `"interactions/replayed"`}, nil},
+		{"deadletters get unknown", []string{"deadletters", "get", "msg_nope"}, 1, []string{`no dead letter "msg_nope"`}, nil},
+		{"replay --dry-run changes nothing", []string{"deadletters", "replay", "--all", "--dry-run"}, 0, []string{"would replay msg_dead_event", "would replay msg_dead_garbage"}, nil},
+		{"replay needs a key or --all", []string{"deadletters", "replay"}, 2, []string{"replay KEY|--all"}, nil},
+		{"help", []string{"deadletters", "-h"}, 0, nil, nil},
+	}
+}
+
+// TestOperatorCommandsLocalFile: status, jobs and deadletters against the
+// local bbolt file, with friendly output; replay --all puts every dead
+// letter back on the file's durable queue (it runs when the server starts)
+// and leaves none.
+func TestOperatorCommandsLocalFile(t *testing.T) {
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	vars := map[string]string{"STATE_PATH": statePath}
+	getenv := func(k string) string { return vars[k] }
+	runSteps(t, func(k string) string {
+		return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "missing.db")}[k]
+	}, []opStep{
+		{"no state file", []string{"status"}, 1, []string{"no state file at", "missing.db", "set STATE_PATH"}, nil},
+	})
+	seed(t, getenv)
+	runSteps(t, getenv, append(readSteps(),
+		opStep{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "queued msg_dead_garbage", "next starts"}, nil},
+		opStep{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+		opStep{"status after", []string{"status", "--json"}, 0, []string{`"dead_letters": 0`, `"queued_tasks": 2`}, nil},
+	))
+}
+
+// TestOperatorCommandsFirestore: the same commands against the Firestore
+// emulator; replay --all runs each dead letter through the pipeline now
+// (ledger, handlers) and forgets it once processed: the event is recorded
+// once, and the one that still cannot be processed stays, named in one line.
+func TestOperatorCommandsFirestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Firestore emulator")
+	}
+	svc, err := testenv.StartFirestore(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	project := fmt.Sprintf("ops-%d", os.Getpid())
+	vars := map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": project, "FIRESTORE_EMULATOR_HOST": svc.Host}
+	t.Setenv("FIRESTORE_EMULATOR_HOST", svc.Host) // the client library reads it
+	getenv := func(k string) string { return vars[k] }
+	seed(t, getenv)
+	runSteps(t, getenv, append(readSteps(),
+		opStep{"replay --all", []string{"deadletters", "replay", "--all"}, 1, []string{"replay msg_dead_garbage"}, nil},
+		opStep{"the replayed event is in the ledger", []string{"jobs", "get", "interactions/replayed", "--json"}, 0, []string{`"msg_dead_event"`, `"state": "succeeded"`}, nil},
+		opStep{"only the unprocessable one is left", []string{"deadletters", "list"}, 0, []string{"msg_dead_garbage"}, []string{"msg_dead_event"}},
+		opStep{"replay it again", []string{"deadletters", "replay", "msg_dead_garbage"}, 1, []string{"replay msg_dead_garbage"}, nil},
+	))
+	// Processed once: the ledger names the delivery once.
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	j, err := b.Ledger.GetJob(context.Background(), "interactions/replayed")
+	if err != nil || j == nil {
+		t.Fatalf("job: %v %v", j, err)
+	}
+	if n := strings.Count(strings.Join(j.Deliveries, " "), "msg_dead_event"); n != 1 {
+		t.Errorf("deliveries %v: msg_dead_event %d times, want once", j.Deliveries, n)
+	}
+}
+
+// TestStatusShowsWebhooks: with an API key, status lists each webhook's
+// state and the expiry of a rotation's previous secret; without one it
+// says the webhooks were not asked.
+func TestStatusShowsWebhooks(t *testing.T) {
+	svc := newWebhookService(t)
+	dir := t.TempDir()
+	mustOK(t, runCLI(t, svc.env(), "create", "--uri", "https://a.example.com/h", "--events", "batch.succeeded", "--secret-out", "file:"+dir+"/s"))
+	mustOK(t, runCLI(t, svc.env(), "rotate", "--id", "wh0001", "--secret-out", "file:"+dir+"/s"))
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	withKey := svc.env()
+	withKey["STATE_PATH"] = statePath
+	seed(t, func(k string) string { return withKey[k] })
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"table", withKey, []string{"status"}, []string{"WEBHOOK", "wh0001", "enabled", "https://a.example.com/h", "NEXT EXPIRY"}},
+		{"json", withKey, []string{"status", "--json"}, []string{`"webhooks": [`, `"id": "wh0001"`, `"signing_secrets": 2`, `"next_secret_expiry"`}},
+		{"no key", map[string]string{"STATE_PATH": statePath}, []string{"status"}, []string{"GEMINI_API_KEY is unset: the webhooks were not asked"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), c.args, &stdout, &stderr, func(k string) string { return c.env[k] }); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("status lacks %q:\n%s", w, stdout.String())
+				}
+			}
+		})
+	}
+}
+
+// TestOperatorCommandsSQSDeadLetterQueue: with QUEUE=sqs:<url>, the queue's
+// dead-letter queue (found through its redrive policy) is part of status
+// and deadletters; replay --all runs each message through the pipeline,
+// deletes it, and leaves the DLQ empty; the events are recorded once.
+func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto_server")
+	}
+	moto, err := testenv.StartMoto(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Stop)
+	endpoint := "http://" + moto.Host
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true"} {
+		t.Setenv(k, v) // the SDK reads them
+	}
+	ctx := context.Background()
+	c, err := (&aws.Clients{}).SQS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks-dead-letter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks"), Attributes: map[string]string{
+		"RedrivePolicy": `{"deadLetterTargetArn":"` + attrs.Attributes["QueueArn"] + `","maxReceiveCount":"5"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
+		ev, err := core.ParseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+		if _, err := c.SendMessage(ctx, sqs.SendInput(awssdk.ToString(dlq.QueueUrl), ev, fixedNow.Add(-7*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "sqs:" + awssdk.ToString(q.QueueUrl)}
+	getenv := func(k string) string { return vars[k] }
+	seed(t, getenv)
+	runSteps(t, getenv, []opStep{
+		{"status", []string{"status"}, 0, []string{"SQS queue                     0 messages", "SQS dead-letter queue         2 messages"}, nil},
+		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"sqs-dlq:", "interaction.completed", "7m ago", "in the SQS dead-letter queue", "msg_dead_event"}, nil},
+		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed sqs-dlq:"}, nil},
+		{"the DLQ is empty", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
+		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+		{"the event is in the ledger", []string{"jobs", "get", "interactions/msg_sqs_1", "--json"}, 0, []string{`"msg_sqs_1"`, `"state": "succeeded"`}, nil},
+	})
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
+		if err != nil || j == nil {
+			t.Fatalf("job of %s: %v %v", id, j, err)
+		}
+		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
+			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
+		}
+	}
+}
+
+// TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
+// the dead-letter subscription deploy.sh makes (T-dead-letter-sub) is part
+// of status and deadletters; replay --all runs each message through the
+// pipeline and acknowledges it, leaving none; each event is recorded once.
+func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Pub/Sub emulator")
+	}
+	svc, err := testenv.StartPubSub(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", svc.Host)
+	ctx := context.Background()
+	project := fmt.Sprintf("ops-ps-%d", os.Getpid())
+	c, err := ps.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	topic, dead := "projects/"+project+"/topics/events", "projects/"+project+"/topics/events-dead-letter"
+	for _, name := range []string{topic, dead} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/events-dead-letter-sub", Topic: dead}); err != nil {
+		t.Fatal(err)
+	}
+	pub := c.Publisher(dead)
+	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
+		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
+		ev, err := core.ParseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
+		if _, err := pub.Publish(ctx, pubsub.Message(ev, fixedNow.Add(-4*time.Minute))).Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Stop()
+	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "pubsub:" + topic}
+	getenv := func(k string) string { return vars[k] }
+	seed(t, getenv)
+	runSteps(t, getenv, []opStep{
+		{"status", []string{"status"}, 0, []string{"Pub/Sub dead letters (projects/" + project + "/subscriptions/events-dead-letter-sub)", "2 messages"}, nil},
+		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"pubsub-dlq:", "interaction.completed", "4m ago", "in the Pub/Sub dead-letter subscription", "msg_dead_event"}, nil},
+		{"listing hands them back", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 2`}, nil},
+		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed pubsub-dlq:"}, nil},
+		{"none left", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
+		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
+	})
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
+		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
+		if err != nil || j == nil {
+			t.Fatalf("job of %s: %v %v", id, j, err)
+		}
+		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
+			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
+		}
+	}
+}
