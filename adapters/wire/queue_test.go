@@ -45,15 +45,16 @@ import (
 
 // services are started by the first test that needs them and stopped by TestMain.
 var services struct {
-	mu     sync.Mutex
-	pubsub *testenv.Service
-	moto   *testenv.Service
+	mu        sync.Mutex
+	pubsub    *testenv.Service
+	moto      *testenv.Service
+	firestore *testenv.Service
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	services.mu.Lock()
-	for _, s := range []*testenv.Service{services.pubsub, services.moto} {
+	for _, s := range []*testenv.Service{services.pubsub, services.moto, services.firestore} {
 		if s != nil {
 			s.Stop()
 		}
