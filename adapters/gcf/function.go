@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
@@ -62,18 +61,10 @@ func wireBuild(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Log
 	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud()})
 }
 
-// Function serves GeminiWebhook. The configuration is read once, at
-// start-up, because it cannot change during the process's life; the
-// receiver is built once, on the first delivery, so that a cold start makes
-// no network call (credential discovery, the JWKS) before it must.
+// Function serves GeminiWebhook: the receiver, built on the first
+// delivery (instance).
 type Function struct {
-	cfg    env.Config
-	cfgErr error
-	log    *slog.Logger
-	mux    *core.Mux
-	build  buildFunc
-
-	app lazy[wire.App]
+	instance
 }
 
 // New reads the configuration through getenv; the function runs mux. A bad configuration does not
@@ -86,21 +77,19 @@ func New(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Function 
 }
 
 func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Function {
-	f := &Function{log: log, mux: mux, build: build}
-	f.cfg, f.cfgErr = env.Load(getenv, env.Cloud)
-	if f.cfgErr == nil && len(f.cfg.Schemes()) == 0 {
-		f.cfgErr = wire.ErrNoScheme
-	}
-	if f.cfgErr == nil && f.cfg.QueueKind != "" && f.cfg.QueueKind != env.QueuePubSub {
-		f.cfgErr = fmt.Errorf("QUEUE %s: Cloud Functions take pubsub:projects/P/topics/T", f.cfg.Queue)
-	}
-	if f.cfgErr == nil && f.cfg.SinkScheme() == "s3" {
-		f.cfgErr = fmt.Errorf("RESULTS_SINK %s: Cloud Functions land in gs:// buckets", f.cfg.ResultsSink)
-	}
-	if f.cfgErr != nil {
-		log.Error(EntryPoint+" is misconfigured: every delivery is answered 500 until it is redeployed with a fixed configuration (Gemini retries for 24 h)",
-			"error", f.cfgErr.Error())
-	}
+	f := &Function{}
+	f.load(EntryPoint, getenv, log, mux, build, func(c env.Config) error {
+		if len(c.Schemes()) == 0 {
+			return wire.ErrNoScheme
+		}
+		if c.QueueKind != "" && c.QueueKind != env.QueuePubSub {
+			return fmt.Errorf("QUEUE %s: Cloud Functions take pubsub:projects/P/topics/T", c.Queue)
+		}
+		if c.SinkScheme() == "s3" {
+			return fmt.Errorf("RESULTS_SINK %s: Cloud Functions land in gs:// buckets", c.ResultsSink)
+		}
+		return nil
+	}, "every delivery is answered 500 (Gemini retries for 24 h)")
 	return f
 }
 
@@ -130,33 +119,15 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handler returns the built receiver, building it on first use. A build
-// failure is answered 503 and retried by the next delivery: it may be
-// transient, and until it succeeds Gemini's retries lose nothing.
+// failure is answered 503 and retried by the next delivery: until it
+// succeeds Gemini's retries lose nothing.
 func (f *Function) handler() (http.Handler, int, string) {
 	if f.cfgErr != nil {
 		return nil, http.StatusInternalServerError, "receiver misconfigured; see the start-up log"
 	}
-	app, err := f.app.get(func(ctx context.Context) (*wire.App, error) {
-		start := time.Now()
-		app, err := f.build(ctx, f.cfg, f.mux, f.log)
-		if err == nil {
-			f.log.Info(EntryPoint+" ready",
-				"schemes", fmt.Sprint(f.cfg.Schemes()),
-				"store", f.cfg.IdempotencyStore,
-				"firestore_collection", f.cfg.FirestoreCollection,
-				"build_ms", time.Since(start).Milliseconds())
-		}
-		return app, err
-	})
+	app, err := f.get()
 	if err != nil {
-		f.log.Error(EntryPoint+": building the receiver failed; the next delivery retries", "error", err.Error())
 		return nil, http.StatusServiceUnavailable, "receiver not ready"
 	}
 	return app.Receiver, 0, ""
-}
-
-// Close releases what the built receiver holds. The platform never calls it
-// (an instance just stops); tests and embedders do.
-func (f *Function) Close() error {
-	return f.app.close((*wire.App).Close)
 }

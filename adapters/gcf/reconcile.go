@@ -28,13 +28,7 @@ const ReconcileTimeout = 8 * time.Minute
 // Reconciler serves GeminiReconcile: one reconcile (core/reconcile) per
 // POST, with the same mux, ledger and store as GeminiWebhook.
 type Reconciler struct {
-	cfg    env.Config
-	cfgErr error
-	log    *slog.Logger
-	mux    *core.Mux
-	build  buildFunc
-
-	app lazy[wire.App]
+	instance
 }
 
 // NewReconciler reads the configuration through getenv; the reconcile runs
@@ -45,14 +39,13 @@ func NewReconciler(getenv func(string) string, log *slog.Logger, mux *core.Mux) 
 }
 
 func newReconciler(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Reconciler {
-	r := &Reconciler{log: log, mux: mux, build: build}
-	r.cfg, r.cfgErr = env.Load(getenv, env.Cloud)
-	if r.cfgErr == nil && r.cfg.GeminiAPIKey == "" {
-		r.cfgErr = wire.ErrNoGeminiAPI
-	}
-	if r.cfgErr != nil {
-		log.Error(ReconcileEntryPoint+" is misconfigured: every run is answered 500 until it is redeployed", "error", r.cfgErr.Error())
-	}
+	r := &Reconciler{}
+	r.load(ReconcileEntryPoint, getenv, log, mux, build, func(c env.Config) error {
+		if c.GeminiAPIKey == "" {
+			return wire.ErrNoGeminiAPI
+		}
+		return nil
+	}, "every run is answered 500")
 	return r
 }
 
@@ -69,9 +62,8 @@ func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "reconcile misconfigured; see the start-up log", http.StatusInternalServerError)
 		return
 	}
-	app, err := r.app.get(func(ctx context.Context) (*wire.App, error) { return r.build(ctx, r.cfg, r.mux, r.log) })
+	app, err := r.get()
 	if err != nil {
-		r.log.Error(ReconcileEntryPoint+": building the app failed", "error", err.Error())
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
@@ -86,9 +78,4 @@ func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// Close releases what the built app holds.
-func (r *Reconciler) Close() error {
-	return r.app.close((*wire.App).Close)
 }

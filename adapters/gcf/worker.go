@@ -10,7 +10,6 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
-	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -31,15 +30,9 @@ const WorkerEntryPoint = "GeminiWorker"
 //
 // Like Function, it reads the configuration once, at start-up (a bad one
 // is logged there, and every event fails until a redeploy: Pub/Sub keeps
-// them), and builds the worker on the first event.
+// them), and builds the app on the first event (instance).
 type Worker struct {
-	cfg    env.Config
-	cfgErr error
-	log    *slog.Logger
-	mux    *core.Mux
-	build  buildFunc
-
-	w lazy[wire.App]
+	instance
 }
 
 // NewWorker reads the configuration through getenv; the worker runs mux.
@@ -48,12 +41,8 @@ func NewWorker(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Wor
 }
 
 func newWorker(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Worker {
-	w := &Worker{log: log, mux: mux, build: build}
-	w.cfg, w.cfgErr = env.Load(getenv, env.Cloud)
-	if w.cfgErr != nil {
-		log.Error(WorkerEntryPoint+" is misconfigured: every event fails (Pub/Sub redelivers it, then dead-letters it) until it is redeployed with a fixed configuration",
-			"error", w.cfgErr.Error())
-	}
+	w := &Worker{}
+	w.load(WorkerEntryPoint, getenv, log, mux, build, nil, "every event fails (Pub/Sub redelivers it, then dead-letters it)")
 	return w
 }
 
@@ -92,30 +81,11 @@ func (w *Worker) Handle(ctx context.Context, e cloudevents.Event) error {
 // errWorkerMisconfigured fails every event of a misconfigured worker.
 var errWorkerMisconfigured = errors.New(WorkerEntryPoint + " misconfigured; see the start-up log")
 
-// worker returns the built worker, building it on first use. A failed
-// build fails the event, which Pub/Sub redelivers; the next event builds
-// again.
+// worker returns the built app, building it on first use. A failed build
+// fails the event, which Pub/Sub redelivers; the next event builds again.
 func (w *Worker) worker() (*wire.App, error) {
 	if w.cfgErr != nil {
 		return nil, errWorkerMisconfigured
 	}
-	built, err := w.w.get(func(ctx context.Context) (*wire.App, error) {
-		start := time.Now()
-		built, err := w.build(ctx, w.cfg, w.mux, w.log)
-		if err == nil {
-			w.log.Info(WorkerEntryPoint+" ready", "store", w.cfg.IdempotencyStore, "results_sink", w.cfg.ResultsSink,
-				"build_ms", time.Since(start).Milliseconds())
-		}
-		return built, err
-	})
-	if err != nil {
-		w.log.Error(WorkerEntryPoint+": building the worker failed; the next event retries", "error", err.Error())
-		return nil, fmt.Errorf("%s not ready: %w", WorkerEntryPoint, err)
-	}
-	return built, nil
-}
-
-// Close releases what the built worker holds (tests and embedders).
-func (w *Worker) Close() error {
-	return w.w.close((*wire.App).Close)
+	return w.get()
 }

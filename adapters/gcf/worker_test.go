@@ -79,7 +79,7 @@ func TestWorkerHandlesPubSubMessages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sink, "batches", "w", jobs.ManifestName)); err != nil {
 		t.Fatal(err)
 	}
-	built := w.w.v.Load()
+	built := w.app.v.Load()
 	j, _ := built.Processing.Ledger.GetJob(ctx, "batches/w")
 	if j == nil || j.Landing != jobs.LandingLanded || len(j.Deliveries) != 1 || j.Deliveries[0] != "msg_w" {
 		t.Fatalf("ledger %+v", j)
@@ -143,7 +143,7 @@ func TestWorkerAcceptsConvertedPush(t *testing.T) {
 	if err := w.Handle(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
-	j, _ := w.w.v.Load().Processing.Ledger.GetJob(context.Background(), "batches/e")
+	j, _ := w.app.v.Load().Processing.Ledger.GetJob(context.Background(), "batches/e")
 	if j == nil || j.State != jobs.JobExpired || j.Deliveries[0] != "msg_e" {
 		t.Fatalf("ledger %+v", j)
 	}
