@@ -29,6 +29,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "slowbody: -pid is required")
 		os.Exit(2)
 	}
+	// A stress probe: it only ever targets a receiver on this machine.
+	if host, _, err := net.SplitHostPort(*addr); err != nil || !isLoopback(host) {
+		fmt.Fprintf(os.Stderr, "slowbody: -addr %s: only a loopback address (127.0.0.0/8, ::1, localhost) may be probed\n", *addr)
+		os.Exit(2)
+	}
 	before, err := rssKiB(*pid)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "slowbody:", err)
@@ -81,4 +86,13 @@ func statusKiB(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// isLoopback reports whether host is a loopback address or localhost.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
