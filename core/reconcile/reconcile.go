@@ -95,7 +95,7 @@ type Config struct {
 	MinAge      time.Duration // unfinished ledger jobs not updated for this long are re-read; 0: 5 min
 	LedgerScan  int           // the newest ledger jobs looked at in one query; 0: 10,000
 	Concurrency int           // jobs applied at once; 0: 8
-	TTL         time.Duration // how long an applied delivery id is kept; 0: 48 h
+	TTL         time.Duration // how long an applied delivery id is kept; 0: core.DefaultTTL (48 h)
 	DryRun      bool          // report what would be applied; apply nothing
 	Logger      *slog.Logger
 	Clock       func() time.Time
@@ -174,7 +174,7 @@ func (c *Config) defaults() {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.TTL <= 0 {
-		c.TTL = 48 * time.Hour
+		c.TTL = core.DefaultTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
