@@ -85,7 +85,7 @@ func (f *Folder) Put(ctx context.Context, key string, r io.Reader, _ string) (st
 			_ = f.dir.Remove(tmpName)
 		}
 	}()
-	if _, err := io.CopyBuffer(writerOnly{tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, CopyBuffer)); err != nil {
+	if _, err := io.CopyBuffer(&flushingWriter{f: tmp}, ContextReader{Ctx: ctx, R: r}, make([]byte, CopyBuffer)); err != nil {
 		return "", fmt.Errorf("folder sink %s: %w", key, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -176,5 +176,24 @@ func (c ContextReader) Read(p []byte) (int, error) {
 	return c.R.Read(p)
 }
 
-// writerOnly hides *os.File's ReadFrom so the copy uses our buffer size.
-type writerOnly struct{ io.Writer }
+// writebackEvery is how many written bytes the folder sink lets
+// accumulate in the page cache before it starts their writeback.
+const writebackEvery = 8 << 20
+
+// flushingWriter writes to f and starts the writeback of every
+// writebackEvery bytes. Being a plain Writer, it also hides *os.File's
+// ReadFrom, so the copy uses our buffer size.
+type flushingWriter struct {
+	f              *os.File
+	written, begun int64
+}
+
+func (w *flushingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.begun >= writebackEvery {
+		startWriteback(w.f, w.begun, w.written-w.begun)
+		w.begun = w.written
+	}
+	return n, err
+}

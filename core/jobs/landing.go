@@ -190,11 +190,14 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, truncate(ct, 64))
 	}
 	sum := NewSummer(job.Kind == "batch")
-	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, sum)
+	bg := sum.Background()
+	defer bg.Close()
+	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, bg)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)
 	if err != nil {
 		return Manifest{}, "", fmt.Errorf("sink: %w", err)
 	}
+	_ = bg.Close()
 	m := sum.Manifest()
 	m.JobID, m.Source, m.URI, m.ContentType, m.LandedAt = job.ID, job.Source, uri, dl.ContentType, p.c.Clock().UTC()
 	mb, err := json.MarshalIndent(m, "", "  ")

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func (s *Summer) scan(p []byte) {
 			// Skip a run of bytes that change nothing outside a string
 			// (spaces, digits, letters of true/false/null, ':') in one
 			// tight loop: pretty-printed or padded lines are mostly these.
-			j := i + 1
+			j := skipSpaces(p, i+1)
 			for j < len(p) && quiet[p[j]] {
 				j++
 			}
@@ -192,6 +193,17 @@ var quiet = func() (q [256]bool) {
 	}
 	return q
 }()
+
+// skipSpaces is the index of the first byte at or after i that does not
+// begin eight spaces, read eight bytes at a time: padded and pretty-printed
+// lines are mostly runs of spaces, which a byte loop crawls through.
+func skipSpaces(p []byte, i int) int {
+	const spaces = 0x2020202020202020
+	for i+8 <= len(p) && binary.LittleEndian.Uint64(p[i:]) == spaces {
+		i += 8
+	}
+	return i
+}
 
 // nextSpecial is the index of the first '"', '\\' or '\n' in p (-1: none),
 // found with IndexByte, which is vectorised, unlike IndexAny.
