@@ -21,10 +21,14 @@ type Store interface {
 
 // Claim is one attempt to own a delivery id.
 type Claim struct {
-	Key        string
-	Owner      string   // random per attempt; only it may complete or release
-	BodyHash   [32]byte // SHA-256 of the verified body
-	EventType  string
+	Key       string
+	Owner     string   // random per attempt; only it may complete or release
+	BodyHash  [32]byte // SHA-256 of the verified body
+	EventType string
+	// EventTime is when the event happened (the envelope's timestamp; zero
+	// when unknown). A store may read before it writes when the event is
+	// old: a delivery that long after its event is most likely a retry.
+	EventTime  time.Time
 	Now        time.Time
 	LeaseUntil time.Time // when a crashed owner's claim may be taken over
 }

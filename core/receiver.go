@@ -187,7 +187,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	claim := Claim{Key: d.ID, Owner: NewOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: h.leaseEnd(ctx, now)}
 	if ev != nil {
 		ev.Delivery = d
-		claim.EventType = ev.Type
+		claim.EventType, claim.EventTime = ev.Type, ev.Time()
 	}
 	r := result{d: d, ev: ev}
 

@@ -71,6 +71,9 @@ func newHandler(t testing.TB, o core.ReceiverOptions) *core.Receiver {
 	return h
 }
 
+// eventTime is the timestamp of eventBody's events.
+var eventTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 func eventBody(id string) []byte {
 	return fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T03:04:05Z","data":{"id":"batches/%s","output_file_uri":"files/%s"}}`, id, id)
 }

@@ -91,12 +91,12 @@ func TestRoundTrips(t *testing.T) {
 	cfg.ClientOptions = []option.ClientOption{countingOption(t, &rc)}
 	noHints := cfg
 	noHints.Hints = -1
-	clk := newClock(time.Now())
+	clk := newClock(eventTime) // the first attempts come as the events happen
 	var cnt counter
 	handler := func(s *Store) *core.Receiver {
 		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Clock: clk.now})
 	}
-	a, b, c := handler(open(t, cfg)), handler(open(t, cfg)), handler(open(t, noHints))
+	a, b, c, d := handler(open(t, cfg)), handler(open(t, cfg)), handler(open(t, noHints)), handler(open(t, cfg))
 	ctx := context.Background()
 
 	steps := []struct {
@@ -115,7 +115,9 @@ func TestRoundTrips(t *testing.T) {
 		{"in progress elsewhere, at B: Create, Get", b, "msg_stuck", 0, core.OutcomeInProgress, 2},
 		{"still in progress, at B: Get", b, "msg_stuck", time.Second, core.OutcomeInProgress, 1},
 		{"lease over, at B: Get, Update (takeover), Update (complete)", b, "msg_stuck", 2 * time.Minute, core.OutcomeProcessed, 3},
-		{"lease over, at C: Create, Get, Update (takeover), Update (complete)", c, "msg_stuck2", 2 * time.Minute, core.OutcomeProcessed, 4},
+		{"lease over, at C, 2 min after the event: Get, Update (takeover), Update (complete)", c, "msg_stuck2", 0, core.OutcomeProcessed, 3},
+		{"a retry at D, which never saw it, 2 min after the event: Get", d, "msg_a", 0, core.OutcomeDuplicate, 1},
+		{"a first delivery at D 2 min after its event: Get, Create, Update", d, "msg_late", 0, core.OutcomeProcessed, 3},
 	}
 	for _, id := range []string{"msg_stuck", "msg_stuck2"} {
 		if got, err := open(t, cfg).Claim(ctx, core.Claim{Key: id, Owner: "crashed", BodyHash: core.HashBody(eventBody(id)), Now: clk.now(), LeaseUntil: clk.now().Add(time.Minute)}); err != nil || got != core.Claimed {
@@ -132,7 +134,7 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: %d %s after %d round trips (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.rpcs)
 		}
 	}
-	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 || cnt.get("msg_stuck2") != 1 {
+	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 || cnt.get("msg_stuck2") != 1 || cnt.get("msg_late") != 1 {
 		t.Errorf("processed %v", cnt.n)
 	}
 }
@@ -153,7 +155,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock(time.Now())
+	clk := newClock(time.Now()) // real time: processing runs until the lease ends
 	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.now})
 	// Another instance: its own client, store, ledger and caches.
 	s2 := open(t, cfg)
@@ -168,7 +170,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.now})
 	ctx := context.Background()
 	interaction := func(typ, job string) []byte {
-		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":"2026-01-02T03:04:05Z","data":{"id":"interactions/%s"}}`, typ, job)
+		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":%q,"data":{"id":"interactions/%s"}}`, typ, clk.now().Format(time.RFC3339Nano), job)
 	}
 	steps := []struct {
 		name string

@@ -30,6 +30,10 @@ const (
 	DefaultCallTimeout = 5 * time.Second
 	DefaultHints       = 10_000
 	DefaultHintsFor    = 15 * time.Minute
+	// DefaultReadFirstAfter: Gemini retries a delivery it got no 2xx for
+	// within a few seconds, with backoff; its first attempt comes right
+	// after the event.
+	DefaultReadFirstAfter = 10 * time.Second
 	// DeadLetterSuffix names the dead-letter collection beside the records.
 	DeadLetterSuffix = "_dead_letters"
 )
@@ -57,6 +61,12 @@ type Config struct {
 	Hints int
 	// HintsFor bounds how long one is remembered. 0: 15 min.
 	HintsFor time.Duration
+	// ReadFirstAfter: a claim for an event older than this (core.Claim's
+	// EventTime) reads the record before it tries to create it, so that a
+	// retry of a delivery another instance completed costs one round trip
+	// instead of two, and a late first delivery one more. 0: 10 s;
+	// negative: always create first.
+	ReadFirstAfter time.Duration
 }
 
 // Store implements core.Store and core.DeadLetters on Firestore.
@@ -68,6 +78,8 @@ type Store struct {
 	timeout     time.Duration
 	hints       *hints
 	held        heldClaims
+	// readFirstAfter is Config.ReadFirstAfter (negative: never).
+	readFirstAfter time.Duration
 }
 
 var (
@@ -93,7 +105,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.HintsFor <= 0 {
 		cfg.HintsFor = DefaultHintsFor
 	}
-	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, hints: newHints(cfg.Hints, cfg.HintsFor)}
+	if cfg.ReadFirstAfter == 0 {
+		cfg.ReadFirstAfter = DefaultReadFirstAfter
+	}
+	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, hints: newHints(cfg.Hints, cfg.HintsFor), readFirstAfter: cfg.ReadFirstAfter}
 	if s.client == nil {
 		project := cfg.ProjectID
 		if project == "" {
@@ -126,8 +141,9 @@ func (s *Store) Close() error {
 // read decides with core.Decide; a takeover (lease over, or record expired)
 // is a write preconditioned on the update time of that read, so the read and
 // the write act as one atomic step and a concurrent claimant makes it fail
-// and decide again. An id this process recently found in progress is read
-// first, as its next delivery is most likely a duplicate.
+// and decide again. An id this process recently found in progress, or an
+// event older than Config.ReadFirstAfter, is read first, as that delivery is
+// most likely a duplicate: one read then decides it.
 func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, error) {
 	h, hinted := s.hints.get(c.Key, c.Now)
 	if hinted && h.completed {
@@ -139,7 +155,7 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	ref := s.records.Doc(DocID(c.Key))
-	readFirst := hinted
+	readFirst := hinted || s.late(c)
 	for range maxAttempts {
 		if !readFirst {
 			_, fresh := core.Decide(nil, c)
@@ -190,6 +206,12 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 		}
 	}
 	return 0, fmt.Errorf("firestore claim %q: document kept changing after %d attempts", c.Key, maxAttempts)
+}
+
+// late reports whether c's event is old enough that its delivery is most
+// likely a retry.
+func (s *Store) late(c core.Claim) bool {
+	return s.readFirstAfter > 0 && !c.EventTime.IsZero() && c.Now.Sub(c.EventTime) > s.readFirstAfter
 }
 
 // Complete marks the claim done, only if c's owner still holds it.
