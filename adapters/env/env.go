@@ -60,8 +60,9 @@ type Config struct {
 	IdempotencyStore string // memory, file, firestore
 	IdempotencyTTL   time.Duration
 	StatePath        string // STATE_PATH: the file store (local)
-	// MemoryStoreLimit is IDEMPOTENCY_MEMORY_LIMIT: the records a memory
-	// store holds (see core.MemoryStore for what full means); 0: the default.
+	// MemoryStoreLimit is IDEMPOTENCY_MEMORY_LIMIT: the records (and jobs)
+	// a memory store holds (see core.MemoryStore for what full means); 0:
+	// sized to the memory available (MemoryStoreLimit).
 	MemoryStoreLimit int
 
 	GoogleCloudProject  string

@@ -238,8 +238,12 @@ type Backend struct {
 func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 	switch cfg.IdempotencyStore {
 	case "memory":
-		m := core.NewMemoryStore(cfg.MemoryStoreLimit)
-		return &Backend{Store: m, DeadLetters: m, Ledger: jobs.NewMemoryLedger(0), Close: func() error { return nil }}, nil
+		limit := cfg.MemoryStoreLimit
+		if limit == 0 {
+			limit = env.MemoryStoreLimit()
+		}
+		m := core.NewMemoryStore(limit)
+		return &Backend{Store: m, DeadLetters: m, Ledger: jobs.NewMemoryLedger(limit), Close: func() error { return nil }}, nil
 	case "file":
 		s, err := bolt.Open(cfg.StatePath)
 		if err != nil {
