@@ -18,17 +18,14 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 	ev.Delivery = core.Delivery{ID: "msg_rt", Scheme: core.SchemeDynamic}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	m := pubsub.Message(ev, now)
-	if string(m.Data) != string(body) || m.OrderingKey != "" {
-		t.Fatalf("message %+v", m)
-	}
+	attrs := pubsub.Attributes(ev, now)
 	want := map[string]string{"webhook_id": "msg_rt", "scheme": "dynamic", "event_type": "video.generated", "job_id": "models/veo/operations/o1", "enqueued_at": "2026-01-02T03:04:05.000000006Z"}
 	for k, v := range want {
-		if m.Attributes[k] != v {
-			t.Errorf("attribute %s = %q, want %q", k, m.Attributes[k], v)
+		if attrs[k] != v {
+			t.Errorf("attribute %s = %q, want %q", k, attrs[k], v)
 		}
 	}
-	task := pubsub.Task("123", m.Data, m.Attributes)
+	task := pubsub.Task("123", ev.Raw, attrs)
 	if task.ID != "msg_rt" || task.Scheme != core.SchemeDynamic || string(task.Body) != string(body) || !task.EnqueuedAt.Equal(now) {
 		t.Fatalf("task %+v", task)
 	}

@@ -340,7 +340,7 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
-		if _, err := pub.Publish(ctx, pubsub.Message(ev, fixedNow.Add(-4*time.Minute))).Get(ctx); err != nil {
+		if _, err := pub.Publish(ctx, &ps.Message{Data: ev.Raw, Attributes: pubsub.Attributes(ev, fixedNow.Add(-4*time.Minute))}).Get(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
