@@ -49,6 +49,9 @@ type ReceiverOptions struct {
 	Processor   Processor   // processes events inline, answering 200
 	Queue       Queue       // when set, events are enqueued instead, answering 202
 	Logger      *slog.Logger
+	// Observer is told each delivery's outcome (the local server's hourly
+	// counts); nil: nobody is.
+	Observer DeliveryObserver
 
 	MaxBodyBytes int64
 	TTL          time.Duration // how long completed keys are kept
@@ -64,7 +67,7 @@ type Receiver struct {
 }
 
 // NewReceiver checks o and applies its defaults (DefaultMaxBodyBytes,
-// DefaultTTL, DefaultLease, DefaultStoreTimeout).
+// DefaultTTL, DefaultLease, DefaultStoreTimeout, no Observer).
 func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if o.Verifier == nil || o.Store == nil {
 		return nil, errors.New("handler: Verifier and Store are required")
@@ -96,6 +99,9 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	return &Receiver{o: o}, nil
 }
@@ -150,6 +156,7 @@ func (h *Receiver) Handle(ctx context.Context, req Request) Response {
 	start := h.o.Clock()
 	res := h.handle(ctx, req, start)
 	h.logLine(ctx, res, start)
+	h.o.Observer.ObserveDelivery(res.outcome, start)
 	body, _ := json.Marshal(responseBody{Outcome: res.outcome, ID: res.d.ID, Reason: res.reason})
 	return Response{Status: res.status, Outcome: res.outcome, Reason: res.reason, Body: body}
 }

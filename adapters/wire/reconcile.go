@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/reconcile"
 )
 
@@ -37,7 +38,7 @@ func (a *App) ReconcileConfig(o ReconcileOptions) (reconcile.Config, error) {
 		alert = func(ctx context.Context, ps []reconcile.Problem) error { return sl.Post(ctx, reconcile.AlertText(ps)) }
 	}
 	return reconcile.Config{
-		Alert:     alert,
+		Alert: alert, Runs: runLog(a.Store),
 		Processor: a.Processor, Ledger: a.Processing.Ledger, Store: a.Store,
 		Lister: g, Batches: g, Interactions: g, Webhooks: g,
 		ReceiverURLs: a.Config.ReceiverURLs,
@@ -53,4 +54,11 @@ func (a *App) Reconcile(ctx context.Context, o ReconcileOptions) (reconcile.Summ
 		return reconcile.Summary{}, err
 	}
 	return reconcile.Run(ctx, c)
+}
+
+// runLog is where the store keeps the reconcile's last run (the file and
+// Firestore do); nil for the memory store, which forgets it anyway.
+func runLog(s core.Store) reconcile.RunLog {
+	r, _ := s.(reconcile.RunLog)
+	return r
 }

@@ -170,7 +170,17 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 	if err != nil {
 		return fail(err)
 	}
+	// The file store counts deliveries by outcome for status; in the clouds
+	// the delivery line is the count (EMF, log-based metrics), so nothing
+	// is added to a delivery's round trips there.
+	var observer core.DeliveryObserver
+	if fs, ok := store.(*bolt.Store); ok {
+		counts := bolt.NewOutcomes(fs, 0)
+		app.closers = append(app.closers, counts.Close) // closed before the file
+		observer = counts
+	}
 	app.Receiver, err = core.NewReceiver(core.ReceiverOptions{
+		Observer:     observer,
 		Verifier:     verifier,
 		Store:        store,
 		DeadLetters:  dead,

@@ -90,6 +90,9 @@ type Config struct {
 	// Alert, when set, is told of the webhooks' problems once per run that
 	// finds any (e.g. a Slack post); its error is logged.
 	Alert func(ctx context.Context, problems []Problem) error
+	// Runs, when set, keeps each run's summary (LastRun) for the
+	// operator's status; a dry run is not kept.
+	Runs RunLog
 
 	Since       time.Duration // batches created or updated since; 0: 48 h
 	MinAge      time.Duration // unfinished ledger jobs not updated for this long are re-read; 0: 5 min
@@ -157,6 +160,7 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 	} else {
 		c.Logger.InfoContext(ctx, "reconcile summary", attrs...)
 	}
+	c.keep(ctx, lastRun(s, err, c.Clock(), time.Since(start)))
 	return s, err
 }
 

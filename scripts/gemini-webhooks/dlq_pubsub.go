@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	ps "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/iterator"
 
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
@@ -18,11 +21,12 @@ import (
 // pubsubKeyPrefix marks the dead letters that are Pub/Sub messages.
 const pubsubKeyPrefix = "pubsub-dlq:"
 
-// pubsubDLQ is the dead-letter subscription deploy/gcp/deploy.sh makes for
-// QUEUE=pubsub:projects/P/topics/T: projects/P/subscriptions/T-dead-letter-sub.
+// pubsubDLQ is the dead-letter subscription behind QUEUE=pubsub:projects/P/topics/T,
+// read from the configuration (findDeadLetterSub).
 type pubsubDLQ struct {
 	client *ps.Client
 	sub    string
+	note   string // how it was found, when not from the configuration
 }
 
 func openPubSubDLQ(ctx context.Context, cfg env.Config) (*pubsubDLQ, error) {
@@ -34,8 +38,68 @@ func openPubSubDLQ(ctx context.Context, cfg env.Config) (*pubsubDLQ, error) {
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.QueueTarget[strings.LastIndex(cfg.QueueTarget, "/")+1:]
-	return &pubsubDLQ{client: c, sub: "projects/" + project + "/subscriptions/" + topic + "-dead-letter-sub"}, nil
+	sub, note, err := findDeadLetterSub(ctx, c, cfg.QueueTarget)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &pubsubDLQ{client: c, sub: sub, note: note}, nil
+}
+
+// conventionNote says the subscription was named, not found.
+const conventionNote = "no subscription of the topic has a dead-letter policy: assumed deploy.sh's name"
+
+// findDeadLetterSub finds the dead-letter subscription from the
+// configuration itself: a subscription of topic (the worker's trigger,
+// whatever Eventarc named it) whose deadLetterPolicy names a dead-letter
+// topic, then that topic's subscription. Nothing found (no policy on any
+// subscription yet): deploy.sh's name, T-dead-letter-sub, and a note.
+func findDeadLetterSub(ctx context.Context, c *ps.Client, topic string) (sub, note string, err error) {
+	subs, err := topicSubscriptions(ctx, c, topic)
+	if err != nil {
+		return "", "", fmt.Errorf("QUEUE %s: %w", topic, err)
+	}
+	for _, name := range subs {
+		s, err := c.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
+		if err != nil {
+			return "", "", fmt.Errorf("subscription %s: %w", name, err)
+		}
+		dead := s.GetDeadLetterPolicy().GetDeadLetterTopic()
+		if dead == "" {
+			continue
+		}
+		deadSubs, err := topicSubscriptions(ctx, c, dead)
+		if err != nil {
+			return "", "", fmt.Errorf("dead-letter topic %s (of %s): %w", dead, name, err)
+		}
+		if len(deadSubs) == 0 {
+			return "", "", fmt.Errorf("dead-letter topic %s (of %s) has no subscription: its messages are dropped; add one", dead, name)
+		}
+		if len(deadSubs) > 1 {
+			note = "the dead-letter topic has " + strconv.Itoa(len(deadSubs)) + " subscriptions; reading the first"
+		}
+		return deadSubs[0], note, nil
+	}
+	project, _ := env.ParseTopic(topic)
+	return "projects/" + project + "/subscriptions/" + topic[strings.LastIndex(topic, "/")+1:] + "-dead-letter-sub", conventionNote, nil
+}
+
+// topicSubscriptions lists a topic's subscriptions, sorted.
+func topicSubscriptions(ctx context.Context, c *ps.Client, topic string) ([]string, error) {
+	var out []string
+	it := c.TopicAdminClient.ListTopicSubscriptions(ctx, &pubsubpb.ListTopicSubscriptionsRequest{Topic: topic})
+	for {
+		name, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // pullWait bounds one synchronous pull: the service may hold an empty pull

@@ -102,7 +102,9 @@ Commands:
 
 Operating the receiver (the store IDEMPOTENCY_STORE names: the local file at
 STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJECT):
-  status                             jobs by state, stuck requires_action, failed landings, dead letters
+  status [--deliveries auto|none|file,cloudwatch,monitoring]
+                                     jobs by state, stuck requires_action, failed landings, dead letters,
+                                     deliveries of the last 24 h by outcome, the last reconcile
   jobs list [--limit N] | jobs get ID
   deadletters list | get KEY | replay KEY|--all [--dry-run]
 

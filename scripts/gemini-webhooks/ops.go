@@ -452,8 +452,12 @@ type statusView struct {
 	QueueDepth     *int           `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
 	DLQDepth       *int           `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue (or subscription)
 	DLQName        string         `json:"dead_letter_queue,omitempty"`
-	Webhooks       []hookStatus   `json:"webhooks,omitempty"`
-	WebhooksError  string         `json:"webhooks_error,omitempty"` // why they could not be listed
+	DLQNote        string         `json:"dead_letter_queue_note,omitempty"` // how it was found, when not from the configuration
+	// Deliveries are the last 24 h by outcome, one entry per source.
+	Deliveries    []deliveryCounts   `json:"deliveries_24h,omitempty"`
+	LastReconcile *lastReconcileView `json:"last_reconcile,omitempty"`
+	Webhooks      []hookStatus       `json:"webhooks,omitempty"`
+	WebhooksError string             `json:"webhooks_error,omitempty"` // why they could not be listed
 }
 
 // hookStatus is a webhook's state and the soonest expiry of its signing
@@ -511,6 +515,7 @@ func until(t time.Time) string {
 
 func cmdStatus(ctx context.Context, a *app, args []string) error {
 	f := newFlags(a, "status")
+	from := f.String("deliveries", "auto", "where the last 24 h of deliveries are counted: auto, none, or file,cloudwatch,monitoring")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -519,6 +524,14 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	cfg, err := env.Load(a.getenv, env.Local)
+	if err != nil {
+		return err
+	}
+	sources, err := deliverySources(*from, cfg, a.getenv)
+	if err != nil {
+		return err
+	}
 	cfg, b, err := openBackend(ctx, a)
 	if err != nil {
 		return err
@@ -560,6 +573,8 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		n := len(ts)
 		s.QueuedTasks = &n
 	}
+	s.LastReconcile = lastReconcile(ctx, b)
+	s.Deliveries = countDeliveries(ctx, sources, cfg, a.getenv, b)
 	webhooksStatus(ctx, a, f, &s)
 	if err := queueStatus(ctx, cfg, &s); err != nil {
 		return err
@@ -584,6 +599,8 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		{"landings failed", strconv.Itoa(len(s.LandingsFailed))},
 		{"dead letters", map[bool]string{true: "none", false: strconv.Itoa(s.DeadLetters)}[s.DeadLetters == 0]},
 	}
+	rows = append(rows, deliveryRows(s.Deliveries)...)
+	rows = append(rows, []string{"last reconcile", s.LastReconcile.String()})
 	if s.QueuedTasks != nil {
 		rows = append(rows, []string{"queued tasks", strconv.Itoa(*s.QueuedTasks)})
 	}
@@ -595,7 +612,11 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		if cfg.QueueKind == env.QueuePubSub {
 			what = "Pub/Sub dead letters (" + s.DLQName + ")"
 		}
-		rows = append(rows, []string{what, strconv.Itoa(*s.DLQDepth) + " messages"})
+		depth := strconv.Itoa(*s.DLQDepth) + " messages"
+		if s.DLQNote != "" {
+			depth += " (" + s.DLQNote + ")"
+		}
+		rows = append(rows, []string{what, depth})
 	}
 	switch {
 	case s.WebhooksError != "":
@@ -655,7 +676,7 @@ func queueStatus(ctx context.Context, cfg env.Config, s *statusView) error {
 			return err
 		}
 		n := len(ms)
-		s.DLQDepth, s.DLQName = &n, q.sub
+		s.DLQDepth, s.DLQName, s.DLQNote = &n, q.sub, q.note
 		return nil
 	}
 	if cfg.QueueKind != env.QueueSQS {

@@ -303,7 +303,8 @@ func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
 }
 
 // TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
-// the dead-letter subscription deploy.sh makes (T-dead-letter-sub) is part
+// the dead-letter subscription, found through the deadLetterPolicy of the
+// topic's subscription (the emulator keeps and returns the policy), is part
 // of status and deadletters; replay --all runs each message through the
 // pipeline and acknowledges it, leaving none; each event is recorded once.
 func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
@@ -329,7 +330,17 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/events-dead-letter-sub", Topic: dead}); err != nil {
+	// Named as neither deploy.sh nor Eventarc would: status must find them
+	// through the trigger's deadLetterPolicy, not by a naming convention.
+	deadSub := "projects/" + project + "/subscriptions/worker-gave-up"
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: deadSub, Topic: dead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/eventarc-us-central1-geminiworker-sub-123", Topic: topic,
+		DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: dead, MaxDeliveryAttempts: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/audit", Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
 	pub := c.Publisher(dead)
@@ -349,7 +360,7 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 	getenv := func(k string) string { return vars[k] }
 	seed(t, getenv)
 	runSteps(t, getenv, []opStep{
-		{"status", []string{"status"}, 0, []string{"Pub/Sub dead letters (projects/" + project + "/subscriptions/events-dead-letter-sub)", "2 messages"}, nil},
+		{"status", []string{"status"}, 0, []string{"Pub/Sub dead letters (" + deadSub + ")", "2 messages"}, []string{conventionNote}},
 		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"pubsub-dlq:", "interaction.completed", "4m ago", "in the Pub/Sub dead-letter subscription", "msg_dead_event"}, nil},
 		{"listing hands them back", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 2`}, nil},
 		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed pubsub-dlq:"}, nil},
@@ -372,6 +383,61 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 		}
 		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
 			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
+		}
+	}
+}
+
+// TestPubSubDeadLetterFallback on the emulator: no subscription of the
+// topic has a dead-letter policy (none yet, or a policy the emulator would
+// not keep): deploy.sh's name, with a note saying so; a policy naming a
+// topic nobody subscribes to is an error that says what to do.
+func TestPubSubDeadLetterFallback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Pub/Sub emulator")
+	}
+	svc, err := testenv.StartPubSub(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", svc.Host)
+	ctx := context.Background()
+	project := fmt.Sprintf("ops-fb-%d", os.Getpid())
+	c, err := ps.NewClient(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := "projects/" + project
+	for _, name := range []string{p + "/topics/plain", p + "/topics/orphaned", p + "/topics/orphaned-dead"} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*pubsubpb.Subscription{
+		{Name: p + "/subscriptions/plain-worker", Topic: p + "/topics/plain"},
+		{Name: p + "/subscriptions/orphaned-worker", Topic: p + "/topics/orphaned", DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: p + "/topics/orphaned-dead", MaxDeliveryAttempts: 5}},
+	} {
+		if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		topic, wantSub, wantNote, wantErr string
+	}{
+		{topic: p + "/topics/plain", wantSub: p + "/subscriptions/plain-dead-letter-sub", wantNote: conventionNote},
+		{topic: p + "/topics/orphaned", wantErr: "has no subscription: its messages are dropped"},
+	}
+	for _, tc := range tests {
+		sub, note, err := findDeadLetterSub(ctx, c, tc.topic)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want %q", tc.topic, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || sub != tc.wantSub || note != tc.wantNote {
+			t.Errorf("%s: %q, %q, %v; want %q, %q", tc.topic, sub, note, err, tc.wantSub, tc.wantNote)
 		}
 	}
 }
