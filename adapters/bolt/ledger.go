@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -107,9 +108,14 @@ func getJob(b *bbolt.Bucket, id string) (*jobs.Job, error) {
 	return &j, nil
 }
 
+// writeTxs counts the write transactions asked of bbolt (grouped or not
+// into commits by Batch): the benchmark of a delivery's cost reads it.
+var writeTxs atomic.Int64
+
 // batch runs fn in a grouped write, giving up when ctx ends (the write may
 // still land; callers treat that like any store outage).
 func batch(ctx context.Context, db *bbolt.DB, fn func(*bbolt.Tx) error) error {
+	writeTxs.Add(1)
 	done := make(chan error, 1)
 	go func() { done <- db.Batch(fn) }()
 	select {

@@ -174,17 +174,8 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	})
 }
 
-// batch runs fn in a grouped write, giving up when ctx ends (the write may
-// still land; callers treat that like any store outage).
 func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
-	done := make(chan error, 1)
-	go func() { done <- s.db.Batch(fn) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return batch(ctx, s.db, fn)
 }
 
 func getRecord(b *bbolt.Bucket, key string) (*core.Record, error) {
