@@ -67,7 +67,7 @@ func newPipeline(tb testing.TB, path string, o tasks.QueueOptions) *pipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: p.queue, Logger: log})
+	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: p.queue.Intake(), Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
