@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,9 @@ type pipeline struct {
 	stopQueue func()
 }
 
-func newPipeline(tb testing.TB, path string, o tasks.QueueOptions) *pipeline {
+// newPipeline builds it on path; handler (nil: none) runs after the
+// counting one.
+func newPipeline(tb testing.TB, path string, o tasks.QueueOptions, handler core.HandlerFunc) *pipeline {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := Open(path)
@@ -54,7 +57,13 @@ func newPipeline(tb testing.TB, path string, o tasks.QueueOptions) *pipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	mux := core.NewMux().Default(func(context.Context, *core.Event) error { p.handled.Add(1); return nil })
+	mux := core.NewMux().Default(func(ctx context.Context, ev *core.Event) error {
+		p.handled.Add(1)
+		if handler != nil {
+			return handler(ctx, ev)
+		}
+		return nil
+	})
 	o.Tasks, o.Processor, o.DeadLetters, o.Logger = queued, mux.With(actions.Middleware), s, log
 	if p.queue, err = tasks.NewQueue(o); err != nil {
 		tb.Fatal(err)
@@ -81,11 +90,16 @@ func (p *pipeline) close() {
 	p.store.Close()
 }
 
-// signed is delivery i as Gemini sends it: a batch.succeeded of its own
-// job (recorded, then its landing skipped: two ledger steps), signed now.
-func signed(tb testing.TB, wh *standardwebhooks.Webhook, i int) core.Request {
+// signed is delivery i as Gemini sends it, of type typ, about a job of
+// its own, signed now. A batch.succeeded ends its job: recorded, its
+// landing skipped (no sink), two ledger steps.
+func signed(tb testing.TB, wh *standardwebhooks.Webhook, typ string, i int) core.Request {
 	id := fmt.Sprintf("msg_bench_%07d", i)
-	body := fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/bench-%07d","output_file_uri":"files/out-%07d"}}`, i, i)
+	job := fmt.Sprintf("batches/bench-%07d", i)
+	if strings.HasPrefix(typ, "interaction.") {
+		job = fmt.Sprintf("interactions/bench-%07d", i)
+	}
+	body := fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":%q,"output_file_uri":"files/out-%07d"}}`, typ, job, i)
 	now := time.Now()
 	sig, err := wh.Sign(id, now, body)
 	if err != nil {
@@ -127,17 +141,7 @@ func (p *pipeline) waitDrained(tb testing.TB, n int64) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if p.handled.Load() >= n {
-			ts, err := func() ([]tasks.Task, error) {
-				q, err := NewTasks(p.store.DB())
-				if err != nil {
-					return nil, err
-				}
-				return q.ListTasks(context.Background())
-			}()
-			if err != nil {
-				tb.Fatal(err)
-			}
-			if len(ts) == 0 {
+			if len(p.queued(tb)) == 0 {
 				return
 			}
 		}
@@ -148,15 +152,36 @@ func (p *pipeline) waitDrained(tb testing.TB, n int64) {
 	}
 }
 
+// queued lists the tasks in the file (a read: it commits nothing).
+func (p *pipeline) queued(tb testing.TB) []tasks.Task {
+	tb.Helper()
+	var ts []tasks.Task
+	err := p.store.DB().View(func(tx *bbolt.Tx) error {
+		var err error
+		ts, err = listTasks(tx)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ts
+}
+
 // BenchmarkFileStoreDelivery sends b.N signed deliveries, 64 at a time,
 // through the receiver into the queue and waits until the worker has
 // processed them all. It reports, per delivery, the write transactions
 // asked of bbolt and the commits (each two fdatasync), and the deliveries
-// accepted and processed per second.
+// accepted and processed per second. ends_job: every delivery ends its job
+// (batch.succeeded); job_running: none does (interaction.requires_action).
 //
 //	go test -run '^$' -bench FileStoreDelivery -benchtime 5000x ./adapters/bolt
 func BenchmarkFileStoreDelivery(b *testing.B) {
-	p := newPipeline(b, filepath.Join(b.TempDir(), "state.db"), tasks.QueueOptions{})
+	b.Run("ends_job", func(b *testing.B) { benchDeliveries(b, core.BatchSucceeded) })
+	b.Run("job_running", func(b *testing.B) { benchDeliveries(b, core.InteractionRequiresAction) })
+}
+
+func benchDeliveries(b *testing.B, typ string) {
+	p := newPipeline(b, filepath.Join(b.TempDir(), "state.db"), tasks.QueueOptions{}, nil)
 	defer p.close()
 	wh, err := standardwebhooks.NewWebhook(benchSecret)
 	if err != nil {
@@ -164,7 +189,7 @@ func BenchmarkFileStoreDelivery(b *testing.B) {
 	}
 	reqs := make([]core.Request, b.N)
 	for i := range reqs {
-		reqs[i] = signed(b, wh, i)
+		reqs[i] = signed(b, wh, typ, i)
 	}
 	ctx := context.Background()
 	txs0, commits0 := writeTxs.Load(), commits(b, p.store.DB())
