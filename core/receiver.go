@@ -197,6 +197,9 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		claim.EventType, claim.EventTime = ev.Type, ev.Time()
 	}
 	r := result{d: d, ev: ev}
+	if cq, ok := h.o.Queue.(ClaimingQueue); ok && parseErr == nil {
+		return h.enqueueClaimed(ctx, cq, claim, r, now)
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
 	verdict, err := h.o.Store.Claim(sctx, claim)
@@ -204,16 +207,8 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	if err != nil {
 		return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "idempotency store unavailable", err)
 	}
-	switch verdict {
-	case Duplicate:
-		return r.set(http.StatusOK, OutcomeDuplicate, "")
-	case InProgress:
-		return r.set(http.StatusConflict, OutcomeInProgress, "same webhook-id is being processed")
-	case Conflict:
-		return r.set(http.StatusConflict, OutcomeConflict, "same webhook-id with a different body")
-	case Claimed:
-	default:
-		return r.fail(http.StatusInternalServerError, OutcomeFailed, "unexpected claim verdict", fmt.Errorf("verdict %d", verdict))
+	if verdict != Claimed {
+		return r.notClaimed(verdict)
 	}
 
 	// From here we own the claim: every path completes or releases it, and does
@@ -238,11 +233,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		cancel()
 		if err != nil {
 			r.cleanupErr = h.release(detached, claim)
-			reason := "queue unavailable"
-			if errors.Is(err, ErrQueueFull) {
-				reason = "queue full"
-			}
-			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, reason, err)
+			return r.queueFailed(err)
 		}
 		r.cleanupErr = h.complete(detached, claim, now)
 		return r.set(http.StatusAccepted, OutcomeQueued, "")
@@ -259,6 +250,43 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	}
 	r.cleanupErr = h.complete(detached, claim, now)
 	return r.set(http.StatusOK, OutcomeProcessed, "")
+}
+
+// enqueueClaimed claims, queues and completes in the queue's one durable
+// step: the answer is the claim's verdict, and 202 once queued.
+func (h *Receiver) enqueueClaimed(ctx context.Context, q ClaimingQueue, c Claim, r result, now time.Time) result {
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	verdict, err := q.EnqueueClaimed(sctx, c, now.Add(h.o.TTL), r.ev)
+	cancel()
+	if err != nil {
+		return r.queueFailed(err)
+	}
+	if verdict != Claimed {
+		return r.notClaimed(verdict)
+	}
+	return r.set(http.StatusAccepted, OutcomeQueued, "")
+}
+
+// notClaimed answers a claim verdict other than Claimed.
+func (r result) notClaimed(verdict ClaimResult) result {
+	switch verdict {
+	case Duplicate:
+		return r.set(http.StatusOK, OutcomeDuplicate, "")
+	case InProgress:
+		return r.set(http.StatusConflict, OutcomeInProgress, "same webhook-id is being processed")
+	case Conflict:
+		return r.set(http.StatusConflict, OutcomeConflict, "same webhook-id with a different body")
+	}
+	return r.fail(http.StatusInternalServerError, OutcomeFailed, "unexpected claim verdict", fmt.Errorf("verdict %d", verdict))
+}
+
+// queueFailed answers an event the queue did not take: 503, Gemini retries.
+func (r result) queueFailed(err error) result {
+	reason := "queue unavailable"
+	if errors.Is(err, ErrQueueFull) {
+		reason = "queue full"
+	}
+	return r.fail(http.StatusServiceUnavailable, OutcomeFailed, reason, err)
 }
 
 func (r result) set(status int, o Outcome, reason string) result {

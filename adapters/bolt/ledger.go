@@ -32,7 +32,13 @@ func NewLedger(db *bbolt.DB) (*Ledger, error) {
 
 // UpdateJob runs fn inside one bbolt write transaction (grouped with
 // concurrent ones by Batch, which may rerun fn: the core rules are pure).
+// In an attempt of a queued task of the same file (ctx carries its
+// core.Writes) the write is instead held, and commits with the task's
+// outcome; the attempt's later reads see it.
 func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
+	if w := writesIn(ctx, l.db); w != nil {
+		return w.updateJob(id, fn)
+	}
 	var out *jobs.Job
 	err := batch(ctx, l.db, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketJobs)
@@ -62,7 +68,12 @@ func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*
 	return out, nil
 }
 
-func (l *Ledger) GetJob(_ context.Context, id string) (*jobs.Job, error) {
+// GetJob returns job id; in an attempt of a queued task, as the attempt's
+// held writes left it.
+func (l *Ledger) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
+	if w := writesIn(ctx, l.db); w != nil {
+		return w.getJob(id)
+	}
 	var j *jobs.Job
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -105,19 +116,6 @@ func getJob(b *bbolt.Bucket, id string) (*jobs.Job, error) {
 		return nil, fmt.Errorf("job %q: %w", id, err)
 	}
 	return &j, nil
-}
-
-// batch runs fn in a grouped write, giving up when ctx ends (the write may
-// still land; callers treat that like any store outage).
-func batch(ctx context.Context, db *bbolt.DB, fn func(*bbolt.Tx) error) error {
-	done := make(chan error, 1)
-	go func() { done <- db.Batch(fn) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 var _ jobs.Ledger = (*Ledger)(nil)

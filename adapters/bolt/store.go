@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -60,17 +61,9 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, error) {
 	var verdict core.ClaimResult
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketDeliveries)
-		existing, err := getRecord(b, c.Key)
-		if err != nil {
-			return err
-		}
-		var rec *core.Record
-		verdict, rec = core.Decide(existing, c) // Batch may rerun fn: Decide is pure
-		if rec == nil {
-			return nil
-		}
-		return putRecord(b, c.Key, rec)
+		var err error
+		verdict, _, err = claimIn(tx, c)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("bolt claim: %w", err)
@@ -78,13 +71,33 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 	return verdict, nil
 }
 
+// claimIn applies the claim rules in tx and writes the claim when it wins
+// (Batch may rerun it: Decide is pure). It returns the record written.
+func claimIn(tx *bbolt.Tx, c core.Claim) (core.ClaimResult, *core.Record, error) {
+	b := tx.Bucket(bucketDeliveries)
+	existing, err := getRecord(b, c.Key)
+	if err != nil {
+		return 0, nil, err
+	}
+	verdict, rec := core.Decide(existing, c)
+	if rec == nil {
+		return verdict, nil, nil
+	}
+	return verdict, rec, putRecord(b, c.Key, rec)
+}
+
 func (s *Store) Complete(ctx context.Context, c core.Claim, keepUntil time.Time) error {
 	return s.owned(ctx, c, func(b *bbolt.Bucket, rec *core.Record) error {
-		rec.State = core.StateCompleted
-		rec.FinishedAt = c.Now
-		rec.ExpireAt = keepUntil
-		return putRecord(b, c.Key, rec)
+		return putRecord(b, c.Key, completed(rec, c.Now, keepUntil))
 	})
+}
+
+// completed is rec finished at now and kept until keepUntil.
+func completed(rec *core.Record, now, keepUntil time.Time) *core.Record {
+	rec.State = core.StateCompleted
+	rec.FinishedAt = now
+	rec.ExpireAt = keepUntil
+	return rec
 }
 
 func (s *Store) Release(ctx context.Context, c core.Claim) error {
@@ -123,7 +136,7 @@ func (s *Store) Get(key string) (*core.Record, error) {
 // periodically so the file does not grow without bound.
 func (s *Store) Sweep(now time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := update(s.db, func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketDeliveries).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var rec core.Record
@@ -174,17 +187,32 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	})
 }
 
+func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	return batch(ctx, s.db, fn)
+}
+
+// writeTxs counts the write transactions asked of bbolt (grouped or not
+// into commits by Batch): the benchmark of a delivery's cost reads it.
+var writeTxs atomic.Int64
+
 // batch runs fn in a grouped write, giving up when ctx ends (the write may
 // still land; callers treat that like any store outage).
-func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
+func batch(ctx context.Context, db *bbolt.DB, fn func(*bbolt.Tx) error) error {
+	writeTxs.Add(1)
 	done := make(chan error, 1)
-	go func() { done <- s.db.Batch(fn) }()
+	go func() { done <- db.Batch(fn) }()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// update runs fn in a write transaction of its own (start-up, maintenance).
+func update(db *bbolt.DB, fn func(*bbolt.Tx) error) error {
+	writeTxs.Add(1)
+	return db.Update(fn)
 }
 
 func getRecord(b *bbolt.Bucket, key string) (*core.Record, error) {

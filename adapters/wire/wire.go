@@ -160,7 +160,8 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 			return fail(err)
 		}
 		if app.Processing.Local != nil {
-			app.Queue = app.Processing.Local
+			// The file store takes the claim in the task's own transaction.
+			app.Queue = app.Processing.Local.Intake()
 		}
 	}
 	if len(cfg.Schemes()) == 0 {

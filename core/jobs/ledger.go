@@ -21,6 +21,12 @@ import (
 // ApplyBatchStatus, ClaimLanding, …) are. When fn returns an error nothing is
 // written and UpdateJob returns it; when fn returns nil, nil nothing is
 // written and UpdateJob returns the record as read.
+//
+// In the attempt of a queued task whose context carries a core.Writes of
+// the ledger's own database (the local file store), UpdateJob holds the
+// write until the task's outcome commits, and GetJob sees it; a step whose
+// write must be durable before an effect outside the ledger calls
+// core.WritesNow first.
 type Ledger interface {
 	UpdateJob(ctx context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error)
 	GetJob(ctx context.Context, id string) (*Job, error) // nil, nil when absent

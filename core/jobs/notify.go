@@ -66,8 +66,13 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 		if nt, ok := job.Notices[key]; ok && !nt.SentAt.IsZero() {
 			continue
 		}
-		now := p.c.Clock()
+		// The notice's id reaches the ledger before it is sent, so that a
+		// resend after a crash carries the same one.
 		var err error
+		if ctx, err = core.WritesNow(ctx); err != nil {
+			return nil, fmt.Errorf("job ledger %s: %w", job.ID, err)
+		}
+		now := p.c.Clock()
 		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
 		if err != nil {
 			return nil, err

@@ -12,10 +12,13 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// Defaults of the embedded worker.
+// Defaults of the embedded worker. DefaultConcurrency is high for a
+// local queue because its lanes mostly wait (on the disk's commits, on the
+// Gemini API): a TxStore groups the commits of concurrent attempts into one
+// fsync, so more lanes process more tasks per second, not more CPU.
 const (
 	DefaultMaxAttempts  = 5
-	DefaultConcurrency  = 2
+	DefaultConcurrency  = 32
 	DefaultRetryBackoff = 2 * time.Second
 	MaxRetryBackoff     = 5 * time.Minute
 	DefaultTaskTimeout  = 30 * time.Minute
@@ -29,7 +32,7 @@ type QueueOptions struct {
 	Logger      *slog.Logger
 
 	MaxAttempts  int           // attempts before a task becomes a dead letter; 0: 5
-	Concurrency  int           // tasks processed at once; 0: 2
+	Concurrency  int           // tasks processed at once; 0: DefaultConcurrency (32)
 	RetryBackoff time.Duration // wait after the first failure, doubled after each (max 5 min); 0: 2 s
 	TaskTimeout  time.Duration // bound of one attempt; 0: 30 min
 	StoreTimeout time.Duration // bound of each task store call; 0: 5 s
@@ -54,9 +57,11 @@ const (
 // failures with backoff and keeps a task that failed MaxAttempts times as a
 // dead letter. The store is read once, when Run starts, to resume the tasks
 // a crash left behind; after that scheduling happens in memory, so the
-// cost of a dispatch does not grow with the backlog.
+// cost of a dispatch does not grow with the backlog. With a TxStore each
+// receive and each attempt is one transaction (see TxStore).
 type Queue struct {
 	o    QueueOptions
+	tx   TxStore // o.Tasks when it is one, else nil
 	wake chan struct{}
 
 	mu      sync.Mutex
@@ -100,26 +105,82 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 	if o.MaxBacklogBytes <= 0 {
 		o.MaxBacklogBytes = DefaultMaxBacklogBytes
 	}
-	return &Queue{o: o, wake: make(chan struct{}, 1), held: make(map[string]int), pending: make(map[string]Task), running: make(map[string]bool)}, nil
+	tx, _ := o.Tasks.(TxStore)
+	return &Queue{o: o, tx: tx, wake: make(chan struct{}, 1), held: make(map[string]int), pending: make(map[string]Task), running: make(map[string]bool)}, nil
 }
 
 // Enqueue stores ev as a task, durably, then schedules it. It refuses
 // (core.ErrQueueFull) when the backlog is at its bounds.
 func (w *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
 	t := NewTask(ev, w.o.Clock())
-	w.mu.Lock()
-	_, again := w.held[t.ID]
-	full := !again && (len(w.held) >= w.o.MaxBacklog || w.heldB+int64(len(t.Body)) > w.o.MaxBacklogBytes)
-	n, b := len(w.held), w.heldB
-	w.mu.Unlock()
-	if full {
-		return fmt.Errorf("enqueue %s: %w (%d tasks, %d bytes waiting)", ev.Delivery.ID, core.ErrQueueFull, n, b)
+	if err := w.room(t); err != nil {
+		return err
 	}
 	if err := w.o.Tasks.PutTask(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
 	}
 	w.schedule(t, true)
 	return nil
+}
+
+// room fails with core.ErrQueueFull when the backlog has no room for t.
+func (w *Queue) room(t Task) error {
+	w.mu.Lock()
+	_, again := w.held[t.ID]
+	full := !again && (len(w.held) >= w.o.MaxBacklog || w.heldB+int64(len(t.Body)) > w.o.MaxBacklogBytes)
+	n, b := len(w.held), w.heldB
+	w.mu.Unlock()
+	if full {
+		return fmt.Errorf("enqueue %s: %w (%d tasks, %d bytes waiting)", t.ID, core.ErrQueueFull, n, b)
+	}
+	return nil
+}
+
+// Intake is what the receiver enqueues to. With a TxStore it is a
+// core.ClaimingQueue, whose EnqueueClaimed takes the delivery's claim in the
+// task's own transaction: the receiver's Store must then be the TxStore's
+// claim store (the same file). Otherwise it is the queue itself.
+func (w *Queue) Intake() core.Queue {
+	if w.tx == nil {
+		return w
+	}
+	return claimingQueue{w}
+}
+
+// claimingQueue is a Queue over a TxStore seen as a core.ClaimingQueue.
+type claimingQueue struct{ *Queue }
+
+// EnqueueClaimed claims c, stores ev as a task and completes c in one
+// transaction, then schedules the task (core.ClaimingQueue).
+func (q claimingQueue) EnqueueClaimed(ctx context.Context, c core.Claim, keepUntil time.Time, ev *core.Event) (core.ClaimResult, error) {
+	t := NewTask(ev, q.o.Clock())
+	if err := q.room(t); err != nil {
+		return 0, err
+	}
+	type answer struct {
+		verdict core.ClaimResult
+		err     error
+	}
+	done := make(chan answer, 1)
+	// The transaction is not abandoned with ctx: one that commits after the
+	// caller gave up has completed the claim (Gemini's retry is then a
+	// duplicate), so its task must still reach the worker.
+	go func() {
+		v, err := q.tx.PutClaimedTask(context.WithoutCancel(ctx), c, keepUntil, t)
+		if err == nil && v == core.Claimed {
+			q.schedule(t, true)
+		}
+		done <- answer{v, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return 0, fmt.Errorf("enqueue %s: %w", t.ID, a.err)
+		}
+		return a.verdict, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("enqueue %s: %w", t.ID, ctx.Err())
+	}
 }
 
 // Replay moves the dead letter key back into the queue with fresh attempts.
@@ -180,13 +241,14 @@ func (w *Queue) poke() {
 }
 
 // Run processes tasks until ctx ends, then waits for the attempts in
-// flight (their context ends with ctx; they are put back as they were).
+// flight (their context ends with ctx; they are put back as they were) and
+// records the clean stop (TxStore).
 func (w *Queue) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	if !w.load(ctx) {
 		return
 	}
+	defer w.stop(&wg)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -210,15 +272,36 @@ func (w *Queue) Run(ctx context.Context) {
 	}
 }
 
+// stop waits for the attempts in flight and, with a TxStore, records that
+// none is running, so that the next start charges no attempt.
+func (w *Queue) stop(wg *sync.WaitGroup) {
+	wg.Wait()
+	if w.tx == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), w.o.StoreTimeout)
+	defer cancel()
+	if err := w.tx.Stop(sctx); err != nil {
+		w.o.Logger.Warn("worker: cannot record the clean stop; the next start charges the queued tasks an attempt", "error", err.Error())
+	}
+}
+
 // load schedules the tasks a previous run left in the store, retrying
-// until the store answers; false when ctx ended first.
+// until the store answers; false when ctx ended first. A TxStore charges
+// the tasks that may have been running an attempt; one that has none left
+// becomes a dead letter without running again.
 func (w *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
-		tasks, err := w.o.Tasks.ListTasks(sctx)
+		tasks, err := w.list(sctx)
 		cancel()
 		if err == nil {
 			for _, t := range tasks {
+				if w.tx != nil && t.Attempts >= w.o.MaxAttempts {
+					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
+					w.deadLetter(context.WithoutCancel(ctx), t, w.o.Logger.With("webhook_id", t.ID))
+					continue
+				}
 				w.schedule(t, false)
 			}
 			return true
@@ -230,6 +313,16 @@ func (w *Queue) load(ctx context.Context) bool {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// list reads the queued tasks at start-up; a TxStore charges one attempt to
+// each that was due (a task waiting for its retry was not running).
+func (w *Queue) list(ctx context.Context) ([]Task, error) {
+	if w.tx == nil {
+		return w.o.Tasks.ListTasks(ctx)
+	}
+	now := w.o.Clock()
+	return w.tx.Resume(ctx, func(t Task) bool { return !t.NotBefore.After(now) })
 }
 
 // dispatch starts due tasks while there is room and returns when the next
@@ -288,37 +381,38 @@ func (h *retryHeap) Pop() any {
 // attempt runs one try of t and records its outcome in the store.
 func (w *Queue) attempt(ctx context.Context, t Task) {
 	log := w.o.Logger.With("webhook_id", t.ID)
-	// Count the attempt before running it, so a task that crashes the
-	// process every time still ends as a dead letter.
-	t.Attempts++
-	if err := w.put(ctx, t); err != nil {
+	actx, outcome, err := w.begin(ctx, &t)
+	if err != nil {
 		log.Error("worker: cannot record the attempt; will retry", "error", err.Error())
-		t.Attempts--
 		t.NotBefore = w.o.Clock().Add(w.backoff(1))
 		w.schedule(t, false)
 		return
 	}
 	ev, err := t.Event()
 	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, w.o.TaskTimeout)
+		pctx, cancel := context.WithTimeout(actx, w.o.TaskTimeout)
 		err = w.o.Processor.Process(pctx, ev)
 		cancel()
 	}
-	if err == nil {
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.StoreTimeout)
-		defer dcancel()
-		if err := w.o.Tasks.DeleteTask(dctx, t.ID); err != nil {
-			log.Warn("worker: processed task not deleted; it will run again (harmless: processing is idempotent)", "error", err.Error())
-		}
-		w.done(t.ID)
-		return
-	}
 	detached := context.WithoutCancel(ctx)
+	if err == nil {
+		dctx, dcancel := context.WithTimeout(detached, w.o.StoreTimeout)
+		err = outcome.Done(dctx, t.ID)
+		dcancel()
+		if err == nil {
+			w.done(t.ID)
+			return
+		}
+		// What the processing wrote is not committed: it runs again.
+		err = w.commitFailed(err)
+	}
 	if ctx.Err() != nil {
 		// Shutting down: the failure is ours, not the task's.
-		t.Attempts--
-		_ = w.put(detached, t)
+		w.abandon(detached, t)
 		return
+	}
+	if w.tx != nil {
+		t.Attempts++ // a TxStore's attempt counts once it failed (or, after a crash, at start-up)
 	}
 	t.LastError = truncate(err.Error(), 2048)
 	var later *core.RetryLaterError
@@ -330,16 +424,67 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 	} else {
 		t.NotBefore = w.o.Clock().Add(w.backoff(t.Attempts))
 	}
-	if errors.Is(err, core.ErrPermanent) || t.Attempts >= w.o.MaxAttempts {
+	dead := errors.Is(err, core.ErrPermanent) || t.Attempts >= w.o.MaxAttempts
+	if !dead {
+		log.Warn("worker: attempt failed; will retry", "attempt", t.Attempts, "retry_at", t.NotBefore.Format(time.RFC3339), "error", t.LastError)
+	}
+	rctx, rcancel := context.WithTimeout(detached, w.o.StoreTimeout)
+	err = outcome.Retry(rctx, t)
+	rcancel()
+	if err != nil {
+		log.Error("worker: cannot record the failed attempt; retrying from memory", "error", err.Error())
+	}
+	if dead {
 		w.deadLetter(detached, t, log)
 		return
 	}
-	log.Warn("worker: attempt failed; will retry", "attempt", t.Attempts, "retry_at", t.NotBefore.Format(time.RFC3339), "error", t.LastError)
-	if err := w.put(detached, t); err != nil {
-		log.Error("worker: cannot record the failed attempt; retrying from memory", "error", err.Error())
-	}
 	w.schedule(t, false)
 }
+
+// begin starts an attempt of t: the context to process it in and how its
+// outcome is committed. A store that is no TxStore has the attempt
+// counted before it runs, so that a task that crashes the process every
+// time still ends as a dead letter.
+func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, error) {
+	if w.tx != nil {
+		actx, a := w.tx.BeginAttempt(ctx)
+		return actx, a, nil
+	}
+	t.Attempts++
+	if err := w.put(ctx, *t); err != nil {
+		t.Attempts--
+		return nil, nil, err
+	}
+	return ctx, storeAttempt{w}, nil
+}
+
+// abandon leaves t as it was before an attempt that a shutdown interrupted.
+// A TxStore's attempt wrote nothing yet (its writes are dropped).
+func (w *Queue) abandon(ctx context.Context, t Task) {
+	if w.tx == nil {
+		t.Attempts--
+		_ = w.put(ctx, t)
+	}
+}
+
+// commitFailed is the failure of an attempt whose processing succeeded but
+// could not be committed. A conflict with another writer is no fault of the
+// task: it runs again at once, free.
+func (w *Queue) commitFailed(err error) error {
+	if errors.Is(err, core.ErrWriteConflict) {
+		return &core.RetryLaterError{At: w.o.Clock(), Free: true, Reason: "commit: " + err.Error()}
+	}
+	return fmt.Errorf("commit the processed task: %w", err)
+}
+
+// storeAttempt is the Attempt of a Store that is no TxStore: one write per step.
+type storeAttempt struct{ w *Queue }
+
+func (a storeAttempt) Done(ctx context.Context, id string) error {
+	return a.w.o.Tasks.DeleteTask(ctx, id)
+}
+
+func (a storeAttempt) Retry(ctx context.Context, t Task) error { return a.w.put(ctx, t) }
 
 // hold counts t in the backlog (w.mu held).
 func (w *Queue) hold(t Task) {

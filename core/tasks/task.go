@@ -43,3 +43,38 @@ type Store interface {
 	ListTasks(ctx context.Context) ([]Task, error)
 	DeleteTask(ctx context.Context, id string) error
 }
+
+// TxStore is a Store that commits each step of a task in one transaction
+// with what goes with it, where the tasks share a database with the
+// idempotency records and the job ledger (the local file store). The Queue
+// uses it when its Store implements it:
+//   - PutClaimedTask takes the delivery's claim, stores t and completes the
+//     claim in one transaction (core.ClaimingQueue): the receive is one commit.
+//   - BeginAttempt gives an attempt a context carrying core.Writes, which the
+//     ledger of the same database fills; the attempt's outcome commits them
+//     with the task's deletion or reschedule: the processing is one commit.
+//   - Because an attempt writes nothing before it runs, Resume charges, at
+//     start-up and in one transaction, the tasks a crash may have left
+//     running one attempt each, so that a task that crashes the process
+//     every time still ends as a dead letter; Stop records a clean stop,
+//     after which the next Resume charges nothing.
+type TxStore interface {
+	Store
+	PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time.Time, t Task) (core.ClaimResult, error)
+	BeginAttempt(ctx context.Context) (context.Context, Attempt)
+	// Resume lists the queued tasks and, unless the last run stopped
+	// cleanly, adds one to the Attempts of each task charge selects, in the
+	// list and in the store; it forgets the clean stop.
+	Resume(ctx context.Context, charge func(Task) bool) ([]Task, error)
+	Stop(ctx context.Context) error
+}
+
+// Attempt commits the outcome of one attempt of a task together with the
+// writes its processing gathered (TxStore.BeginAttempt). Its writes are
+// dropped if neither is called (a shutdown in the middle of the attempt).
+type Attempt interface {
+	// Done deletes the processed task id.
+	Done(ctx context.Context, id string) error
+	// Retry stores t, the task with its new attempt count and schedule.
+	Retry(ctx context.Context, t Task) error
+}

@@ -1,0 +1,234 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/tasks"
+)
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// hang is a handler that signals its start and holds the attempt until
+// the worker stops: the moment a crash interrupts.
+func hang(started chan<- struct{}) core.HandlerFunc {
+	return func(ctx context.Context, _ *core.Event) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+}
+
+// A task that takes the process down every time it runs is charged an
+// attempt at each start (nothing is written before an attempt), runs
+// MaxAttempts times and then ends in the dead letters without running again.
+// The crash is the file closed under the running attempt, so that nothing
+// the worker does afterwards reaches it.
+func TestCrashLoopEndsInDeadLetters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max = 3
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	for run := 1; run <= max; run++ {
+		started := make(chan struct{}, 1)
+		p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, hang(started))
+		if run == 1 {
+			if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, 1)); r.Status != http.StatusAccepted {
+				t.Fatalf("delivery: %d %s", r.Status, r.Reason)
+			}
+		}
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d: the task did not run again", run)
+		}
+		p.store.Close() // the crash
+		p.stopQueue()
+	}
+
+	p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, func(context.Context, *core.Event) error {
+		t.Error("the task ran after its last attempt")
+		return nil
+	})
+	defer p.close()
+	waitUntil(t, "the dead letter", func() bool { return len(p.queued(t)) == 0 })
+	dl, err := p.store.ListDeadLetters(context.Background(), 0)
+	if err != nil || len(dl) != 1 || dl[0].Key != "msg_bench_0000001" || dl[0].Attempts != max {
+		t.Fatalf("dead letters %+v, %v; want msg_bench_0000001 after %d attempts", dl, err, max)
+	}
+}
+
+// A clean stop in the middle of an attempt costs the task nothing: the
+// next start charges no attempt, however often it happens.
+func TestCleanStopChargesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	for run := 1; run <= 4; run++ {
+		started := make(chan struct{}, 1)
+		p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: 2}, hang(started))
+		if run == 1 {
+			p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, 1))
+		}
+		<-started
+		p.close()
+	}
+	s := open(t, path)
+	ts, _ := (&Tasks{db: s.DB()}).ListTasks(context.Background())
+	if len(ts) != 1 || ts[0].Attempts != 0 {
+		t.Fatalf("after four clean stops: %+v, want the task with 0 attempts", ts)
+	}
+}
+
+// A failed attempt commits its ledger writes with the reschedule and counts.
+func TestFailedAttemptCommitsWithItsRetry(t *testing.T) {
+	boom := errors.New("boom")
+	p := newPipeline(t, filepath.Join(t.TempDir(), "state.db"), tasks.QueueOptions{MaxAttempts: 5, RetryBackoff: time.Hour}, func(context.Context, *core.Event) error { return boom })
+	defer p.close()
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, 7))
+	waitUntil(t, "the failed attempt", func() bool {
+		ts := p.queued(t)
+		return len(ts) == 1 && ts[0].Attempts == 1
+	})
+	if ts := p.queued(t); ts[0].LastError != "boom" || !ts[0].NotBefore.After(time.Now()) {
+		t.Fatalf("task after its failure: %+v", ts[0])
+	}
+	l, _ := NewLedger(p.store.DB())
+	j, err := l.GetJob(context.Background(), "batches/bench-0000007")
+	if err != nil || j == nil || j.State != jobs.JobFailed {
+		t.Fatalf("job after the failed attempt: %+v, %v; want it recorded", j, err)
+	}
+}
+
+// The receive is one transaction: a duplicate is answered 200, and a full
+// queue takes no claim, so the retry is accepted once there is room.
+func TestReceiveInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	p := newPipeline(t, filepath.Join(t.TempDir(), "state.db"), tasks.QueueOptions{MaxBacklog: 1}, func(ctx context.Context, ev *core.Event) error {
+		if ev.Delivery.ID == "msg_bench_0000000" {
+			return nil
+		}
+		started <- struct{}{}
+		<-release
+		return nil
+	})
+	defer p.close()
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	// A first delivery, processed, shows the worker started (its start-up
+	// transaction is not counted below).
+	p.recv.Handle(ctx, signed(t, wh, core.InteractionRequiresAction, 0))
+	waitUntil(t, "the first delivery", func() bool { return p.handled.Load() == 1 && len(p.queued(t)) == 0 })
+	// Its job does not end, so the attempt writes nothing before the handler.
+	txs := writeTxs.Load()
+	if r := p.recv.Handle(ctx, signed(t, wh, core.InteractionRequiresAction, 1)); r.Status != http.StatusAccepted {
+		t.Fatalf("first: %d %s", r.Status, r.Reason)
+	}
+	if n := writeTxs.Load() - txs; n != 1 {
+		t.Fatalf("the receive took %d write transactions, want 1", n)
+	}
+	if rec, _ := p.store.Get("msg_bench_0000001"); rec == nil || rec.State != core.StateCompleted {
+		t.Fatalf("claim after the 202: %+v, want completed", rec)
+	}
+	<-started
+	if r := p.recv.Handle(ctx, signed(t, wh, core.InteractionRequiresAction, 1)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDuplicate {
+		t.Fatalf("redelivery: %d %s", r.Status, r.Outcome)
+	}
+	if r := p.recv.Handle(ctx, signed(t, wh, core.BatchFailed, 2)); r.Status != http.StatusServiceUnavailable || r.Reason != "queue full" {
+		t.Fatalf("over the backlog: %d %s", r.Status, r.Reason)
+	}
+	if rec, _ := p.store.Get("msg_bench_0000002"); rec != nil {
+		t.Fatalf("a refused delivery left a claim: %+v", rec)
+	}
+	close(release)
+	waitUntil(t, "room in the queue", func() bool { return len(p.queued(t)) == 0 })
+	if r := p.recv.Handle(ctx, signed(t, wh, core.BatchFailed, 2)); r.Status != http.StatusAccepted {
+		t.Fatalf("retry with room: %d %s", r.Status, r.Reason)
+	}
+}
+
+// An attempt's ledger writes are held: its own reads see them, others do
+// not until the attempt is done; a write made meanwhile by another writer
+// fails the commit, which then changes nothing.
+func TestAttemptWrites(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	l, _ := NewLedger(s.DB())
+	q, _ := NewTasks(s.DB())
+	q.PutTask(ctx, tasks.Task{ID: "msg_1", Body: []byte(`{}`)})
+	step := func(state jobs.JobState) func(*jobs.Job) (*jobs.Job, error) {
+		return func(j *jobs.Job) (*jobs.Job, error) {
+			if j == nil {
+				j = &jobs.Job{Kind: "batch"}
+			}
+			j.State = state
+			j.Events = append(j.Events, string(state))
+			return j, nil
+		}
+	}
+
+	actx, a := q.BeginAttempt(ctx)
+	l.UpdateJob(actx, "batches/a", step(jobs.JobPending))
+	j, _ := l.UpdateJob(actx, "batches/a", step(jobs.JobRunning))
+	if len(j.Events) != 2 {
+		t.Fatalf("the second step did not see the first: %v", j.Events)
+	}
+	if j, _ := l.GetJob(actx, "batches/a"); j == nil || j.State != jobs.JobRunning {
+		t.Fatalf("the attempt's read: %+v", j)
+	}
+	if j, _ := l.GetJob(ctx, "batches/a"); j != nil {
+		t.Fatalf("held write seen outside the attempt: %+v", j)
+	}
+	if err := a.Done(ctx, "msg_1"); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := l.GetJob(ctx, "batches/a"); j == nil || j.State != jobs.JobRunning || len(j.Events) != 2 {
+		t.Fatalf("after Done: %+v", j)
+	}
+	if ts, _ := q.ListTasks(ctx); len(ts) != 0 {
+		t.Fatalf("task not deleted with the writes: %+v", ts)
+	}
+
+	q.PutTask(ctx, tasks.Task{ID: "msg_2", Body: []byte(`{}`)})
+	actx, a = q.BeginAttempt(ctx)
+	l.UpdateJob(actx, "batches/a", step(jobs.JobSucceeded))
+	l.UpdateJob(ctx, "batches/a", step(jobs.JobFailed)) // another writer, at once
+	if err := a.Done(ctx, "msg_2"); !errors.Is(err, core.ErrWriteConflict) {
+		t.Fatalf("Done over a changed record: %v, want ErrWriteConflict", err)
+	}
+	if j, _ := l.GetJob(ctx, "batches/a"); j.State != jobs.JobFailed {
+		t.Fatalf("the conflicting commit wrote: %+v", j)
+	}
+	if ts, _ := q.ListTasks(ctx); len(ts) != 1 {
+		t.Fatalf("the conflicting commit deleted the task: %+v", ts)
+	}
+
+	// WritesNow commits what is held and writes at once afterwards.
+	actx, _ = q.BeginAttempt(ctx)
+	l.UpdateJob(actx, "batches/b", step(jobs.JobPending))
+	now, err := core.WritesNow(actx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.UpdateJob(now, "batches/b", step(jobs.JobRunning))
+	if j, _ := l.GetJob(ctx, "batches/b"); j == nil || j.State != jobs.JobRunning || len(j.Events) != 2 {
+		t.Fatalf("after WritesNow: %+v", j)
+	}
+}
