@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,6 +169,8 @@ func jobRows(js []jobView) [][]string {
 		}
 		note := j.Output
 		switch {
+		case j.LandingError != "" && j.Landing == string(jobs.LandingSkipped):
+			note = "not landed: " + j.LandingError
 		case j.LandingError != "":
 			note = "landing failed: " + j.LandingError
 		case j.ErrorMessage != "":
@@ -447,12 +450,14 @@ type statusView struct {
 	OldestOpen     time.Time      `json:"oldest_open_job,omitzero"`
 	Stuck          []jobView      `json:"stuck_requires_action,omitempty"`
 	LandingsFailed []jobView      `json:"landings_failed,omitempty"`
-	DeadLetters    int            `json:"dead_letters"`
-	QueuedTasks    *int           `json:"queued_tasks,omitempty"`
-	QueueDepth     *int           `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
-	DLQDepth       *int           `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue (or subscription)
-	DLQName        string         `json:"dead_letter_queue,omitempty"`
-	DLQNote        string         `json:"dead_letter_queue_note,omitempty"` // how it was found, when not from the configuration
+	// LandingsSkipped: not landed by configuration (no API key, no sink), with the reason.
+	LandingsSkipped []jobView `json:"landings_skipped,omitempty"`
+	DeadLetters     int       `json:"dead_letters"`
+	QueuedTasks     *int      `json:"queued_tasks,omitempty"`
+	QueueDepth      *int      `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
+	DLQDepth        *int      `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue (or subscription)
+	DLQName         string    `json:"dead_letter_queue,omitempty"`
+	DLQNote         string    `json:"dead_letter_queue_note,omitempty"` // how it was found, when not from the configuration
 	// Deliveries are the last 24 h by outcome, one entry per source.
 	Deliveries    []deliveryCounts   `json:"deliveries_24h,omitempty"`
 	LastReconcile *lastReconcileView `json:"last_reconcile,omitempty"`
@@ -556,7 +561,10 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		if v.Stuck {
 			s.Stuck = append(s.Stuck, v)
 		}
-		if j.LandingError != "" {
+		switch {
+		case j.LandingError != "" && j.Landing == jobs.LandingSkipped:
+			s.LandingsSkipped = append(s.LandingsSkipped, v)
+		case j.LandingError != "":
 			s.LandingsFailed = append(s.LandingsFailed, v)
 		}
 	}
@@ -597,6 +605,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		{"oldest open job", "first seen " + age(s.OldestOpen)},
 		{"stuck requires_action (> 1h)", strconv.Itoa(len(s.Stuck))},
 		{"landings failed", strconv.Itoa(len(s.LandingsFailed))},
+		{"landings skipped", strconv.Itoa(len(s.LandingsSkipped))},
 		{"dead letters", map[bool]string{true: "none", false: strconv.Itoa(s.DeadLetters)}[s.DeadLetters == 0]},
 	}
 	rows = append(rows, deliveryRows(s.Deliveries)...)
@@ -637,9 +646,9 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		}
 		table(a.stdout, "WEBHOOK\tSTATE\tSECRETS\tNEXT EXPIRY\tURI", hooks)
 	}
-	if len(s.Stuck)+len(s.LandingsFailed) > 0 {
+	if len(s.Stuck)+len(s.LandingsFailed)+len(s.LandingsSkipped) > 0 {
 		fmt.Fprintln(a.stdout)
-		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(append(s.Stuck, s.LandingsFailed...)))
+		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(slices.Concat(s.Stuck, s.LandingsFailed, s.LandingsSkipped)))
 	}
 	return nil
 }

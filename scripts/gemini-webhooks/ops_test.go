@@ -30,7 +30,7 @@ import (
 var fixedNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 // seed writes real records through the backend the environment names: a
-// landed batch, a failed landing, a requires_action stuck for 2 h, and two
+// landed batch, a failed landing, one skipped, a requires_action stuck for 2 h, and two
 // dead letters (one replayable event, one that is not JSON).
 func seed(t *testing.T, getenv func(string) string) {
 	t.Helper()
@@ -53,6 +53,8 @@ func seed(t *testing.T, getenv func(string) string) {
 		Output: &jobs.Manifest{URI: "gs://bucket/gemini/batches/landed/output.jsonl", Bytes: 1234}})
 	put(jobs.Job{ID: "batches/nolanding", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-10 * time.Minute),
 		LandingError: "403 Forbidden on gs://bucket"})
+	put(jobs.Job{ID: "batches/unlanded", Kind: "batch", State: jobs.JobSucceeded, FirstSeen: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-20 * time.Minute),
+		Landing: jobs.LandingSkipped, LandingError: "GEMINI_API_KEY is not set"})
 	put(jobs.Job{ID: "interactions/stuck", Kind: "interaction", State: jobs.JobRequiresAction, FirstSeen: fixedNow.Add(-2 * time.Hour),
 		StateAt: fixedNow.Add(-2 * time.Hour), UpdatedAt: fixedNow.Add(-2 * time.Hour)})
 	for _, d := range []core.DeadLetter{
@@ -108,7 +110,7 @@ func runSteps(t *testing.T, getenv func(string) string, steps []opStep) {
 // The common steps, against any backend.
 func readSteps() []opStep {
 	return []opStep{
-		{"status", []string{"status"}, 0, []string{"requires_action 1", "succeeded 2", "stuck requires_action (> 1h)  1", "landings failed               1",
+		{"status", []string{"status"}, 0, []string{"requires_action 1", "succeeded 3", "stuck requires_action (> 1h)  1", "landings failed               1", "landings skipped              1", "not landed: GEMINI_API_KEY is not set",
 			"dead letters                  2", "interactions/stuck", "requires_action (stuck)", "landing failed: 403 Forbidden"}, []string{"0001-01-01"}},
 		{"status --json", []string{"status", "--json"}, 0, []string{`"dead_letters": 2`, `"requires_action": 1`, `"stuck_requires_action"`}, []string{"0001-01-01"}},
 		{"jobs list", []string{"jobs", "list"}, 0, []string{"ID", "STATE", "UPDATED", "batches/landed", "3m ago", "gs://bucket/gemini/batches/landed/output.jsonl", "2h ago"}, []string{"0001-01-01"}},
