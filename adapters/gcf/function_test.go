@@ -279,3 +279,21 @@ func TestCloudLoggingKeys(t *testing.T) {
 		t.Errorf("logged %v, want severity WARNING, message m, and grouped keys untouched", m)
 	}
 }
+
+// Each deployed function registers all three entry points but serves only
+// FUNCTION_TARGET: GeminiReconcile's missing GEMINI_API_KEY is logged
+// (and alerted on) only where GeminiReconcile is the target.
+func TestOnlyTheTargetReportsItsMistake(t *testing.T) {
+	secret := gemini.NewSecret()
+	for _, c := range []struct {
+		target string
+		logged bool
+	}{{EntryPoint, false}, {WorkerEntryPoint, false}, {ReconcileEntryPoint, true}, {"", true}} {
+		var logs syncBuffer
+		vars := map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "FUNCTION_TARGET": c.target}
+		NewReconciler(envOf(vars), NewLogger(&logs), core.NewMux())
+		if got := strings.Contains(logs.String(), "GeminiReconcile is misconfigured"); got != c.logged {
+			t.Errorf("FUNCTION_TARGET=%q: logged %v, want %v:\n%s", c.target, got, c.logged, logs.String())
+		}
+	}
+}
