@@ -37,6 +37,7 @@
 //	go run ./scripts/loadtest -c 64 -n 20000 --targets baseline,memory --rounds 3 --pin 1
 //	go run ./scripts/loadtest -c 64 -n 20000 --mode processed
 //	go run ./scripts/loadtest -c 64 -n 100000 --mode rss
+//	go run ./scripts/loadtest -c 64 -n 20000 --targets memory --rounds 1 --cpuprofile /tmp/prof
 //	go run ./scripts/loadtest --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret --pid 12345
 package main
 
@@ -71,6 +72,7 @@ type options struct {
 	requests    int
 	duration    time.Duration
 	warmup      int
+	profileDir  string   // where the local targets write CPU profiles; "": none
 	serve       string   // internal: run the baseline server on this address
 	execPinned  []string // internal: exec this command bound to pin
 }
@@ -119,6 +121,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.requests, "n", 20000, "measured deliveries per server and round")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a server's measurement after this long even if -n is not reached (0: no limit)")
 	fs.IntVar(&o.warmup, "warmup", 1000, "deliveries sent before measuring (connections, caches, heap growth)")
+	fs.StringVar(&o.profileDir, "cpuprofile", "", "write each local server's CPU profile to DIR/<target>-<round>.pprof (go tool pprof)")
 	fs.StringVar(&o.serve, "serve-baseline", "", "internal: serve the baseline on this address")
 	fs.BoolVar(&execPinned, "exec-pinned", false, "internal: exec the arguments bound to --pin")
 	if err := fs.Parse(args); err != nil {
@@ -167,8 +170,8 @@ func parseFlags(args []string) (options, error) {
 		if o.mode == "processed" {
 			return o, errors.New("--mode processed reads the worker's log: it starts its own servers, not --url")
 		}
-		if o.pin != nil {
-			return o, errors.New("--pin applies to the servers this tool starts, not to --url (use taskset -c on it)")
+		if o.pin != nil || o.profileDir != "" {
+			return o, errors.New("--pin and --cpuprofile apply to the servers this tool starts, not to --url (use taskset -c on it)")
 		}
 		return o, nil
 	}
@@ -249,6 +252,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if o.profileDir != "" {
+			if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+				return err
+			}
+		}
 		var localBin string
 		if slices.ContainsFunc(o.targets, func(t string) bool { return t != "baseline" }) {
 			dir, err := os.MkdirTemp("", "loadtest-bin-*")
@@ -284,12 +292,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 // runOne starts r's server, measures it and stops it.
 func runOne(ctx context.Context, r run1, secret, localBin string, o options) (measurement, error) {
-	t, err := startTarget(ctx, r.target, secret, localBin, o)
+	t, err := startTarget(ctx, r.target, r.round, secret, localBin, o)
 	if err != nil {
 		return measurement{}, err
 	}
 	defer t.cleanup()
-	t.round = r.round
 	m, err := measure(ctx, t, secret, o)
 	t.stop()
 	if err != nil {

@@ -201,6 +201,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--pin", "2-1"}, "--pin"},
 		{[]string{"--url", "http://127.0.0.1:1", "--secret", "whsec_x", "--mode", "processed"}, "processed"},
 		{[]string{"--url", "http://127.0.0.1:1", "--secret", "whsec_x", "--pin", "0"}, "--pin"},
+		{[]string{"--url", "http://127.0.0.1:1", "--secret", "whsec_x", "--cpuprofile", "/tmp"}, "--cpuprofile"},
 		{[]string{"--url", "http://127.0.0.1:1"}, "--secret"},
 		{[]string{"stray"}, "unexpected"},
 	} {

@@ -28,13 +28,16 @@ var (
 	colAccepted  = column{"accepted/s", measurement.acceptedPerSec, "%.0f", false}
 	colProcessed = column{"processed/s", measurement.processedPerSec, "%.0f", false}
 	colDrain     = column{"drain s", func(m measurement) float64 { return m.drain.Seconds() }, "%.2f", false}
+	colCPUPerAcc = column{"server CPU µs/accepted", func(m measurement) float64 {
+		return m.cpuPerReq() * float64(m.sent) / float64(max(m.accepted, 1))
+	}, "%.1f", true}
 	colClientCPU = column{"client CPU µs/req", measurement.clientCPUPerReq, "%.1f", false}
 )
 
 // modeColumns are each mode's figures, per round and in the median table.
 var modeColumns = map[string][]column{
 	"load":      {colReqPerSec, colCPU, colP50, colP99, colPeakRSS, colClientCPU},
-	"processed": {colAccepted, colProcessed, colDrain, colCPU},
+	"processed": {colAccepted, colProcessed, colDrain, colCPUPerAcc},
 	"rss":       {colRSS, colHWM, colReqPerSec},
 }
 

@@ -63,12 +63,12 @@ func buildLocal(dir string) (string, error) {
 
 // startTarget starts the named server in a process of its own, so its CPU
 // time and RSS are its alone.
-func startTarget(ctx context.Context, name, secret, localBin string, o options) (target, error) {
+func startTarget(ctx context.Context, name string, round int, secret, localBin string, o options) (target, error) {
 	dir, err := os.MkdirTemp("", "loadtest-"+name+"-*")
 	if err != nil {
 		return target{}, err
 	}
-	t := target{name: name, cleanup: func() { os.RemoveAll(dir) }}
+	t := target{name: name, round: round, cleanup: func() { os.RemoveAll(dir) }}
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "WEBHOOK_SIGNING_SECRET=" + secret}
 	spec := testenv.ProcSpec{Name: name, Dir: dir, Ready: testenv.HTTPAnswers, Timeout: 30 * time.Second}
 	switch name {
@@ -92,6 +92,9 @@ func startTarget(ctx context.Context, name, secret, localBin string, o options) 
 		spec.Env = func(host string) []string {
 			_, port, _ := strings.Cut(host, ":")
 			env := append(base, "PORT="+port, "IDEMPOTENCY_STORE="+name, "LOADTEST_PROCESSED_FILE="+t.processedPath)
+			if o.profileDir != "" {
+				env = append(env, "LOADTEST_CPUPROFILE="+filepath.Join(o.profileDir, fmt.Sprintf("%s-%d.pprof", name, round)))
+			}
 			if name == "memory" {
 				// Room for every delivery of the run: a full memory store
 				// answers 503 (by design), which would end the measurement

@@ -7,11 +7,16 @@
 // successful task, and asking the admin listener for the queue's listing
 // would cost the server work proportional to the backlog. An atomic add
 // per event, like a user's handler, is all it adds to the path measured.
+//
+// With $LOADTEST_CPUPROFILE it writes a CPU profile of its whole life
+// there (go tool pprof reads it) when it stops on SIGTERM.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -34,6 +39,19 @@ func main() {
 			}
 		})
 		go publish(path, &n)
+	}
+	if path := os.Getenv("LOADTEST_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "LOADTEST_CPUPROFILE:", err)
+			os.Exit(1)
+		}
+		// local.Main returns once a SIGTERM has shut the server down.
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	local.Main(mux)
 }
