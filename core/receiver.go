@@ -201,7 +201,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		return h.enqueueClaimed(ctx, cq, claim, r, now)
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	sctx, cancel := h.storeContext(ctx)
 	verdict, err := h.o.Store.Claim(sctx, claim)
 	cancel()
 	if err != nil {
@@ -338,7 +338,7 @@ func (h *Receiver) leaseEnd(ctx context.Context, now time.Time) time.Time {
 // handled; answering 5xx would make Gemini redeliver after the lease and
 // process it twice, so the caller still answers 2xx and logs the error.
 func (h *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	sctx, cancel := h.storeContext(ctx)
 	defer cancel()
 	c.Now = h.o.Clock()
 	if err := h.o.Store.Complete(sctx, c, now.Add(h.o.TTL)); err != nil {
@@ -350,12 +350,23 @@ func (h *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
 // release frees the claim so Gemini's retry is processed; if it fails the
 // lease ends the claim instead.
 func (h *Receiver) release(ctx context.Context, c Claim) error {
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	sctx, cancel := h.storeContext(ctx)
 	defer cancel()
 	if err := h.o.Store.Release(sctx, c); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil
+}
+
+// storeContext bounds one call of the idempotency store by StoreTimeout.
+// The MemoryStore gets ctx as it is: it does no I/O, so nothing can make
+// it outlast a deadline, and the deadline's timer (one per call, three per
+// delivery) would be all it cost.
+func (h *Receiver) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := h.o.Store.(*MemoryStore); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, h.o.StoreTimeout)
 }
 
 func verifyStatus(err error) int {

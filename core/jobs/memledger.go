@@ -44,10 +44,11 @@ func (m *MemoryLedger) UpdateJob(_ context.Context, id string, fn func(*Job) (*J
 		}
 		m.order = append(m.order, id)
 	}
-	next = next.Clone()
+	// fn's result is the caller's (fn worked on a copy): the ledger keeps
+	// a copy of its own and hands the result back as it is.
 	next.ID = id
-	m.jobs[id] = next
-	return next.Clone(), nil
+	m.jobs[id] = next.Clone()
+	return next, nil
 }
 
 // evictOne forgets the oldest job with nothing left to do.

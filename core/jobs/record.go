@@ -34,7 +34,12 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	if idErr != nil {
 		logged = core.PrintableID(id) // not a valid id: bounded and escaped
 	}
-	log := p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged)
+	// Only a refused event logs a line of its own; building the logger
+	// then, not for every event, keeps its cost off the common path.
+	warnUntracked := func(reason string) {
+		p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged).
+			WarnContext(ctx, "event not tracked in the job ledger", "reason", reason)
+	}
 	if id == "" || !core.KnownEventType(ev.Type) {
 		// Not a job's event (an unknown type, no id): said on the delivery's line.
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false))
@@ -44,7 +49,7 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	// a traversal, another kind's name) is refused, not retried.
 	if idErr != nil {
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", idErr.Error()))
-		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", idErr.Error())
+		warnUntracked(idErr.Error())
 		return nil, nil
 	}
 	now := p.c.Clock()
@@ -75,7 +80,7 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	})
 	if errors.Is(err, errOtherKind) {
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", err.Error()))
-		log.WarnContext(ctx, "event not tracked in the job ledger", "reason", err.Error())
+		warnUntracked(err.Error())
 		return nil, nil
 	}
 	if err != nil {

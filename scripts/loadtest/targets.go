@@ -20,11 +20,14 @@ import (
 // target is a server under load.
 type target struct {
 	name    string
+	round   int
 	url     string
 	pid     int    // 0: not measured (an external server without --pid)
 	logPath string // the local server's JSON log
-	stop    func() // ends the process
-	cleanup func() // removes its files
+	// processedPath is the local server's count of events processed.
+	processedPath string
+	stop          func() // ends the process
+	cleanup       func() // removes its files
 }
 
 func newSecret() (string, error) {
@@ -42,29 +45,30 @@ func standardWebhook(secret string) (*standardwebhooks.Webhook, error) {
 	return standardwebhooks.NewWebhook(secret)
 }
 
-// buildLocal builds functions/local once for the local targets.
+// buildLocal builds the local server once for the local targets:
+// functions/local with a counter of processed events (scripts/loadtest/server).
 func buildLocal(dir string) (string, error) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return "", fmt.Errorf("run from inside the module: %w", err)
 	}
 	bin := filepath.Join(dir, "local")
-	cmd := exec.Command("go", "build", "-o", bin, "./functions/local")
+	cmd := exec.Command("go", "build", "-o", bin, "./scripts/loadtest/server")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./functions/local: %w\n%s", err, out)
+		return "", fmt.Errorf("go build ./scripts/loadtest/server: %w\n%s", err, out)
 	}
 	return bin, nil
 }
 
 // startTarget starts the named server in a process of its own, so its CPU
 // time and RSS are its alone.
-func startTarget(ctx context.Context, name, secret, localBin string) (target, error) {
+func startTarget(ctx context.Context, name string, round int, secret, localBin string, o options) (target, error) {
 	dir, err := os.MkdirTemp("", "loadtest-"+name+"-*")
 	if err != nil {
 		return target{}, err
 	}
-	t := target{name: name, cleanup: func() { os.RemoveAll(dir) }}
+	t := target{name: name, round: round, cleanup: func() { os.RemoveAll(dir) }}
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "WEBHOOK_SIGNING_SECRET=" + secret}
 	spec := testenv.ProcSpec{Name: name, Dir: dir, Ready: testenv.HTTPAnswers, Timeout: 30 * time.Second}
 	switch name {
@@ -82,11 +86,31 @@ func startTarget(ctx context.Context, name, secret, localBin string) (target, er
 		}
 		defer log.Close()
 		t.logPath = log.Name()
+		t.processedPath = filepath.Join(dir, "processed")
 		spec.Stdout = log // the log line is part of the cost being measured
 		spec.Argv = func(string) []string { return []string{localBin} }
 		spec.Env = func(host string) []string {
 			_, port, _ := strings.Cut(host, ":")
-			return append(base, "PORT="+port, "IDEMPOTENCY_STORE="+name)
+			env := append(base, "PORT="+port, "IDEMPOTENCY_STORE="+name, "LOADTEST_PROCESSED_FILE="+t.processedPath)
+			if o.profileDir != "" {
+				env = append(env, "LOADTEST_CPUPROFILE="+filepath.Join(o.profileDir, fmt.Sprintf("%s-%d.pprof", name, round)))
+			}
+			if name == "memory" {
+				// Room for every delivery of the run: a full memory store
+				// answers 503 (by design), which would end the measurement
+				// of its memory before -n records are held.
+				env = append(env, fmt.Sprintf("IDEMPOTENCY_MEMORY_LIMIT=%d", max(100000, 2*(o.warmup+o.requests))))
+			}
+			return env
+		}
+	}
+	if o.pin != nil {
+		argv, self := spec.Argv, ""
+		if self, err = os.Executable(); err != nil {
+			return t, err
+		}
+		spec.Argv = func(host string) []string {
+			return append([]string{self, "--exec-pinned", "--pin", o.pin.String(), "--"}, argv(host)...)
 		}
 	}
 	svc, err := testenv.StartProc(ctx, spec)
