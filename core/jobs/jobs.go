@@ -40,6 +40,11 @@ type Config struct {
 	NoBatchesReason, NoSinkReason string
 
 	LandingLease   time.Duration // 0: 2 min; renewed while landing
+	// MaxLandings bounds the landings that download at once in this
+	// process (each holds a connection and about 4 MiB of buffers), so that
+	// many worker lanes cost memory only while they land; the others wait,
+	// before claiming the landing. 0: DefaultMaxLandings.
+	MaxLandings int
 	BusyRetry      time.Duration // how soon to look again while another worker lands the job; 0: 5 s
 	NotifyTimeout  time.Duration // per notification attempt; 0: 10 s
 	NotifyAttempts int           // per notification; 0: 3
@@ -54,7 +59,8 @@ type Config struct {
 // done: Actions is the Processor behind both the inline handler and the queue
 // workers.
 type Actions struct {
-	c Config
+	c        Config
+	landings chan struct{} // one token per landing downloading (MaxLandings)
 }
 
 // New checks c and applies its defaults.
@@ -67,6 +73,9 @@ func New(c Config) (*Actions, error) {
 	}
 	if c.LandingLease <= 0 {
 		c.LandingLease = DefaultLandingLease
+	}
+	if c.MaxLandings <= 0 {
+		c.MaxLandings = DefaultMaxLandings
 	}
 	if c.BusyRetry <= 0 {
 		c.BusyRetry = 5 * time.Second
@@ -86,8 +95,12 @@ func New(c Config) (*Actions, error) {
 	if c.NoSinkReason == "" {
 		c.NoSinkReason = "no results sink configured"
 	}
-	return &Actions{c: c}, nil
+	return &Actions{c: c, landings: make(chan struct{}, c.MaxLandings)}, nil
 }
+
+// DefaultMaxLandings is Config.MaxLandings's default: a landing streams at
+// disk or network speed, so a few at once fill either.
+const DefaultMaxLandings = 4
 
 // Ledger is the ledger the processor writes.
 func (p *Actions) Ledger() Ledger { return p.c.Ledger }

@@ -332,3 +332,70 @@ func TestJobsNotificationRetried(t *testing.T) {
 		t.Fatalf("sent %v, want once with the first delivery's id", r.note.sent)
 	}
 }
+
+// blockingFiles serves any file, holding each download until release is
+// closed, and records how many were downloading at once.
+type blockingFiles struct {
+	mu        sync.Mutex
+	now, most int
+	started   chan struct{}
+	release   chan struct{}
+	fetches   int
+}
+
+func (f *blockingFiles) Fetch(ctx context.Context, name string) (*jobs.Download, error) {
+	f.mu.Lock()
+	f.now++
+	f.fetches++
+	f.most = max(f.most, f.now)
+	f.mu.Unlock()
+	f.started <- struct{}{}
+	<-f.release
+	f.mu.Lock()
+	f.now--
+	f.mu.Unlock()
+	return &jobs.Download{Body: io.NopCloser(strings.NewReader(output)), Size: int64(len(output))}, nil
+}
+
+// At most MaxLandings download at once, however many events are processed
+// at once; every job still lands.
+func TestJobsLandingsBounded(t *testing.T) {
+	const events, bound = 12, 3
+	batches := &memBatches{st: map[string]jobs.BatchStatus{}}
+	files := &blockingFiles{started: make(chan struct{}, events), release: make(chan struct{})}
+	sink := &memSink{objs: map[string][]byte{}}
+	a, err := jobs.New(jobs.Config{Ledger: jobs.NewMemoryLedger(0), Batches: batches, Fetcher: files, Sink: sink, MaxLandings: bound,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		batches.st[fmt.Sprint("batches/", i)] = jobs.BatchStatus{APIState: "JOB_STATE_SUCCEEDED", State: jobs.JobSucceeded, OutputFile: fmt.Sprint("files/o", i)}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, events)
+	for i := range events {
+		wg.Go(func() {
+			errs <- a.Process(context.Background(), delivery(fmt.Sprint("m", i), core.BatchSucceeded, fmt.Sprint("batches/", i), ""))
+		})
+	}
+	for range bound {
+		<-files.started
+	}
+	select {
+	case <-files.started:
+		t.Fatalf("a download beyond the bound of %d started", bound)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(files.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files.most != bound || files.fetches != events || sink.puts != 2*events {
+		t.Fatalf("at most %d downloading at once (want %d), %d fetches, %d puts (want %d, %d)", files.most, bound, files.fetches, sink.puts, events, 2*events)
+	}
+}

@@ -51,6 +51,14 @@ func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, erro
 		return p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SkipLanding(j, skip, now), nil })
 	}
 
+	// Wait for a turn before claiming, so no lease runs out while waiting.
+	select {
+	case p.landings <- struct{}{}:
+		defer func() { <-p.landings }()
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+
 	// The claim and its lease guard the download and the sink's object:
 	// they reach the ledger, with what the delivery wrote before them, before
 	// either starts, and so do the landing's later steps.
