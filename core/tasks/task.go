@@ -18,16 +18,27 @@ type Task struct {
 	Attempts   int         `json:"attempts,omitempty"` // attempts started
 	NotBefore  time.Time   `json:"not_before,omitzero"`
 	LastError  string      `json:"last_error,omitempty"`
+
+	// parsed is the event the task was made from, in this process (never
+	// stored): the worker need not parse the body again.
+	parsed *core.Event
 }
 
 // NewTask queues ev as received.
 func NewTask(ev *core.Event, now time.Time) Task {
-	return Task{ID: ev.Delivery.ID, Scheme: ev.Delivery.Scheme, Body: ev.Raw, EnqueuedAt: now}
+	return Task{ID: ev.Delivery.ID, Scheme: ev.Delivery.Scheme, Body: ev.Raw, EnqueuedAt: now, parsed: ev}
 }
 
-// Event parses the task's body again. The body was verified before it was
-// queued; a body that does not parse can never succeed (ErrPermanent).
+// Event is the task's event: the one it was made from in this process (a
+// copy, so that what an attempt changes in it does not reach the next), or
+// its body parsed again (a task read back from the store). The body was
+// verified before it was queued; a body that does not parse can never
+// succeed (ErrPermanent).
 func (t Task) Event() (*core.Event, error) {
+	if t.parsed != nil {
+		ev := *t.parsed
+		return &ev, nil
+	}
 	ev, err := core.ParseEvent(t.Body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", core.ErrPermanent, err)
