@@ -74,8 +74,11 @@ func newHandler(t testing.TB, o core.ReceiverOptions) *core.Receiver {
 // eventTime is the timestamp of eventBody's events.
 var eventTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func eventBody(id string) []byte {
-	return fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T03:04:05Z","data":{"id":"batches/%s","output_file_uri":"files/%s"}}`, id, id)
+func eventBody(id string) []byte { return eventBodyAt(id, eventTime) }
+
+// eventBodyAt is eventBody's event as it happened at t.
+func eventBodyAt(id string, t time.Time) []byte {
+	return fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":%q,"data":{"id":"batches/%s","output_file_uri":"files/%s"}}`, t.UTC().Format(time.RFC3339Nano), id, id)
 }
 
 // signed is a delivery signed at ts with the Standard Webhooks library.
