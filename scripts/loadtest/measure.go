@@ -41,6 +41,7 @@ type measurement struct {
 	cpuTicks   int64 // server utime+stime during the measured phase, queued work included
 	peakRSSKiB int64 // server VmHWM at the end
 	rssKiB     int64 // server VmRSS at the end, once idle
+	anonKiB    int64 // of which RssAnon: not the state file's mapped pages, which the kernel may drop
 	clientCPU  time.Duration
 	logged     map[string]int // delivery log lines by outcome
 	logErr     error
@@ -183,6 +184,9 @@ func measure(ctx context.Context, t target, secret string, o options) (measureme
 		return m, err
 	}
 	if m.rssKiB, err = procStatusKiB(t.pid, "VmRSS"); err != nil {
+		return m, err
+	}
+	if m.anonKiB, err = procStatusKiB(t.pid, "RssAnon"); err != nil {
 		return m, err
 	}
 	if m.peakRSSKiB, err = procStatusKiB(t.pid, "VmHWM"); err != nil {
@@ -368,7 +372,8 @@ func settledCPUTicks(ctx context.Context, pid int) (int64, error) {
 }
 
 // procStatusKiB is a memory field of /proc/<pid>/status in KiB: VmRSS
-// (resident now) or VmHWM (the peak).
+// (resident now), RssAnon (its part that is not file-backed) or VmHWM
+// (the peak).
 func procStatusKiB(pid int, field string) (int64, error) {
 	if pid == 0 {
 		return 0, nil

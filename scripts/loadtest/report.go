@@ -25,6 +25,7 @@ var (
 	colPeakRSS   = column{"peak RSS MiB", func(m measurement) float64 { return mib(m.peakRSSKiB) }, "%.1f", true}
 	colRSS       = column{"VmRSS MiB", func(m measurement) float64 { return mib(m.rssKiB) }, "%.1f", true}
 	colHWM       = column{"VmHWM MiB", func(m measurement) float64 { return mib(m.peakRSSKiB) }, "%.1f", true}
+	colAnon      = column{"RssAnon MiB", func(m measurement) float64 { return mib(m.anonKiB) }, "%.1f", true}
 	colAccepted  = column{"accepted/s", measurement.acceptedPerSec, "%.0f", false}
 	colProcessed = column{"processed/s", measurement.processedPerSec, "%.0f", false}
 	colDrain     = column{"drain s", func(m measurement) float64 { return m.drain.Seconds() }, "%.2f", false}
@@ -38,7 +39,7 @@ var (
 var modeColumns = map[string][]column{
 	"load":      {colReqPerSec, colCPU, colP50, colP99, colPeakRSS, colClientCPU},
 	"processed": {colAccepted, colProcessed, colDrain, colCPUPerAcc},
-	"rss":       {colRSS, colHWM, colReqPerSec},
+	"rss":       {colRSS, colAnon, colHWM, colReqPerSec},
 }
 
 // report prints each round, then each target's medians with their ratios
