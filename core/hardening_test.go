@@ -254,3 +254,22 @@ func TestBodyBufferGrowsWithArrival(t *testing.T) {
 		})
 	}
 }
+
+// A body whose length is announced is read into one buffer of that length
+// and a spare byte: never grown, never copied (bytes.Buffer.ReadFrom, used
+// before, doubled it to keep 512 bytes free, so every body was copied once).
+func TestBodyReadIntoOneBuffer(t *testing.T) {
+	f := newFixture(t, func(o *ReceiverOptions) { o.MaxBodyBytes = DefaultMaxBodyBytes })
+	for _, n := range []int{1, 700, initialBodyBuffer - 1} {
+		body := bytes.Repeat([]byte("x"), n)
+		got, err := f.h.readBody(Request{Body: &readSizes{data: body}, ContentLength: int64(n)})
+		if err != nil || !bytes.Equal(got, body) || cap(got) != n+1 {
+			t.Errorf("%d bytes: read %d into a buffer of %d, %v; want one buffer of %d", n, len(got), cap(got), err, n+1)
+		}
+	}
+	// Longer than announced (or unannounced): it grows as the bytes come.
+	body := bytes.Repeat([]byte("y"), 3*initialBodyBuffer)
+	if got, err := f.h.readBody(Request{Body: &readSizes{data: body}, ContentLength: 10}); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("a body longer than announced: %d bytes, %v", len(got), err)
+	}
+}
