@@ -131,18 +131,7 @@ func TestStatusLastReconcile(t *testing.T) {
 		{"file", func(t *testing.T) map[string]string {
 			return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db")}
 		}},
-		{"firestore", func(t *testing.T) map[string]string {
-			if testing.Short() {
-				t.Skip("starts the Firestore emulator")
-			}
-			svc, err := testenv.StartFirestore(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(svc.Stop)
-			t.Setenv("FIRESTORE_EMULATOR_HOST", svc.Host)
-			return map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": fmt.Sprintf("ops-rec-%d", os.Getpid()), "FIRESTORE_EMULATOR_HOST": svc.Host}
-		}},
+		{"firestore", func(t *testing.T) map[string]string { return firestoreEmulator(t, "ops-rec") }},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {

@@ -151,17 +151,7 @@ func TestOperatorCommandsLocalFile(t *testing.T) {
 // (ledger, handlers) and forgets it once processed: the event is recorded
 // once, and the one that still cannot be processed stays, named in one line.
 func TestOperatorCommandsFirestore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Firestore emulator")
-	}
-	svc, err := testenv.StartFirestore(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Stop)
-	project := fmt.Sprintf("ops-%d", os.Getpid())
-	vars := map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": project, "FIRESTORE_EMULATOR_HOST": svc.Host}
-	t.Setenv("FIRESTORE_EMULATOR_HOST", svc.Host) // the client library reads it
+	vars := firestoreEmulator(t, "ops")
 	getenv := func(k string) string { return vars[k] }
 	seed(t, getenv)
 	runSteps(t, getenv, append(readSteps(),
@@ -304,12 +294,27 @@ func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
 	}
 }
 
-// TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
-// the dead-letter subscription, found through the deadLetterPolicy of the
-// topic's subscription (the emulator keeps and returns the policy), is part
-// of status and deadletters; replay --all runs each message through the
-// pipeline and acknowledges it, leaving none; each event is recorded once.
-func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
+// firestoreEmulator starts the Firestore emulator for t (skipped with
+// -short) and returns the variables of a Firestore store in a project of
+// its own, named from prefix.
+func firestoreEmulator(t *testing.T, prefix string) map[string]string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the Firestore emulator")
+	}
+	svc, err := testenv.StartFirestore(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	t.Setenv("FIRESTORE_EMULATOR_HOST", svc.Host) // the client library reads it
+	return map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": fmt.Sprintf("%s-%d", prefix, os.Getpid()), "FIRESTORE_EMULATOR_HOST": svc.Host}
+}
+
+// pubsubEmulator starts the Pub/Sub emulator for t (skipped with -short)
+// and returns a client of a project of its own, named from prefix.
+func pubsubEmulator(t *testing.T, prefix string) (*ps.Client, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the Pub/Sub emulator")
 	}
@@ -319,13 +324,23 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 	}
 	t.Cleanup(svc.Stop)
 	t.Setenv("PUBSUB_EMULATOR_HOST", svc.Host)
-	ctx := context.Background()
-	project := fmt.Sprintf("ops-ps-%d", os.Getpid())
-	c, err := ps.NewClient(ctx, project)
+	project := fmt.Sprintf("%s-%d", prefix, os.Getpid())
+	c, err := ps.NewClient(context.Background(), project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c, project
+}
+
+// TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
+// the dead-letter subscription, found through the deadLetterPolicy of the
+// topic's subscription (the emulator keeps and returns the policy), is part
+// of status and deadletters; replay --all runs each message through the
+// pipeline and acknowledges it, leaving none; each event is recorded once.
+func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	c, project := pubsubEmulator(t, "ops-ps")
 	topic, dead := "projects/"+project+"/topics/events", "projects/"+project+"/topics/events-dead-letter"
 	for _, name := range []string{topic, dead} {
 		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
@@ -394,22 +409,8 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 // not keep): deploy.sh's name, with a note saying so; a policy naming a
 // topic nobody subscribes to is an error that says what to do.
 func TestPubSubDeadLetterFallback(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Pub/Sub emulator")
-	}
-	svc, err := testenv.StartPubSub(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Stop)
-	t.Setenv("PUBSUB_EMULATOR_HOST", svc.Host)
 	ctx := context.Background()
-	project := fmt.Sprintf("ops-fb-%d", os.Getpid())
-	c, err := ps.NewClient(ctx, project)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c, project := pubsubEmulator(t, "ops-fb")
 	p := "projects/" + project
 	for _, name := range []string{p + "/topics/plain", p + "/topics/orphaned", p + "/topics/orphaned-dead"} {
 		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
