@@ -39,16 +39,17 @@ type Config struct {
 	// leaves Batches or Sink out (e.g. "GEMINI_API_KEY is not set").
 	NoBatchesReason, NoSinkReason string
 
-	LandingLease time.Duration // 0: 2 min; renewed while landing
-	// MaxLandings bounds the landings that download at once in this
-	// process (each holds a connection and about 4 MiB of buffers), so that
-	// many worker lanes cost memory only while they land; the others wait,
-	// before claiming the landing. 0: DefaultMaxLandings.
-	MaxLandings    int
+	LandingLease   time.Duration // 0: 2 min; renewed while landing
 	BusyRetry      time.Duration // how soon to look again while another worker lands the job; 0: 5 s
 	NotifyTimeout  time.Duration // per notification attempt; 0: 10 s
 	NotifyAttempts int           // per notification; 0: 3
 	Clock          func() time.Time
+
+	// MaxLandings bounds the landings that download at once in this
+	// process (each holds a connection and about 4 MiB of buffers), so that
+	// many worker lanes cost memory only while they land; the others wait,
+	// before claiming the landing. 0: DefaultMaxLandings.
+	MaxLandings int
 }
 
 // Actions acts on events: it records each in the job ledger, confirms a
