@@ -274,16 +274,25 @@ func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
 		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
 		{"the event is in the ledger", []string{"jobs", "get", "interactions/msg_sqs_1", "--json"}, 0, []string{`"msg_sqs_1"`, `"state": "succeeded"`}, nil},
 	})
+	recordedOnce(t, getenv, "msg_sqs_1", "msg_sqs_2")
+}
+
+// recordedOnce checks, in the backend getenv names, that the job
+// interactions/<id> of each delivery id names that delivery once: it was
+// processed once.
+func recordedOnce(t *testing.T, getenv func(string) string, ids ...string) {
+	t.Helper()
 	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	b, err := wire.OpenBackend(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
+	for _, id := range ids {
 		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
 		if err != nil || j == nil {
 			t.Fatalf("job of %s: %v %v", id, j, err)
@@ -384,24 +393,7 @@ func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
 		{"none left", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
 		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
 	})
-	cfg, err := env.Load(getenv, env.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := wire.OpenBackend(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
-		j, err := b.Ledger.GetJob(ctx, "interactions/"+id)
-		if err != nil || j == nil {
-			t.Fatalf("job of %s: %v %v", id, j, err)
-		}
-		if len(j.Deliveries) != 1 || j.Deliveries[0] != id {
-			t.Errorf("job of %s: deliveries %v, want it once", id, j.Deliveries)
-		}
-	}
+	recordedOnce(t, getenv, "msg_ps_1", "msg_ps_2")
 }
 
 // TestPubSubDeadLetterFallback on the emulator: no subscription of the
