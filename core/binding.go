@@ -17,21 +17,39 @@ import (
 // take the key of a static delivery (and so make the genuine delivery 409 on
 // every retry), nor the reverse.
 //
-// A dynamic delivery's key comes only from what the token signs:
+// A dynamic token that binds its delivery (a delivery-id claim, a jti, a
+// body-digest claim, or the event's data signed in the token) gives the key
+// from what it signs:
 //
 //	jwt:id:<id>          the token's delivery-id claim (webhook_id, webhook-id, delivery_id)
 //	jwt:jti:<jti>        else its jti
 //	jwt:sha256:<hex>     else the SHA-256 of the token itself (strictly decoded, so canonical)
 //
+// A token that binds nothing (Gemini documents no such claim, and a token
+// may be reused for many deliveries, or equal bytes for two: RS256 is
+// deterministic) proves only that Gemini sent something to this audience
+// recently. Its body is a hint (Delivery.Hint), keyed by what tells two such
+// deliveries apart:
+//
+//	jwt:hint:id:<webhook-id>   the unsigned webhook-id header, when present
+//	                           (the same id with another body stays a conflict)
+//	jwt:hint:sha256:<hex>      else the SHA-256 of the body
+//
 // A static delivery's key is its webhook-id, except that an id which itself
 // begins with DynamicKeyPrefix or StaticKeyEscape is stored as
-// StaticKeyEscape+id. Both maps are injective and their images are disjoint.
+// StaticKeyEscape+id. Each map is injective (the five dynamic forms differ in
+// their second segment, "hint:" included), and the images of the two schemes
+// are disjoint: no static key begins with "jwt:".
 const (
 	// DynamicKeyPrefix begins the idempotency key (Delivery.ID) of every dynamic delivery.
 	DynamicKeyPrefix = "jwt:"
 	// StaticKeyEscape is put before a static webhook-id that would otherwise
 	// look like a dynamic key (or like an escaped one).
 	StaticKeyEscape = "static:"
+	// HintKeyPrefix begins the key of a dynamic delivery whose token binds
+	// nothing: its body is a hint, confirmed with the Gemini API before
+	// anything acts on it.
+	HintKeyPrefix = DynamicKeyPrefix + "hint:"
 )
 
 // staticKey maps a verified webhook-id to its idempotency key.
@@ -43,19 +61,36 @@ func staticKey(id string) string {
 }
 
 // dynamicKey derives the key of a verified token from its signed content.
-// idClaim is the token's delivery id when it has one (already checked).
-func dynamicKey(claims jwt.MapClaims, idClaim, token string) string {
+// idClaim is the token's delivery id when it has one (already checked);
+// bodyBound says a digest claim or the token's signed event data binds the
+// body. A token that binds nothing is keyed by hintKey.
+func dynamicKey(claims jwt.MapClaims, idClaim, token string, bodyBound bool, hdrID string, body []byte) string {
 	if idClaim != "" {
 		return DynamicKeyPrefix + "id:" + idClaim
 	}
 	if jti, ok := claims["jti"].(string); ok && jti != "" && checkID(jti) == nil {
 		return DynamicKeyPrefix + "jti:" + jti
 	}
-	// Gemini documents no id claim: the token itself is then the delivery.
-	// Strict base64 decoding makes the compact form canonical, so the same
-	// signature cannot be re-encoded into a second key.
-	sum := sha256.Sum256([]byte(token))
-	return DynamicKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
+	if bodyBound {
+		// The token signs this body: the token itself is the delivery.
+		// Strict base64 decoding makes the compact form canonical, so the
+		// same signature cannot be re-encoded into a second key.
+		sum := sha256.Sum256([]byte(token))
+		return DynamicKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return hintKey(hdrID, body)
+}
+
+// hintKey is the key of a delivery whose token binds nothing: the unsigned
+// webhook-id (already checked) when sent, so that a retry is a duplicate and
+// the same id with another body a conflict; else the body's SHA-256, so that
+// two events under one token (reused, or equal bytes) are two deliveries.
+func hintKey(hdrID string, body []byte) string {
+	if hdrID != "" {
+		return HintKeyPrefix + "id:" + hdrID
+	}
+	sum := sha256.Sum256(body)
+	return HintKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // envelopeFields are the envelope members a token may sign; each present in
@@ -64,9 +99,10 @@ var envelopeFields = []string{"type", "version", "timestamp", "data"}
 
 // checkEventClaims binds the body to the event the token carries, when it
 // carries one: at the top level of its claims (type, data, ...) or under an
-// "event" or "payload" object claim. A token that carries no event leaves the
-// body unbound here (the body digest, or the key's body hash, binds it).
-func checkEventClaims(claims jwt.MapClaims, body []byte) error {
+// "event" or "payload" object claim. It reports whether the token signs the
+// event's data (then the body is bound); a token that carries no event, or
+// only its type, leaves the body unbound here (a body digest may bind it).
+func checkEventClaims(claims jwt.MapClaims, body []byte) (dataBound bool, err error) {
 	signed := []map[string]any{}
 	if _, ok := claims["type"]; ok {
 		signed = append(signed, claims)
@@ -79,13 +115,13 @@ func checkEventClaims(claims jwt.MapClaims, body []byte) error {
 		}
 	}
 	if len(signed) == 0 {
-		return nil
+		return false, nil
 	}
 	var got map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&got); err != nil {
-		return fmt.Errorf("%w: token carries an event, body is not JSON", ErrClaimMismatch)
+		return false, fmt.Errorf("%w: token carries an event, body is not JSON", ErrClaimMismatch)
 	}
 	for _, want := range signed {
 		for _, f := range envelopeFields {
@@ -94,11 +130,12 @@ func checkEventClaims(claims jwt.MapClaims, body []byte) error {
 				continue
 			}
 			if !jsonEqual(w, got[f]) {
-				return fmt.Errorf("%w: body %s differs from the token's", ErrClaimMismatch, f)
+				return false, fmt.Errorf("%w: body %s differs from the token's", ErrClaimMismatch, f)
 			}
+			dataBound = dataBound || f == "data"
 		}
 	}
-	return nil
+	return dataBound, nil
 }
 
 // jsonEqual compares two decoded JSON values; numbers compare by their

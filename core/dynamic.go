@@ -135,18 +135,20 @@ func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte
 			return d, fmt.Errorf("%w: webhook-id header differs from the token's id", ErrClaimMismatch)
 		}
 	}
-	if digest, ok := stringClaim(claims, digestClaims); ok {
-		if !digestMatches(digest, body) {
-			return d, fmt.Errorf("%w: body digest", ErrClaimMismatch)
-		}
+	digest, bodyBound := stringClaim(claims, digestClaims)
+	if bodyBound && !digestMatches(digest, body) {
+		return d, fmt.Errorf("%w: body digest", ErrClaimMismatch)
 	}
-	if err := checkEventClaims(claims, body); err != nil {
+	dataBound, err := checkEventClaims(claims, body)
+	if err != nil {
 		return d, err
 	}
-	// The key comes from the token alone (see binding.go): replaying the
-	// token is the same delivery whatever body or header comes with it, so
-	// the store answers duplicate (same body) or conflict (another body).
-	d.ID = dynamicKey(claims, id, token)
+	// The key comes from what the token signs when it binds the delivery
+	// (binding.go): replaying it is the same delivery whatever body or
+	// header comes with it, so the store answers duplicate (same body) or
+	// conflict (another body). A token that binds nothing keys its
+	// deliveries by webhook-id or body, and marks them hints.
+	d.ID = dynamicKey(claims, id, token, bodyBound || dataBound, hdrID, body)
 	return d, nil
 }
 

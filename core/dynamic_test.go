@@ -212,6 +212,27 @@ func TestDynamicVerify(t *testing.T) {
 		{name: "no id claim: the token, not the header, is the key", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id") }))
 		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
+		// Issue 21: a token that binds nothing keys its delivery as a hint.
+		{name: "binds nothing, webhook-id header: hint keyed by the header", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
+		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:hint:id:msg_hdr"},
+		{name: "binds nothing, no header: hint keyed by the body", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
+		}, wantID: "jwt:hint:sha256:" + hexString(sha256Of(body))},
+		{name: "signs the event's type only: a hint", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+				delete(c, "webhook_id")
+				delete(c, "body_sha256")
+				c["type"] = "batch.succeeded"
+			}))
+		}, wantID: "jwt:hint:sha256:*"},
+		{name: "signs the event's data: the token is the key", token: func() string {
+			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+				delete(c, "webhook_id")
+				delete(c, "body_sha256")
+				c["event"] = map[string]any{"type": "batch.succeeded", "data": map[string]any{"id": "batches/9"}}
+			}))
+		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
 		{name: "stale webhook-timestamp header", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
 			header: func(h http.Header) { h.Set(HeaderTimestamp, "1000") }, wantErr: ErrOutsideWindow},
 	}
@@ -243,6 +264,11 @@ func TestDynamicVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sha256Of(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 func hexString(b []byte) string {

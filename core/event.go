@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,6 +59,17 @@ type Event struct {
 	OriginalType string   `json:"-"` // the type as sent, before alias folding
 	Delivery     Delivery `json:"-"`
 	Raw          []byte   `json:"-"` // the verified body
+
+	// Confirmed is set by the built-in actions (core/jobs) when the Gemini
+	// API confirmed the job state this event reports (the batch succeeded,
+	// the interaction requires action, the video was generated, …), now or
+	// in an earlier delivery the job ledger recorded. A handler only ever
+	// sees a hint (Delivery.Hint) confirmed; its data then holds what the
+	// API says (output_file_uri, error_code, error_message) instead of what
+	// the body said, and video_uri is cleared (read the landed video with
+	// jobs.Landed or the file by FileID). Without the built-in actions, or
+	// for a static delivery the API did not confirm, it is false.
+	Confirmed bool `json:"-"`
 }
 
 // EventData holds every data field of the catalogue; each type uses some.
@@ -123,12 +135,29 @@ func ParseEvent(body []byte) (*Event, error) {
 	return ev, nil
 }
 
-// JobID is the Gemini resource the event is about: a batch, an interaction or a video file.
+// JobID is the Gemini resource the event is about, as the API names it
+// (batches/…, interactions/…, files/…), whether the event sent that name or
+// a bare id (NormalizeJobID); "" when it names none.
 func (e *Event) JobID() string {
-	if e.Data.ID != "" {
-		return e.Data.ID
+	id := e.Data.ID
+	if id == "" {
+		id = e.Data.FileID
 	}
-	return e.Data.FileID
+	return NormalizeJobID(JobKind(e.Type), id)
+}
+
+// JobKind names the kind of job an event type is about: batch,
+// interaction, video, or other.
+func JobKind(eventType string) string {
+	switch {
+	case strings.HasPrefix(eventType, "batch."):
+		return "batch"
+	case strings.HasPrefix(eventType, "interaction."):
+		return "interaction"
+	case strings.HasPrefix(eventType, "video."):
+		return "video"
+	}
+	return "other"
 }
 
 // Time is the envelope's timestamp, or the zero time when absent or unparsable.
@@ -138,6 +167,8 @@ func (e *Event) Time() time.Time {
 }
 
 // Typed events: one struct per catalogue type, returned by Event.Typed.
+// Their ID (FileID for a video) is the job's resource name, as Event.JobID
+// gives it: batches/…, interactions/…, files/….
 type (
 	BatchSucceededEvent struct {
 		ID, OutputFileURI string
@@ -190,32 +221,32 @@ type (
 
 // Typed returns the event as its catalogue struct (one of the *Event types above).
 func (e *Event) Typed() any {
-	d, md := e.Data, e.UserMetadata
+	d, md, id := e.Data, e.UserMetadata, e.JobID()
 	switch e.Type {
 	case BatchSucceeded:
-		return BatchSucceededEvent{ID: d.ID, OutputFileURI: d.OutputFileURI, UserMetadata: md}
+		return BatchSucceededEvent{ID: id, OutputFileURI: d.OutputFileURI, UserMetadata: md}
 	case BatchCancelled:
-		return BatchCancelledEvent{ID: d.ID, UserMetadata: md}
+		return BatchCancelledEvent{ID: id, UserMetadata: md}
 	case BatchExpired:
-		return BatchExpiredEvent{ID: d.ID, UserMetadata: md}
+		return BatchExpiredEvent{ID: id, UserMetadata: md}
 	case BatchFailed:
-		return BatchFailedEvent{ID: d.ID, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
+		return BatchFailedEvent{ID: id, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
 	case InteractionRequiresAction:
-		return InteractionRequiresActionEvent{ID: d.ID, UserMetadata: md}
+		return InteractionRequiresActionEvent{ID: id, UserMetadata: md}
 	case InteractionCompleted:
-		return InteractionCompletedEvent{ID: d.ID, UserMetadata: md}
+		return InteractionCompletedEvent{ID: id, UserMetadata: md}
 	case InteractionFailed:
-		return InteractionFailedEvent{ID: d.ID, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
+		return InteractionFailedEvent{ID: id, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, UserMetadata: md}
 	case InteractionCancelled:
-		return InteractionCancelledEvent{ID: d.ID, UserMetadata: md}
+		return InteractionCancelledEvent{ID: id, UserMetadata: md}
 	case VideoGenerated:
 		uri := d.VideoURI
 		if uri == "" {
 			uri = d.OutputFileURI
 		}
-		return VideoGeneratedEvent{FileID: d.FileID, VideoURI: uri, FileName: d.FileName, UserMetadata: md}
+		return VideoGeneratedEvent{FileID: NormalizeJobID("video", d.FileID), VideoURI: uri, FileName: d.FileName, UserMetadata: md}
 	}
-	return UnknownEvent{Type: e.Type, ID: e.JobID()}
+	return UnknownEvent{Type: e.Type, ID: id}
 }
 
 func jsonReason(err error) string {

@@ -8,25 +8,51 @@ import (
 // maxJobIDLength bounds a job id: it becomes an API path and a ledger key.
 const maxJobIDLength = 256
 
-// ValidJobID checks a job id an event names before it is used as a ledger key
-// or put into an API path. A batch is exactly batches/<[A-Za-z0-9_-]+>; other
-// kinds are a path of 1 to 8 segments of [A-Za-z0-9._-] (model names hold
-// dots, e.g. models/veo-3.0-generate/operations/x), none of them "." or "..",
-// and they may not name a batch. Anything else (a query, an escape, a
-// traversal) is refused.
+// collections are the resource-name prefixes of the kinds of job whose
+// events may name them by a bare id.
+var collections = map[string]string{"batch": "batches/", "interaction": "interactions/", "video": "files/"}
+
+// NormalizeJobID turns the id an event of kind names (JobKind) into the
+// resource name the job ledger and the Gemini API use. The guide's own
+// envelope names a batch by its bare id ("batch_123456"), the API by its
+// resource name ("batches/batch_123456"); both are accepted, and this is the
+// one place the first becomes the second: an id without a "/" gets its
+// kind's collection (batches/, interactions/, files/); anything else is kept
+// as sent. It checks nothing: ValidJobID does, on the result.
+func NormalizeJobID(kind, id string) string {
+	if id == "" || strings.Contains(id, "/") {
+		return id
+	}
+	if c, ok := collections[kind]; ok {
+		return c + id
+	}
+	return id
+}
+
+// ValidJobID checks a job id (as NormalizeJobID gives it) before it is used
+// as a ledger key or put into an API path. A batch is exactly
+// batches/<[A-Za-z0-9_-]+>, an interaction exactly
+// interactions/<[A-Za-z0-9_-]+>; other kinds are a path of 1 to 8 segments
+// of [A-Za-z0-9._-] (model names hold dots, e.g.
+// models/veo-3.0-generate/operations/x), none of them "." or "..", and they
+// may not name a batch or an interaction. Anything else (a query, an
+// escape, a traversal) is refused.
 func ValidJobID(kind, id string) error {
 	if id == "" || len(id) > maxJobIDLength {
 		return fmt.Errorf("invalid %s id: empty or longer than %d bytes", kind, maxJobIDLength)
 	}
-	if kind == "batch" {
-		rest, ok := strings.CutPrefix(id, "batches/")
+	if kind == "batch" || kind == "interaction" {
+		prefix := collections[kind]
+		rest, ok := strings.CutPrefix(id, prefix)
 		if !ok || !segmentOK(rest, false) {
-			return fmt.Errorf("invalid batch id: want batches/[A-Za-z0-9_-]+")
+			return fmt.Errorf("invalid %s id: want %s[A-Za-z0-9_-]+ or a bare [A-Za-z0-9_-]+", kind, prefix)
 		}
 		return nil
 	}
-	if strings.HasPrefix(id, "batches/") {
-		return fmt.Errorf("invalid %s id: names a batch", kind)
+	for _, other := range []string{"batches/", "interactions/"} {
+		if strings.HasPrefix(id, other) {
+			return fmt.Errorf("invalid %s id: names another kind of job", kind)
+		}
 	}
 	segs := strings.Split(id, "/")
 	if len(segs) > 8 {

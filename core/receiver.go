@@ -214,16 +214,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	// so even if the caller hangs up (a released claim lets Gemini's retry in).
 	detached := context.WithoutCancel(ctx)
 	if parseErr != nil {
-		dl := DeadLetter{Key: d.ID, Scheme: d.Scheme, Reason: parseErr.Error(), Body: body, ReceivedAt: now}
-		sctx, cancel := context.WithTimeout(detached, h.o.StoreTimeout)
-		err := h.o.DeadLetters.PutDeadLetter(sctx, dl)
-		cancel()
-		if err != nil {
-			r.cleanupErr = h.release(detached, claim)
-			return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "cannot keep dead letter", err)
-		}
-		r.cleanupErr = h.complete(detached, claim, now)
-		return r.set(http.StatusOK, OutcomeDeadLetter, parseErr.Error())
+		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, Reason: parseErr.Error(), Body: body, ReceivedAt: now})
 	}
 
 	if h.o.Queue != nil {
@@ -243,12 +234,33 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	pctx, r.line = WithLineAttrs(pctx)
 	err = h.o.Processor.Process(pctx, ev)
 	cancel()
+	if errors.Is(err, ErrPermanent) {
+		// No retry can fix it (a hint no Gemini API can confirm): kept, as
+		// the queue workers keep it, so that nothing is lost and Gemini
+		// does not retry it for a day.
+		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, EventType: ev.Type, Reason: truncate(err.Error(), 2048), Body: body, ReceivedAt: now, Attempts: 1})
+	}
 	if err != nil {
 		r.cleanupErr = h.release(detached, claim)
 		return r.fail(http.StatusInternalServerError, OutcomeFailed, "handler failed", err)
 	}
 	r.cleanupErr = h.complete(detached, claim, now)
 	return r.set(http.StatusOK, OutcomeProcessed, "")
+}
+
+// keepDeadLetter keeps dl under the claim c and answers 200 dead_letter;
+// when the dead letter cannot be kept the claim is released and the answer
+// is 503, so Gemini retries.
+func (h *Receiver) keepDeadLetter(ctx context.Context, c Claim, r result, dl DeadLetter) result {
+	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
+	err := h.o.DeadLetters.PutDeadLetter(sctx, dl)
+	cancel()
+	if err != nil {
+		r.cleanupErr = h.release(ctx, c)
+		return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "cannot keep dead letter", err)
+	}
+	r.cleanupErr = h.complete(ctx, c, c.Now)
+	return r.set(http.StatusOK, OutcomeDeadLetter, dl.Reason)
 }
 
 // enqueueClaimed claims, queues and completes in the queue's one durable

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,14 @@ type Delivery struct {
 	Scheme    Scheme    // how it was signed
 	Timestamp time.Time // when this attempt was signed
 }
+
+// Hint reports whether the delivery's signature proves only that Gemini
+// sent something to this audience recently, not this body: a dynamic token
+// that binds no delivery (no id, jti, body digest or signed event data).
+// Nothing in such an event is trusted until the Gemini API confirms it; the
+// built-in actions do so before the ledger, the landing or a handler acts,
+// and set Event.Confirmed.
+func (d Delivery) Hint() bool { return strings.HasPrefix(d.ID, HintKeyPrefix) }
 
 // Verifier proves a request genuine and fresh. It returns errors wrapping
 // ErrMissingHeaders, ErrMalformedHeaders (400) or ErrBadSignature,

@@ -58,6 +58,10 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"
 		log.Warn("GEMINI_API_KEY is not set: finished batches and videos are recorded in the job ledger but not landed")
+		if cfg.Audience != "" {
+			// Said once, here: each such delivery's own line says it too.
+			log.Warn("GEMINI_API_KEY is not set: a dynamic delivery whose token binds no delivery (no id, jti or body digest claim) cannot be confirmed with the Gemini API; it is answered 200 and kept as a dead letter, not acted on: set GEMINI_API_KEY and replay the dead letters")
+		}
 	}
 	jc.Fetcher = &sourceFetcher{gemini: geminiFetcher, sources: cloud.Sources, runtime: cloud.Name}
 

@@ -33,8 +33,43 @@ func (p *Actions) Confirm(next core.HandlerFunc) core.HandlerFunc {
 				return err
 			}
 		}
+		ev.Confirmed = f.job.APIState != "" && f.job.State == claimedState(ev.Type)
+		if ev.Delivery.Hint() {
+			if !ev.Confirmed {
+				// The ledger holds another end than the hint reports.
+				p.refuted(ctx, ev, fmt.Errorf("%w: the job ledger has %s %s, the event %s", errRefuted, f.job.ID, f.job.State, ev.Type))
+				return nil
+			}
+			confirmedData(ev, f.job)
+		}
 		return next(ctx, ev)
 	}
+}
+
+// Each of these returns the API's answer a hint's check already has, once,
+// or asks the API.
+func (p *Actions) getBatch(ctx context.Context, f *flow, id string) (BatchStatus, error) {
+	if st := f.batchSt; st != nil {
+		f.batchSt = nil
+		return *st, nil
+	}
+	return p.c.Batches.GetBatch(ctx, id)
+}
+
+func (p *Actions) getInteraction(ctx context.Context, f *flow, id string) (InteractionStatus, error) {
+	if st := f.iaSt; st != nil {
+		f.iaSt = nil
+		return *st, nil
+	}
+	return p.c.Interactions.GetInteraction(ctx, id)
+}
+
+func (p *Actions) statFile(ctx context.Context, f *flow, name string) (FileStatus, error) {
+	if st := f.fileSt; st != nil {
+		f.fileSt = nil
+		return *st, nil
+	}
+	return p.c.Files.StatFile(ctx, name)
 }
 
 // confirmBatch asks the API about a batch the event says succeeded, unless
@@ -62,7 +97,7 @@ func (p *Actions) confirmBatch(ctx context.Context, f *flow, job *Job, ev *core.
 		})
 		return job, nil, err
 	}
-	st, err := p.c.Batches.GetBatch(ctx, job.ID)
+	st, err := p.getBatch(ctx, f, job.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gemini batches.get %s: %w", job.ID, err)
 	}
@@ -70,7 +105,7 @@ func (p *Actions) confirmBatch(ctx context.Context, f *flow, job *Job, ev *core.
 		next := ApplyBatchStatus(j, st, now)
 		// The API confirmed the failure the event reports but says less
 		// about it: the event's code and message describe the same outcome.
-		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" && !ev.Delivery.Hint() {
 			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
 		}
 		return f.ended(j, next, ev), nil
@@ -96,14 +131,14 @@ func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev 
 		return job, nil
 	}
 	now := p.c.Clock()
-	st, err := p.c.Interactions.GetInteraction(ctx, job.ID)
+	st, err := p.getInteraction(ctx, f, job.ID)
 	if err != nil {
 		return nil, fmt.Errorf("gemini interactions.get %s: %w", job.ID, err)
 	}
 	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
 		next := ApplyInteractionStatus(j, st, now)
 		// The API confirmed the failure the event reports but says less about it.
-		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" {
+		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" && !ev.Delivery.Hint() {
 			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
 		}
 		return f.ended(j, next, ev), nil
@@ -111,7 +146,8 @@ func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev 
 	if err != nil {
 		return nil, err
 	}
-	if !job.State.Terminal() {
+	// A hint's requires_action is confirmed by the API reporting the same.
+	if !job.State.Terminal() && !(ev.Delivery.Hint() && job.State == claimedState(ev.Type)) {
 		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
 	}
 	return job, nil
@@ -124,7 +160,7 @@ func (p *Actions) confirmVideo(ctx context.Context, f *flow, job *Job, ev *core.
 		return job, nil
 	}
 	now := p.c.Clock()
-	st, err := p.c.Files.StatFile(ctx, job.Source)
+	st, err := p.statFile(ctx, f, job.Source)
 	if err != nil {
 		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
 	}

@@ -146,18 +146,8 @@ func (j *Job) Clone() *Job {
 	return &c
 }
 
-// JobKind names the kind of job an event is about.
-func JobKind(eventType string) string {
-	switch {
-	case strings.HasPrefix(eventType, "batch."):
-		return "batch"
-	case strings.HasPrefix(eventType, "interaction."):
-		return "interaction"
-	case strings.HasPrefix(eventType, "video."):
-		return "video"
-	}
-	return "other"
-}
+// JobKind names the kind of job an event is about (core.JobKind).
+func JobKind(eventType string) string { return core.JobKind(eventType) }
 
 // eventState is the state an event reports; "" when it reports none
 // (batch.succeeded waits for the API, unknown types report nothing).

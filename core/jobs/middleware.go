@@ -30,8 +30,12 @@ type flow struct {
 	job    *Job
 	inline []byte // a batch's inline responses, read by Confirm for Land
 	sink   Sink
-	// What Confirm asks the API about.
+	// What Confirm asks the API about, and the API's answers a hint's
+	// check already has (askHint), used instead of asking again.
 	batch, interaction, video bool
+	batchSt                   *BatchStatus
+	iaSt                      *InteractionStatus
+	fileSt                    *FileStatus
 	// wasTerminal: the job was terminal when the event was recorded;
 	// endedAt: the FinishedAt of this event's ledger step that ended the
 	// job (a step rerun by the store, or lost to another writer, leaves a

@@ -16,6 +16,10 @@ import (
 func (p *Actions) Record(next core.HandlerFunc) core.HandlerFunc {
 	return func(ctx context.Context, ev *core.Event) error {
 		f, err := p.record(ctx, ev)
+		if errors.Is(err, errRefuted) {
+			p.refuted(ctx, ev, err)
+			return nil // done: a hint the API contradicts runs nothing
+		}
 		if err != nil {
 			return err
 		}
@@ -40,7 +44,11 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 		p.c.Logger.With("webhook_id", ev.Delivery.ID, "event_type", ev.Type, "job_id", logged).
 			WarnContext(ctx, "event not tracked in the job ledger", "reason", reason)
 	}
+	hint := ev.Delivery.Hint()
 	if id == "" || !core.KnownEventType(ev.Type) {
+		if hint {
+			return nil, unconfirmable("the event names no job the Gemini API can confirm")
+		}
 		// Not a job's event (an unknown type, no id): said on the delivery's line.
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false))
 		return nil, nil
@@ -48,6 +56,9 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	// The id becomes a ledger key and an API path: a malformed one (a query,
 	// a traversal, another kind's name) is refused, not retried.
 	if idErr != nil {
+		if hint {
+			return nil, unconfirmable(idErr.Error())
+		}
 		core.AddLineAttrs(ctx, slog.Bool("job_tracked", false), slog.String("job_error", idErr.Error()))
 		warnUntracked(idErr.Error())
 		return nil, nil
@@ -66,6 +77,13 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	confirmVideo := ev.Type == core.VideoGenerated && p.c.Files != nil && videoSource(ev) != ""
 	byAPI = byAPI || confirmIA || confirmVideo
 	f := &flow{sink: p.c.Sink, batch: confirm, interaction: confirmIA, video: confirmVideo}
+	if hint {
+		// Nothing is written before the API confirms what the hint says.
+		if err := p.askHint(ctx, f, ev, id, kind); err != nil {
+			return nil, err
+		}
+		byAPI, f.batch, f.interaction, f.video = true, kind == "batch", kind == "interaction", kind == "video"
+	}
 	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		f.wasTerminal = j != nil && j.State.Terminal()
 		// One record per (kind, id): an event of another kind never takes
