@@ -143,6 +143,9 @@ func (e *Event) JobID() string {
 	if id == "" {
 		id = e.Data.FileID
 	}
+	if id == "" && e.Type == VideoGenerated {
+		id = e.Data.FileName // some samples name the video's file so
+	}
 	return NormalizeJobID(JobKind(e.Type), id)
 }
 
