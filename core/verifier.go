@@ -17,7 +17,7 @@ const maxIDLength = 256
 
 // Delivery is what verification proves about a request.
 type Delivery struct {
-	ID        string    // idempotency key, set once verified: webhook-id (static), jwt:… from the token (dynamic); see binding.go
+	ID        string    // idempotency key, set once verified: webhook-id (static), jwt:… from what the token binds (dynamic); see binding.go
 	Scheme    Scheme    // how it was signed
 	Timestamp time.Time // when this attempt was signed
 }

@@ -327,7 +327,7 @@ func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs lockedBuffer
+			var logs syncBuf
 			h := &handled{}
 			app, err := wire.Build(ctx, cfg, h.mux(), wire.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), LocalQueue: queued, Cloud: testCloud})
 			if err != nil {
@@ -361,21 +361,4 @@ func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 			}
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
