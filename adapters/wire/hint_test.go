@@ -304,7 +304,8 @@ func TestForgedBodyUnderCapturedToken(t *testing.T) {
 // Without GEMINI_API_KEY nothing can confirm a hint: it is answered 2xx
 // (Gemini does not retry it for a day, nor disable the webhook), kept as a
 // dead letter and not acted on; the start says so once, naming the
-// variable. The same inline (no queue): 200 dead_letter.
+// variable. The same inline (no queue): 200 dead_letter. Once the key is
+// set, the replayed dead letter is confirmed and acted on.
 func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 	for _, queued := range []bool{true, false} {
 		t.Run(fmt.Sprintf("queued=%v", queued), func(t *testing.T) {
@@ -358,6 +359,29 @@ func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 			}
 			if list, _ := app.Processing.Ledger.ListJobs(ctx, 10); len(list) != 0 || h.total() != 0 {
 				t.Fatalf("acted on an unconfirmed hint: ledger %+v, handlers %v", list, h.runs)
+			}
+			if !queued {
+				return
+			}
+
+			// Nothing was lost: with GEMINI_API_KEY set, the replayed dead
+			// letter is confirmed, lands and runs the handlers once.
+			srv.Close()
+			app.Close()
+			api := geminitest.New(apiKey)
+			defer api.Close()
+			out := geminitest.File{Name: "files/out-123456", Size: 10_000, Seed: 26}
+			api.AddFile(out)
+			api.AddBatch("batches/batch_123456", geminitest.Batch{State: "BATCH_STATE_SUCCEEDED", OutputFile: out.Name})
+			vars["GEMINI_API_KEY"], vars["GOOGLE_GEMINI_BASE_URL"] = apiKey, api.URL
+			r2 := startMux(t, vars, h.mux())
+			if err := r2.app.Processing.Local.Replay(ctx, dls[0].Key); err != nil {
+				t.Fatal(err)
+			}
+			checkLanded(t, r2.job("batches/batch_123456", landed), vars["RESULTS_SINK"], out)
+			r2.idle()
+			if h.count("batches/batch_123456 batch.succeeded confirmed=true") != 1 || h.total() != 1 {
+				t.Fatalf("after the replay, handlers ran %v", h.runs)
 			}
 		})
 	}

@@ -37,7 +37,7 @@ func (p *Actions) Confirm(next core.HandlerFunc) core.HandlerFunc {
 		if ev.Delivery.Hint() {
 			if !ev.Confirmed {
 				// The ledger holds another end than the hint reports.
-				p.refuted(ctx, ev, fmt.Errorf("%w: the job ledger has %s %s, the event %s", errRefuted, f.job.ID, f.job.State, ev.Type))
+				refuted(ctx, fmt.Errorf("%w: the job ledger has %s %s, the event %s", errRefuted, f.job.ID, f.job.State, ev.Type))
 				return nil
 			}
 			confirmedData(ev, f.job)

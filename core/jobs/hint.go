@@ -118,11 +118,10 @@ func videoState(st FileStatus) JobState {
 	return JobSucceeded
 }
 
-// refuted ends a hint the API contradicts: done, nothing acted on.
-func (p *Actions) refuted(ctx context.Context, ev *core.Event, err error) {
+// refuted ends a hint the API contradicts: done, nothing acted on, and the
+// delivery's one log line says why.
+func refuted(ctx context.Context, err error) {
 	core.AddLineAttrs(ctx, slog.Bool("confirmed", false), slog.String("job_error", err.Error()))
-	p.c.Logger.WarnContext(ctx, "event not acted on: its token binds no delivery and the Gemini API does not confirm it",
-		"webhook_id", ev.Delivery.ID, "event_type", ev.Type, "reason", err.Error())
 }
 
 // confirmedData replaces what a confirmed hint's body says about the job's

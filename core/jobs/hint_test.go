@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/geminiwebhooks/receiver/core"
@@ -116,6 +118,7 @@ func TestHintsConfirmedByAPI(t *testing.T) {
 			if tc.scheme != "" {
 				ev.Delivery = core.Delivery{ID: tc.id, Scheme: tc.scheme}
 			}
+			ctx, line := core.WithLineAttrs(ctx)
 			var seen *core.Event
 			err = core.NewMux().Default(func(_ context.Context, ev *core.Event) error {
 				c := *ev
@@ -137,6 +140,9 @@ func TestHintsConfirmedByAPI(t *testing.T) {
 				if !errors.Is(err, core.ErrPermanent) || !errors.Is(err, jobs.ErrNotConfirmed) {
 					t.Fatalf("Process: %v, want a permanent failure (dead letter)", err)
 				}
+			}
+			if refuted := tc.want.err == "" && !tc.want.handler; refuted != strings.Contains(fmt.Sprint(line.Attrs()), "confirmed=false") {
+				t.Fatalf("delivery line %v; refuted: %v", line.Attrs(), refuted)
 			}
 			if (seen != nil) != tc.want.handler {
 				t.Fatalf("handler ran: %v, want %v", seen != nil, tc.want.handler)

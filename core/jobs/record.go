@@ -17,7 +17,7 @@ func (p *Actions) Record(next core.HandlerFunc) core.HandlerFunc {
 	return func(ctx context.Context, ev *core.Event) error {
 		f, err := p.record(ctx, ev)
 		if errors.Is(err, errRefuted) {
-			p.refuted(ctx, ev, err)
+			refuted(ctx, err)
 			return nil // done: a hint the API contradicts runs nothing
 		}
 		if err != nil {
