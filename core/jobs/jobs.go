@@ -21,6 +21,8 @@ const (
 // Config configures the job processor. Ledger is required; without
 // Batches a batch.succeeded is recorded but not confirmed nor landed,
 // without Sink nothing lands, without Fetcher only inline outputs land.
+// A hint (core.Delivery.Hint) whose kind of job has no API client here is
+// not acted on: it fails with core.ErrPermanent, to be kept as a dead letter.
 type Config struct {
 	Ledger  Ledger
 	Batches Batches
