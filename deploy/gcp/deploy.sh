@@ -58,6 +58,7 @@
 #                          passed to the function when set (DESIGN.md §4); a gs:// RESULTS_SINK
 #                          also lets the service account use objects in that bucket
 set -euo pipefail
+unset CDPATH # cd prints the folder it finds through CDPATH, which would corrupt $(cd …; pwd)
 
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
 readonly WORKER=GeminiWorker    # functions/gcp.WorkerEntryPoint
@@ -232,6 +233,13 @@ EOF
 .gcloudignore
 EOF
 
+  # The generated package imports funcframework, which the user's module
+  # need not import: its go.sum, tidied without it, may lack the sums of
+  # what funcframework links. Resolve them here, in the copy (the module
+  # proxy or cache as the go command is configured), never in the user's
+  # files; tidy keeps every version the user's build selected.
+  (cd "$stage" && GOFLAGS= GOWORK=off go mod tidy) ||
+    die "go mod tidy failed in the staged copy $stage (resolving what the generated root package imports)"
   (cd "$stage" && GOFLAGS= GOWORK=off go mod vendor) || die "go mod vendor failed in $stage"
   [ -d "$stage/vendor/github.com/GoogleCloudPlatform/functions-framework-go/funcframework" ] ||
     die "vendor/ lacks functions-framework-go/funcframework; the buildpack would reject it"

@@ -49,9 +49,17 @@ type dryRun struct {
 	calls          string // what reached the fake gcloud
 }
 
-// runDeploy runs deploy.sh with a clean cloud environment: only the
-// variables given, a fake gcloud first on PATH, an empty gcloud config.
+// runDeploy runs deploy.sh from the repository root with a clean cloud
+// environment: only the variables given, a fake gcloud first on PATH, an
+// empty gcloud config.
 func runDeploy(t *testing.T, root string, env map[string]string, args ...string) dryRun {
+	t.Helper()
+	return runDeployIn(t, root, root, env, args...)
+}
+
+// runDeployIn is runDeploy from the folder dir, as a user runs it from
+// their own module.
+func runDeployIn(t *testing.T, dir, root string, env map[string]string, args ...string) dryRun {
 	t.Helper()
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
@@ -84,7 +92,7 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 		e = append(e, k+"="+v)
 	}
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "deploy", "gcp", "deploy.sh")}, args...)...)
-	cmd.Dir = root
+	cmd.Dir = dir
 	cmd.Env = e
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
