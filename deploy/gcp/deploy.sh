@@ -647,7 +647,7 @@ else
   echo "Function URL: $url"
 fi
 cat <<EOF
-Next: register the URL with Gemini (nothing happens if a webhook already delivers there):
+Next: register the URL with Gemini (a webhook that already delivers there keeps its secret and gets these events):
   $(register "$url")
 If that created a webhook, it stored the new signing secret as the latest version of
 $secret_name: run this script again so that new instances read it. Then check a delivery:
