@@ -52,7 +52,7 @@ func TestDryRunUserPackage(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("deploy.sh --dry-run --package: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 	}
-	if got, want := commandLines(r.stdout), expectedCommands(fakeProject, fakeRegion, stage); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got, want := commandLines(r.stdout), expectedCommands(fakeProject, fakeRegion, stage, ""); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("dry-run commands differ from the default package's:\n%s", strings.Join(got, "\n"))
 	}
 	root1, err := os.ReadFile(filepath.Join(stage, "function.go"))
