@@ -338,13 +338,7 @@ func TestDryRunFlagsOverrideEnvironment(t *testing.T) {
 
 // TestDryRunSourceBuildsLikeTheBuildpack is the proof.
 func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := buildpackTest(t)
 	tmp := t.TempDir()
 	secret := gemini.NewSecret()
 

@@ -22,13 +22,7 @@ import (
 // like the buildpack with the user's module moved away and no proxy, and
 // serves the user's handlers.
 func TestDryRunUserPackage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := buildpackTest(t)
 	tmp := t.TempDir()
 	user := filepath.Join(tmp, "usermod")
 	if err := testenv.WriteUserModule(user, root); err != nil {
@@ -186,13 +180,7 @@ func init() {
 // user's files are left byte for byte as they were, and the staged source
 // builds as the buildpack builds it and runs the user's handler.
 func TestDryRunMinimalUserModule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := buildpackTest(t)
 	tmp := t.TempDir()
 	user := filepath.Join(tmp, "minimal")
 	for name, text := range minimalModule {
@@ -287,4 +275,19 @@ func treeDigest(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// buildpackTest skips under -short, since the test builds the staged
+// function from vendor/ (minutes on a cold build cache), and returns the
+// repository's root.
+func buildpackTest(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
