@@ -185,8 +185,10 @@ probe() {
 # dependency, this receiver and funcframework included (the buildpack
 # insists on the latter).
 stage_source() {
-  rm -rf "$stage"
-  mkdir -p "$stage"
+  # The default lies in the receiver's folder, read-only when it comes from
+  # the module cache rather than a checkout.
+  rm -rf "$stage" 2>/dev/null && mkdir -p "$stage" 2>/dev/null ||
+    die "STAGE_DIR $stage: cannot (re)create it; set STAGE_DIR to a writable folder, e.g. STAGE_DIR=\"\$PWD/.build/gcf-source\""
   cp "$module_root/go.mod" "$module_root/go.sum" "$stage/"
   # A replace by a relative folder (../receiver) means the same folder from
   # the staged copy: make it absolute. vendor/ then holds its packages, and

@@ -252,6 +252,8 @@ func TestDryRunArguments(t *testing.T) {
 		{"sink that is a folder", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "results"}, []string{"--dry-run"}, "gs://BUCKET[/PREFIX]", ""},
 		{"bad burst threshold", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "REJECTED_BURST_THRESHOLD": "many"}, []string{"--dry-run"}, "REJECTED_BURST_THRESHOLD many", ""},
 		{"bad alert channel", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "ALERT_CHANNELS": "me@example.com"}, []string{"--dry-run"}, "is not projects/P/notificationChannels/ID", ""},
+		{"stage folder not writable", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": "/proc/no-such-folder/source"}, []string{"--dry-run"},
+			"STAGE_DIR /proc/no-such-folder/source: cannot (re)create it; set STAGE_DIR to a writable folder", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
