@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Sentinel errors for the cases of the HTTP contract (DESIGN.md §4). Verifiers
+// Sentinel errors for the cases of the HTTP contract (package documentation). Verifiers
 // and stores wrap them with %w; the handler maps them to statuses with errors.Is.
 var (
 	// ErrMissingHeaders: a required webhook header is absent (400).

@@ -7,7 +7,8 @@ import (
 )
 
 // Store keeps one record per delivery id so that Gemini's at-least-once
-// deliveries are processed exactly once (DESIGN.md §5).
+// deliveries are processed exactly once (see "Exactly once" in the package
+// documentation).
 //
 // States: absent → in_progress (owned, leased) → completed (kept until
 // KeepUntil). An expired record counts as absent. Complete and Release take

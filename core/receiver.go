@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Defaults of the HTTP contract (DESIGN.md §4).
+// Defaults of the HTTP contract (package documentation).
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultTTL          = 48 * time.Hour // longer than Gemini's 24 h of retries

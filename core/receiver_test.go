@@ -137,7 +137,7 @@ type queueFunc func(ctx context.Context, ev *Event) error
 
 func (q queueFunc) Enqueue(ctx context.Context, ev *Event) error { return q(ctx, ev) }
 
-// TestHTTPContract covers every row of DESIGN.md §4.
+// TestHTTPContract covers every row of the HTTP contract (doc.go).
 func TestHTTPContract(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -1,5 +1,5 @@
 // Package env reads the receiver's configuration from the environment
-// (README, Configuration; DESIGN.md §4): every variable is read and
+// (README, Configuration): every variable is read and
 // validated here, once per process, and nowhere else. An error names the
 // variable (never a secret's value), and Load reports every mistake it
 // finds at once.

@@ -83,7 +83,8 @@ func countingOption(t testing.TB, rc *rpcCounter) option.ClientOption {
 	return option.WithGRPCConn(conn)
 }
 
-// The round trips of DESIGN.md §5, counted on the wire through the handler,
+// The round trips core promises (a new delivery at most two, a duplicate at
+// most one), counted on the wire through the handler,
 // on two instances A and B sharing the records.
 func TestRoundTrips(t *testing.T) {
 	cfg := newConfig(t)

@@ -1,6 +1,6 @@
 // Package firestore keeps idempotency records and dead letters in Cloud
 // Firestore, so that every instance of the receiver, on either cloud, agrees
-// on which deliveries were processed (DESIGN.md §5).
+// on which deliveries were processed (core.Store's owned claims).
 //
 // One document per delivery id. A new delivery costs two writes: the claim
 // (a Create, which fails if the document exists) and the completion (an

@@ -40,7 +40,7 @@ func releaseStep(owner string, at time.Duration, err error) step {
 	return step{op: "release", owner: owner, body: "b1", at: at, err: err}
 }
 
-// The idempotency rules of DESIGN.md §5 as call sequences. They run first
+// The idempotency rules of core.Store as call sequences. They run first
 // against core.MemoryStore (the reference), then against Firestore with the
 // per-process hints on, off, and with every call going to a different
 // instance, so that each verdict is shown to come from the shared record.

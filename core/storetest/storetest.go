@@ -1,5 +1,7 @@
 // Package storetest is the conformance suite every core.Store runs: the
-// claim rules of DESIGN.md §5, checked against the real store.
+// claim rules of core.Store (owned claims with a lease and the body's
+// SHA-256; absent → in_progress → completed; expired counts as absent),
+// checked against the real store.
 package storetest
 
 import (

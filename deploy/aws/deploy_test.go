@@ -69,9 +69,11 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 }
 
 // TestMakefileBuildsArm64Bootstrap runs the Makefile target as sam build
-// does: from a scratch directory, with --makefile naming the original file
-// and ARTIFACTS_DIR set; once for this repository's functions/lambda, once
-// for a user's own module's main package (LAMBDA_PACKAGE).
+// does: from a scratch directory, with --makefile naming the original file,
+// ARTIFACTS_DIR set and the environment of the shell sam was started from
+// (its PWD); once for this repository's functions/lambda, then for a user's
+// own module's main package (LAMBDA_PACKAGE) absolute from an unrelated
+// folder and relative from the module's folder and from a folder beside it.
 func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the linux/arm64 build (minutes of compiling with a cold build cache)")
@@ -83,36 +85,71 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := filepath.Join(t.TempDir(), "usermod")
+	tmp := t.TempDir()
+	user := filepath.Join(tmp, "usermod")
 	if err := testenv.WriteUserModule(user, root); err != nil {
 		t.Fatal(err)
 	}
+	beside := filepath.Join(tmp, "ops")
+	if err := os.MkdirAll(beside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	userMain := testenv.UserModulePath + "/lambda"
 	for _, c := range []struct {
-		name, pkgDir, mainPath string
+		name, caller, pkg, mainPath string
 	}{
-		{"this repository's bootstrap", "", "github.com/geminiwebhooks/receiver/functions/lambda"},
-		{"the user's own main (LAMBDA_PACKAGE)", filepath.Join(user, "lambda"), testenv.UserModulePath + "/lambda"},
+		{"this repository's bootstrap", root, "", "github.com/geminiwebhooks/receiver/functions/lambda"},
+		{"the user's main, absolute, from another folder", beside, filepath.Join(user, "lambda"), userMain},
+		{"the user's main, relative, from the module", user, "./lambda", userMain},
+		{"the user's main, relative, from a folder beside it", beside, "../usermod/lambda", userMain},
 	} {
-		t.Run(c.name, func(t *testing.T) { checkMakefileBuild(t, c.pkgDir, c.mainPath) })
+		t.Run(c.name, func(t *testing.T) {
+			artifacts := filepath.Join(t.TempDir(), "GeminiWebhookFunction")
+			if out, err := makeAsSAM(t, c.caller, c.pkg, artifacts); err != nil {
+				t.Fatalf("make build-GeminiWebhookFunction: %v\n%s", err, out)
+			}
+			checkBootstrap(t, filepath.Join(artifacts, "bootstrap"), c.mainPath)
+		})
+	}
+	// A folder that is not there is named, as given and as resolved.
+	out, err := makeAsSAM(t, user, "./cmd/bootstrap", filepath.Join(t.TempDir(), "GeminiWebhookFunction"))
+	if err == nil || !strings.Contains(out, "LAMBDA_PACKAGE ./cmd/bootstrap: no such folder ("+filepath.Join(user, "cmd", "bootstrap")+")") {
+		t.Errorf("a missing LAMBDA_PACKAGE: %v\n%s", err, out)
 	}
 }
 
-func checkMakefileBuild(t *testing.T, pkgDir, mainPath string) {
+// makeAsSAM runs the build target the way SAM's makefile builder does: in
+// a scratch copy of CodeUri, --makefile naming the original, ARTIFACTS_DIR
+// set, and sam's own environment, whose PWD is caller, the folder the shell
+// started sam build from. pkg, when set, is LAMBDA_PACKAGE. It returns the
+// artifacts folder's path followed by make's output, or the output alone
+// with the error.
+func makeAsSAM(t *testing.T, caller, pkg, artifacts string) (string, error) {
+	t.Helper()
 	makefile, err := filepath.Abs("Makefile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	scratch, artifacts := t.TempDir(), filepath.Join(t.TempDir(), "GeminiWebhookFunction")
 	cmd := exec.Command("make", "--makefile", makefile, "build-GeminiWebhookFunction")
-	cmd.Dir = scratch
-	cmd.Env = append(os.Environ(), "ARTIFACTS_DIR="+artifacts)
-	if pkgDir != "" {
-		cmd.Env = append(cmd.Env, "LAMBDA_PACKAGE="+pkgDir)
+	cmd.Dir = t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PWD=") && !strings.HasPrefix(kv, "LAMBDA_PACKAGE=") {
+			env = append(env, kv)
+		}
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make build-GeminiWebhookFunction: %v\n%s", err, out)
+	cmd.Env = append(env, "ARTIFACTS_DIR="+artifacts, "PWD="+caller)
+	if pkg != "" {
+		cmd.Env = append(cmd.Env, "LAMBDA_PACKAGE="+pkg)
 	}
-	bin := filepath.Join(artifacts, "bootstrap")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// checkBootstrap asserts bin is a static linux/arm64 ELF built from
+// mainPath with -tags lambda.norpc.
+func checkBootstrap(t *testing.T, bin, mainPath string) {
+	t.Helper()
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatalf("bootstrap is not an ELF binary: %v", err)

@@ -4,7 +4,8 @@
 # GeminiWorker (triggered by the topic, with --retry) acts on it, and
 # GeminiReconcile (HTTP, not public) is called every 15 minutes by a Cloud
 # Scheduler job with an OIDC token to apply what the webhooks missed and
-# check the webhooks' health.
+# check the webhooks' health; it needs the Gemini API key, so it and its
+# job are deployed only when FUNCTION_SECRETS gives GEMINI_API_KEY.
 #
 #   deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R] [--package DIR]
 #
@@ -55,9 +56,10 @@
 #                          failed / rejected deliveries in 5 minutes that raise an alert [10, 20]
 #   WEBHOOK_AUDIENCE WEBHOOK_ISSUER WEBHOOK_JWKS_URL WEBHOOK_TOLERANCE WEBHOOK_MAX_BODY_BYTES
 #   IDEMPOTENCY_TTL RESULTS_SINK FORWARD_URL FIRESTORE_JOBS_COLLECTION
-#                          passed to the function when set (DESIGN.md §4); a gs:// RESULTS_SINK
+#                          passed to the function when set (README, Configuration); a gs:// RESULTS_SINK
 #                          also lets the service account use objects in that bucket
 set -euo pipefail
+unset CDPATH # cd prints the folder it finds through CDPATH, which would corrupt $(cd …; pwd)
 
 readonly FUNCTION=GeminiWebhook # function name and entry point (functions/gcp.EntryPoint)
 readonly WORKER=GeminiWorker    # functions/gcp.WorkerEntryPoint
@@ -183,8 +185,10 @@ probe() {
 # dependency, this receiver and funcframework included (the buildpack
 # insists on the latter).
 stage_source() {
-  rm -rf "$stage"
-  mkdir -p "$stage"
+  # The default lies in the receiver's folder, read-only when it comes from
+  # the module cache rather than a checkout.
+  rm -rf "$stage" 2>/dev/null && mkdir -p "$stage" 2>/dev/null ||
+    die "STAGE_DIR $stage: cannot (re)create it; set STAGE_DIR to a writable folder, e.g. STAGE_DIR=\"\$PWD/.build/gcf-source\""
   cp "$module_root/go.mod" "$module_root/go.sum" "$stage/"
   # A replace by a relative folder (../receiver) means the same folder from
   # the staged copy: make it absolute. vendor/ then holds its packages, and
@@ -232,6 +236,13 @@ EOF
 .gcloudignore
 EOF
 
+  # The generated package imports funcframework, which the user's module
+  # need not import: its go.sum, tidied without it, may lack the sums of
+  # what funcframework links. Resolve them here, in the copy (the module
+  # proxy or cache as the go command is configured), never in the user's
+  # files; tidy keeps every version the user's build selected.
+  (cd "$stage" && GOFLAGS= GOWORK=off go mod tidy) ||
+    die "go mod tidy failed in the staged copy $stage (resolving what the generated root package imports)"
   (cd "$stage" && GOFLAGS= GOWORK=off go mod vendor) || die "go mod vendor failed in $stage"
   [ -d "$stage/vendor/github.com/GoogleCloudPlatform/functions-framework-go/funcframework" ] ||
     die "vendor/ lacks functions-framework-go/funcframework; the buildpack would reject it"
@@ -273,7 +284,7 @@ done
 firestore_location=${FIRESTORE_LOCATION:-$region}
 sa_email="$sa_name@$project.iam.gserviceaccount.com"
 
-# The functions' environment (DESIGN.md §4) and secrets. Both read the same
+# The functions' environment (README, Configuration) and secrets. Both read the same
 # configuration; GeminiWebhook gets only the signing secret, GeminiWorker
 # only FUNCTION_SECRETS (the Gemini API key, notification URLs).
 env_vars="IDEMPOTENCY_STORE=firestore,GOOGLE_CLOUD_PROJECT=$project,FIRESTORE_DATABASE=$database,FIRESTORE_COLLECTION=$collection,QUEUE=pubsub:projects/$project/topics/$topic"
@@ -490,32 +501,39 @@ fi
 # refuses any call that lacks an OIDC token of an invoker, before the code
 # runs. It reads what GeminiWorker reads (FUNCTION_SECRETS: the Gemini API
 # key) and knows the receiver's URL (RECEIVER_URL) to check the webhooks.
-reconcile_schedule=${RECONCILE_SCHEDULE:-*/15 * * * *}
-scheduler_sa_name=${SCHEDULER_SERVICE_ACCOUNT_NAME:-gemini-webhook-scheduler}
-scheduler_sa="$scheduler_sa_name@$project.iam.gserviceaccount.com"
-run gcloud functions deploy "$RECONCILE" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
-  "--source=$stage" "--entry-point=$RECONCILE" --trigger-http --no-allow-unauthenticated \
-  "--service-account=$sa_email" "$worker_secret_flag" "--set-env-vars=$env_vars,RECEIVER_URL=$url" \
-  --concurrency=1 --cpu=1 "--memory=$worker_memory" --timeout=540s --min-instances=0 --max-instances=1 --quiet
-reconcile_url="https://$region-$project.cloudfunctions.net/$RECONCILE"
-if u=$(probe gcloud functions describe "$RECONCILE" --gen2 "--region=$region" "--project=$project" "--format=value(url)") && [ -n "$u" ]; then
-  reconcile_url=$u
-fi
-# The scheduler's own identity, which may invoke GeminiReconcile and nothing else.
-if ! probe gcloud iam service-accounts describe "$scheduler_sa" "--project=$project" "--format=value(email)"; then
-  run --note "if the service account does not exist" \
-    gcloud iam service-accounts create "$scheduler_sa_name" "--display-name=Gemini webhook reconcile scheduler" "--project=$project"
-fi
-run gcloud functions add-invoker-policy-binding "$RECONCILE" "--region=$region" "--project=$project" \
-  "--member=serviceAccount:$scheduler_sa" --format=none
-scheduler_args=("--location=$region" "--project=$project" "--schedule=$reconcile_schedule" "--uri=$reconcile_url"
-  --http-method=POST "--oidc-service-account-email=$scheduler_sa" "--oidc-token-audience=$reconcile_url"
-  --attempt-deadline=600s --quiet)
-if probe gcloud scheduler jobs describe "$RECONCILE_JOB" "--location=$region" "--project=$project" "--format=value(name)"; then
-  run gcloud scheduler jobs update http "$RECONCILE_JOB" "${scheduler_args[@]}"
+# Without the key every run would refuse to start, so neither the function
+# nor its schedule is deployed then, and the output says why.
+reconcile_skipped="GeminiReconcile and its Cloud Scheduler job are not deployed: the reconcile needs the Gemini API key, and FUNCTION_SECRETS names no GEMINI_API_KEY (or GOOGLE_API_KEY)"
+if $worker_has_key; then
+  reconcile_schedule=${RECONCILE_SCHEDULE:-*/15 * * * *}
+  scheduler_sa_name=${SCHEDULER_SERVICE_ACCOUNT_NAME:-gemini-webhook-scheduler}
+  scheduler_sa="$scheduler_sa_name@$project.iam.gserviceaccount.com"
+  run gcloud functions deploy "$RECONCILE" --gen2 "--runtime=$RUNTIME" "--region=$region" "--project=$project" \
+    "--source=$stage" "--entry-point=$RECONCILE" --trigger-http --no-allow-unauthenticated \
+    "--service-account=$sa_email" "$worker_secret_flag" "--set-env-vars=$env_vars,RECEIVER_URL=$url" \
+    --concurrency=1 --cpu=1 "--memory=$worker_memory" --timeout=540s --min-instances=0 --max-instances=1 --quiet
+  reconcile_url="https://$region-$project.cloudfunctions.net/$RECONCILE"
+  if u=$(probe gcloud functions describe "$RECONCILE" --gen2 "--region=$region" "--project=$project" "--format=value(url)") && [ -n "$u" ]; then
+    reconcile_url=$u
+  fi
+  # The scheduler's own identity, which may invoke GeminiReconcile and nothing else.
+  if ! probe gcloud iam service-accounts describe "$scheduler_sa" "--project=$project" "--format=value(email)"; then
+    run --note "if the service account does not exist" \
+      gcloud iam service-accounts create "$scheduler_sa_name" "--display-name=Gemini webhook reconcile scheduler" "--project=$project"
+  fi
+  run gcloud functions add-invoker-policy-binding "$RECONCILE" "--region=$region" "--project=$project" \
+    "--member=serviceAccount:$scheduler_sa" --format=none
+  scheduler_args=("--location=$region" "--project=$project" "--schedule=$reconcile_schedule" "--uri=$reconcile_url"
+    --http-method=POST "--oidc-service-account-email=$scheduler_sa" "--oidc-token-audience=$reconcile_url"
+    --attempt-deadline=600s --quiet)
+  if probe gcloud scheduler jobs describe "$RECONCILE_JOB" "--location=$region" "--project=$project" "--format=value(name)"; then
+    run gcloud scheduler jobs update http "$RECONCILE_JOB" "${scheduler_args[@]}"
+  else
+    run --note "if the job does not exist (else: gcloud scheduler jobs update http with the same flags)" \
+      gcloud scheduler jobs create http "$RECONCILE_JOB" "${scheduler_args[@]}"
+  fi
 else
-  run --note "if the job does not exist (else: gcloud scheduler jobs update http with the same flags)" \
-    gcloud scheduler jobs create http "$RECONCILE_JOB" "${scheduler_args[@]}"
+  echo "# $reconcile_skipped"
 fi
 
 # ---------------------------------------------------------------- monitoring
@@ -639,7 +657,7 @@ else
   echo "Function URL: $url"
 fi
 cat <<EOF
-Next: register the URL with Gemini (nothing happens if a webhook already delivers there):
+Next: register the URL with Gemini (a webhook that already delivers there keeps its secret and gets these events):
   $(register "$url")
 If that created a webhook, it stored the new signing secret as the latest version of
 $secret_name: run this script again so that new instances read it. Then check a delivery:
@@ -652,6 +670,7 @@ if ! $worker_has_key || [ -z "$sink_bucket" ]; then
   echo
   echo "Note: as deployed, finished batches land nowhere (jobs are recorded in Firestore, nothing is downloaded):"
   $worker_has_key || echo "  - GeminiWorker has no GEMINI_API_KEY: it cannot confirm batches or download their output."
+  $worker_has_key || echo "  - $reconcile_skipped."
   [ -n "$sink_bucket" ] || echo "  - RESULTS_SINK is unset: there is no bucket to land in."
   cat <<EOF
 To land them, keep the key in Secret Manager and name both, then run this script again:

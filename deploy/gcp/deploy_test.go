@@ -49,9 +49,17 @@ type dryRun struct {
 	calls          string // what reached the fake gcloud
 }
 
-// runDeploy runs deploy.sh with a clean cloud environment: only the
-// variables given, a fake gcloud first on PATH, an empty gcloud config.
+// runDeploy runs deploy.sh from the repository root with a clean cloud
+// environment: only the variables given, a fake gcloud first on PATH, an
+// empty gcloud config.
 func runDeploy(t *testing.T, root string, env map[string]string, args ...string) dryRun {
+	t.Helper()
+	return runDeployIn(t, root, root, env, args...)
+}
+
+// runDeployIn is runDeploy from the folder dir, as a user runs it from
+// their own module.
+func runDeployIn(t *testing.T, dir, root string, env map[string]string, args ...string) dryRun {
 	t.Helper()
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
@@ -84,7 +92,7 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 		e = append(e, k+"="+v)
 	}
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "deploy", "gcp", "deploy.sh")}, args...)...)
-	cmd.Dir = root
+	cmd.Dir = dir
 	cmd.Env = e
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -95,8 +103,10 @@ func runDeploy(t *testing.T, root string, env map[string]string, args ...string)
 	return r
 }
 
-// expectedCommands are the lines a dry run prints, in order.
-func expectedCommands(project, region, source string) []string {
+// expectedCommands are the lines a dry run prints, in order. keySecret is
+// the Secret Manager secret FUNCTION_SECRETS gives as GEMINI_API_KEY, or ""
+// (then GeminiReconcile and its schedule are left out: they cannot run).
+func expectedCommands(project, region, source, keySecret string) []string {
 	sa := "gemini-webhook-receiver@" + project + ".iam.gserviceaccount.com"
 	scheduler := "gemini-webhook-scheduler@" + project + ".iam.gserviceaccount.com"
 	receiverURL := "https://" + region + "-" + project + ".cloudfunctions.net/GeminiWebhook"
@@ -107,7 +117,15 @@ func expectedCommands(project, region, source string) []string {
 	// What a dry run cannot know: Eventarc's names, the project number.
 	agent := "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
 	const placeholders = "  # TRIGGER, EVENTARC_SUBSCRIPTION, PROJECT_NUMBER: what the describes above return"
-	return append([]string{
+	workerSecrets, keyAccess := " --clear-secrets", []string(nil)
+	if keySecret != "" {
+		workerSecrets = " --set-secrets=GEMINI_API_KEY=" + keySecret + ":latest"
+		keyAccess = []string{
+			"+ gcloud secrets describe " + keySecret + " --project=" + project + " '--format=value(name)'",
+			"+ gcloud secrets add-iam-policy-binding " + keySecret + " --member=serviceAccount:" + sa + " --role=roles/secretmanager.secretAccessor --project=" + project + " --format=none",
+		}
+	}
+	lines := []string{
 		"+ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com pubsub.googleapis.com eventarc.googleapis.com cloudscheduler.googleapis.com --project=" + project,
 		"+ gcloud iam service-accounts describe " + sa + " --project=" + project + " '--format=value(email)'",
 		"+ gcloud iam service-accounts create gemini-webhook-receiver '--display-name=Gemini webhook receiver' --project=" + project + "  # if the service account does not exist",
@@ -121,46 +139,55 @@ func expectedCommands(project, region, source string) []string {
 		"+ gcloud secrets versions access latest --secret=gemini-webhook-signing-secret --project=" + project,
 		"+ gcloud secrets versions add gemini-webhook-signing-secret --data-file=- --project=" + project + "  # if WEBHOOK_SIGNING_SECRET is set and differs from the latest version; value: WEBHOOK_SIGNING_SECRET, on stdin",
 		"+ gcloud secrets add-iam-policy-binding gemini-webhook-signing-secret --member=serviceAccount:" + sa + " --role=roles/secretmanager.secretAccessor --project=" + project + " --format=none",
-		"+ gcloud pubsub topics describe gemini-webhook-events --project=" + project + " '--format=value(name)'",
-		"+ gcloud pubsub topics create gemini-webhook-events --project=" + project + "  # if the topic does not exist",
-		"+ gcloud pubsub topics describe gemini-webhook-events-dead-letter --project=" + project + " '--format=value(name)'",
-		"+ gcloud pubsub topics create gemini-webhook-events-dead-letter --project=" + project + "  # if the topic does not exist",
-		"+ gcloud pubsub subscriptions describe gemini-webhook-events-dead-letter-sub --project=" + project + " '--format=value(name)'",
-		"+ gcloud pubsub subscriptions create gemini-webhook-events-dead-letter-sub --topic=gemini-webhook-events-dead-letter --message-retention-duration=7d --expiration-period=never --project=" + project + "  # if the subscription does not exist",
-		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events --member=serviceAccount:" + sa + " --role=roles/pubsub.publisher --project=" + project + " --format=none",
-		"+ gcloud functions deploy GeminiWorker --gen2 --runtime=go126 --region=" + region + " --project=" + project +
-			" --source=" + source + " --entry-point=GeminiWorker --trigger-topic=gemini-webhook-events --retry" +
-			" --trigger-service-account=" + sa + " --service-account=" + sa + " --clear-secrets" + env +
+	}
+	lines = append(lines, keyAccess...)
+	lines = append(lines,
+		"+ gcloud pubsub topics describe gemini-webhook-events --project="+project+" '--format=value(name)'",
+		"+ gcloud pubsub topics create gemini-webhook-events --project="+project+"  # if the topic does not exist",
+		"+ gcloud pubsub topics describe gemini-webhook-events-dead-letter --project="+project+" '--format=value(name)'",
+		"+ gcloud pubsub topics create gemini-webhook-events-dead-letter --project="+project+"  # if the topic does not exist",
+		"+ gcloud pubsub subscriptions describe gemini-webhook-events-dead-letter-sub --project="+project+" '--format=value(name)'",
+		"+ gcloud pubsub subscriptions create gemini-webhook-events-dead-letter-sub --topic=gemini-webhook-events-dead-letter --message-retention-duration=7d --expiration-period=never --project="+project+"  # if the subscription does not exist",
+		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events --member=serviceAccount:"+sa+" --role=roles/pubsub.publisher --project="+project+" --format=none",
+		"+ gcloud functions deploy GeminiWorker --gen2 --runtime=go126 --region="+region+" --project="+project+
+			" --source="+source+" --entry-point=GeminiWorker --trigger-topic=gemini-webhook-events --retry"+
+			" --trigger-service-account="+sa+" --service-account="+sa+workerSecrets+env+
 			" --concurrency=4 --cpu=1 --memory=1Gi --timeout=540s --min-instances=0 --max-instances=10 --quiet",
-		"+ gcloud functions add-invoker-policy-binding GeminiWorker --region=" + region + " --project=" + project + " --member=serviceAccount:" + sa + " --format=none",
-		"+ gcloud functions describe GeminiWorker --gen2 --region=" + region + " --project=" + project + " '--format=value(eventTrigger.trigger)'",
-		"+ gcloud eventarc triggers describe TRIGGER --location=" + region + " --project=" + project + " '--format=value(transport.pubsub.subscription)'",
-		"+ gcloud pubsub subscriptions update EVENTARC_SUBSCRIPTION --dead-letter-topic=projects/" + project + "/topics/gemini-webhook-events-dead-letter" +
-			" --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s --project=" + project + placeholders,
-		"+ gcloud projects describe " + project + " '--format=value(projectNumber)'",
-		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events-dead-letter --member=serviceAccount:" + agent + " --role=roles/pubsub.publisher --project=" + project + " --format=none" + placeholders,
-		"+ gcloud pubsub subscriptions add-iam-policy-binding EVENTARC_SUBSCRIPTION --member=serviceAccount:" + agent + " --role=roles/pubsub.subscriber --project=" + project + " --format=none" + placeholders,
-		"+ gcloud functions deploy GeminiWebhook --gen2 --runtime=go126 --region=" + region + " --project=" + project +
-			" --source=" + source + " --entry-point=GeminiWebhook --trigger-http --allow-unauthenticated" +
-			" --service-account=" + sa + " --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest" + env +
+		"+ gcloud functions add-invoker-policy-binding GeminiWorker --region="+region+" --project="+project+" --member=serviceAccount:"+sa+" --format=none",
+		"+ gcloud functions describe GeminiWorker --gen2 --region="+region+" --project="+project+" '--format=value(eventTrigger.trigger)'",
+		"+ gcloud eventarc triggers describe TRIGGER --location="+region+" --project="+project+" '--format=value(transport.pubsub.subscription)'",
+		"+ gcloud pubsub subscriptions update EVENTARC_SUBSCRIPTION --dead-letter-topic=projects/"+project+"/topics/gemini-webhook-events-dead-letter"+
+			" --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s --project="+project+placeholders,
+		"+ gcloud projects describe "+project+" '--format=value(projectNumber)'",
+		"+ gcloud pubsub topics add-iam-policy-binding gemini-webhook-events-dead-letter --member=serviceAccount:"+agent+" --role=roles/pubsub.publisher --project="+project+" --format=none"+placeholders,
+		"+ gcloud pubsub subscriptions add-iam-policy-binding EVENTARC_SUBSCRIPTION --member=serviceAccount:"+agent+" --role=roles/pubsub.subscriber --project="+project+" --format=none"+placeholders,
+		"+ gcloud functions deploy GeminiWebhook --gen2 --runtime=go126 --region="+region+" --project="+project+
+			" --source="+source+" --entry-point=GeminiWebhook --trigger-http --allow-unauthenticated"+
+			" --service-account="+sa+" --set-secrets=WEBHOOK_SIGNING_SECRET=gemini-webhook-signing-secret:latest"+env+
 			" --concurrency=80 --cpu=1 --memory=512Mi --timeout=60s --min-instances=0 --max-instances=10 --quiet",
-		"+ gcloud functions describe GeminiWebhook --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
+		"+ gcloud functions describe GeminiWebhook --gen2 --region="+region+" --project="+project+" '--format=value(url)'",
+	)
+	if keySecret == "" {
+		return append(lines, monitoringCommands(project, filepath.Join(filepath.Dir(source), "monitoring"))...)
+	}
+	lines = append(lines,
 		// The reconcile: not public (Cloud Run IAM checks the caller's OIDC
 		// token), the worker's secrets, the receiver's URL to check webhooks.
-		"+ gcloud functions deploy GeminiReconcile --gen2 --runtime=go126 --region=" + region + " --project=" + project +
-			" --source=" + source + " --entry-point=GeminiReconcile --trigger-http --no-allow-unauthenticated" +
-			" --service-account=" + sa + " --clear-secrets" + strings.TrimSuffix(env, "'") + ",RECEIVER_URL=" + receiverURL + "'" +
+		"+ gcloud functions deploy GeminiReconcile --gen2 --runtime=go126 --region="+region+" --project="+project+
+			" --source="+source+" --entry-point=GeminiReconcile --trigger-http --no-allow-unauthenticated"+
+			" --service-account="+sa+workerSecrets+strings.TrimSuffix(env, "'")+",RECEIVER_URL="+receiverURL+"'"+
 			" --concurrency=1 --cpu=1 --memory=1Gi --timeout=540s --min-instances=0 --max-instances=1 --quiet",
-		"+ gcloud functions describe GeminiReconcile --gen2 --region=" + region + " --project=" + project + " '--format=value(url)'",
-		"+ gcloud iam service-accounts describe " + scheduler + " --project=" + project + " '--format=value(email)'",
-		"+ gcloud iam service-accounts create gemini-webhook-scheduler '--display-name=Gemini webhook reconcile scheduler' --project=" + project + "  # if the service account does not exist",
+		"+ gcloud functions describe GeminiReconcile --gen2 --region="+region+" --project="+project+" '--format=value(url)'",
+		"+ gcloud iam service-accounts describe "+scheduler+" --project="+project+" '--format=value(email)'",
+		"+ gcloud iam service-accounts create gemini-webhook-scheduler '--display-name=Gemini webhook reconcile scheduler' --project="+project+"  # if the service account does not exist",
 		// roles/run.invoker on this one function, for the scheduler's identity only.
-		"+ gcloud functions add-invoker-policy-binding GeminiReconcile --region=" + region + " --project=" + project + " --member=serviceAccount:" + scheduler + " --format=none",
-		"+ gcloud scheduler jobs describe gemini-webhook-reconcile --location=" + region + " --project=" + project + " '--format=value(name)'",
-		"+ gcloud scheduler jobs create http gemini-webhook-reconcile --location=" + region + " --project=" + project + " '--schedule=*/15 * * * *'" +
-			" --uri=" + reconcileURL + " --http-method=POST --oidc-service-account-email=" + scheduler + " --oidc-token-audience=" + reconcileURL +
+		"+ gcloud functions add-invoker-policy-binding GeminiReconcile --region="+region+" --project="+project+" --member=serviceAccount:"+scheduler+" --format=none",
+		"+ gcloud scheduler jobs describe gemini-webhook-reconcile --location="+region+" --project="+project+" '--format=value(name)'",
+		"+ gcloud scheduler jobs create http gemini-webhook-reconcile --location="+region+" --project="+project+" '--schedule=*/15 * * * *'"+
+			" --uri="+reconcileURL+" --http-method=POST --oidc-service-account-email="+scheduler+" --oidc-token-audience="+reconcileURL+
 			" --attempt-deadline=600s --quiet  # if the job does not exist (else: gcloud scheduler jobs update http with the same flags)",
-	}, monitoringCommands(project, filepath.Join(filepath.Dir(source), "monitoring"))...)
+	)
+	return append(lines, monitoringCommands(project, filepath.Join(filepath.Dir(source), "monitoring"))...)
 }
 
 // monitoringCommands are the dry run's last lines: the log-based metrics
@@ -225,6 +252,8 @@ func TestDryRunArguments(t *testing.T) {
 		{"sink that is a folder", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "RESULTS_SINK": "results"}, []string{"--dry-run"}, "gs://BUCKET[/PREFIX]", ""},
 		{"bad burst threshold", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "REJECTED_BURST_THRESHOLD": "many"}, []string{"--dry-run"}, "REJECTED_BURST_THRESHOLD many", ""},
 		{"bad alert channel", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "ALERT_CHANNELS": "me@example.com"}, []string{"--dry-run"}, "is not projects/P/notificationChannels/ID", ""},
+		{"stage folder not writable", map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": "/proc/no-such-folder/source"}, []string{"--dry-run"},
+			"STAGE_DIR /proc/no-such-folder/source: cannot (re)create it; set STAGE_DIR to a writable folder", ""},
 		{"help", nil, []string{"--help"}, "", "deploy/gcp/deploy.sh [--dry-run] [--project P] [--region R]"},
 	}
 	for _, c := range cases {
@@ -311,13 +340,7 @@ func TestDryRunFlagsOverrideEnvironment(t *testing.T) {
 
 // TestDryRunSourceBuildsLikeTheBuildpack is the proof.
 func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the staged function from vendor/ (minutes on a cold build cache)")
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := buildpackTest(t)
 	tmp := t.TempDir()
 	secret := gemini.NewSecret()
 
@@ -325,7 +348,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 	stage := filepath.Join(tmp, "stage", "source")
 	r := runDeploy(t, root, map[string]string{
 		"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": stage,
-		"WEBHOOK_SIGNING_SECRET": secret,
+		"WEBHOOK_SIGNING_SECRET": secret, "FUNCTION_SECRETS": "GEMINI_API_KEY=gemini-api-key",
 	}, "--dry-run")
 	if r.err != nil {
 		t.Fatalf("deploy.sh --dry-run: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
@@ -336,7 +359,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, secret[len("whsec_"):]) {
 		t.Fatal("the dry run printed the signing secret")
 	}
-	got, want := commandLines(r.stdout), expectedCommands(fakeProject, fakeRegion, stage)
+	got, want := commandLines(r.stdout), expectedCommands(fakeProject, fakeRegion, stage, "gemini-api-key")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("dry-run commands:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -936,6 +959,54 @@ func TestDryRunSaysWhatLandsNothing(t *testing.T) {
 			}
 			if c.wantNone && strings.Contains(r.stdout, "land nowhere") {
 				t.Errorf("a note although the worker has the key and a bucket:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestDryRunDeploysReconcileOnlyWithKey: GeminiReconcile and its Cloud
+// Scheduler job need the Gemini API key; without it in FUNCTION_SECRETS
+// (before: deployed anyway, then every run refused to start) neither is
+// deployed and the output says why, twice: where they would be, and in the
+// closing note.
+func TestDryRunDeploysReconcileOnlyWithKey(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "GeminiReconcile and its Cloud Scheduler job are not deployed: the reconcile needs the Gemini API key, and FUNCTION_SECRETS names no GEMINI_API_KEY"
+	for _, c := range []struct {
+		name, secrets string
+		deployed      bool
+	}{
+		{"no FUNCTION_SECRETS", "", false},
+		{"other secrets only", "SLACK_WEBHOOK_URL=slack-url", false},
+		{"GEMINI_API_KEY", "GEMINI_API_KEY=gemini-api-key", true},
+		{"GOOGLE_API_KEY, the SDK's other name", "GOOGLE_API_KEY=k,SLACK_WEBHOOK_URL=slack-url", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runDeploy(t, root, map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion,
+				"STAGE_DIR": filepath.Join(t.TempDir(), "s"), "FUNCTION_SECRETS": c.secrets}, "--dry-run")
+			if r.err != nil || r.calls != "" {
+				t.Fatalf("err %v, gcloud calls %q\n%s", r.err, r.calls, r.stderr)
+			}
+			var reconcile []string
+			for _, l := range commandLines(r.stdout) {
+				if strings.Contains(l, "GeminiReconcile") || strings.Contains(l, "gemini-webhook-scheduler") || strings.Contains(l, "scheduler jobs") {
+					reconcile = append(reconcile, l)
+				}
+			}
+			if c.deployed {
+				if len(reconcile) != 7 || strings.Contains(r.stdout, why) {
+					t.Errorf("with the key: %d reconcile commands, want 7 and no note:\n%s", len(reconcile), r.stdout)
+				}
+				return
+			}
+			if len(reconcile) != 0 {
+				t.Errorf("without the key the reconcile is still deployed:\n%s", strings.Join(reconcile, "\n"))
+			}
+			if !strings.Contains(r.stdout, "\n# "+why) || !strings.Contains(r.stdout, "\n  - "+why) {
+				t.Errorf("the output does not say why the reconcile is left out:\n%s", r.stdout)
 			}
 		})
 	}

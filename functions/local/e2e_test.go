@@ -38,7 +38,8 @@ func goBuild(dir, pkg string) (string, error) {
 	return bin, nil
 }
 
-// accepted is the first row of DESIGN.md §4: processed now, or queued durably.
+// accepted is the first row of the HTTP contract (package core): processed
+// now, or queued durably.
 func accepted(r gemini.Result) bool {
 	return r.Err == nil && (r.Status == http.StatusOK && r.Outcome == "processed" || r.Status == http.StatusAccepted && r.Outcome == "queued")
 }
@@ -112,7 +113,7 @@ func runSimulator(t *testing.T, bin, dir string, args ...string) []simReport {
 	return rs
 }
 
-// checkReports holds the simulator's answers to DESIGN.md §4, independently
+// checkReports holds the simulator's answers to the HTTP contract, independently
 // of the simulator's own verdict.
 func checkReports(t *testing.T, rs []simReport) {
 	t.Helper()
@@ -155,7 +156,7 @@ func checkReports(t *testing.T, rs []simReport) {
 	}
 }
 
-// deliveryLog is the delivery log line of DESIGN.md §4.
+// deliveryLog is the one log line per delivery (package core).
 type deliveryLog struct {
 	Msg       string   `json:"msg"`
 	WebhookID *string  `json:"webhook_id"`

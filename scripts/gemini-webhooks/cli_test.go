@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core"
 )
 
 // binPath is the CLI built once for the whole package, so the tests that
@@ -220,6 +222,72 @@ func TestCreateIfAbsentIsIdempotent(t *testing.T) {
 		"--secret-out", "file:"+path+"2"))
 	if n := svc.callsMatching("POST /v1beta/webhooks"); n != 2 {
 		t.Fatalf("create was sent %d times, want 2", n)
+	}
+}
+
+// TestCreateIfAbsentUpdatesEvents: run again with another list, create
+// --if-absent sets the webhook's events to it (one PATCH of
+// subscribed_events; before: "nothing created" and the old list kept),
+// creates nothing, leaves the stored secret alone, and with the same list
+// in another order sends no PATCH.
+func TestCreateIfAbsentUpdatesEvents(t *testing.T) {
+	svc := newWebhookService(t)
+	path := filepath.Join(t.TempDir(), "s")
+	create := func(events string, extra ...string) result {
+		return mustOK(t, runCLI(t, svc.env(), append([]string{"create", "--if-absent", "--uri", "https://r.example.com/h",
+			"--events", events, "--secret-out", "file:" + path}, extra...)...))
+	}
+	create("batch.succeeded,batch.failed")
+	id, stored := svc.onlyID(), readSecretFile(t, path)
+
+	all := strings.Join(core.EventTypes, ",")
+	cases := []struct {
+		name, events string
+		want         []string // the webhook's events afterwards
+		patches      int      // PATCHes sent in all so far
+		out          string
+	}{
+		{"a longer list", "batch.succeeded,batch.failed,interaction.requires_action", []string{"batch.succeeded", "batch.failed", "interaction.requires_action"}, 1,
+			"its events are now batch.succeeded,batch.failed,interaction.requires_action (were batch.succeeded,batch.failed)"},
+		{"the same list in another order", "interaction.requires_action,batch.failed,batch.completed", []string{"batch.succeeded", "batch.failed", "interaction.requires_action"}, 1,
+			"already delivers to https://r.example.com/h with these events; nothing created"},
+		{"all nine", all, core.EventTypes, 2, "its events are now " + all},
+		{"a shorter list", "video.generated", []string{"video.generated"}, 3, "its events are now video.generated"},
+	}
+	for _, c := range cases {
+		r := create(c.events)
+		if !strings.Contains(r.stdout, c.out) || !strings.Contains(r.stdout, "nothing created") {
+			t.Errorf("%s: stdout lacks %q:\n%s", c.name, c.out, r.stdout)
+		}
+		if got := svc.hook(id).Events; strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: the webhook's events are %v, want %v", c.name, got, c.want)
+		}
+		if n := svc.callsMatching("PATCH /v1beta/webhooks/" + id + "?update_mask=subscribed_events"); n != c.patches {
+			t.Errorf("%s: %d PATCHes of subscribed_events, want %d", c.name, n, c.patches)
+		}
+	}
+	if n := svc.callsMatching("POST /v1beta/webhooks"); n != 1 {
+		t.Errorf("create was sent %d times, want 1", n)
+	}
+	if readSecretFile(t, path) != stored {
+		t.Error("the stored secret changed although nothing was created")
+	}
+	if h := svc.hook(id); h.URI != "https://r.example.com/h" || len(h.Secrets) != 1 {
+		t.Errorf("the update touched more than the events: %+v", h)
+	}
+
+	// --json says whether the events changed.
+	var got struct {
+		Webhook       webhookView `json:"webhook"`
+		Created       bool        `json:"created"`
+		EventsUpdated bool        `json:"events_updated"`
+	}
+	r := create("batch.expired", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if got.Created || !got.EventsUpdated || strings.Join(got.Webhook.SubscribedEvents, ",") != "batch.expired" {
+		t.Errorf("--json after an update: %+v", got)
 	}
 }
 

@@ -92,7 +92,7 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	name := f.String("name", "", "a display name")
 	out := f.String("secret-out", "", "where the one-time signing secret goes (required)")
 	appendMode := f.Bool("append", false, "keep the secrets DEST already holds after the new one")
-	ifAbsent := f.Bool("if-absent", false, "do nothing if a webhook already delivers to --uri (for idempotent deploy scripts)")
+	ifAbsent := f.Bool("if-absent", false, "create nothing if a webhook already delivers to --uri; set its events to --events (for idempotent deploy scripts)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -120,14 +120,28 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		for _, v := range all {
-			if v.URI == *uri {
-				if f.json {
-					return writeJSON(a.stdout, map[string]any{"webhook": v, "created": false})
-				}
-				fmt.Fprintf(a.stdout, "webhook %s already delivers to %s; nothing created, %s left as it is\n", v.ID, v.URI, d)
-				writeHuman(a.stdout, v, time.Now())
-				return nil
+			if v.URI != *uri {
+				continue
 			}
+			// Run again with another list, the webhook follows it: a deploy
+			// script's list is the one that holds.
+			was, updated := v.SubscribedEvents, !sameSet(v.SubscribedEvents, evs)
+			if updated {
+				if v, err = setEvents(ctx, svc, v.ID, evs); err != nil {
+					return err
+				}
+			}
+			if f.json {
+				return writeJSON(a.stdout, map[string]any{"webhook": v, "created": false, "events_updated": updated})
+			}
+			if updated {
+				fmt.Fprintf(a.stdout, "webhook %s already delivers to %s; its events are now %s (were %s); nothing created, %s left as it is\n",
+					v.ID, v.URI, strings.Join(v.SubscribedEvents, ","), orDash(strings.Join(was, ",")), d)
+			} else {
+				fmt.Fprintf(a.stdout, "webhook %s already delivers to %s with these events; nothing created, %s left as it is\n", v.ID, v.URI, d)
+			}
+			writeHuman(a.stdout, v, time.Now())
+			return nil
 		}
 	}
 	pending, err := prepareStore(ctx, a, d, modeOf(*appendMode))
@@ -163,6 +177,40 @@ func cmdCreate(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "created webhook %s; its signing secret is stored in %s (it is not shown)\n", id, d)
 	writeHuman(a.stdout, v, time.Now())
 	return nil
+}
+
+// setEvents replaces the subscribed events of webhook id (PATCH with
+// update_mask=subscribed_events; the URI, state and secrets stay).
+func setEvents(ctx context.Context, svc *interactions.Webhooks, id string, evs []string) (webhookView, error) {
+	body := webhooks.WebhookUpdate{}
+	for _, e := range evs {
+		body.SubscribedEvents = append(body.SubscribedEvents, webhooks.WebhookUpdateSubscribedEvent(e))
+	}
+	mask := "subscribed_events"
+	res, err := svc.Update(ctx, operations.UpdateWebhookRequest{ID: id, UpdateMask: &mask, Body: body})
+	if err != nil {
+		return webhookView{}, apiErr("UpdateWebhook", err)
+	}
+	if res.GetWebhook() == nil {
+		return webhookView{}, fmt.Errorf("update: empty answer for webhook %s", id)
+	}
+	return viewOf(res.GetWebhook()), nil
+}
+
+// sameSet reports whether a and b hold the same names, in any order.
+func sameSet(a, b []string) bool {
+	in := map[string]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	seen := map[string]bool{}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+		seen[x] = true
+	}
+	return len(seen) == len(in)
 }
 
 func cmdList(ctx context.Context, a *app, args []string) error {

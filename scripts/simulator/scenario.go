@@ -21,7 +21,8 @@ type step struct {
 	Want expectation
 }
 
-// expectation is a set of acceptable statuses and outcomes (DESIGN.md §4).
+// expectation is a set of acceptable statuses and outcomes, as the
+// receiver's HTTP contract (package core) answers that kind of delivery.
 type expectation struct {
 	Statuses []int
 	Outcomes []string

@@ -12,7 +12,7 @@ import (
 )
 
 // Every payload is a v1 envelope the receiver's parser reads into the typed
-// event of its type, with the data fields DESIGN.md §2 lists.
+// event of its type, with the data fields Gemini documents for it.
 func TestPayloadCatalogue(t *testing.T) {
 	now := time.Date(2026, 1, 22, 12, 0, 0, 0, time.UTC)
 	md := map[string]any{"job_group": "nightly-eval", "priority": "high"}

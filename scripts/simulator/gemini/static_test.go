@@ -9,7 +9,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// The Standard Webhooks shared test vector (DESIGN.md §2).
+// The shared test vector of the Standard Webhooks specification.
 func TestStaticSignatureSharedVector(t *testing.T) {
 	sig, err := gemini.StaticSignature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
 		time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
