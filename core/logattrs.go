@@ -190,7 +190,7 @@ func (l EventLine) Log(ctx context.Context, log *slog.Logger) {
 		level = slog.LevelError
 	}
 	attrs := make([]slog.Attr, 0, 12)
-	if l.Unverified {
+	if l.Unverified && l.ID != "" {
 		attrs = append(attrs, slog.Bool("webhook_id_unverified", true))
 	}
 	attrs = append(attrs,
