@@ -184,12 +184,13 @@ func (m *Mux) Process(ctx context.Context, ev *Event) (err error) {
 func (m *Mux) freeze() {
 	m.mu.Lock()
 	m.frozen = true
+	m.mu.Unlock()
+	// Built without the lock: a middleware's constructor may call Handlers.
 	h := m.dispatch
 	for i := len(m.mw) - 1; i >= 0; i-- {
 		h = m.mw[i](h)
 	}
 	m.chain = h
-	m.mu.Unlock()
 	for o := m.origin; o != nil; o = o.origin {
 		o.mu.Lock()
 		o.frozen = true
