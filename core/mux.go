@@ -71,8 +71,8 @@ func NewMux() *Mux { return &Mux{routes: make(map[string][]HandlerFunc)} }
 // the known ones: use OnNewType for a type Gemini added after this release.
 func (m *Mux) On(eventType string, h ...HandlerFunc) *Mux {
 	if !KnownEventType(eventType) {
-		panic(fmt.Sprintf("core: Mux.On(%q): not an event type of the catalogue; known types: %s; "+
-			"for a type Gemini added since, use Mux.OnNewType", eventType, knownTypesList()))
+		panic(fmt.Sprintf("core: Mux.On(%q): not an event type of the catalogue%s; known types: %s; "+
+			"for a type Gemini added since, use Mux.OnNewType", eventType, didYouMean(eventType), knownTypesList()))
 	}
 	return m.on("On", eventType, h)
 }
@@ -101,6 +101,41 @@ func (m *Mux) on(method, eventType string, h []HandlerFunc) *Mux {
 // knownTypesList names the catalogue for On's panic.
 func knownTypesList() string {
 	return strings.Join(EventTypes, ", ") + " (and " + batchCompletedAlias + ", read as " + BatchSucceeded + ")"
+}
+
+// didYouMean names the catalogue type closest to t, if it is a few edits away.
+func didYouMean(t string) string {
+	best, bestD := "", 0
+	for _, k := range slices.Concat(EventTypes, []string{batchCompletedAlias}) {
+		// More edits than a third of the name is no typo.
+		if d := editDistance(strings.ToLower(t), k); d <= len(k)/3 && (best == "" || d < bestD) {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Default adds handlers for every event type that has none of its own.

@@ -42,22 +42,25 @@ func TestMuxOnRefusesTypesOutsideTheCatalogue(t *testing.T) {
 		name, typ string
 		register  func(m *core.Mux, typ string)
 		panics    bool
+		suggest   string
 	}{
-		{"typo", "batch.success", func(m *core.Mux, typ string) { m.On(typ, nop) }, true},
-		{"empty", "", func(m *core.Mux, typ string) { m.On(typ, nop) }, true},
-		{"case matters", "Batch.Succeeded", func(m *core.Mux, typ string) { m.On(typ, nop) }, true},
-		{"alias of the guide", "batch.completed", func(m *core.Mux, typ string) { m.On(typ, nop) }, false},
-		{"new type, said so", "video.upscaled", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, false},
-		{"catalogued type through OnNewType", core.BatchFailed, func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, false},
-		{"OnNewType without a type", "", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, true},
-		{"OnNewType with spaces", "batch succeeded", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, true},
+		{"typo", "batch.success", func(m *core.Mux, typ string) { m.On(typ, nop) }, true, core.BatchSucceeded},
+		{"British spelling", "batch.canceled", func(m *core.Mux, typ string) { m.On(typ, nop) }, true, core.BatchCancelled},
+		{"empty", "", func(m *core.Mux, typ string) { m.On(typ, nop) }, true, ""},
+		{"case matters", "Batch.Succeeded", func(m *core.Mux, typ string) { m.On(typ, nop) }, true, core.BatchSucceeded},
+		{"alias of the guide", "batch.completed", func(m *core.Mux, typ string) { m.On(typ, nop) }, false, ""},
+		{"new type, said so", "video.upscaled", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, false, ""},
+		{"catalogued type through OnNewType", core.BatchFailed, func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, false, ""},
+		{"OnNewType without a type", "", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, true, ""},
+		{"OnNewType with spaces", "batch succeeded", func(m *core.Mux, typ string) { m.OnNewType(typ, nop) }, true, ""},
 	}
 	for _, typ := range core.EventTypes {
 		cases = append(cases, struct {
 			name, typ string
 			register  func(m *core.Mux, typ string)
 			panics    bool
-		}{"catalogue " + typ, typ, func(m *core.Mux, typ string) { m.On(typ, nop) }, false})
+			suggest   string
+		}{"catalogue " + typ, typ, func(m *core.Mux, typ string) { m.On(typ, nop) }, false, ""})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,6 +76,9 @@ func TestMuxOnRefusesTypesOutsideTheCatalogue(t *testing.T) {
 			}
 			if !strings.Contains(msg, fmt.Sprintf("%q", c.typ)) {
 				t.Errorf("panic %q does not name the type", msg)
+			}
+			if c.suggest != "" && !strings.Contains(msg, fmt.Sprintf("did you mean %q", c.suggest)) {
+				t.Errorf("panic %q does not suggest %s", msg, c.suggest)
 			}
 			if strings.Contains(msg, "Mux.On(") {
 				for _, k := range append(core.EventTypes, "batch.completed", "OnNewType") {
