@@ -2,7 +2,6 @@ package gcf
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -16,8 +15,7 @@ import (
 // what the handler adds with AddLineAttrs is on GeminiWebhook's delivery line
 // (processed inline) and on GeminiWorker's task line.
 func TestHandlerLogsOnCloudFunctions(t *testing.T) {
-	prev := slog.Default()
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	testenv.KeepDefaultLogger(t)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const cancelled = `{"type":"batch.cancelled","version":"v1","data":{"id":"batches/gcf-log"}}`
 

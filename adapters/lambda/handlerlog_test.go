@@ -3,7 +3,6 @@ package lambda
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -22,8 +21,7 @@ import (
 // Function URL delivery processed inline) and on the SQS consumer's task
 // line.
 func TestHandlerLogsOnLambda(t *testing.T) {
-	prev := slog.Default()
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	testenv.KeepDefaultLogger(t)
 	vars := map[string]string{"WEBHOOK_SIGNING_SECRET": testSecret, "IDEMPOTENCY_STORE": "memory"}
 	getenv := func(k string) string { return vars[k] }
 	const cancelled = `{"type":"batch.cancelled","version":"v1","data":{"id":"batches/lambda-log"}}`

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -20,8 +19,7 @@ import (
 // old server logged "queued" and then nothing for a handler that succeeded;
 // its handlers' slog lines went to stderr as plain text.
 func TestLocalServerShowsWhatHandlersDo(t *testing.T) {
-	prev := slog.Default()
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	testenv.KeepDefaultLogger(t)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	port, err := testenv.FreePort()
 	if err != nil {

@@ -96,3 +96,10 @@ func CheckHandlerLogs(t testing.TB, out, msgKey, eventMsg, id string, platform, 
 		t.Errorf("core.Logger(ctx) line lost its own attributes: %v", ctx)
 	}
 }
+
+// KeepDefaultLogger puts slog.Default() back as it is now when t ends: the
+// runtimes install their own.
+func KeepDefaultLogger(t testing.TB) {
+	prev := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prev) })
+}
