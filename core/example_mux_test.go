@@ -52,3 +52,25 @@ func ExampleMux_Use() {
 	// before batch.failed
 	// true
 }
+
+// A type outside the catalogue is refused where it is registered, as
+// http.ServeMux refuses a bad pattern, instead of leaving the handler
+// silent; OnNewType registers a type Gemini added after this release.
+func ExampleMux_OnNewType() {
+	save := func(ctx context.Context, ev *core.Event) error {
+		fmt.Println("handled", ev.Type)
+		return nil
+	}
+	func() {
+		defer func() { fmt.Println("refused:", recover() != nil) }()
+		core.NewMux().On("batch.success", save) // a typo of batch.succeeded
+	}()
+
+	mux := core.NewMux().OnNewType("video.upscaled", save)
+	ev, _ := core.ParseEvent([]byte(`{"type":"video.upscaled","version":"v1","data":{}}`))
+	fmt.Println(mux.Process(context.Background(), ev))
+	// Output:
+	// refused: true
+	// handled video.upscaled
+	// <nil>
+}

@@ -231,7 +231,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 
 	// Processing may not outlive the lease: past it another instance may take over.
 	pctx, cancel := context.WithDeadline(detached, claim.LeaseUntil)
-	pctx, r.line = WithLineAttrs(pctx)
+	pctx, r.line = WithEventLine(pctx, h.o.Logger, ev)
 	err = h.o.Processor.Process(pctx, ev)
 	cancel()
 	if errors.Is(err, ErrPermanent) {
@@ -412,41 +412,12 @@ func NewOwner() string {
 }
 
 func (h *Receiver) logLine(ctx context.Context, r result, start time.Time) {
-	level := slog.LevelInfo
-	switch r.outcome {
-	case OutcomeRejected, OutcomeConflict, OutcomeInProgress, OutcomeDeadLetter:
-		level = slog.LevelWarn
-	case OutcomeFailed:
-		level = slog.LevelError
+	l := EventLine{Msg: LineDelivery, ID: r.d.ID, Event: r.ev, Scheme: r.d.Scheme, Outcome: r.outcome, Status: r.status,
+		Reason: r.reason, Err: r.err, StoreErr: r.cleanupErr, Attrs: r.line, Latency: h.o.Clock().Sub(start)}
+	if l.ID == "" && r.unverifiedID != "" {
+		l.ID, l.Unverified = r.unverifiedID, true
 	}
-	attrs := make([]slog.Attr, 0, 11)
-	id := r.d.ID
-	if id == "" && r.unverifiedID != "" {
-		id = r.unverifiedID
-		attrs = append(attrs, slog.Bool("webhook_id_unverified", true))
-	}
-	attrs = append(attrs,
-		slog.String("webhook_id", id),
-		slog.String("event_type", eventType(r.ev)),
-		slog.String("scheme", string(r.d.Scheme)),
-		slog.String("outcome", string(r.outcome)),
-		slog.Int("status", r.status),
-	)
-	if r.reason != "" {
-		attrs = append(attrs, slog.String("reason", r.reason))
-	}
-	if r.err != nil {
-		attrs = append(attrs, slog.String("error", r.err.Error()))
-	}
-	if r.cleanupErr != nil {
-		attrs = append(attrs, slog.String("store_error", r.cleanupErr.Error()))
-	}
-	if r.ev != nil && r.ev.JobID() != "" {
-		attrs = append(attrs, slog.String("job_id", r.ev.JobID()))
-	}
-	attrs = append(attrs, r.line.Attrs()...)
-	attrs = append(attrs, slog.Float64("latency_ms", roundMS(h.o.Clock().Sub(start))))
-	h.o.Logger.LogAttrs(ctx, level, "delivery", attrs...)
+	l.Log(ctx, h.o.Logger)
 }
 
 func eventType(ev *Event) string {

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -36,12 +37,22 @@ const EntryPoint = "GeminiWebhook"
 
 // Register registers GeminiWebhook, GeminiWorker and GeminiReconcile, all
 // running mux behind the built-in actions (nil: core.NewMux()). Call it
-// once, from an init function of the package that deploy.sh deploys.
+// once, from an init function of the package that deploy.sh deploys. It
+// installs NewLogger on stdout as slog.Default(), so that a handler's own
+// lines (slog's functions, core.Logger(ctx)) reach Cloud Logging with
+// their severity, and with the request's trace when logged with its context.
 func Register(mux *core.Mux) {
-	log := NewLogger(os.Stdout)
+	log := installLogger(os.Stdout)
 	functions.HTTP(EntryPoint, New(os.Getenv, log, mux).ServeHTTP)
 	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, log, mux).Handle)
 	functions.HTTP(ReconcileEntryPoint, NewReconciler(os.Getenv, log, mux).ServeHTTP)
+}
+
+// installLogger makes NewLogger(w) the process's slog.Default().
+func installLogger(w io.Writer) *slog.Logger {
+	log := NewLogger(w)
+	slog.SetDefault(log)
+	return log
 }
 
 // cloud is what a Cloud Function can use beyond Firestore: a Pub/Sub
@@ -106,12 +117,8 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, reason = http.StatusMethodNotAllowed, "method not allowed"
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	f.log.LogAttrs(r.Context(), slog.LevelError, "delivery",
-		slog.String("webhook_id", r.Header.Get("webhook-id")), // unverified: for correlation only
-		slog.String("outcome", string(core.OutcomeFailed)),
-		slog.Int("status", status),
-		slog.String("reason", reason),
-	)
+	core.EventLine{Msg: core.LineDelivery, ID: core.PrintableID(r.Header.Get(core.HeaderID)), Unverified: true, // for correlation only
+		Outcome: core.OutcomeFailed, Status: status, Reason: reason}.Log(r.Context(), f.log)
 	body, _ := json.Marshal(map[string]string{"outcome": string(core.OutcomeFailed), "reason": reason})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -36,21 +37,31 @@ var _ awslambda.Handler = (*Invoker)(nil)
 // batches (the worker) and scheduled events (EventBridge Scheduler: the
 // reconcile, core/reconcile): it dispatches on the event's shape. A bad
 // configuration fails the init (Lambda reports Runtime.ExitError with the
-// logged reason). Start never returns.
+// logged reason). Start installs the function's logger (NewLogger) as
+// slog.Default(). Start never returns.
 func Start(mux *core.Mux) {
-	// Lambda sends stdout to CloudWatch Logs; one JSON object per line, at
-	// the function's ApplicationLogLevel, each with its request id.
-	level, levelErr := env.LambdaLogLevel(os.Getenv)
-	logger := NewLogger(os.Stdout, level)
-	if levelErr != nil {
-		logger.Warn("log level", "error", levelErr.Error())
-	}
+	logger := installLogger(os.Stdout, os.Getenv)
 	inv, err := setup(context.Background(), os.Getenv, logger, mux)
 	if err != nil {
 		logger.Error("init failed", "error", err.Error())
 		os.Exit(1)
 	}
 	awslambda.Start(inv)
+}
+
+// installLogger makes NewLogger the process's slog.Default(), so that a
+// handler's own lines (slog's functions, core.Logger(ctx)) are in Lambda's
+// JSON format with the invocation's requestId. Lambda sends stdout to
+// CloudWatch Logs; one JSON object per line, at the function's
+// ApplicationLogLevel.
+func installLogger(w io.Writer, getenv func(string) string) *slog.Logger {
+	level, levelErr := env.LambdaLogLevel(getenv)
+	logger := NewLogger(w, level)
+	if levelErr != nil {
+		logger.Warn("log level", "error", levelErr.Error())
+	}
+	slog.SetDefault(logger)
+	return logger
 }
 
 // setup turns the environment into the function's one handler. It serves
@@ -114,9 +125,7 @@ type noReceiver struct{ log *slog.Logger }
 
 func (n noReceiver) Handle(ctx context.Context, req core.Request) core.Response {
 	reason := "no signature scheme configured: set WEBHOOK_SIGNING_SECRET_ARN or WEBHOOK_SIGNING_SECRET"
-	n.log.LogAttrs(ctx, slog.LevelError, "delivery",
-		slog.String("outcome", string(core.OutcomeFailed)), slog.Int("status", http.StatusInternalServerError),
-		slog.String("reason", reason))
+	core.EventLine{Msg: core.LineDelivery, Outcome: core.OutcomeFailed, Status: http.StatusInternalServerError, Reason: reason}.Log(ctx, n.log)
 	body, _ := json.Marshal(map[string]string{"outcome": string(core.OutcomeFailed), "reason": reason})
 	return core.Response{Status: http.StatusInternalServerError, Outcome: core.OutcomeFailed, Reason: reason, Body: body}
 }

@@ -41,8 +41,10 @@ const devSecretPath = ".gemini-webhooks/dev-secret"
 // arguments it serves until SIGINT or SIGTERM; with arguments it runs an
 // admin subcommand (jobs list, deadletters list|replay KEY, tasks list,
 // reconcile [--since D] [--dry-run]); the server reconciles with the Gemini
-// API every reconcile.Interval (15 min) when GEMINI_API_KEY is set. It
-// exits the process: 2 for a configuration mistake (named on stderr), 1 for
+// API every reconcile.Interval (15 min) when GEMINI_API_KEY is set. The
+// server's logger (JSON lines on stdout) is installed as slog.Default(), so
+// that a handler's own lines (slog's functions, core.Logger(ctx)) come out
+// with the server's. It exits the process: 2 for a configuration mistake (named on stderr), 1 for
 // any other failure.
 func Main(mux *core.Mux) {
 	if len(os.Args) > 1 && os.Args[1] == "reconcile" { // reconcile.go
@@ -87,7 +89,10 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		announceDevSecret(stderr, secret, created, cfg.Port)
 	}
 
+	// The handlers' own lines (slog's functions, core.Logger(ctx)) go
+	// where the server's go, in the same format.
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	slog.SetDefault(logger)
 	cl := cloud()
 	cl.Name = "the local server"
 	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: logger, Cloud: cl, LocalQueue: true})

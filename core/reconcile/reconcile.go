@@ -423,13 +423,16 @@ func (r *run) apply(ctx context.Context, log *slog.Logger, kind, job string, st 
 // outcome, as the receiver does for a delivery.
 func (r *run) applyOne(ctx context.Context, log *slog.Logger, ev *core.Event) {
 	start := time.Now()
+	// What the built-in actions and the handlers add (AddLineAttrs, the
+	// mux's handlers and handler_ms) goes on the event's reconcile line.
+	var line *core.LineAttrs
 	fail := func(outcome string, err error) {
 		r.count(func(s *Summary) { s.Failed++ })
 		var rl *core.RetryLaterError
 		if errors.As(err, &rl) {
 			outcome = "retry_later"
 		}
-		log.WarnContext(ctx, "reconcile", "outcome", outcome, "reason", err.Error(), "latency_ms", time.Since(start).Milliseconds())
+		log.WarnContext(ctx, "reconcile", withLine([]any{"outcome", outcome, "reason", err.Error(), "latency_ms", time.Since(start).Milliseconds()}, line)...)
 	}
 	now := r.c.Clock()
 	claim := core.Claim{Key: ev.Delivery.ID, Owner: core.NewOwner(), BodyHash: sha256.Sum256(ev.Raw), EventType: ev.Type, Now: now, LeaseUntil: now.Add(DefaultLease)}
@@ -450,6 +453,7 @@ func (r *run) applyOne(ctx context.Context, log *slog.Logger, ev *core.Event) {
 		}
 	}
 	pctx, cancel := context.WithDeadline(ctx, claim.LeaseUntil)
+	pctx, line = core.WithEventLine(pctx, r.c.Logger, ev)
 	err := r.c.Processor.Process(pctx, ev)
 	cancel()
 	if err != nil {
@@ -470,6 +474,7 @@ func (r *run) applyOne(ctx context.Context, log *slog.Logger, ev *core.Event) {
 		landed = j.Landing == jobs.LandingLanded
 		attrs = append(attrs, "state", j.State, "landing", j.Landing)
 	}
+	attrs = withLine(attrs, line)
 	r.count(func(s *Summary) {
 		s.Applied++
 		if landed {
@@ -484,4 +489,19 @@ func newest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// withLine adds to args (key-value pairs) what was added to the event's
+// line, but for the keys args has (the ledger's landing).
+func withLine(args []any, line *core.LineAttrs) []any {
+	have := map[any]bool{}
+	for i := 0; i < len(args); i += 2 {
+		have[args[i]] = true
+	}
+	for _, a := range line.Attrs() {
+		if !have[a.Key] {
+			args = append(args, a)
+		}
+	}
+	return args
 }

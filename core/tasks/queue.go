@@ -301,7 +301,7 @@ func (w *Queue) load(ctx context.Context) bool {
 			for _, t := range tasks {
 				if w.tx != nil && t.Attempts >= w.o.MaxAttempts {
 					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
-					w.deadLetter(context.WithoutCancel(ctx), t, w.o.Logger.With("webhook_id", t.ID))
+					w.deadLetter(context.WithoutCancel(ctx), t, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts})
 					continue
 				}
 				w.schedule(t, false)
@@ -390,9 +390,19 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		w.schedule(t, false)
 		return
 	}
+	// The attempt's one "task" line, as the cloud workers' (Runner): this
+	// attempt's number (a TxStore counts it once it failed), what the
+	// handlers added, and how it ended.
+	start := w.o.Clock()
+	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts}
+	if w.tx != nil {
+		line.Attempt++
+	}
 	ev, err := t.Event()
 	if err == nil {
+		line.Event = ev
 		pctx, cancel := context.WithTimeout(actx, w.o.TaskTimeout)
+		pctx, line.Attrs = core.WithEventLine(pctx, w.o.Logger, ev)
 		err = w.o.Processor.Process(pctx, ev)
 		cancel()
 	}
@@ -403,6 +413,8 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		dcancel()
 		if err == nil {
 			w.done(t.ID)
+			line.Outcome, line.Latency = core.OutcomeProcessed, w.o.Clock().Sub(start)
+			line.Log(ctx, w.o.Logger)
 			return
 		}
 		// What the processing wrote is not committed: it runs again.
@@ -427,8 +439,10 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		t.NotBefore = w.o.Clock().Add(w.backoff(t.Attempts))
 	}
 	dead := errors.Is(err, core.ErrPermanent) || t.Attempts >= w.o.MaxAttempts
+	line.Latency = w.o.Clock().Sub(start)
 	if !dead {
-		log.Warn("worker: attempt failed; will retry", "attempt", t.Attempts, "retry_at", t.NotBefore.Format(time.RFC3339), "error", t.LastError)
+		line.Outcome, line.RetryAt, line.Err = core.OutcomeRetry, t.NotBefore, err
+		line.Log(ctx, w.o.Logger)
 	}
 	rctx, rcancel := context.WithTimeout(detached, w.o.StoreTimeout)
 	err = outcome.Retry(rctx, t)
@@ -437,7 +451,7 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		log.Error("worker: cannot record the failed attempt; retrying from memory", "error", err.Error())
 	}
 	if dead {
-		w.deadLetter(detached, t, log)
+		w.deadLetter(detached, t, line)
 		return
 	}
 	w.schedule(t, false)
@@ -503,10 +517,16 @@ func (w *Queue) done(id string) {
 	delete(w.held, id)
 }
 
-func (w *Queue) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
+// deadLetter keeps t as a dead letter and deletes it; line is the task's
+// line, logged once it is kept.
+func (w *Queue) deadLetter(ctx context.Context, t Task, line core.EventLine) {
+	log := w.o.Logger.With("webhook_id", t.ID)
 	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
 	if ev, err := core.ParseEvent(t.Body); err == nil {
 		d.EventType = ev.Type
+		if line.Event == nil {
+			line.Event = ev
+		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
 	defer cancel()
@@ -522,7 +542,8 @@ func (w *Queue) deadLetter(ctx context.Context, t Task, log *slog.Logger) {
 		log.Warn("worker: dead-lettered task not deleted", "error", err.Error())
 	}
 	w.done(t.ID)
-	log.Error("worker: task dead-lettered", "event_type", d.EventType, "attempts", t.Attempts, "reason", d.Reason)
+	line.Outcome, line.Reason = core.OutcomeDeadLetter, d.Reason
+	line.Log(ctx, w.o.Logger)
 }
 
 func (w *Queue) put(ctx context.Context, t Task) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
@@ -47,19 +46,16 @@ func (r *Runner) Run(ctx context.Context, t Task, attempt int) error {
 	if r.Processor == nil || r.DeadLetters == nil {
 		return errors.New("task runner: Processor and DeadLetters are required")
 	}
-	log := r.logger().With("webhook_id", t.ID, "attempt", attempt)
+	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: attempt}
 	start := r.now()
 	ev, err := t.Event()
 	if err == nil {
-		log = log.With("event_type", ev.Type)
-		if id := ev.JobID(); id != "" {
-			log = log.With("job_id", id)
-		}
-		pctx, line := core.WithLineAttrs(ctx)
+		line.Event = ev
+		var pctx context.Context
+		pctx, line.Attrs = core.WithEventLine(ctx, r.logger(), ev)
 		err = r.process(pctx, ev)
-		log = log.With(attrsArgs(line.Attrs())...)
 	}
-	return r.finish(ctx, log, t, ev, attempt, err, start)
+	return r.finish(ctx, line, t, attempt, err, start)
 }
 
 // DeadLetter keeps t as a dead letter at once, for cause (a message the
@@ -72,25 +68,28 @@ func (r *Runner) DeadLetter(ctx context.Context, t Task, attempt int, cause erro
 	if !errors.Is(cause, core.ErrPermanent) {
 		cause = fmt.Errorf("%w: %w", core.ErrPermanent, cause)
 	}
-	return r.finish(ctx, r.logger().With("webhook_id", t.ID, "attempt", attempt), t, nil, attempt, cause, r.now())
+	return r.finish(ctx, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: attempt}, t, attempt, cause, r.now())
 }
 
 // finish logs the attempt's one line and turns its error into the answer.
-func (r *Runner) finish(ctx context.Context, log *slog.Logger, t Task, ev *core.Event, attempt int, err error, start time.Time) error {
-	ms := roundMS(r.now().Sub(start))
+func (r *Runner) finish(ctx context.Context, line core.EventLine, t Task, attempt int, err error, start time.Time) error {
+	defer func() {
+		line.Latency = r.now().Sub(start)
+		line.Log(ctx, r.logger())
+	}()
 	switch {
 	case err == nil:
-		log.InfoContext(ctx, "task", "outcome", string(core.OutcomeProcessed), "latency_ms", ms)
+		line.Outcome = core.OutcomeProcessed
 		return nil
 	case errors.Is(err, core.ErrPermanent):
-		if derr := r.deadLetter(ctx, t, ev, attempt, err); derr != nil {
-			log.ErrorContext(ctx, "task", "outcome", string(core.OutcomeFailed), "error", truncate(err.Error(), 2048), "store_error", derr.Error(), "latency_ms", ms)
+		if derr := r.deadLetter(ctx, t, line.Event, attempt, err); derr != nil {
+			line.Outcome, line.Err, line.StoreErr = core.OutcomeFailed, err, derr
 			return fmt.Errorf("permanent failure not kept as a dead letter; redeliver: %w", derr)
 		}
-		log.ErrorContext(ctx, "task", "outcome", string(core.OutcomeDeadLetter), "reason", truncate(err.Error(), 2048), "latency_ms", ms)
+		line.Outcome, line.Reason = core.OutcomeDeadLetter, err.Error()
 		return nil
 	default:
-		log.WarnContext(ctx, "task", "outcome", "retry", "error", truncate(err.Error(), 2048), "latency_ms", ms)
+		line.Outcome, line.Err = core.OutcomeRetry, err
 		return err
 	}
 }
@@ -173,19 +172,4 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// roundMS is a duration in milliseconds with microsecond precision, as the
-// receiver's latency_ms.
-func roundMS(d time.Duration) float64 {
-	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
-}
-
-// attrsArgs turns attributes into slog's key-value arguments.
-func attrsArgs(attrs []slog.Attr) []any {
-	out := make([]any, len(attrs))
-	for i, a := range attrs {
-		out[i] = a
-	}
-	return out
 }
