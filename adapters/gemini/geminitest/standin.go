@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -78,14 +79,34 @@ type Server struct {
 	autoSize int64
 }
 
-// New starts a stand-in demanding apiKey.
+// New starts a stand-in demanding apiKey on a free loopback port.
 func New(apiKey string) *Server {
-	s := &Server{
+	s := newServer(apiKey)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Listen starts a stand-in demanding apiKey on addr ("127.0.0.1:8090"; port
+// 0 picks a free one): the simulator's standin subcommand serves it as a
+// process. Close stops it.
+func Listen(addr, apiKey string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gemini stand-in: %w", err)
+	}
+	s := newServer(apiKey)
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Listener.Close()
+	s.Server.Listener = ln
+	s.Server.Start()
+	return s, nil
+}
+
+func newServer(apiKey string) *Server {
+	return &Server{
 		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{}, inters: map[string]Interaction{},
 		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	return s
 }
 
 // SetAuto turns automatic batches and files on (size: of each batch output).
@@ -106,6 +127,17 @@ func (s *Server) AddBatch(name string, b Batch) {
 		s.order = append(s.order, name)
 	}
 	s.batches[name] = &b
+}
+
+// Has reports whether the stand-in was told about name (batches/…,
+// files/…, or an interaction's id) or made it automatically already.
+func (s *Server) Has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, b := s.batches[name]
+	_, f := s.files[name]
+	_, i := s.inters[strings.TrimPrefix(name, "interactions/")]
+	return b || f || i
 }
 
 // ListCalls is how many pages of batches.list were served.
