@@ -238,7 +238,7 @@ func (k *Kit) Deliver(ev Event) Result { return k.DeliverWith(Static(k.Secret), 
 // delivery of a job, the stand-in is told the end the event reports (a
 // failed batch is failed in the API too), unless the test told it first.
 func (k *Kit) DeliverWith(s Signer, ev Event) Result {
-	k.agree(ev)
+	k.API.Announce(ev.Type, ev.JobID)
 	req, err := newRequest("http://receiver.test/", s, ev, time.Now())
 	if err != nil {
 		return Result{Err: err}
@@ -259,23 +259,6 @@ func (k *Kit) DeliverWith(s Signer, ev Event) Result {
 		res.Ran, res.Err = true, r.Err
 	}
 	return res
-}
-
-// agree makes the stand-in report the end ev announces, for a job it was
-// not told about: without it, its automatic mode would call every batch
-// succeeded and the built-in confirmation would land a failed one.
-func (k *Kit) agree(ev Event) {
-	if ev.JobID == "" || k.API.Has(ev.JobID) {
-		return
-	}
-	batch := map[string]string{"batch.failed": "BATCH_STATE_FAILED", "batch.cancelled": "BATCH_STATE_CANCELLED", "batch.expired": "BATCH_STATE_EXPIRED"}
-	inter := map[string]string{"interaction.failed": "failed", "interaction.cancelled": "cancelled", "interaction.requires_action": "requires_action"}
-	if st, ok := batch[ev.Type]; ok {
-		k.API.AddBatch(ev.JobID, geminitest.Batch{State: st})
-	}
-	if st, ok := inter[ev.Type]; ok {
-		k.API.AddInteraction(strings.TrimPrefix(ev.JobID, "interactions/"), geminitest.Interaction{Status: st})
-	}
 }
 
 // Runs returns every run of the handlers so far, in order.

@@ -14,12 +14,16 @@
 // (adapters/gemini/geminitest) until interrupted: every batch it is asked
 // about succeeded, with a generated output file, and every file is a
 // generated video, so a receiver pointed at it with GOOGLE_GEMINI_BASE_URL
-// lands the results of the batches the simulator announces, with no API key:
+// lands the results of the batches the simulator announces, with no API key.
+// --standin URL tells it, before each event, what the event announces, so a
+// batch.failed is failed in the API too:
 //
 //	go run ./scripts/simulator standin [--addr 127.0.0.1:8090]
+//	go run ./scripts/simulator --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret --standin http://127.0.0.1:8090
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -69,6 +74,7 @@ type options struct {
 	initialBackoff time.Duration
 	timeout        time.Duration
 	json           bool
+	standin        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.initialBackoff, "initial-backoff", 500*time.Millisecond, "wait before the first retry, doubled after each")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per attempt")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per delivery instead of a table")
+	fs.StringVar(&o.standin, "standin", "", "URL of the Gemini API stand-in (simulator standin) the receiver asks: told before each event what it announces, so a failed batch is failed in the API too")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -154,6 +161,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, s := range p.build(time.Now()) {
 		if ctx.Err() != nil {
 			break
+		}
+		if o.standin != "" && s.Kind == "event" {
+			if err := announce(ctx, o.standin, s.Delivery); err != nil {
+				fmt.Fprintln(stderr, "simulator: --standin:", err)
+				return 1
+			}
 		}
 		rep.line(s, sender.Send(ctx, o.url, s.Delivery))
 	}
@@ -329,6 +342,33 @@ func (r *reporter) summary(w io.Writer) int {
 	return 0
 }
 
+// announce tells the stand-in at base which job d's event is about and
+// what it says of it.
+func announce(ctx context.Context, base string, d gemini.Delivery) error {
+	var env gemini.Envelope
+	if err := json.Unmarshal(d.Body, &env); err != nil {
+		return nil // not an event: nothing to agree on
+	}
+	job, _ := env.Data["id"].(string)
+	if job == "" {
+		return nil
+	}
+	b, _ := json.Marshal(map[string]string{"type": env.Type, "job": job})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%s answered %s", base, resp.Status)
+	}
+	return nil
+}
+
 // StandinKey is the API key the stand-in accepts when --api-key is not given.
 const StandinKey = "standin"
 
@@ -363,6 +403,7 @@ func standin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.SetAuto(*size)
 	fmt.Fprintf(stdout, "Gemini API stand-in on %s: every batch succeeded with a %d-byte output; every file is a video.\n", s.URL, *size)
 	fmt.Fprintf(stdout, "Point the receiver at it:\n  GOOGLE_GEMINI_BASE_URL=%s GEMINI_API_KEY=%s\n", s.URL, *key)
+	fmt.Fprintf(stdout, "and the simulator, so the API agrees with the events it sends:\n  --standin %s\n", s.URL)
 	<-ctx.Done()
 	return 0
 }

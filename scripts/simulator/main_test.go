@@ -270,6 +270,17 @@ func TestStandin(t *testing.T) {
 	if code, b := get(env.Data.OutputFileURI+":download?alt=media", "standin"); code != http.StatusOK || len(b) != 4096 {
 		t.Fatalf("download: %d, %d bytes, want 4096", code, len(b))
 	}
+	// --standin: a batch.failed the simulator announces is failed in the API too.
+	failed := gemini.Delivery{ID: gemini.NewID(), EventType: "batch.failed", Body: gemini.Payload("batch.failed")}
+	if err := announce(ctx, base, failed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(failed.Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := get(env.Data.ID, "standin"); code != http.StatusOK || !strings.Contains(string(b), "BATCH_STATE_FAILED") {
+		t.Fatalf("announced failed batch: %d %s, want BATCH_STATE_FAILED", code, b)
+	}
 	cancel()
 	select {
 	case c := <-done:

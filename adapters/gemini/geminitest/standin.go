@@ -290,7 +290,46 @@ func AutoOutput(batch string) string {
 	return "files/out-" + strings.ToLower(strings.TrimPrefix(batch, "batches/"))
 }
 
+// AnnouncePath is where a sender in another process tells the stand-in
+// what an event is about to announce (POST {"type": …, "job": …}), so that
+// the API agrees with the event: see Announce.
+const AnnouncePath = "/standin/announce"
+
+// Announce makes the stand-in report the end an event of eventType
+// announces for job (batches/…, interactions/…), unless it knows the job
+// already: a failed, cancelled or expired batch, and a failed, cancelled
+// or waiting interaction. Without it, Auto would report every batch
+// succeeded and every interaction completed, and a receiver confirming a
+// batch.failed with the API would land results.
+func (s *Server) Announce(eventType, job string) {
+	if job == "" || s.Has(job) {
+		return
+	}
+	batch := map[string]string{"batch.failed": "BATCH_STATE_FAILED", "batch.cancelled": "BATCH_STATE_CANCELLED", "batch.expired": "BATCH_STATE_EXPIRED"}
+	inter := map[string]string{"interaction.failed": "failed", "interaction.cancelled": "cancelled", "interaction.requires_action": "requires_action"}
+	if st, ok := batch[eventType]; ok {
+		s.AddBatch(job, Batch{State: st})
+	}
+	if st, ok := inter[eventType]; ok {
+		s.AddInteraction(strings.TrimPrefix(job, "interactions/"), Interaction{Status: st})
+	}
+}
+
+func (s *Server) announce(w http.ResponseWriter, r *http.Request) {
+	var a struct{ Type, Job string }
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&a); err != nil || a.Type == "" || a.Job == "" {
+		apiErr(w, http.StatusBadRequest, `want {"type": EVENT_TYPE, "job": NAME}`)
+		return
+	}
+	s.Announce(a.Type, a.Job)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == AnnouncePath {
+		s.announce(w, r)
+		return
+	}
 	if r.Method != http.MethodGet {
 		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
