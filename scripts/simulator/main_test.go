@@ -226,7 +226,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // when interrupted.
 func TestStandin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errw := &syncWriter{}, &syncWriter{}
+	out, errw := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"standin", "--addr", "127.0.0.1:0", "--size", "4096"}, func(string) string { return "" }, out, errw)
@@ -290,24 +290,6 @@ func TestStandin(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stand-in did not stop")
 	}
-}
-
-// syncWriter collects what run prints while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // The local server's hints tell users to run the simulator with `go run
