@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -151,5 +152,30 @@ func TestSchemes(t *testing.T) {
 	j, err := k.Job(ev.JobID)
 	if err != nil || j == nil || j.UserMetadata["job_group"] != "nightly" {
 		t.Fatalf("job %+v (%v): user_metadata not recorded", j, err)
+	}
+}
+
+// NewRequest makes the request Gemini sends, for a server of the test's
+// own: here the kit's receiver behind httptest, over real HTTP.
+func TestNewRequestOverHTTP(t *testing.T) {
+	k := webhooktest.New(t, nil)
+	srv := httptest.NewServer(k.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		signer webhooktest.Signer
+		want   int
+	}{
+		{webhooktest.Static(k.Secret), http.StatusOK},
+		{webhooktest.Static(webhooktest.NewSecret() + "," + k.Secret), http.StatusOK}, // a rotation: either matches
+		{webhooktest.Static(webhooktest.NewSecret()), http.StatusUnauthorized},
+	} {
+		resp, err := http.DefaultClient.Do(webhooktest.NewRequest(t, srv.URL, tc.signer, webhooktest.BatchCancelled("")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+		}
 	}
 }
