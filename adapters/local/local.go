@@ -120,7 +120,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stderr, "gemini webhook receiver listening on http://%s (schemes: %v, store: %s)\n", ln.Addr(), cfg.Schemes(), cfg.IdempotencyStore)
 	if s := app.Processing.Sink; s != nil {
-		fmt.Fprintf(stderr, "finished batches land in %s; see them with: go run ./functions/local jobs list\n", s.URI(""))
+		announceLanding(stderr, s.URI(""), app.Processing.Gemini != nil)
 	}
 
 	errc := make(chan error, 1)
@@ -191,7 +191,7 @@ func announceDevSecret(w io.Writer, _ string, created bool, port string) {
 	} else {
 		fmt.Fprintf(w, "No WEBHOOK_SIGNING_SECRET set: using the development secret stored in %s\n", devSecretPath)
 	}
-	fmt.Fprintf(w, "Send Gemini-like deliveries with:\n  go run ./scripts/simulator --url http://127.0.0.1:%s --secret-file %s\n", port, devSecretPath)
+	fmt.Fprintf(w, "Send Gemini-like deliveries (from your module's folder) with:\n  %s --url http://127.0.0.1:%s --secret-file %s\n", SimulatorCommand, port, devSecretPath)
 }
 
 func sweepLoop(ctx context.Context, s interface{ Sweep(time.Time) (int, error) }, log *slog.Logger) {

@@ -67,6 +67,11 @@ func Check(ctx context.Context, l WebhookLister, receiverURLs []string, now time
 	return out, nil
 }
 
+// AdminCommand is the webhook admin CLI as its hints name it: a command
+// that works from the folder of any module requiring this one, never a
+// path of this repository.
+const AdminCommand = "go run github.com/geminiwebhooks/receiver/scripts/gemini-webhooks"
+
 // Problems is what is wrong with one webhook (nothing: nil).
 func Problems(h Webhook, receiverURLs []string, now time.Time) []Problem {
 	var out []Problem
@@ -77,7 +82,7 @@ func Problems(h Webhook, receiverURLs []string, now time.Time) []Problem {
 	case "", "enabled", "ENABLED":
 	default:
 		add(ProblemDisabled, "the webhook is "+strings.ToLower(h.State)+": Gemini sends nothing to it",
-			"fix the receiver (its logs say why deliveries failed), then: go run ./scripts/gemini-webhooks update "+h.ID+
+			"fix the receiver (its logs say why deliveries failed), then: "+AdminCommand+" update "+h.ID+
 				" --state enabled; this reconcile applies what was missed")
 	}
 	var newest time.Time
@@ -95,11 +100,11 @@ func Problems(h Webhook, receiverURLs []string, now time.Time) []Problem {
 			when = "expires at " + newest.UTC().Format(time.RFC3339)
 		}
 		add(ProblemSecretExpires, "its newest signing secret "+when+" and no newer one exists",
-			"go run ./scripts/gemini-webhooks rotate "+h.ID+" --revoke after-24h --append --secret-out <where the receiver reads its secrets>")
+			AdminCommand+" rotate "+h.ID+" --revoke after-24h --append --secret-out <where the receiver reads its secrets>")
 	}
 	if len(receiverURLs) > 0 && !matchesAny(h.URI, receiverURLs) {
 		add(ProblemOtherURI, "the webhook's URI is not this receiver ("+strings.Join(receiverURLs, ", ")+")",
-			"go run ./scripts/gemini-webhooks update "+h.ID+" --uri <this receiver's URL>, or set RECEIVER_URL to the receiver it names")
+			AdminCommand+" update "+h.ID+" --uri <this receiver's URL>, or set RECEIVER_URL to the receiver it names")
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/local"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
@@ -273,7 +274,7 @@ func testE2EStatic(t *testing.T, serverBin, simBin string) {
 	if _, err := core.DecodeSecret(secret); err != nil {
 		t.Fatalf("dev secret: %v", err)
 	}
-	command := "go run ./scripts/simulator --url " + srv.url + " --secret-file .gemini-webhooks/dev-secret"
+	command := local.SimulatorCommand + " --url " + srv.url + " --secret-file .gemini-webhooks/dev-secret"
 	if !strings.Contains(srv.svc.LogText(), command) {
 		t.Fatalf("server did not print %q:\n%s", command, srv.svc.LogText())
 	}

@@ -9,9 +9,21 @@
 //	go run ./scripts/simulator --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret
 //	go run ./scripts/simulator --url https://REGION-PROJECT.cloudfunctions.net/GeminiWebhook --secret whsec_…
 //	go run ./scripts/simulator --url http://127.0.0.1:8080 --jwt --jwks-port 8091 --wait
+//
+// The standin subcommand serves a stand-in of the Gemini API on loopback
+// (adapters/gemini/geminitest) until interrupted: every batch it is asked
+// about succeeded, with a generated output file, and every file is a
+// generated video, so a receiver pointed at it with GOOGLE_GEMINI_BASE_URL
+// lands the results of the batches the simulator announces, with no API key.
+// --standin URL tells it, before each event, what the event announces, so a
+// batch.failed is failed in the API too:
+//
+//	go run ./scripts/simulator standin [--addr 127.0.0.1:8090]
+//	go run ./scripts/simulator --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret --standin http://127.0.0.1:8090
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -27,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
 
@@ -60,6 +74,7 @@ type options struct {
 	initialBackoff time.Duration
 	timeout        time.Duration
 	json           bool
+	standin        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -86,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.initialBackoff, "initial-backoff", 500*time.Millisecond, "wait before the first retry, doubled after each")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per attempt")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per delivery instead of a table")
+	fs.StringVar(&o.standin, "standin", "", "URL of the Gemini API stand-in (simulator standin) the receiver asks: told before each event what it announces, so a failed batch is failed in the API too")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -111,6 +127,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "standin" {
+		return standin(ctx, args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -142,6 +161,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, s := range p.build(time.Now()) {
 		if ctx.Err() != nil {
 			break
+		}
+		if o.standin != "" && s.Kind == "event" {
+			if err := announce(ctx, o.standin, s.Delivery); err != nil {
+				fmt.Fprintln(stderr, "simulator: --standin:", err)
+				return 1
+			}
 		}
 		rep.line(s, sender.Send(ctx, o.url, s.Delivery))
 	}
@@ -314,5 +339,71 @@ func (r *reporter) summary(w io.Writer) int {
 	if r.failed > 0 || r.total == 0 {
 		return 1
 	}
+	return 0
+}
+
+// announce tells the stand-in at base which job d's event is about and
+// what it says of it.
+func announce(ctx context.Context, base string, d gemini.Delivery) error {
+	var env gemini.Envelope
+	if err := json.Unmarshal(d.Body, &env); err != nil {
+		return nil // not an event: nothing to agree on
+	}
+	job, _ := env.Data["id"].(string)
+	if job == "" {
+		return nil
+	}
+	b, _ := json.Marshal(map[string]string{"type": env.Type, "job": job})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%s answered %s", base, resp.Status)
+	}
+	return nil
+}
+
+// StandinKey is the API key the stand-in accepts when --api-key is not given.
+const StandinKey = "standin"
+
+// standin serves the Gemini API stand-in until ctx ends.
+func standin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulator standin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address (port 0: any free port)")
+	key := fs.String("api-key", StandinKey, "the API key it demands in x-goog-api-key")
+	size := fs.Int64("size", 64<<10, "bytes of each batch's generated output")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: simulator standin [--addr HOST:PORT] [--api-key KEY] [--size BYTES]")
+		fmt.Fprintln(stderr, "Serves a stand-in of the Gemini API (batches.get, files.get and downloads, interactions.get) until interrupted.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *size <= 0 || *key == "" {
+		fmt.Fprintln(stderr, "simulator standin: want no arguments, --size > 0 and a non-empty --api-key")
+		return 2
+	}
+	s, err := geminitest.Listen(*addr, *key)
+	if err != nil {
+		fmt.Fprintln(stderr, "simulator standin:", err)
+		return 1
+	}
+	defer s.Close()
+	s.SetAuto(*size)
+	fmt.Fprintf(stdout, "Gemini API stand-in on %s: every batch succeeded with a %d-byte output; every file is a video.\n", s.URL, *size)
+	fmt.Fprintf(stdout, "Point the receiver at it:\n  GOOGLE_GEMINI_BASE_URL=%s GEMINI_API_KEY=%s\n", s.URL, *key)
+	fmt.Fprintf(stdout, "and the simulator, so the API agrees with the events it sends:\n  --standin %s\n", s.URL)
+	<-ctx.Done()
 	return 0
 }

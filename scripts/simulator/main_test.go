@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -216,3 +219,105 @@ func TestParseFlagsErrors(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// The standin subcommand serves the Gemini API stand-in as a process: it
+// prints where, demands its key, answers any batch as succeeded with the
+// output file the simulator's events name, serves that file, and stops
+// when interrupted.
+func TestStandin(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errw := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"standin", "--addr", "127.0.0.1:0", "--size", "4096"}, func(string) string { return "" }, out, errw)
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+		if m := regexp.MustCompile(`GOOGLE_GEMINI_BASE_URL=(\S+) GEMINI_API_KEY=standin`).FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no address printed: %q %q", out.String(), errw.String())
+		}
+	}
+	get := func(path, key string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1beta/"+path, nil)
+		req.Header.Set("x-goog-api-key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	var env struct {
+		Data struct {
+			ID            string `json:"id"`
+			OutputFileURI string `json:"output_file_uri"`
+		}
+	}
+	if err := json.Unmarshal(gemini.Payload("batch.succeeded"), &env); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(env.Data.ID, "wrong"); code != http.StatusForbidden {
+		t.Fatalf("wrong key: %d, want 403", code)
+	}
+	code, b := get(env.Data.ID, "standin")
+	if code != http.StatusOK || !strings.Contains(string(b), "BATCH_STATE_SUCCEEDED") || !strings.Contains(string(b), `"responsesFile":"`+env.Data.OutputFileURI+`"`) {
+		t.Fatalf("batches.get: %d %s, want succeeded with the event's output %s", code, b, env.Data.OutputFileURI)
+	}
+	if code, b := get(env.Data.OutputFileURI+":download?alt=media", "standin"); code != http.StatusOK || len(b) != 4096 {
+		t.Fatalf("download: %d, %d bytes, want 4096", code, len(b))
+	}
+	// --standin: a batch.failed the simulator announces is failed in the API too.
+	failed := gemini.Delivery{ID: gemini.NewID(), EventType: "batch.failed", Body: gemini.Payload("batch.failed")}
+	if err := announce(ctx, base, failed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(failed.Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := get(env.Data.ID, "standin"); code != http.StatusOK || !strings.Contains(string(b), "BATCH_STATE_FAILED") {
+		t.Fatalf("announced failed batch: %d %s, want BATCH_STATE_FAILED", code, b)
+	}
+	cancel()
+	select {
+	case c := <-done:
+		if c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stand-in did not stop")
+	}
+}
+
+// The local server's hints tell users to run the simulator with `go run
+// github.com/geminiwebhooks/receiver/scripts/simulator` from their own
+// module: that works only while the simulator needs no module the local
+// server (local.Main, which their go.sum already covers) does not.
+func TestSimulatorNeedsNoModuleBeyondTheLocalServer(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := func(pkg string) map[string]bool {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", pkg)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		m := map[string]bool{}
+		for _, l := range strings.Fields(string(out)) {
+			m[l] = true
+		}
+		return m
+	}
+	local := modules("./adapters/local")
+	for m := range modules("./scripts/simulator") {
+		if !local[m] {
+			t.Errorf("the simulator needs module %s, which a user's local.Main does not link: `go run …/scripts/simulator` would fail on a missing go.sum entry in their module", m)
+		}
+	}
+}

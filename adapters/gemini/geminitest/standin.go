@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -78,14 +79,34 @@ type Server struct {
 	autoSize int64
 }
 
-// New starts a stand-in demanding apiKey.
+// New starts a stand-in demanding apiKey on a free loopback port.
 func New(apiKey string) *Server {
-	s := &Server{
+	s := newServer(apiKey)
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Listen starts a stand-in demanding apiKey on addr ("127.0.0.1:8090"; port
+// 0 picks a free one): the simulator's standin subcommand serves it as a
+// process. Close stops it.
+func Listen(addr, apiKey string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gemini stand-in: %w", err)
+	}
+	s := newServer(apiKey)
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Listener.Close()
+	s.Server.Listener = ln
+	s.Server.Start()
+	return s, nil
+}
+
+func newServer(apiKey string) *Server {
+	return &Server{
 		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{}, inters: map[string]Interaction{},
 		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	return s
 }
 
 // SetAuto turns automatic batches and files on (size: of each batch output).
@@ -106,6 +127,17 @@ func (s *Server) AddBatch(name string, b Batch) {
 		s.order = append(s.order, name)
 	}
 	s.batches[name] = &b
+}
+
+// Has reports whether the stand-in was told about name (batches/…,
+// files/…, or an interaction's id) or made it automatically already.
+func (s *Server) Has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, b := s.batches[name]
+	_, f := s.files[name]
+	_, i := s.inters[strings.TrimPrefix(name, "interactions/")]
+	return b || f || i
 }
 
 // ListCalls is how many pages of batches.list were served.
@@ -258,7 +290,46 @@ func AutoOutput(batch string) string {
 	return "files/out-" + strings.ToLower(strings.TrimPrefix(batch, "batches/"))
 }
 
+// AnnouncePath is where a sender in another process tells the stand-in
+// what an event is about to announce (POST {"type": …, "job": …}), so that
+// the API agrees with the event: see Announce.
+const AnnouncePath = "/standin/announce"
+
+// Announce makes the stand-in report the end an event of eventType
+// announces for job (batches/…, interactions/…), unless it knows the job
+// already: a failed, cancelled or expired batch, and a failed, cancelled
+// or waiting interaction. Without it, Auto would report every batch
+// succeeded and every interaction completed, and a receiver confirming a
+// batch.failed with the API would land results.
+func (s *Server) Announce(eventType, job string) {
+	if job == "" || s.Has(job) {
+		return
+	}
+	batch := map[string]string{"batch.failed": "BATCH_STATE_FAILED", "batch.cancelled": "BATCH_STATE_CANCELLED", "batch.expired": "BATCH_STATE_EXPIRED"}
+	inter := map[string]string{"interaction.failed": "failed", "interaction.cancelled": "cancelled", "interaction.requires_action": "requires_action"}
+	if st, ok := batch[eventType]; ok {
+		s.AddBatch(job, Batch{State: st})
+	}
+	if st, ok := inter[eventType]; ok {
+		s.AddInteraction(strings.TrimPrefix(job, "interactions/"), Interaction{Status: st})
+	}
+}
+
+func (s *Server) announce(w http.ResponseWriter, r *http.Request) {
+	var a struct{ Type, Job string }
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&a); err != nil || a.Type == "" || a.Job == "" {
+		apiErr(w, http.StatusBadRequest, `want {"type": EVENT_TYPE, "job": NAME}`)
+		return
+	}
+	s.Announce(a.Type, a.Job)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == AnnouncePath {
+		s.announce(w, r)
+		return
+	}
 	if r.Method != http.MethodGet {
 		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
 		return

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 )
 
 // Catalogue is every event type Gemini's webhooks guide names, plus
@@ -34,15 +36,25 @@ func Payload(eventType string) []byte {
 	return NewPayload(eventType, time.Now(), nil)
 }
 
-// NewPayload builds the body of eventType at now. userMetadata, when not
-// nil, is echoed in data as a dynamic webhook's job does. Types outside the
-// catalogue get a plain id, the shape a future type is likely to have.
+// NewPayload builds the body of eventType at now about a fresh job.
+// userMetadata, when not nil, is echoed in data as a dynamic webhook's job
+// does. Types outside the catalogue get a plain id, the shape a future type
+// is likely to have.
 func NewPayload(eventType string, now time.Time, userMetadata map[string]any) []byte {
+	d := Data(eventType, "")
+	if userMetadata != nil {
+		d["user_metadata"] = userMetadata
+	}
+	return Marshal(eventType, now, d)
+}
+
+// Marshal is the v1 envelope of eventType at now with data.
+func Marshal(eventType string, now time.Time, data map[string]any) []byte {
 	b, err := json.Marshal(Envelope{
 		Type:      eventType,
 		Version:   "v1",
 		Timestamp: now.UTC().Format(time.RFC3339),
-		Data:      eventData(eventType, userMetadata),
+		Data:      data,
 	})
 	if err != nil {
 		panic(err) // only strings and user-provided JSON values: cannot fail
@@ -50,36 +62,40 @@ func NewPayload(eventType string, now time.Time, userMetadata map[string]any) []
 	return b
 }
 
-func eventData(eventType string, userMetadata map[string]any) map[string]any {
-	batch := "batches/" + randomString(22, lower)
-	interaction := "interactions/" + randomString(22, lower)
-	var d map[string]any
+// Data is the realistic data object of eventType about job, a resource
+// name (batches/…, interactions/…, files/…; "" makes a fresh one). A
+// finished batch names the output file the API stand-in
+// (adapters/gemini/geminitest, in its automatic mode) serves for it, so a
+// receiver pointed at the stand-in lands what the event announces.
+func Data(eventType, job string) map[string]any {
+	fresh := func(prefix string) string {
+		if job != "" {
+			return job
+		}
+		return prefix + randomString(22, lower)
+	}
 	switch eventType {
 	case "batch.succeeded", "batch.completed":
-		d = map[string]any{"id": batch, "output_file_uri": "files/batch-" + randomString(16, lower), "error_count": 0}
+		batch := fresh("batches/")
+		return map[string]any{"id": batch, "output_file_uri": geminitest.AutoOutput(batch), "error_count": 0}
 	case "batch.cancelled", "batch.expired":
-		d = map[string]any{"id": batch}
+		return map[string]any{"id": fresh("batches/")}
 	case "batch.failed":
 		// Gemini does not document the code's type; numeric google.rpc codes
 		// here and status names below exercise both.
-		d = map[string]any{"id": batch, "error_code": 3, "error_message": "Invalid request: line 17 of the input file is not valid JSON."}
+		return map[string]any{"id": fresh("batches/"), "error_code": 3, "error_message": "Invalid request: line 17 of the input file is not valid JSON."}
 	case "interaction.requires_action", "interaction.completed", "interaction.cancelled":
-		d = map[string]any{"id": interaction}
+		return map[string]any{"id": fresh("interactions/")}
 	case "interaction.failed":
-		d = map[string]any{"id": interaction, "error_code": "RESOURCE_EXHAUSTED", "error_message": "Quota exceeded for the model; try again later."}
+		return map[string]any{"id": fresh("interactions/"), "error_code": "RESOURCE_EXHAUSTED", "error_message": "Quota exceeded for the model; try again later."}
 	case "video.generated":
-		file := randomString(12, lower)
-		d = map[string]any{
-			"file_id":   "files/" + file,
-			"video_uri": "https://generativelanguage.googleapis.com/v1beta/files/" + file + ":download?alt=media",
+		file := fresh("files/")
+		return map[string]any{
+			"file_id":   file,
+			"video_uri": "https://generativelanguage.googleapis.com/v1beta/" + file + ":download?alt=media",
 		}
-	default:
-		d = map[string]any{"id": "operations/" + randomString(22, lower)}
 	}
-	if userMetadata != nil {
-		d["user_metadata"] = userMetadata
-	}
-	return d
+	return map[string]any{"id": fresh("operations/")}
 }
 
 // NewID is a fresh webhook-id in the Standard Webhooks style (msg_ + 24 alphanumerics).
