@@ -3,8 +3,10 @@ package bolt
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,62 @@ func TestCrashLoopEndsInDeadLetters(t *testing.T) {
 	dl, err := p.store.ListDeadLetters(context.Background(), 0)
 	if err != nil || len(dl) != 1 || dl[0].Key != "msg_bench_0000001" || dl[0].Attempts != max {
 		t.Fatalf("dead letters %+v, %v; want msg_bench_0000001 after %d attempts", dl, err, max)
+	}
+}
+
+// Crashes charge only the attempt they interrupt: with one lane, the task
+// that runs at each of MaxAttempts crashes ends in the dead letters, and
+// the tasks queued behind it, which never started, keep every attempt and
+// run once the crashes stop. (Before, each start charged every due task.)
+func TestCrashChargesOnlyRunningAttempts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max = 3
+	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 1}
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	for run := 1; run <= max; run++ {
+		started := make(chan struct{}, 1)
+		p := newPipeline(t, path, o, hang(started))
+		if run == 1 {
+			for i := 1; i <= 3; i++ {
+				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
+					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
+				}
+			}
+		}
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d: no task ran", run)
+		}
+		p.store.Close() // the crash
+		p.stopQueue()
+	}
+
+	var mu sync.Mutex
+	ran := map[string]int{}
+	p := newPipeline(t, path, o, func(_ context.Context, ev *core.Event) error {
+		mu.Lock()
+		ran[ev.Delivery.ID]++
+		mu.Unlock()
+		return nil
+	})
+	defer p.close()
+	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
+	dl, err := p.store.ListDeadLetters(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]int{}
+	for _, d := range dl {
+		dead[d.Key] = d.Attempts
+	}
+	if want := map[string]int{"msg_bench_0000001": max}; !maps.Equal(dead, want) {
+		t.Errorf("dead letters (key: attempts) %v, want %v: only the task each crash interrupted", dead, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int{"msg_bench_0000002": 1, "msg_bench_0000003": 1}; !maps.Equal(ran, want) {
+		t.Errorf("runs after the crashes: %v, want %v", ran, want)
 	}
 }
 
@@ -172,6 +230,17 @@ func TestAttemptWrites(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
 	l, _ := NewLedger(s.DB())
 	q, _ := NewTasks(s.DB())
+	if _, err := q.Resume(ctx); err != nil { // as the worker does before its first attempt
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	begin := func(id string) (context.Context, tasks.Attempt) {
+		actx, a, err := q.BeginAttempt(ctx, tasks.Task{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return actx, a
+	}
 	q.PutTask(ctx, tasks.Task{ID: "msg_1", Body: []byte(`{}`)})
 	step := func(state jobs.JobState) func(*jobs.Job) (*jobs.Job, error) {
 		return func(j *jobs.Job) (*jobs.Job, error) {
@@ -184,7 +253,7 @@ func TestAttemptWrites(t *testing.T) {
 		}
 	}
 
-	actx, a := q.BeginAttempt(ctx)
+	actx, a := begin("msg_1")
 	l.UpdateJob(actx, "batches/a", step(jobs.JobPending))
 	j, _ := l.UpdateJob(actx, "batches/a", step(jobs.JobRunning))
 	if len(j.Events) != 2 {
@@ -207,7 +276,7 @@ func TestAttemptWrites(t *testing.T) {
 	}
 
 	q.PutTask(ctx, tasks.Task{ID: "msg_2", Body: []byte(`{}`)})
-	actx, a = q.BeginAttempt(ctx)
+	actx, a = begin("msg_2")
 	l.UpdateJob(actx, "batches/a", step(jobs.JobSucceeded))
 	l.UpdateJob(ctx, "batches/a", step(jobs.JobFailed)) // another writer, at once
 	if err := a.Done(ctx, "msg_2"); !errors.Is(err, core.ErrWriteConflict) {
@@ -221,7 +290,7 @@ func TestAttemptWrites(t *testing.T) {
 	}
 
 	// WritesNow commits what is held and writes at once afterwards.
-	actx, _ = q.BeginAttempt(ctx)
+	actx, _ = begin("msg_3")
 	l.UpdateJob(actx, "batches/b", step(jobs.JobPending))
 	now, err := core.WritesNow(actx)
 	if err != nil {

@@ -243,8 +243,8 @@ func (w *Queue) poke() {
 }
 
 // Run processes tasks until ctx ends, then waits for the attempts in
-// flight (their context ends with ctx; they are put back as they were) and
-// records the clean stop (TxStore).
+// flight (their context ends with ctx; they are put back as they were,
+// uncharged).
 func (w *Queue) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if !w.load(ctx) {
@@ -274,8 +274,8 @@ func (w *Queue) Run(ctx context.Context) {
 	}
 }
 
-// stop waits for the attempts in flight and, with a TxStore, records that
-// none is running, so that the next start charges no attempt.
+// stop waits for the attempts in flight (each ended, so that the next start
+// charges none of them) and, with a TxStore, releases what the run held.
 func (w *Queue) stop(wg *sync.WaitGroup) {
 	wg.Wait()
 	if w.tx == nil {
@@ -284,14 +284,15 @@ func (w *Queue) stop(wg *sync.WaitGroup) {
 	sctx, cancel := context.WithTimeout(context.Background(), w.o.StoreTimeout)
 	defer cancel()
 	if err := w.tx.Stop(sctx); err != nil {
-		w.o.Logger.Warn("worker: cannot record the clean stop; the next start charges the queued tasks an attempt", "error", err.Error())
+		w.o.Logger.Warn("worker: cannot release the task store", "error", err.Error())
 	}
 }
 
 // load schedules the tasks a previous run left in the store, retrying
-// until the store answers; false when ctx ended first. A TxStore charges
-// the tasks that may have been running an attempt; one that has none left
-// becomes a dead letter without running again.
+// until the store answers; false when ctx ended first. The attempts a crash
+// interrupted are charged (by a TxStore's Resume, or by begin before they
+// ran); a task that has none left becomes a dead letter without running
+// again: its last attempt took the process down.
 func (w *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
@@ -299,7 +300,7 @@ func (w *Queue) load(ctx context.Context) bool {
 		cancel()
 		if err == nil {
 			for _, t := range tasks {
-				if w.tx != nil && t.Attempts >= w.o.MaxAttempts {
+				if t.Attempts >= w.o.MaxAttempts {
 					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
 					w.deadLetter(context.WithoutCancel(ctx), t, w.o.Logger.With("webhook_id", t.ID))
 					continue
@@ -318,13 +319,12 @@ func (w *Queue) load(ctx context.Context) bool {
 }
 
 // list reads the queued tasks at start-up; a TxStore charges one attempt to
-// each that was due (a task waiting for its retry was not running).
+// each whose attempt the crash interrupted, and to no other.
 func (w *Queue) list(ctx context.Context) ([]Task, error) {
 	if w.tx == nil {
 		return w.o.Tasks.ListTasks(ctx)
 	}
-	now := w.o.Clock()
-	return w.tx.Resume(ctx, func(t Task) bool { return !t.NotBefore.After(now) })
+	return w.tx.Resume(ctx)
 }
 
 // dispatch starts due tasks while there is room and returns when the next
@@ -390,6 +390,7 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		w.schedule(t, false)
 		return
 	}
+	defer outcome.End()
 	ev, err := t.Event()
 	if err == nil {
 		pctx, cancel := context.WithTimeout(actx, w.o.TaskTimeout)
@@ -444,13 +445,14 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 }
 
 // begin starts an attempt of t: the context to process it in and how its
-// outcome is committed. A store that is no TxStore has the attempt
-// counted before it runs, so that a task that crashes the process every
-// time still ends as a dead letter.
+// outcome is committed. Only an attempt that starts is ever charged: a
+// TxStore records its start (charged at the next start-up if a crash
+// interrupts it); a store that is no TxStore has it counted before it runs.
+// Either way a task that crashes the process every time ends as a dead
+// letter, and the tasks that wait meanwhile lose nothing.
 func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, error) {
 	if w.tx != nil {
-		actx, a := w.tx.BeginAttempt(ctx)
-		return actx, a, nil
+		return w.tx.BeginAttempt(ctx, *t)
 	}
 	t.Attempts++
 	if err := w.put(ctx, *t); err != nil {
@@ -461,7 +463,8 @@ func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, e
 }
 
 // abandon leaves t as it was before an attempt that a shutdown interrupted.
-// A TxStore's attempt wrote nothing yet (its writes are dropped).
+// A TxStore's attempt wrote nothing yet (its writes are dropped, and End
+// forgets its start).
 func (w *Queue) abandon(ctx context.Context, t Task) {
 	if w.tx == nil {
 		t.Attempts--
@@ -487,6 +490,9 @@ func (a storeAttempt) Done(ctx context.Context, id string) error {
 }
 
 func (a storeAttempt) Retry(ctx context.Context, t Task) error { return a.w.put(ctx, t) }
+
+// End does nothing: the attempt was counted when it began.
+func (storeAttempt) End() {}
 
 // hold counts t in the backlog (w.mu held).
 func (w *Queue) hold(t Task) {

@@ -178,6 +178,29 @@ func TestWorkerResumesOnStart(t *testing.T) {
 	}
 }
 
+// A store that is no TxStore counts an attempt as it begins, so a task
+// found at start-up with no attempt left took the process down during its
+// last one: it becomes a dead letter without running again, like a
+// TxStore's; a task that never started keeps all its attempts.
+func TestWorkerNoAttemptLeftAtStart(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	poison := tasks.NewTask(event("poison", core.BatchSucceeded), time.Now())
+	poison.Attempts = 2 // both began, neither recorded an outcome
+	store.PutTask(ctx, poison)
+	store.PutTask(ctx, tasks.NewTask(event("queued", core.BatchSucceeded), time.Now()))
+	p := newScripted(func(string, int) error { return nil })
+	r := startWorker(t, store, p, 2)
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+	if p.count("poison") != 0 || p.count("queued") != 1 {
+		t.Fatalf("runs: poison %d, queued %d; want 0 and 1", p.count("poison"), p.count("queued"))
+	}
+	dl, _ := r.dead.ListDeadLetters(ctx, 0)
+	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].Attempts != 2 {
+		t.Fatalf("dead letters %+v, want poison after 2 attempts", dl)
+	}
+}
+
 // A shutdown in the middle of an attempt puts the task back unchanged.
 func TestWorkerShutdownKeepsTask(t *testing.T) {
 	ctx := context.Background()
