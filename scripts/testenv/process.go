@@ -55,8 +55,8 @@ func StartProc(ctx context.Context, spec ProcSpec) (*Service, error) {
 		os.Remove(logf.Name())
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
-	s := &Service{Name: spec.Name, Host: host, cmd: cmd, log: logf}
 	exited := make(chan struct{})
+	s := &Service{Name: spec.Name, Host: host, cmd: cmd, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	timeout := spec.Timeout

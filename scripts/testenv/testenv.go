@@ -23,6 +23,8 @@ type Service struct {
 	Host string // 127.0.0.1:port
 	cmd  *exec.Cmd
 	log  *os.File
+	// exited is closed once the leader process has been waited for.
+	exited chan struct{}
 	// shutdown, when set, asks the service to stop before its group is killed.
 	shutdown func()
 }
@@ -57,8 +59,8 @@ func Start(ctx context.Context, name string, timeout time.Duration, argv func(ho
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &Service{Name: name, Host: host, cmd: cmd, log: logf}
 	exited := make(chan struct{})
+	s := &Service{Name: name, Host: host, cmd: cmd, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	deadline := time.Now().Add(timeout)
@@ -107,6 +109,20 @@ func (s *Service) Stop() {
 	}()
 	<-done
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	s.log.Close()
+	os.Remove(s.log.Name())
+}
+
+// Kill ends the service's process group with SIGKILL, as a crash or the
+// OOM killer would (nothing of it runs afterwards), and waits until its
+// leader has exited. Stop does nothing after it.
+func (s *Service) Kill() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.exited
+	s.cmd = nil // its group id may belong to someone else now
 	s.log.Close()
 	os.Remove(s.log.Name())
 }
