@@ -132,6 +132,81 @@ func TestCrashChargesOnlyRunningAttempts(t *testing.T) {
 	}
 }
 
+// A crash loop caused by one poison event, with other tasks running beside
+// it at each crash: the poison ends in the dead letters after MaxAttempts
+// crashes, and no other task does. The tasks interrupted by two crashes run
+// apart from each other (SuspectCrashes), so that the poison, once a
+// suspect, is never again running when an innocent suspect is.
+func TestPoisonCrashLoopDeadLettersOnlyThePoison(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max, poison = 4, "msg_bench_0000004"
+	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 4}
+	wh, _ := standardwebhooks.NewWebhook(benchSecret)
+	var mu sync.Mutex
+	completed := map[string]int{}
+	handler := func(started chan<- struct{}) core.HandlerFunc {
+		return func(ctx context.Context, ev *core.Event) error {
+			if ev.Delivery.ID == poison {
+				if started == nil {
+					t.Error("the poison ran after its last attempt")
+					return nil
+				}
+				started <- struct{}{} // the test crashes the process now
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			select {
+			case <-time.After(300 * time.Millisecond): // running when the poison crashes
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			mu.Lock()
+			completed[ev.Delivery.ID]++
+			mu.Unlock()
+			return nil
+		}
+	}
+	for run := 1; run <= max; run++ {
+		started := make(chan struct{}, 1)
+		p := newPipeline(t, path, o, handler(started))
+		if run == 1 {
+			for i := 1; i <= 6; i++ {
+				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
+					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
+				}
+			}
+		}
+		select {
+		case <-started:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: the poison did not run", run)
+		}
+		p.store.Close() // the crash the poison causes
+		p.stopQueue()
+	}
+
+	p := newPipeline(t, path, o, handler(nil))
+	defer p.close()
+	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
+	dl, err := p.store.ListDeadLetters(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]int{}
+	for _, d := range dl {
+		dead[d.Key] = d.Attempts
+	}
+	if want := map[string]int{poison: max}; !maps.Equal(dead, want) {
+		t.Errorf("dead letters (key: attempts) %v, want %v: the poison only", dead, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{"msg_bench_0000001": 1, "msg_bench_0000002": 1, "msg_bench_0000003": 1, "msg_bench_0000005": 1, "msg_bench_0000006": 1}
+	if !maps.Equal(completed, want) {
+		t.Errorf("completed runs %v, want %v", completed, want)
+	}
+}
+
 // A clean stop in the middle of an attempt costs the task nothing: the
 // next start charges no attempt, however often it happens.
 func TestCleanStopChargesNothing(t *testing.T) {

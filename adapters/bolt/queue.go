@@ -193,6 +193,7 @@ func (q *Tasks) Resume(context.Context) ([]tasks.Task, error) {
 				continue // not started, or its attempt was settled
 			}
 			out[i].Attempts++
+			out[i].Crashes++
 			v, err := json.Marshal(out[i])
 			if err != nil {
 				return err

@@ -47,6 +47,16 @@ type QueueOptions struct {
 	Clock           func() time.Time
 }
 
+// SuspectCrashes is the number of crashes that must have interrupted a
+// task's attempts before it becomes a suspect: suspects run one at a time
+// (beside the other tasks), so that a task that takes the process down is
+// never again running when another suspect is. The tasks that happened to
+// run beside it when it crashed are charged at most twice, once per
+// crash before they became suspects, and with MaxAttempts of 3 or more only
+// the poison event ends in the dead letters; a single crash (an OOM kill, a
+// deploy) slows nothing down.
+const SuspectCrashes = 2
+
 // Defaults of the backlog's bounds.
 const (
 	DefaultMaxBacklog      = 10000
@@ -73,6 +83,8 @@ type Queue struct {
 	ready   []string        // ids due now, oldest first (may hold stale ids)
 	waiting retryHeap       // ids due later, by NotBefore (may hold stale entries)
 	running map[string]bool
+	suspect bool     // a suspect (SuspectCrashes) is running
+	apart   []string // suspects due meanwhile, in order (may hold stale ids)
 }
 
 // NewQueue checks o and applies its defaults; Run starts it.
@@ -343,6 +355,12 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 		if !ok || w.running[id] || t.NotBefore.After(now) {
 			continue // stale: started already, or rescheduled later
 		}
+		suspect := t.Crashes >= SuspectCrashes
+		if suspect && w.suspect {
+			w.apart = append(w.apart, id)
+			continue
+		}
+		w.suspect = w.suspect || suspect
 		delete(w.pending, id)
 		w.running[id] = true
 		wg.Add(1)
@@ -351,6 +369,12 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			w.attempt(ctx, t)
 			w.mu.Lock()
 			delete(w.running, id)
+			if suspect {
+				// The next suspect goes first.
+				w.suspect = false
+				w.ready = append(w.apart, w.ready...)
+				w.apart = nil
+			}
 			w.mu.Unlock()
 			w.poke()
 		}()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,6 +199,63 @@ func TestWorkerNoAttemptLeftAtStart(t *testing.T) {
 	dl, _ := r.dead.ListDeadLetters(ctx, 0)
 	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].Attempts != 2 {
 		t.Fatalf("dead letters %+v, want poison after 2 attempts", dl)
+	}
+}
+
+// Suspects (tasks that SuspectCrashes crashes interrupted) run one at a
+// time, in order; the other tasks run beside them.
+func TestSuspectsRunApart(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	for _, id := range []string{"s1", "s2", "s3", "t1", "t2"} {
+		tk := tasks.NewTask(event(id, core.BatchSucceeded), time.Now())
+		if id[0] == 's' {
+			tk.Crashes, tk.Attempts = tasks.SuspectCrashes, tasks.SuspectCrashes
+		}
+		store.PutTask(ctx, tk)
+	}
+	var mu sync.Mutex
+	var order []string
+	running := map[string]bool{}
+	overlap := map[string]bool{} // a task that ran while a suspect did (another one, for a suspect)
+	p := core.HandlerFunc(func(_ context.Context, ev *core.Event) error {
+		id := ev.Delivery.ID
+		mu.Lock()
+		for other := range running {
+			if other[0] == 's' {
+				overlap[id] = true
+			}
+			if id[0] == 's' {
+				overlap[other] = true
+			}
+		}
+		running[id] = true
+		order = append(order, id)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		delete(running, id)
+		mu.Unlock()
+		return nil
+	})
+	r := startWorker(t, store, p, 5)
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if overlap["s1"] || overlap["s2"] || overlap["s3"] {
+		t.Errorf("two suspects ran at once (order %v)", order)
+	}
+	if !overlap["t1"] || !overlap["t2"] {
+		t.Errorf("the other tasks waited for the suspects (order %v)", order)
+	}
+	var suspects []string
+	for _, id := range order {
+		if id[0] == 's' {
+			suspects = append(suspects, id)
+		}
+	}
+	if !slices.Equal(suspects, []string{"s1", "s2", "s3"}) {
+		t.Errorf("suspects ran %v, want s1 s2 s3, each once", suspects)
 	}
 }
 

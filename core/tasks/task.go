@@ -16,8 +16,11 @@ type Task struct {
 	Body       []byte      `json:"body"`
 	EnqueuedAt time.Time   `json:"enqueued_at"`
 	Attempts   int         `json:"attempts,omitempty"` // attempts started
-	NotBefore  time.Time   `json:"not_before,omitzero"`
-	LastError  string      `json:"last_error,omitempty"`
+	// Crashes counts the attempts a crash interrupted (TxStore.Resume); from
+	// SuspectCrashes on the task is a suspect, run apart (Queue).
+	Crashes   int       `json:"crashes,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
 
 	// parsed is the event the task was made from, in this process (never
 	// stored): the worker need not parse the body again.
@@ -66,11 +69,12 @@ type Store interface {
 //     which the ledger of the same database fills; the attempt's outcome
 //     commits them with the task's deletion or reschedule: the processing is
 //     one commit.
-//   - Resume, at start-up and in one transaction, charges one attempt to each
-//     task whose attempt the previous run started and never settled (the
-//     ones a crash interrupted), and to no other, so that a task that crashes
-//     the process every time still ends as a dead letter while the tasks
-//     queued behind it keep theirs. Stop releases what the run held.
+//   - Resume, at start-up and in one transaction, charges one attempt (and
+//     one crash, Task.Crashes) to each task whose attempt the previous run
+//     started and never settled (the ones a crash interrupted), and to no
+//     other, so that a task that crashes the process every time still ends
+//     as a dead letter while the tasks queued behind it keep theirs. Stop
+//     releases what the run held.
 type TxStore interface {
 	Store
 	PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time.Time, t Task) (core.ClaimResult, error)
