@@ -3,7 +3,9 @@ package local_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -21,23 +23,22 @@ import (
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
-// The local server SIGKILLed again and again while a backlog waits, as an
-// OOM killer or a crash loop would, and restarted at once each time: a
-// crash charges an attempt only to the tasks it interrupted, so every
-// delivery answered 2xx runs its handler, none runs again once its
-// processing committed, and no dead letter is a task that never ran. (Each
-// start used to charge every queued task: after MAX_ATTEMPTS crashes the
-// backlog became dead letters that had never run.)
-func TestKilledDuringBacklog(t *testing.T) {
+// crashRig runs the slowhandler server (testdata) on one port and one
+// state file across restarts, and plays Gemini against it.
+type crashRig struct {
+	t                      *testing.T
+	bin, dir, host, secret string
+	runsFile, statePath    string
+	port                   int
+	env                    []string // extra variables
+	mu                     sync.Mutex
+	acceptedAt             map[string]time.Time // when each delivery was answered 2xx
+}
+
+func newCrashRig(t *testing.T, env ...string) *crashRig {
 	if testing.Short() {
 		t.Skip("builds and crashes the local server")
 	}
-	const (
-		deliveries = 3000
-		kills      = 8
-		maxAtt     = 5 // MAX_ATTEMPTS: fewer crashes than kills
-		handler    = 200 * time.Millisecond
-	)
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -53,47 +54,50 @@ func TestKilledDuringBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := "127.0.0.1:" + strconv.Itoa(port) // the same on every start, as Gemini knows one URL
-	secret, runsFile, statePath := gemini.NewSecret(), filepath.Join(dir, "runs.txt"), filepath.Join(dir, "state.db")
-	start := func(run int) *testenv.Service {
-		t.Helper()
-		stdout, err := os.Create(filepath.Join(dir, fmt.Sprintf("stdout-%d.jsonl", run)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stdout.Close()
-		svc, err := testenv.StartProc(context.Background(), testenv.ProcSpec{
-			Name: "slowhandler",
-			Argv: func(string) []string { return []string{bin} },
-			Env: func(string) []string {
-				return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PORT=" + strconv.Itoa(port),
-					"WEBHOOK_SIGNING_SECRET=" + secret, "STATE_PATH=" + statePath, "MAX_ATTEMPTS=" + strconv.Itoa(maxAtt),
-					"HANDLER_SLEEP=" + handler.String(), "RUNS_FILE=" + runsFile, "RUN=" + strconv.Itoa(run)}
-			},
-			Dir:     dir,
-			Stdout:  stdout,
-			Ready:   func(ctx context.Context, _ string) error { return testenv.HTTPAnswers(ctx, host) },
-			Timeout: 30 * time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc
-	}
+	return &crashRig{t: t, bin: bin, dir: dir, port: port,
+		host:   "127.0.0.1:" + strconv.Itoa(port), // the same on every start, as Gemini knows one URL
+		secret: gemini.NewSecret(), runsFile: filepath.Join(dir, "runs.txt"), statePath: filepath.Join(dir, "state.db"),
+		env: env, acceptedAt: map[string]time.Time{}}
+}
 
-	// Gemini: every delivery retried until it is answered 2xx; acceptedAt
-	// is when that answer came.
-	var mu sync.Mutex
-	acceptedAt := make(map[string]time.Time, deliveries)
-	ds := make([]gemini.Delivery, deliveries)
-	for i := range ds {
-		ds[i] = gemini.Delivery{ID: gemini.NewID(), EventType: "batch.failed", Body: gemini.Payload("batch.failed")}
+// start runs the server as run number run (its handler records it).
+func (c *crashRig) start(run int) *testenv.Service {
+	c.t.Helper()
+	svc, err := c.tryStart(run)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	svc := start(1)
-	defer func() { svc.Stop() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	sender := &gemini.Sender{Signer: gemini.StaticSigner{Secret: secret}, MaxAttempts: 1 << 20,
+	return svc
+}
+
+// tryStart is start; the process may die before it is ready
+// (testenv.ErrExited).
+func (c *crashRig) tryStart(run int) (*testenv.Service, error) {
+	stdout, err := os.Create(filepath.Join(c.dir, fmt.Sprintf("stdout-%d.jsonl", run)))
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	return testenv.StartProc(context.Background(), testenv.ProcSpec{
+		Name: "slowhandler",
+		Argv: func(string) []string { return []string{c.bin} },
+		Env: func(string) []string {
+			return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + c.dir, "PORT=" + strconv.Itoa(c.port),
+				"WEBHOOK_SIGNING_SECRET=" + c.secret, "STATE_PATH=" + c.statePath, "HANDLER_SLEEP=200ms",
+				"RUNS_FILE=" + c.runsFile, "RUN=" + strconv.Itoa(run)}, c.env...)
+		},
+		Dir:     c.dir,
+		Stdout:  stdout,
+		Ready:   func(ctx context.Context, _ string) error { return testenv.HTTPAnswers(ctx, c.host) },
+		Timeout: 30 * time.Second,
+	})
+}
+
+// send delivers ds as Gemini does, each retried until it is answered 2xx,
+// 32 at a time, in the background; wait returns when all are answered (or
+// ctx ended).
+func (c *crashRig) send(ctx context.Context, ds []gemini.Delivery) (wait func()) {
+	sender := &gemini.Sender{Signer: gemini.StaticSigner{Secret: c.secret}, MaxAttempts: 1 << 20,
 		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Timeout: 5 * time.Second,
 		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
 	var senders sync.WaitGroup
@@ -101,10 +105,10 @@ func TestKilledDuringBacklog(t *testing.T) {
 	for range 32 {
 		senders.Go(func() {
 			for d := range next {
-				if r := sender.Send(ctx, "http://"+host+"/", d); r.Err == nil && r.Status/100 == 2 {
-					mu.Lock()
-					acceptedAt[d.ID] = time.Now()
-					mu.Unlock()
+				if r := sender.Send(ctx, "http://"+c.host+"/", d); r.Err == nil && r.Status/100 == 2 {
+					c.mu.Lock()
+					c.acceptedAt[d.ID] = time.Now()
+					c.mu.Unlock()
 				}
 			}
 		})
@@ -119,6 +123,44 @@ func TestKilledDuringBacklog(t *testing.T) {
 			}
 		}
 	}()
+	return senders.Wait
+}
+
+// accepted is a copy of the deliveries answered 2xx so far.
+func (c *crashRig) accepted() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.acceptedAt)
+}
+
+// deliveries makes n batch.failed events as Gemini sends them.
+func deliveries(n int) []gemini.Delivery {
+	ds := make([]gemini.Delivery, n)
+	for i := range ds {
+		ds[i] = gemini.Delivery{ID: gemini.NewID(), EventType: "batch.failed", Body: gemini.Payload("batch.failed")}
+	}
+	return ds
+}
+
+// The local server SIGKILLed again and again while a backlog waits, as an
+// OOM killer or a crash loop would, and restarted at once each time: a
+// crash charges an attempt only to the tasks it interrupted, so every
+// delivery answered 2xx runs its handler, none runs again once its
+// processing committed, and no dead letter is a task that never ran. (Each
+// start used to charge every queued task: after MAX_ATTEMPTS crashes the
+// backlog became dead letters that had never run.)
+func TestKilledDuringBacklog(t *testing.T) {
+	const (
+		n      = 3000
+		kills  = 8
+		maxAtt = 5 // MAX_ATTEMPTS: fewer crashes than kills
+	)
+	c := newCrashRig(t, "MAX_ATTEMPTS="+strconv.Itoa(maxAtt))
+	svc := c.start(1)
+	defer func() { svc.Stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sent := c.send(ctx, deliveries(n))
 
 	// The crashes, at random moments. After each, the state file (nobody
 	// holds it then) tells which accepted deliveries were settled by then:
@@ -129,21 +171,20 @@ func TestKilledDuringBacklog(t *testing.T) {
 		time.Sleep(300*time.Millisecond + rand.N(600*time.Millisecond))
 		svc.Kill()
 		exited := time.Now()
-		queued, dead := snapshot(t, statePath)
+		queued, dead := snapshot(t, c.statePath)
 		backlog[run] = len(queued)
-		mu.Lock()
-		for id, at := range acceptedAt {
+		for id, at := range c.accepted() {
 			if _, ok := settledBy[id]; !ok && at.Before(exited) && !queued[id] {
 				settledBy[id] = run
 			}
 		}
-		mu.Unlock()
-		svc = start(run + 1)
+		svc = c.start(run + 1)
 		t.Logf("kill %d: %d tasks queued, %d dead letters", run, len(queued), len(dead))
 	}
-	senders.Wait()
-	if len(acceptedAt) != deliveries {
-		t.Fatalf("%d of %d deliveries answered 2xx before the deadline", len(acceptedAt), deliveries)
+	sent()
+	acceptedAt := c.accepted()
+	if len(acceptedAt) != n {
+		t.Fatalf("%d of %d deliveries answered 2xx before the deadline", len(acceptedAt), n)
 	}
 	// The first MAX_ATTEMPTS crashes must each have interrupted a backlog,
 	// or the test proved nothing (3,000 tasks of 200 ms on 128 lanes take
@@ -152,22 +193,11 @@ func TestKilledDuringBacklog(t *testing.T) {
 		t.Fatalf("the queue was empty at kill %d (backlogs %v): too few deliveries for these crashes", maxAtt, backlog)
 	}
 
-	// Drain: until every delivery ran to its end, or nothing moves for 5 s.
-	last, lastChange := 0, time.Now()
-	for {
-		runs := readRuns(t, runsFile)
-		if ended(runs) == deliveries || time.Since(lastChange) > 5*time.Second || ctx.Err() != nil {
-			break
-		}
-		if len(runs) != last {
-			last, lastChange = len(runs), time.Now()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.drain(ctx, n)
 	svc.Stop()
 	svc = nil
-	queued, dead := snapshot(t, statePath)
-	runs := readRuns(t, runsFile)
+	queued, dead := snapshot(t, c.statePath)
+	runs := readRuns(t, c.runsFile)
 
 	var neverRan, deadNeverRan, ranAgain []string
 	for id := range acceptedAt {
@@ -189,7 +219,7 @@ func TestKilledDuringBacklog(t *testing.T) {
 	}
 	t.Logf("backlog at each kill %v; after the drain: %d queued, %d dead letters; %d deliveries ran to their end", backlog[1:], len(queued), len(dead), ended(runs))
 	if len(neverRan) > 0 {
-		t.Errorf("%d of %d deliveries answered 2xx never ran their handler, e.g. %v", len(neverRan), deliveries, first(neverRan))
+		t.Errorf("%d of %d deliveries answered 2xx never ran their handler, e.g. %v", len(neverRan), n, first(neverRan))
 	}
 	if len(deadNeverRan) > 0 {
 		t.Errorf("%d dead letters never ran their handler, e.g. %v", len(deadNeverRan), first(deadNeverRan))
@@ -199,6 +229,22 @@ func TestKilledDuringBacklog(t *testing.T) {
 	}
 	if len(queued) > 0 {
 		t.Errorf("%d tasks still queued after the drain", len(queued))
+	}
+}
+
+// drain waits until n deliveries ran their handler to its end, or nothing
+// moves for 5 s, or ctx ends.
+func (c *crashRig) drain(ctx context.Context, n int) {
+	last, lastChange := 0, time.Now()
+	for {
+		runs := readRuns(c.t, c.runsFile)
+		if ended(runs) >= n || time.Since(lastChange) > 5*time.Second || ctx.Err() != nil {
+			return
+		}
+		if l := records(runs); l != last {
+			last, lastChange = l, time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -269,6 +315,15 @@ func readRuns(t *testing.T, path string) map[string][]handlerRun {
 	return out
 }
 
+// records counts the lines of the handler's record.
+func records(runs map[string][]handlerRun) int {
+	n := 0
+	for _, rs := range runs {
+		n += len(rs)
+	}
+	return n
+}
+
 // ended counts the deliveries whose handler ran to its end at least once.
 func ended(runs map[string][]handlerRun) int {
 	n := 0
@@ -278,6 +333,93 @@ func ended(runs map[string][]handlerRun) int {
 		}
 	}
 	return n
+}
+
+// A delivery whose handler takes the process down at every attempt (it
+// SIGKILLs itself), sent among a backlog, the server restarted at once each
+// time it dies: the crash loop ends after MAX_ATTEMPTS crashes with that
+// delivery in the dead letters, and every other delivery runs to its end,
+// none a dead letter. The poison's id comes first in the queue's order, so
+// each restart starts it with the next 127 tasks. (Each start used to
+// charge every queued task, and then only the interrupted ones, which were
+// the same 127 each time: dead letters too.)
+func TestPoisonEventCrashLoop(t *testing.T) {
+	const n, maxAtt = 400, 5
+	poison := gemini.Delivery{ID: "msg_000000000000000000poison", EventType: "batch.failed", Body: gemini.Payload("batch.failed")}
+	c := newCrashRig(t, "MAX_ATTEMPTS="+strconv.Itoa(maxAtt), "POISON_ID="+poison.ID)
+	svc := c.start(1)
+	defer func() { svc.Stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sent := make(chan struct{})
+	go func() { c.send(ctx, slices.Insert(deliveries(n), n/4, poison))(); close(sent) }()
+
+	crashes := 0
+	restart := func() {
+		for {
+			svc.Kill() // reaps it
+			crashes++
+			if crashes > maxAtt {
+				t.Fatalf("the server died %d times, MAX_ATTEMPTS is %d", crashes, maxAtt)
+			}
+			var err error
+			if svc, err = c.tryStart(crashes + 1); err == nil {
+				return
+			} else if !errors.Is(err, testenv.ErrExited) {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Until all are answered, the server has lived 2 s since its last
+	// start (the crash loop is over) and the backlog drained.
+	started, sentAll := time.Now(), false
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-svc.Exited():
+			restart()
+			started = time.Now()
+		case <-sent:
+			sent, sentAll = nil, true
+		case <-tick.C:
+			if sentAll && time.Since(started) > 2*time.Second {
+				c.drain(ctx, n)
+				done = true
+			}
+		case <-ctx.Done():
+			t.Fatal("the deliveries were not all answered 2xx in time")
+		}
+	}
+	select {
+	case <-svc.Exited():
+		t.Fatal("the server died after the drain")
+	default:
+	}
+	svc.Stop()
+	svc = nil
+	queued, dead := snapshot(t, c.statePath)
+	runs := readRuns(t, c.runsFile)
+	if len(c.accepted()) != n+1 {
+		t.Fatalf("%d of %d deliveries answered 2xx", len(c.accepted()), n+1)
+	}
+	t.Logf("%d crashes; %d queued, %d dead letters; %d deliveries ran to their end", crashes, len(queued), len(dead), ended(runs))
+	if crashes != maxAtt || len(runs[poison.ID]) != maxAtt {
+		t.Errorf("the poison crashed the server %d times and started %d times, want %d", crashes, len(runs[poison.ID]), maxAtt)
+	}
+	if want := map[string]bool{poison.ID: true}; !maps.Equal(dead, want) {
+		var keys []string
+		for k := range dead {
+			keys = append(keys, k)
+		}
+		t.Errorf("%d dead letters, want the poison only; e.g. %v", len(dead), first(keys))
+	}
+	if got := ended(runs); got != n {
+		t.Errorf("%d deliveries ran to their end, want %d", got, n)
+	}
+	if len(queued) > 0 {
+		t.Errorf("%d tasks still queued after the drain", len(queued))
+	}
 }
 
 func first(ids []string) []string {

@@ -1,11 +1,13 @@
 package tasks
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ const (
 	DefaultRetryBackoff = 2 * time.Second
 	MaxRetryBackoff     = 5 * time.Minute
 	DefaultTaskTimeout  = 30 * time.Minute
+	DefaultSuspectAlone = 10 * time.Second
 )
 
 // QueueOptions configure a Queue. Tasks, Processor and DeadLetters are required.
@@ -37,6 +40,7 @@ type QueueOptions struct {
 	Concurrency  int           // tasks processed at once; 0: DefaultConcurrency (128)
 	RetryBackoff time.Duration // wait after the first failure, doubled after each (max 5 min); 0: 2 s
 	TaskTimeout  time.Duration // bound of one attempt; 0: 30 min
+	SuspectAlone time.Duration // how long a suspect runs alone (SuspectCrashes); 0: 10 s
 	StoreTimeout time.Duration // bound of each task store call; 0: 5 s
 	// The backlog's bounds (tasks queued or running, and their bodies'
 	// bytes, which the queue holds in memory): past either, Enqueue fails
@@ -48,13 +52,16 @@ type QueueOptions struct {
 }
 
 // SuspectCrashes is the number of crashes that must have interrupted a
-// task's attempts before it becomes a suspect: suspects run one at a time
-// (beside the other tasks), so that a task that takes the process down is
-// never again running when another suspect is. The tasks that happened to
-// run beside it when it crashed are charged at most twice, once per
-// crash before they became suspects, and with MaxAttempts of 3 or more only
-// the poison event ends in the dead letters; a single crash (an OOM kill, a
-// deploy) slows nothing down.
+// task's attempts before it becomes a suspect. Suspects run first after a
+// start, one at a time, and each alone for its first SuspectAlone (10 s):
+// no other task starts meanwhile, so the crashes of a poison event, once it
+// is a suspect, interrupt nothing else (a later crash of a slow suspect
+// interrupts the tasks that started beside it after that time, at most
+// twice each before they are suspects too). The tasks that happened to run
+// beside a poison event are thus charged at most twice for its crashes, and
+// with MaxAttempts of 3 or more only the poison event ends in the dead
+// letters. One crash (an OOM kill, a deploy) makes no suspect and slows
+// nothing down.
 const SuspectCrashes = 2
 
 // Defaults of the backlog's bounds.
@@ -76,15 +83,16 @@ type Queue struct {
 	tx   TxStore // o.Tasks when it is one, else nil
 	wake chan struct{}
 
-	mu      sync.Mutex
-	held    map[string]int  // every task in the queue (pending, waiting or running): its body's size
-	heldB   int64           // the sum of held
-	pending map[string]Task // scheduled, not running: the latest version of each
-	ready   []string        // ids due now, oldest first (may hold stale ids)
-	waiting retryHeap       // ids due later, by NotBefore (may hold stale entries)
-	running map[string]bool
-	suspect bool     // a suspect (SuspectCrashes) is running
-	apart   []string // suspects due meanwhile, in order (may hold stale ids)
+	mu         sync.Mutex
+	held       map[string]int  // every task in the queue (pending, waiting or running): its body's size
+	heldB      int64           // the sum of held
+	pending    map[string]Task // scheduled, not running: the latest version of each
+	ready      []string        // ids due now, oldest first (may hold stale ids)
+	waiting    retryHeap       // ids due later, by NotBefore (may hold stale entries)
+	running    map[string]bool
+	suspect    bool      // a suspect (SuspectCrashes) is running
+	aloneUntil time.Time // until then it runs alone
+	apart      []string  // suspects due while one runs, in order (may hold stale ids)
 }
 
 // NewQueue checks o and applies its defaults; Run starts it.
@@ -106,6 +114,9 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 	}
 	if o.TaskTimeout <= 0 {
 		o.TaskTimeout = DefaultTaskTimeout
+	}
+	if o.SuspectAlone <= 0 {
+		o.SuspectAlone = DefaultSuspectAlone
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = core.DefaultStoreTimeout
@@ -311,6 +322,13 @@ func (w *Queue) load(ctx context.Context) bool {
 		tasks, err := w.list(sctx)
 		cancel()
 		if err == nil {
+			// Suspects first: each runs alone, before the others start. The
+			// others keep the store's order: the tasks one crash interrupted
+			// are not put together again, so that few of those that ran
+			// beside a poison event run beside it at its next crash too.
+			slices.SortStableFunc(tasks, func(a, b Task) int {
+				return cmp.Compare(suspectRank(b), suspectRank(a))
+			})
 			for _, t := range tasks {
 				if t.Attempts >= w.o.MaxAttempts {
 					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
@@ -328,6 +346,14 @@ func (w *Queue) load(ctx context.Context) bool {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// suspectRank is 1 for a suspect, else 0.
+func suspectRank(t Task) int {
+	if t.Crashes >= SuspectCrashes {
+		return 1
+	}
+	return 0
 }
 
 // list reads the queued tasks at start-up; a TxStore charges one attempt to
@@ -349,18 +375,29 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
 	}
 	for len(w.ready) > 0 && len(w.running) < w.o.Concurrency {
+		if w.suspect && now.Before(w.aloneUntil) {
+			break // a suspect runs alone
+		}
 		id := w.ready[0]
-		w.ready = w.ready[1:]
 		t, ok := w.pending[id]
 		if !ok || w.running[id] || t.NotBefore.After(now) {
+			w.ready = w.ready[1:]
 			continue // stale: started already, or rescheduled later
 		}
 		suspect := t.Crashes >= SuspectCrashes
 		if suspect && w.suspect {
+			// One suspect at a time: it waits, the others go on.
 			w.apart = append(w.apart, id)
+			w.ready = w.ready[1:]
 			continue
 		}
-		w.suspect = w.suspect || suspect
+		if suspect && len(w.running) > 0 {
+			break // it will run alone: the tasks behind it wait with it
+		}
+		w.ready = w.ready[1:]
+		if suspect {
+			w.suspect, w.aloneUntil = true, now.Add(w.o.SuspectAlone)
+		}
 		delete(w.pending, id)
 		w.running[id] = true
 		wg.Add(1)
@@ -370,19 +407,22 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			w.mu.Lock()
 			delete(w.running, id)
 			if suspect {
-				// The next suspect goes first.
 				w.suspect = false
-				w.ready = append(w.apart, w.ready...)
+				w.ready = append(w.apart, w.ready...) // the next suspect first
 				w.apart = nil
 			}
 			w.mu.Unlock()
 			w.poke()
 		}()
 	}
+	var next time.Time
 	if w.waiting.Len() > 0 {
-		return w.waiting[0].at
+		next = w.waiting[0].at
 	}
-	return time.Time{}
+	if w.suspect && now.Before(w.aloneUntil) && (next.IsZero() || w.aloneUntil.Before(next)) {
+		next = w.aloneUntil
+	}
+	return next
 }
 
 // retryHeap orders waiting tasks by when they are due.

@@ -202,12 +202,12 @@ func TestWorkerNoAttemptLeftAtStart(t *testing.T) {
 	}
 }
 
-// Suspects (tasks that SuspectCrashes crashes interrupted) run one at a
-// time, in order; the other tasks run beside them.
-func TestSuspectsRunApart(t *testing.T) {
+// Suspects (tasks that SuspectCrashes crashes interrupted) run first after
+// a start, each alone: no other task runs meanwhile.
+func TestSuspectsRunAlone(t *testing.T) {
 	ctx := context.Background()
 	store := tasks.NewMemoryStore()
-	for _, id := range []string{"s1", "s2", "s3", "t1", "t2"} {
+	for _, id := range []string{"a1", "s1", "a2", "s2", "s3", "a3"} {
 		tk := tasks.NewTask(event(id, core.BatchSucceeded), time.Now())
 		if id[0] == 's' {
 			tk.Crashes, tk.Attempts = tasks.SuspectCrashes, tasks.SuspectCrashes
@@ -217,22 +217,19 @@ func TestSuspectsRunApart(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	running := map[string]bool{}
-	overlap := map[string]bool{} // a task that ran while a suspect did (another one, for a suspect)
+	var overlaps []string
 	p := core.HandlerFunc(func(_ context.Context, ev *core.Event) error {
 		id := ev.Delivery.ID
 		mu.Lock()
 		for other := range running {
-			if other[0] == 's' {
-				overlap[id] = true
-			}
-			if id[0] == 's' {
-				overlap[other] = true
+			if other[0] == 's' || id[0] == 's' {
+				overlaps = append(overlaps, other+"+"+id)
 			}
 		}
 		running[id] = true
 		order = append(order, id)
 		mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
 		delete(running, id)
 		mu.Unlock()
@@ -242,20 +239,62 @@ func TestSuspectsRunApart(t *testing.T) {
 	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
 	mu.Lock()
 	defer mu.Unlock()
-	if overlap["s1"] || overlap["s2"] || overlap["s3"] {
-		t.Errorf("two suspects ran at once (order %v)", order)
+	if len(overlaps) > 0 {
+		t.Errorf("a suspect ran beside another task: %v (order %v)", overlaps, order)
 	}
-	if !overlap["t1"] || !overlap["t2"] {
-		t.Errorf("the other tasks waited for the suspects (order %v)", order)
+	if len(order) != 6 || !slices.Equal(order[:3], []string{"s1", "s2", "s3"}) {
+		t.Errorf("ran %v, want s1 s2 s3 first, then the others, each once", order)
 	}
-	var suspects []string
-	for _, id := range order {
+}
+
+// A suspect that outlives SuspectAlone lets the other tasks start beside
+// it, but never another suspect.
+func TestSlowSuspectStopsRunningAlone(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	for _, id := range []string{"a1", "s1", "s2", "a2"} {
+		tk := tasks.NewTask(event(id, core.BatchSucceeded), time.Now())
 		if id[0] == 's' {
-			suspects = append(suspects, id)
+			tk.Crashes, tk.Attempts = tasks.SuspectCrashes, tasks.SuspectCrashes
 		}
+		store.PutTask(ctx, tk)
 	}
-	if !slices.Equal(suspects, []string{"s1", "s2", "s3"}) {
-		t.Errorf("suspects ran %v, want s1 s2 s3, each once", suspects)
+	var mu sync.Mutex
+	running := map[string]bool{}
+	beside := map[string][]string{} // id → what was running when it started
+	p := core.HandlerFunc(func(_ context.Context, ev *core.Event) error {
+		id := ev.Delivery.ID
+		mu.Lock()
+		for other := range running {
+			beside[id] = append(beside[id], other)
+		}
+		running[id] = true
+		mu.Unlock()
+		if id == "s1" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		mu.Lock()
+		delete(running, id)
+		mu.Unlock()
+		return nil
+	})
+	dead := core.NewMemoryStore(0)
+	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, MaxAttempts: 5, SuspectAlone: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(wctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the queue to drain", func() bool { ts, _ := store.ListTasks(ctx); return len(ts) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(beside["a1"], []string{"s1"}) || !slices.Equal(beside["a2"], []string{"s1"}) {
+		t.Errorf("a1 and a2 started beside %v and %v, want s1 (after its time alone)", beside["a1"], beside["a2"])
+	}
+	if len(beside["s1"]) != 0 || len(beside["s2"]) != 0 {
+		t.Errorf("suspects started beside others: s1 %v, s2 %v", beside["s1"], beside["s2"])
 	}
 }
 

@@ -114,18 +114,25 @@ func (s *Service) Stop() {
 }
 
 // Kill ends the service's process group with SIGKILL, as a crash or the
-// OOM killer would (nothing of it runs afterwards), and waits until its
-// leader has exited. Stop does nothing after it.
+// OOM killer would (nothing of it runs afterwards), unless its leader has
+// exited already, and waits until it has. Stop does nothing after it.
 func (s *Service) Kill() {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.exited
-	s.cmd = nil // its group id may belong to someone else now
+	select {
+	case <-s.exited: // its group id may belong to someone else now
+	default:
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+	s.cmd = nil
 	s.log.Close()
 	os.Remove(s.log.Name())
 }
+
+// Exited is closed when the service's leader process has exited.
+func (s *Service) Exited() <-chan struct{} { return s.exited }
 
 // Pause stops the service's processes without ending them (SIGSTOP), so
 // calls to it hang or time out as in a real outage; Resume continues them.
