@@ -38,31 +38,43 @@ func hang(started chan<- struct{}) core.HandlerFunc {
 	}
 }
 
-// A task that takes the process down every time it runs is charged an
-// attempt at each start (nothing is written before an attempt), runs
-// MaxAttempts times and then ends in the dead letters without running again.
-// The crash is the file closed under the running attempt, so that nothing
+// crashLoop runs the pipeline on path runs times, delivering deliveries
+// (msg_bench_0000001…) in the first run; in each run it waits until the
+// handler that handler(started) makes signals on started, then crashes
+// the process: the file closed under the running attempts, so that nothing
 // the worker does afterwards reaches it.
-func TestCrashLoopEndsInDeadLetters(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	const max = 3
+func crashLoop(t *testing.T, path string, o tasks.QueueOptions, runs, deliveries int, handler func(started chan<- struct{}) core.HandlerFunc) {
+	t.Helper()
 	wh, _ := standardwebhooks.NewWebhook(benchSecret)
-	for run := 1; run <= max; run++ {
+	for run := 1; run <= runs; run++ {
 		started := make(chan struct{}, 1)
-		p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, hang(started))
+		p := newPipeline(t, path, o, handler(started))
 		if run == 1 {
-			if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, 1)); r.Status != http.StatusAccepted {
-				t.Fatalf("delivery: %d %s", r.Status, r.Reason)
+			for i := 1; i <= deliveries; i++ {
+				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
+					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
+				}
 			}
 		}
 		select {
 		case <-started:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("run %d: the task did not run again", run)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: the task that crashes did not run", run)
 		}
 		p.store.Close() // the crash
 		p.stopQueue()
 	}
+}
+
+// A task that takes the process down every time it runs is charged, at
+// each start, the attempt the crash interrupted (its start was recorded
+// before it ran), runs MaxAttempts times and then ends in the dead letters
+// without running again. The crash is the file closed under the running
+// attempt, so that nothing the worker does afterwards reaches it.
+func TestCrashLoopEndsInDeadLetters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max = 3
+	crashLoop(t, path, tasks.QueueOptions{MaxAttempts: max}, max, 1, hang)
 
 	p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, func(context.Context, *core.Event) error {
 		t.Error("the task ran after its last attempt")
@@ -84,25 +96,7 @@ func TestCrashChargesOnlyRunningAttempts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	const max = 3
 	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 1}
-	wh, _ := standardwebhooks.NewWebhook(benchSecret)
-	for run := 1; run <= max; run++ {
-		started := make(chan struct{}, 1)
-		p := newPipeline(t, path, o, hang(started))
-		if run == 1 {
-			for i := 1; i <= 3; i++ {
-				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
-					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
-				}
-			}
-		}
-		select {
-		case <-started:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("run %d: no task ran", run)
-		}
-		p.store.Close() // the crash
-		p.stopQueue()
-	}
+	crashLoop(t, path, o, max, 3, hang)
 
 	var mu sync.Mutex
 	ran := map[string]int{}
@@ -113,15 +107,7 @@ func TestCrashChargesOnlyRunningAttempts(t *testing.T) {
 		return nil
 	})
 	defer p.close()
-	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
-	dl, err := p.store.ListDeadLetters(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := map[string]int{}
-	for _, d := range dl {
-		dead[d.Key] = d.Attempts
-	}
+	dead := p.drainedDeadLetters(t)
 	if want := map[string]int{"msg_bench_0000001": max}; !maps.Equal(dead, want) {
 		t.Errorf("dead letters (key: attempts) %v, want %v: only the task each crash interrupted", dead, want)
 	}
@@ -141,7 +127,6 @@ func TestPoisonCrashLoopDeadLettersOnlyThePoison(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	const max, poison = 4, "msg_bench_0000004"
 	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 4}
-	wh, _ := standardwebhooks.NewWebhook(benchSecret)
 	var mu sync.Mutex
 	completed := map[string]int{}
 	handler := func(started chan<- struct{}) core.HandlerFunc {
@@ -166,36 +151,11 @@ func TestPoisonCrashLoopDeadLettersOnlyThePoison(t *testing.T) {
 			return nil
 		}
 	}
-	for run := 1; run <= max; run++ {
-		started := make(chan struct{}, 1)
-		p := newPipeline(t, path, o, handler(started))
-		if run == 1 {
-			for i := 1; i <= 6; i++ {
-				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
-					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
-				}
-			}
-		}
-		select {
-		case <-started:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("run %d: the poison did not run", run)
-		}
-		p.store.Close() // the crash the poison causes
-		p.stopQueue()
-	}
+	crashLoop(t, path, o, max, 6, handler)
 
 	p := newPipeline(t, path, o, handler(nil))
 	defer p.close()
-	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
-	dl, err := p.store.ListDeadLetters(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := map[string]int{}
-	for _, d := range dl {
-		dead[d.Key] = d.Attempts
-	}
+	dead := p.drainedDeadLetters(t)
 	if want := map[string]int{poison: max}; !maps.Equal(dead, want) {
 		t.Errorf("dead letters (key: attempts) %v, want %v: the poison only", dead, want)
 	}
@@ -205,6 +165,22 @@ func TestPoisonCrashLoopDeadLettersOnlyThePoison(t *testing.T) {
 	if !maps.Equal(completed, want) {
 		t.Errorf("completed runs %v, want %v", completed, want)
 	}
+}
+
+// drainedDeadLetters waits until the queue is empty and returns its dead
+// letters' attempts by key.
+func (p *pipeline) drainedDeadLetters(t *testing.T) map[string]int {
+	t.Helper()
+	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
+	dl, err := p.store.ListDeadLetters(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]int{}
+	for _, d := range dl {
+		dead[d.Key] = d.Attempts
+	}
+	return dead
 }
 
 // A clean stop in the middle of an attempt costs the task nothing: the

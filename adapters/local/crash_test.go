@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,16 +38,10 @@ func newCrashRig(t *testing.T, env ...string) *crashRig {
 	if testing.Short() {
 		t.Skip("builds and crashes the local server")
 	}
-	root, err := testenv.RepoRoot()
+	dir := t.TempDir()
+	bin, err := testenv.GoBuild("./adapters/local/testdata/slowhandler", dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "slowhandler")
-	build := exec.Command("go", "build", "-o", bin, "./adapters/local/testdata/slowhandler")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	port, err := testenv.FreePort()
 	if err != nil {

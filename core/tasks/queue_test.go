@@ -63,8 +63,16 @@ type workerRig struct {
 
 func startWorker(t *testing.T, store *tasks.MemoryStore, p core.Processor, max int) *workerRig {
 	t.Helper()
+	return startWorkerWith(t, store, tasks.QueueOptions{Processor: p, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond})
+}
+
+// startWorkerWith runs a queue over store with o (its Tasks, DeadLetters
+// and Logger set here) until the test ends.
+func startWorkerWith(t *testing.T, store *tasks.MemoryStore, o tasks.QueueOptions) *workerRig {
+	t.Helper()
 	dead := core.NewMemoryStore(0)
-	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.Tasks, o.DeadLetters, o.Logger = store, dead, slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := tasks.NewQueue(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,16 +286,8 @@ func TestSlowSuspectStopsRunningAlone(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	dead := core.NewMemoryStore(0)
-	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, MaxAttempts: 5, SuspectAlone: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(wctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "the queue to drain", func() bool { ts, _ := store.ListTasks(ctx); return len(ts) == 0 })
+	r := startWorkerWith(t, store, tasks.QueueOptions{Processor: p, MaxAttempts: 5, SuspectAlone: 50 * time.Millisecond})
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(beside["a1"], []string{"s1"}) || !slices.Equal(beside["a2"], []string{"s1"}) {

@@ -216,6 +216,23 @@ func StartMoto(ctx context.Context) (*Service, error) {
 	}, httpReady("/moto-api/"))
 }
 
+// GoBuild builds the package pkg (a path relative to the module root, such
+// as "./functions/local", testdata folders included) into dir and returns
+// the binary's path.
+func GoBuild(pkg, dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
 // RepoRoot finds the module root (the folder holding go.mod) above the working directory.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
