@@ -3,8 +3,10 @@ package bolt
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,31 +38,43 @@ func hang(started chan<- struct{}) core.HandlerFunc {
 	}
 }
 
-// A task that takes the process down every time it runs is charged an
-// attempt at each start (nothing is written before an attempt), runs
-// MaxAttempts times and then ends in the dead letters without running again.
-// The crash is the file closed under the running attempt, so that nothing
+// crashLoop runs the pipeline on path runs times, delivering deliveries
+// (msg_bench_0000001…) in the first run; in each run it waits until the
+// handler that handler(started) makes signals on started, then crashes
+// the process: the file closed under the running attempts, so that nothing
 // the worker does afterwards reaches it.
-func TestCrashLoopEndsInDeadLetters(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	const max = 3
+func crashLoop(t *testing.T, path string, o tasks.QueueOptions, runs, deliveries int, handler func(started chan<- struct{}) core.HandlerFunc) {
+	t.Helper()
 	wh, _ := standardwebhooks.NewWebhook(benchSecret)
-	for run := 1; run <= max; run++ {
+	for run := 1; run <= runs; run++ {
 		started := make(chan struct{}, 1)
-		p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, hang(started))
+		p := newPipeline(t, path, o, handler(started))
 		if run == 1 {
-			if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, 1)); r.Status != http.StatusAccepted {
-				t.Fatalf("delivery: %d %s", r.Status, r.Reason)
+			for i := 1; i <= deliveries; i++ {
+				if r := p.recv.Handle(context.Background(), signed(t, wh, core.BatchFailed, i)); r.Status != http.StatusAccepted {
+					t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
+				}
 			}
 		}
 		select {
 		case <-started:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("run %d: the task did not run again", run)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: the task that crashes did not run", run)
 		}
 		p.store.Close() // the crash
 		p.stopQueue()
 	}
+}
+
+// A task that takes the process down every time it runs is charged, at
+// each start, the attempt the crash interrupted (its start was recorded
+// before it ran), runs MaxAttempts times and then ends in the dead letters
+// without running again. The crash is the file closed under the running
+// attempt, so that nothing the worker does afterwards reaches it.
+func TestCrashLoopEndsInDeadLetters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max = 3
+	crashLoop(t, path, tasks.QueueOptions{MaxAttempts: max}, max, 1, hang)
 
 	p := newPipeline(t, path, tasks.QueueOptions{MaxAttempts: max}, func(context.Context, *core.Event) error {
 		t.Error("the task ran after its last attempt")
@@ -72,6 +86,101 @@ func TestCrashLoopEndsInDeadLetters(t *testing.T) {
 	if err != nil || len(dl) != 1 || dl[0].Key != "msg_bench_0000001" || dl[0].Attempts != max {
 		t.Fatalf("dead letters %+v, %v; want msg_bench_0000001 after %d attempts", dl, err, max)
 	}
+}
+
+// Crashes charge only the attempt they interrupt: with one lane, the task
+// that runs at each of MaxAttempts crashes ends in the dead letters, and
+// the tasks queued behind it, which never started, keep every attempt and
+// run once the crashes stop. (Before, each start charged every due task.)
+func TestCrashChargesOnlyRunningAttempts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max = 3
+	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 1}
+	crashLoop(t, path, o, max, 3, hang)
+
+	var mu sync.Mutex
+	ran := map[string]int{}
+	p := newPipeline(t, path, o, func(_ context.Context, ev *core.Event) error {
+		mu.Lock()
+		ran[ev.Delivery.ID]++
+		mu.Unlock()
+		return nil
+	})
+	defer p.close()
+	dead := p.drainedDeadLetters(t)
+	if want := map[string]int{"msg_bench_0000001": max}; !maps.Equal(dead, want) {
+		t.Errorf("dead letters (key: attempts) %v, want %v: only the task each crash interrupted", dead, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int{"msg_bench_0000002": 1, "msg_bench_0000003": 1}; !maps.Equal(ran, want) {
+		t.Errorf("runs after the crashes: %v, want %v", ran, want)
+	}
+}
+
+// A crash loop caused by one poison event, with other tasks running beside
+// it at each crash: the poison ends in the dead letters after MaxAttempts
+// crashes, and no other task does. The tasks interrupted by two crashes run
+// apart from each other (SuspectCrashes), so that the poison, once a
+// suspect, is never again running when an innocent suspect is.
+func TestPoisonCrashLoopDeadLettersOnlyThePoison(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	const max, poison = 4, "msg_bench_0000004"
+	o := tasks.QueueOptions{MaxAttempts: max, Concurrency: 4}
+	var mu sync.Mutex
+	completed := map[string]int{}
+	handler := func(started chan<- struct{}) core.HandlerFunc {
+		return func(ctx context.Context, ev *core.Event) error {
+			if ev.Delivery.ID == poison {
+				if started == nil {
+					t.Error("the poison ran after its last attempt")
+					return nil
+				}
+				started <- struct{}{} // the test crashes the process now
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			select {
+			case <-time.After(300 * time.Millisecond): // running when the poison crashes
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			mu.Lock()
+			completed[ev.Delivery.ID]++
+			mu.Unlock()
+			return nil
+		}
+	}
+	crashLoop(t, path, o, max, 6, handler)
+
+	p := newPipeline(t, path, o, handler(nil))
+	defer p.close()
+	dead := p.drainedDeadLetters(t)
+	if want := map[string]int{poison: max}; !maps.Equal(dead, want) {
+		t.Errorf("dead letters (key: attempts) %v, want %v: the poison only", dead, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{"msg_bench_0000001": 1, "msg_bench_0000002": 1, "msg_bench_0000003": 1, "msg_bench_0000005": 1, "msg_bench_0000006": 1}
+	if !maps.Equal(completed, want) {
+		t.Errorf("completed runs %v, want %v", completed, want)
+	}
+}
+
+// drainedDeadLetters waits until the queue is empty and returns its dead
+// letters' attempts by key.
+func (p *pipeline) drainedDeadLetters(t *testing.T) map[string]int {
+	t.Helper()
+	waitUntil(t, "the queue to drain", func() bool { return len(p.queued(t)) == 0 })
+	dl, err := p.store.ListDeadLetters(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]int{}
+	for _, d := range dl {
+		dead[d.Key] = d.Attempts
+	}
+	return dead
 }
 
 // A clean stop in the middle of an attempt costs the task nothing: the
@@ -172,6 +281,17 @@ func TestAttemptWrites(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
 	l, _ := NewLedger(s.DB())
 	q, _ := NewTasks(s.DB())
+	if _, err := q.Resume(ctx); err != nil { // as the worker does before its first attempt
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	begin := func(id string) (context.Context, tasks.Attempt) {
+		actx, a, err := q.BeginAttempt(ctx, tasks.Task{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return actx, a
+	}
 	q.PutTask(ctx, tasks.Task{ID: "msg_1", Body: []byte(`{}`)})
 	step := func(state jobs.JobState) func(*jobs.Job) (*jobs.Job, error) {
 		return func(j *jobs.Job) (*jobs.Job, error) {
@@ -184,7 +304,7 @@ func TestAttemptWrites(t *testing.T) {
 		}
 	}
 
-	actx, a := q.BeginAttempt(ctx)
+	actx, a := begin("msg_1")
 	l.UpdateJob(actx, "batches/a", step(jobs.JobPending))
 	j, _ := l.UpdateJob(actx, "batches/a", step(jobs.JobRunning))
 	if len(j.Events) != 2 {
@@ -207,7 +327,7 @@ func TestAttemptWrites(t *testing.T) {
 	}
 
 	q.PutTask(ctx, tasks.Task{ID: "msg_2", Body: []byte(`{}`)})
-	actx, a = q.BeginAttempt(ctx)
+	actx, a = begin("msg_2")
 	l.UpdateJob(actx, "batches/a", step(jobs.JobSucceeded))
 	l.UpdateJob(ctx, "batches/a", step(jobs.JobFailed)) // another writer, at once
 	if err := a.Done(ctx, "msg_2"); !errors.Is(err, core.ErrWriteConflict) {
@@ -221,7 +341,7 @@ func TestAttemptWrites(t *testing.T) {
 	}
 
 	// WritesNow commits what is held and writes at once afterwards.
-	actx, _ = q.BeginAttempt(ctx)
+	actx, _ = begin("msg_3")
 	l.UpdateJob(actx, "batches/b", step(jobs.JobPending))
 	now, err := core.WritesNow(actx)
 	if err != nil {

@@ -2,8 +2,13 @@ package bolt
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -14,10 +19,13 @@ import (
 
 var (
 	bucketTasks = []byte("tasks")
-	// bucketQueue keeps the queue's own state: keyStopped while the last
-	// worker stopped cleanly and no other has started since.
+	// bucketQueue keeps the queue's own state: keyRun, the number of the
+	// latest run of a worker (Resume), which names the start slots it writes.
 	bucketQueue = []byte("queue")
-	keyStopped  = []byte("stopped")
+	keyRun      = []byte("run")
+	// keyStopped marked a clean stop in files written before the start
+	// slots; Resume deletes it.
+	keyStopped = []byte("stopped")
 )
 
 // Tasks is the local server's durable queue: core/tasks' TxStore in the
@@ -27,9 +35,15 @@ var (
 // delivery in one transaction (claim, task, completion: PutClaimedTask) and
 // settles an attempt in another (the ledger's writes and the task's deletion
 // or reschedule: BeginAttempt), and Batch groups those of concurrent
-// deliveries into one commit.
+// deliveries into one commit. The start of each attempt is recorded outside
+// the transactions, in a file beside the database (path + ".running", see
+// starts), so that a crash charges an attempt to the tasks it interrupted
+// and to no other.
 type Tasks struct {
 	db *bbolt.DB
+
+	mu      sync.Mutex
+	running *starts // nil until Resume, and after Stop
 }
 
 // NewTasks opens the queue in db (the file of a Store: Store.DB()).
@@ -98,16 +112,42 @@ func (q *Tasks) PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time
 	return verdict, nil
 }
 
-// BeginAttempt returns ctx carrying the attempt's core.Writes, which the
-// Ledger of the same file fills, and the Attempt that commits them.
-func (q *Tasks) BeginAttempt(ctx context.Context) (context.Context, tasks.Attempt) {
+// BeginAttempt records the start of an attempt of t (one write to the
+// file of starts, no transaction) and returns ctx carrying the attempt's
+// core.Writes, which the Ledger of the same file fills, and the Attempt
+// that commits them. It fails before Resume and after Stop.
+func (q *Tasks) BeginAttempt(ctx context.Context, t tasks.Task) (context.Context, tasks.Attempt, error) {
+	q.mu.Lock()
+	r := q.running
+	q.mu.Unlock()
+	if r == nil {
+		return nil, nil, errNotResumed
+	}
+	slot, err := r.begin(t.ID, t.Attempts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bolt tasks: %w", err)
+	}
 	w := newWrites(q.db)
-	return core.WithWrites(ctx, w), attempt{w}
+	return core.WithWrites(ctx, w), attempt{w: w, running: r, slot: slot}, nil
 }
 
 // attempt settles one attempt: the ledger's held writes and the task's
 // deletion or reschedule in one transaction.
-type attempt struct{ w *writes }
+type attempt struct {
+	w       *writes
+	running *starts
+	slot    int64
+}
+
+// End forgets the attempt's start, unless the database is closed: a closed
+// store is a stopped process, whose running attempts the next Resume
+// charges (the file closed under an attempt is how tests crash one).
+func (a attempt) End() {
+	open := a.w.db.View(func(*bbolt.Tx) error { return nil }) == nil
+	if open {
+		a.running.end(a.slot)
+	}
+}
 
 func (a attempt) Done(ctx context.Context, id string) error {
 	return a.w.commit(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bucketTasks).Delete([]byte(id)) })
@@ -121,23 +161,39 @@ func (a attempt) Retry(ctx context.Context, t tasks.Task) error {
 	return a.w.commit(ctx, func(tx *bbolt.Tx) error { return putTask(tx, t.ID, v) })
 }
 
-// Resume lists the queued tasks and, unless keyStopped says the last worker
-// stopped cleanly, charges those charge selects one attempt; it deletes
-// keyStopped. One transaction.
-func (q *Tasks) Resume(_ context.Context, charge func(tasks.Task) bool) ([]tasks.Task, error) {
+// Resume lists the queued tasks and charges one attempt to each that the
+// last run's start slots record as running with the attempts it still has
+// (an attempt begun, never ended: a crash interrupted it); it numbers this
+// run. One transaction; then the file of starts is emptied for this run.
+func (q *Tasks) Resume(context.Context) ([]tasks.Task, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running != nil {
+		return nil, errors.New("bolt tasks: resume: the worker runs already")
+	}
 	var out []tasks.Task
+	var f *os.File
+	var run uint64
 	err := update(q.db, func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketQueue)
-		clean := meta.Get(keyStopped) != nil
+		last := uint64(0)
+		if v := meta.Get(keyRun); len(v) == 8 {
+			last = binary.BigEndian.Uint64(v)
+		}
+		var running map[[sha256.Size]byte]uint32
 		var err error
+		if f, running, err = readStarts(q.db.Path()+startsSuffix, last); err != nil {
+			return err
+		}
 		if out, err = listTasks(tx); err != nil {
 			return err
 		}
 		for i := range out {
-			if clean || !charge(out[i]) {
-				continue
+			if a, ok := running[startKey(out[i].ID)]; !ok || int(a) != out[i].Attempts {
+				continue // not started, or its attempt was settled
 			}
 			out[i].Attempts++
+			out[i].Crashes++
 			v, err := json.Marshal(out[i])
 			if err != nil {
 				return err
@@ -146,19 +202,37 @@ func (q *Tasks) Resume(_ context.Context, charge func(tasks.Task) bool) ([]tasks
 				return err
 			}
 		}
+		run = last + 1
+		if err := meta.Put(keyRun, binary.BigEndian.AppendUint64(nil, run)); err != nil {
+			return err
+		}
 		return meta.Delete(keyStopped)
 	})
+	if err == nil {
+		// The charges are committed: the old slots are spent (and, naming
+		// an older run, would be ignored if this truncation did not land).
+		err = f.Truncate(0)
+	}
 	if err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return nil, fmt.Errorf("bolt tasks: resume: %w", err)
 	}
+	q.running = &starts{f: f, run: run}
 	return out, nil
 }
 
-// Stop records that the worker stopped with no attempt running.
+// Stop closes the file of starts (the worker's attempts have all ended).
 func (q *Tasks) Stop(context.Context) error {
-	return update(q.db, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketQueue).Put(keyStopped, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
-	})
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running == nil {
+		return nil
+	}
+	err := q.running.f.Close()
+	q.running = nil
+	return err
 }
 
 // putTask writes a task's encoding (made before the transaction: the

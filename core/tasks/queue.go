@@ -1,11 +1,13 @@
 package tasks
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ const (
 	DefaultRetryBackoff = 2 * time.Second
 	MaxRetryBackoff     = 5 * time.Minute
 	DefaultTaskTimeout  = 30 * time.Minute
+	DefaultSuspectAlone = 10 * time.Second
 )
 
 // QueueOptions configure a Queue. Tasks, Processor and DeadLetters are required.
@@ -37,6 +40,7 @@ type QueueOptions struct {
 	Concurrency  int           // tasks processed at once; 0: DefaultConcurrency (128)
 	RetryBackoff time.Duration // wait after the first failure, doubled after each (max 5 min); 0: 2 s
 	TaskTimeout  time.Duration // bound of one attempt; 0: 30 min
+	SuspectAlone time.Duration // how long a suspect runs alone (SuspectCrashes); 0: 10 s
 	StoreTimeout time.Duration // bound of each task store call; 0: 5 s
 	// The backlog's bounds (tasks queued or running, and their bodies'
 	// bytes, which the queue holds in memory): past either, Enqueue fails
@@ -46,6 +50,19 @@ type QueueOptions struct {
 	MaxBacklogBytes int64
 	Clock           func() time.Time
 }
+
+// SuspectCrashes is the number of crashes that must have interrupted a
+// task's attempts before it becomes a suspect. Suspects run first after a
+// start, one at a time, and each alone for its first SuspectAlone (10 s):
+// no other task starts meanwhile, so the crashes of a poison event, once it
+// is a suspect, interrupt nothing else (a later crash of a slow suspect
+// interrupts the tasks that started beside it after that time, at most
+// twice each before they are suspects too). The tasks that happened to run
+// beside a poison event are thus charged at most twice for its crashes, and
+// with MaxAttempts of 3 or more only the poison event ends in the dead
+// letters. One crash (an OOM kill, a deploy) makes no suspect and slows
+// nothing down.
+const SuspectCrashes = 2
 
 // Defaults of the backlog's bounds.
 const (
@@ -66,13 +83,16 @@ type Queue struct {
 	tx   TxStore // o.Tasks when it is one, else nil
 	wake chan struct{}
 
-	mu      sync.Mutex
-	held    map[string]int  // every task in the queue (pending, waiting or running): its body's size
-	heldB   int64           // the sum of held
-	pending map[string]Task // scheduled, not running: the latest version of each
-	ready   []string        // ids due now, oldest first (may hold stale ids)
-	waiting retryHeap       // ids due later, by NotBefore (may hold stale entries)
-	running map[string]bool
+	mu         sync.Mutex
+	held       map[string]int  // every task in the queue (pending, waiting or running): its body's size
+	heldB      int64           // the sum of held
+	pending    map[string]Task // scheduled, not running: the latest version of each
+	ready      []string        // ids due now, oldest first (may hold stale ids)
+	waiting    retryHeap       // ids due later, by NotBefore (may hold stale entries)
+	running    map[string]bool
+	suspect    bool      // a suspect (SuspectCrashes) is running
+	aloneUntil time.Time // until then it runs alone
+	apart      []string  // suspects due while one runs, in order (may hold stale ids)
 }
 
 // NewQueue checks o and applies its defaults; Run starts it.
@@ -94,6 +114,9 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 	}
 	if o.TaskTimeout <= 0 {
 		o.TaskTimeout = DefaultTaskTimeout
+	}
+	if o.SuspectAlone <= 0 {
+		o.SuspectAlone = DefaultSuspectAlone
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = core.DefaultStoreTimeout
@@ -243,8 +266,8 @@ func (w *Queue) poke() {
 }
 
 // Run processes tasks until ctx ends, then waits for the attempts in
-// flight (their context ends with ctx; they are put back as they were) and
-// records the clean stop (TxStore).
+// flight (their context ends with ctx; they are put back as they were,
+// uncharged).
 func (w *Queue) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if !w.load(ctx) {
@@ -274,8 +297,8 @@ func (w *Queue) Run(ctx context.Context) {
 	}
 }
 
-// stop waits for the attempts in flight and, with a TxStore, records that
-// none is running, so that the next start charges no attempt.
+// stop waits for the attempts in flight (each ended, so that the next start
+// charges none of them) and, with a TxStore, releases what the run held.
 func (w *Queue) stop(wg *sync.WaitGroup) {
 	wg.Wait()
 	if w.tx == nil {
@@ -284,22 +307,30 @@ func (w *Queue) stop(wg *sync.WaitGroup) {
 	sctx, cancel := context.WithTimeout(context.Background(), w.o.StoreTimeout)
 	defer cancel()
 	if err := w.tx.Stop(sctx); err != nil {
-		w.o.Logger.Warn("worker: cannot record the clean stop; the next start charges the queued tasks an attempt", "error", err.Error())
+		w.o.Logger.Warn("worker: cannot release the task store", "error", err.Error())
 	}
 }
 
 // load schedules the tasks a previous run left in the store, retrying
-// until the store answers; false when ctx ended first. A TxStore charges
-// the tasks that may have been running an attempt; one that has none left
-// becomes a dead letter without running again.
+// until the store answers; false when ctx ended first. The attempts a crash
+// interrupted are charged (by a TxStore's Resume, or by begin before they
+// ran); a task that has none left becomes a dead letter without running
+// again: its last attempt took the process down.
 func (w *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
 		tasks, err := w.list(sctx)
 		cancel()
 		if err == nil {
+			// Suspects first: each runs alone, before the others start. The
+			// others keep the store's order: the tasks one crash interrupted
+			// are not put together again, so that few of those that ran
+			// beside a poison event run beside it at its next crash too.
+			slices.SortStableFunc(tasks, func(a, b Task) int {
+				return cmp.Compare(suspectRank(b), suspectRank(a))
+			})
 			for _, t := range tasks {
-				if w.tx != nil && t.Attempts >= w.o.MaxAttempts {
+				if t.Attempts >= w.o.MaxAttempts {
 					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
 					w.deadLetter(context.WithoutCancel(ctx), t, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts})
 					continue
@@ -317,14 +348,21 @@ func (w *Queue) load(ctx context.Context) bool {
 	}
 }
 
+// suspectRank is 1 for a suspect, else 0.
+func suspectRank(t Task) int {
+	if t.Crashes >= SuspectCrashes {
+		return 1
+	}
+	return 0
+}
+
 // list reads the queued tasks at start-up; a TxStore charges one attempt to
-// each that was due (a task waiting for its retry was not running).
+// each whose attempt the crash interrupted, and to no other.
 func (w *Queue) list(ctx context.Context) ([]Task, error) {
 	if w.tx == nil {
 		return w.o.Tasks.ListTasks(ctx)
 	}
-	now := w.o.Clock()
-	return w.tx.Resume(ctx, func(t Task) bool { return !t.NotBefore.After(now) })
+	return w.tx.Resume(ctx)
 }
 
 // dispatch starts due tasks while there is room and returns when the next
@@ -337,11 +375,28 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
 	}
 	for len(w.ready) > 0 && len(w.running) < w.o.Concurrency {
+		if w.suspect && now.Before(w.aloneUntil) {
+			break // a suspect runs alone
+		}
 		id := w.ready[0]
-		w.ready = w.ready[1:]
 		t, ok := w.pending[id]
 		if !ok || w.running[id] || t.NotBefore.After(now) {
+			w.ready = w.ready[1:]
 			continue // stale: started already, or rescheduled later
+		}
+		suspect := t.Crashes >= SuspectCrashes
+		if suspect && w.suspect {
+			// One suspect at a time: it waits, the others go on.
+			w.apart = append(w.apart, id)
+			w.ready = w.ready[1:]
+			continue
+		}
+		if suspect && len(w.running) > 0 {
+			break // it will run alone: the tasks behind it wait with it
+		}
+		w.ready = w.ready[1:]
+		if suspect {
+			w.suspect, w.aloneUntil = true, now.Add(w.o.SuspectAlone)
 		}
 		delete(w.pending, id)
 		w.running[id] = true
@@ -351,14 +406,23 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			w.attempt(ctx, t)
 			w.mu.Lock()
 			delete(w.running, id)
+			if suspect {
+				w.suspect = false
+				w.ready = append(w.apart, w.ready...) // the next suspect first
+				w.apart = nil
+			}
 			w.mu.Unlock()
 			w.poke()
 		}()
 	}
+	var next time.Time
 	if w.waiting.Len() > 0 {
-		return w.waiting[0].at
+		next = w.waiting[0].at
 	}
-	return time.Time{}
+	if w.suspect && now.Before(w.aloneUntil) && (next.IsZero() || w.aloneUntil.Before(next)) {
+		next = w.aloneUntil
+	}
+	return next
 }
 
 // retryHeap orders waiting tasks by when they are due.
@@ -390,6 +454,7 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		w.schedule(t, false)
 		return
 	}
+	defer outcome.End()
 	// The attempt's one "task" line, as the cloud workers' (Runner): this
 	// attempt's number (a TxStore counts it once it failed), what the
 	// handlers added, and how it ended.
@@ -458,13 +523,14 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 }
 
 // begin starts an attempt of t: the context to process it in and how its
-// outcome is committed. A store that is no TxStore has the attempt
-// counted before it runs, so that a task that crashes the process every
-// time still ends as a dead letter.
+// outcome is committed. Only an attempt that starts is ever charged: a
+// TxStore records its start (charged at the next start-up if a crash
+// interrupts it); a store that is no TxStore has it counted before it runs.
+// Either way a task that crashes the process every time ends as a dead
+// letter, and the tasks that wait meanwhile lose nothing.
 func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, error) {
 	if w.tx != nil {
-		actx, a := w.tx.BeginAttempt(ctx)
-		return actx, a, nil
+		return w.tx.BeginAttempt(ctx, *t)
 	}
 	t.Attempts++
 	if err := w.put(ctx, *t); err != nil {
@@ -475,7 +541,8 @@ func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, e
 }
 
 // abandon leaves t as it was before an attempt that a shutdown interrupted.
-// A TxStore's attempt wrote nothing yet (its writes are dropped).
+// A TxStore's attempt wrote nothing yet (its writes are dropped, and End
+// forgets its start).
 func (w *Queue) abandon(ctx context.Context, t Task) {
 	if w.tx == nil {
 		t.Attempts--
@@ -501,6 +568,9 @@ func (a storeAttempt) Done(ctx context.Context, id string) error {
 }
 
 func (a storeAttempt) Retry(ctx context.Context, t Task) error { return a.w.put(ctx, t) }
+
+// End does nothing: the attempt was counted when it began.
+func (storeAttempt) End() {}
 
 // hold counts t in the backlog (w.mu held).
 func (w *Queue) hold(t Task) {

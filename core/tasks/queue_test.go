@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,8 +63,16 @@ type workerRig struct {
 
 func startWorker(t *testing.T, store *tasks.MemoryStore, p core.Processor, max int) *workerRig {
 	t.Helper()
+	return startWorkerWith(t, store, tasks.QueueOptions{Processor: p, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond})
+}
+
+// startWorkerWith runs a queue over store with o (its Tasks, DeadLetters
+// and Logger set here) until the test ends.
+func startWorkerWith(t *testing.T, store *tasks.MemoryStore, o tasks.QueueOptions) *workerRig {
+	t.Helper()
 	dead := core.NewMemoryStore(0)
-	w, err := tasks.NewQueue(tasks.QueueOptions{Tasks: store, Processor: p, DeadLetters: dead, MaxAttempts: max, RetryBackoff: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.Tasks, o.DeadLetters, o.Logger = store, dead, slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := tasks.NewQueue(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +184,117 @@ func TestWorkerResumesOnStart(t *testing.T) {
 	waitFor(t, "the dead letter", func() bool { return taskCount(r) == 0 })
 	if p.count("left") != 1 {
 		t.Fatalf("ran %d times, want 1 (1 attempt before the crash + 1 = MaxAttempts 2)", p.count("left"))
+	}
+}
+
+// A store that is no TxStore counts an attempt as it begins, so a task
+// found at start-up with no attempt left took the process down during its
+// last one: it becomes a dead letter without running again, like a
+// TxStore's; a task that never started keeps all its attempts.
+func TestWorkerNoAttemptLeftAtStart(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	poison := tasks.NewTask(event("poison", core.BatchSucceeded), time.Now())
+	poison.Attempts = 2 // both began, neither recorded an outcome
+	store.PutTask(ctx, poison)
+	store.PutTask(ctx, tasks.NewTask(event("queued", core.BatchSucceeded), time.Now()))
+	p := newScripted(func(string, int) error { return nil })
+	r := startWorker(t, store, p, 2)
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+	if p.count("poison") != 0 || p.count("queued") != 1 {
+		t.Fatalf("runs: poison %d, queued %d; want 0 and 1", p.count("poison"), p.count("queued"))
+	}
+	dl, _ := r.dead.ListDeadLetters(ctx, 0)
+	if len(dl) != 1 || dl[0].Key != "poison" || dl[0].Attempts != 2 {
+		t.Fatalf("dead letters %+v, want poison after 2 attempts", dl)
+	}
+}
+
+// Suspects (tasks that SuspectCrashes crashes interrupted) run first after
+// a start, each alone: no other task runs meanwhile.
+func TestSuspectsRunAlone(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	for _, id := range []string{"a1", "s1", "a2", "s2", "s3", "a3"} {
+		tk := tasks.NewTask(event(id, core.BatchSucceeded), time.Now())
+		if id[0] == 's' {
+			tk.Crashes, tk.Attempts = tasks.SuspectCrashes, tasks.SuspectCrashes
+		}
+		store.PutTask(ctx, tk)
+	}
+	var mu sync.Mutex
+	var order []string
+	running := map[string]bool{}
+	var overlaps []string
+	p := core.HandlerFunc(func(_ context.Context, ev *core.Event) error {
+		id := ev.Delivery.ID
+		mu.Lock()
+		for other := range running {
+			if other[0] == 's' || id[0] == 's' {
+				overlaps = append(overlaps, other+"+"+id)
+			}
+		}
+		running[id] = true
+		order = append(order, id)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		delete(running, id)
+		mu.Unlock()
+		return nil
+	})
+	r := startWorker(t, store, p, 5)
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(overlaps) > 0 {
+		t.Errorf("a suspect ran beside another task: %v (order %v)", overlaps, order)
+	}
+	if len(order) != 6 || !slices.Equal(order[:3], []string{"s1", "s2", "s3"}) {
+		t.Errorf("ran %v, want s1 s2 s3 first, then the others, each once", order)
+	}
+}
+
+// A suspect that outlives SuspectAlone lets the other tasks start beside
+// it, but never another suspect.
+func TestSlowSuspectStopsRunningAlone(t *testing.T) {
+	ctx := context.Background()
+	store := tasks.NewMemoryStore()
+	for _, id := range []string{"a1", "s1", "s2", "a2"} {
+		tk := tasks.NewTask(event(id, core.BatchSucceeded), time.Now())
+		if id[0] == 's' {
+			tk.Crashes, tk.Attempts = tasks.SuspectCrashes, tasks.SuspectCrashes
+		}
+		store.PutTask(ctx, tk)
+	}
+	var mu sync.Mutex
+	running := map[string]bool{}
+	beside := map[string][]string{} // id → what was running when it started
+	p := core.HandlerFunc(func(_ context.Context, ev *core.Event) error {
+		id := ev.Delivery.ID
+		mu.Lock()
+		for other := range running {
+			beside[id] = append(beside[id], other)
+		}
+		running[id] = true
+		mu.Unlock()
+		if id == "s1" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		mu.Lock()
+		delete(running, id)
+		mu.Unlock()
+		return nil
+	})
+	r := startWorkerWith(t, store, tasks.QueueOptions{Processor: p, MaxAttempts: 5, SuspectAlone: 50 * time.Millisecond})
+	waitFor(t, "the queue to drain", func() bool { return taskCount(r) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(beside["a1"], []string{"s1"}) || !slices.Equal(beside["a2"], []string{"s1"}) {
+		t.Errorf("a1 and a2 started beside %v and %v, want s1 (after its time alone)", beside["a1"], beside["a2"])
+	}
+	if len(beside["s1"]) != 0 || len(beside["s2"]) != 0 {
+		t.Errorf("suspects started beside others: s1 %v, s2 %v", beside["s1"], beside["s2"])
 	}
 }
 

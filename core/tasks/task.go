@@ -16,8 +16,11 @@ type Task struct {
 	Body       []byte      `json:"body"`
 	EnqueuedAt time.Time   `json:"enqueued_at"`
 	Attempts   int         `json:"attempts,omitempty"` // attempts started
-	NotBefore  time.Time   `json:"not_before,omitzero"`
-	LastError  string      `json:"last_error,omitempty"`
+	// Crashes counts the attempts a crash interrupted (TxStore.Resume); from
+	// SuspectCrashes on the task is a suspect, run apart (Queue).
+	Crashes   int       `json:"crashes,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
 
 	// parsed is the event the task was made from, in this process (never
 	// stored): the worker need not parse the body again.
@@ -61,31 +64,41 @@ type Store interface {
 // uses it when its Store implements it:
 //   - PutClaimedTask takes the delivery's claim, stores t and completes the
 //     claim in one transaction (core.ClaimingQueue): the receive is one commit.
-//   - BeginAttempt gives an attempt a context carrying core.Writes, which the
-//     ledger of the same database fills; the attempt's outcome commits them
-//     with the task's deletion or reschedule: the processing is one commit.
-//   - Because an attempt writes nothing before it runs, Resume charges, at
-//     start-up and in one transaction, the tasks a crash may have left
-//     running one attempt each, so that a task that crashes the process
-//     every time still ends as a dead letter; Stop records a clean stop,
-//     after which the next Resume charges nothing.
+//   - BeginAttempt records that an attempt of t starts, before it runs and
+//     without a transaction, and gives it a context carrying core.Writes,
+//     which the ledger of the same database fills; the attempt's outcome
+//     commits them with the task's deletion or reschedule: the processing is
+//     one commit.
+//   - Resume, at start-up and in one transaction, charges one attempt (and
+//     one crash, Task.Crashes) to each task whose attempt the previous run
+//     started and never settled (the ones a crash interrupted), and to no
+//     other, so that a task that crashes the process every time still ends
+//     as a dead letter while the tasks queued behind it keep theirs. Stop
+//     releases what the run held.
 type TxStore interface {
 	Store
 	PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time.Time, t Task) (core.ClaimResult, error)
-	BeginAttempt(ctx context.Context) (context.Context, Attempt)
-	// Resume lists the queued tasks and, unless the last run stopped
-	// cleanly, adds one to the Attempts of each task charge selects, in the
-	// list and in the store; it forgets the clean stop.
-	Resume(ctx context.Context, charge func(Task) bool) ([]Task, error)
+	// BeginAttempt records the start of an attempt of t (t.Attempts as
+	// stored); it fails, and the attempt must not run, when it cannot.
+	BeginAttempt(ctx context.Context, t Task) (context.Context, Attempt, error)
+	// Resume lists the queued tasks and adds one to the Attempts of each
+	// whose attempt the last run began and did not end, in the list and in
+	// the store. BeginAttempt works only after it.
+	Resume(ctx context.Context) ([]Task, error)
 	Stop(ctx context.Context) error
 }
 
 // Attempt commits the outcome of one attempt of a task together with the
 // writes its processing gathered (TxStore.BeginAttempt). Its writes are
-// dropped if neither is called (a shutdown in the middle of the attempt).
+// dropped if neither Done nor Retry is called (a shutdown in the middle of
+// the attempt).
 type Attempt interface {
 	// Done deletes the processed task id.
 	Done(ctx context.Context, id string) error
 	// Retry stores t, the task with its new attempt count and schedule.
 	Retry(ctx context.Context, t Task) error
+	// End forgets the attempt's start, last: it was settled, or a clean
+	// stop interrupted it and it costs nothing. An attempt never ended (a
+	// crash) is charged at the next Resume.
+	End()
 }

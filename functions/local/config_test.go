@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // A configuration mistake stops the local server with exit status 2 and a
@@ -12,7 +14,7 @@ import (
 // listens or writes anything.
 func TestConfigMistakeExits2(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := goBuild(dir, "./functions/local")
+	bin, err := testenv.GoBuild("./functions/local", dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,21 +24,6 @@ import (
 // End to end: the built local server, started as a newcomer would start it,
 // driven by the built simulator; then the server's own log lines are checked.
 
-// goBuild builds pkg (relative to the module root) into dir.
-func goBuild(dir, pkg string) (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-	}
-	return bin, nil
-}
-
 // accepted is the first row of the HTTP contract (package core): processed
 // now, or queued durably.
 func accepted(r gemini.Result) bool {
@@ -246,9 +231,9 @@ func TestE2E(t *testing.T) {
 	built := make(chan struct{})
 	go func() { // the two builds overlap
 		defer close(built)
-		simBin, simErr = goBuild(bins, "./scripts/simulator")
+		simBin, simErr = testenv.GoBuild("./scripts/simulator", bins)
 	}()
-	serverBin, err := goBuild(bins, "./functions/local")
+	serverBin, err := testenv.GoBuild("./functions/local", bins)
 	<-built
 	if err != nil {
 		t.Fatal(err)

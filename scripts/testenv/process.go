@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// ErrExited is StartProc's error when the process ended before it was ready.
+var ErrExited = errors.New("exited before it was ready")
 
 // ProcSpec describes a process of our own (a built receiver, a bare baseline
 // server) that needs its own environment, working directory or stdout.
@@ -55,8 +59,8 @@ func StartProc(ctx context.Context, spec ProcSpec) (*Service, error) {
 		os.Remove(logf.Name())
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
-	s := &Service{Name: spec.Name, Host: host, cmd: cmd, log: logf}
 	exited := make(chan struct{})
+	s := &Service{Name: spec.Name, Host: host, cmd: cmd, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	timeout := spec.Timeout
@@ -75,7 +79,7 @@ func StartProc(ctx context.Context, spec ProcSpec) (*Service, error) {
 		case <-exited:
 			out := s.LogText()
 			s.Stop()
-			return nil, fmt.Errorf("%s exited before it was ready: %s", spec.Name, tail(out, 2000))
+			return nil, fmt.Errorf("%s %w: %s", spec.Name, ErrExited, tail(out, 2000))
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -23,6 +23,8 @@ type Service struct {
 	Host string // 127.0.0.1:port
 	cmd  *exec.Cmd
 	log  *os.File
+	// exited is closed once the leader process has been waited for.
+	exited chan struct{}
 	// shutdown, when set, asks the service to stop before its group is killed.
 	shutdown func()
 }
@@ -57,8 +59,8 @@ func Start(ctx context.Context, name string, timeout time.Duration, argv func(ho
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &Service{Name: name, Host: host, cmd: cmd, log: logf}
 	exited := make(chan struct{})
+	s := &Service{Name: name, Host: host, cmd: cmd, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	deadline := time.Now().Add(timeout)
@@ -110,6 +112,27 @@ func (s *Service) Stop() {
 	s.log.Close()
 	os.Remove(s.log.Name())
 }
+
+// Kill ends the service's process group with SIGKILL, as a crash or the
+// OOM killer would (nothing of it runs afterwards), unless its leader has
+// exited already, and waits until it has. Stop does nothing after it.
+func (s *Service) Kill() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited: // its group id may belong to someone else now
+	default:
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+	s.cmd = nil
+	s.log.Close()
+	os.Remove(s.log.Name())
+}
+
+// Exited is closed when the service's leader process has exited.
+func (s *Service) Exited() <-chan struct{} { return s.exited }
 
 // Pause stops the service's processes without ending them (SIGSTOP), so
 // calls to it hang or time out as in a real outage; Resume continues them.
@@ -191,6 +214,23 @@ func StartMoto(ctx context.Context) (*Service, error) {
 		h, p, _ := net.SplitHostPort(host)
 		return []string{"moto_server", "-H", h, "-p", p}
 	}, httpReady("/moto-api/"))
+}
+
+// GoBuild builds the package pkg (a path relative to the module root, such
+// as "./functions/local", testdata folders included) into dir and returns
+// the binary's path.
+func GoBuild(pkg, dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
 }
 
 // RepoRoot finds the module root (the folder holding go.mod) above the working directory.
