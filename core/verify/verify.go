@@ -201,7 +201,11 @@ func (v *Verifier) config() Config {
 	return v.cfg.withDefaults()
 }
 
-func (v *Verifier) verifier() core.SchemeVerifier {
+// Schemes is the core.Verifier behind v, for core.ReceiverOptions: a
+// receiver built with it verifies exactly as v does (this module's
+// runtimes build theirs so). It checks against the clock it is given, not
+// Config.Now.
+func (v *Verifier) Schemes() core.Verifier {
 	if v == nil {
 		return core.SchemeVerifier{}
 	}
@@ -215,7 +219,7 @@ func (v *Verifier) verifier() core.SchemeVerifier {
 // token that binds nothing it returns the delivery and an error matching
 // ErrHint. On any other error the delivery holds at most its Scheme.
 func (v *Verifier) Verify(ctx context.Context, header http.Header, body []byte) (core.Delivery, error) {
-	d, err := v.verifier().Verify(ctx, header, body, v.config().Now())
+	d, err := v.Schemes().Verify(ctx, header, body, v.config().Now())
 	if err != nil {
 		d.ID = "" // only a proven id is returned
 		return d, err
