@@ -105,7 +105,8 @@ var ErrNoScheme = errors.New("verify: no scheme configured (set Secrets, Audienc
 type Config struct {
 	// Secrets turns the static scheme on: whsec_ secrets, any of which may
 	// sign. An entry may itself list several, comma or space separated (as
-	// in WEBHOOK_SIGNING_SECRET).
+	// in WEBHOOK_SIGNING_SECRET); blank entries are ignored, so an unset
+	// variable leaves the static scheme off.
 	Secrets []string
 
 	// Audience turns the dynamic scheme on: the aud the token must carry,
@@ -166,8 +167,9 @@ type Verifier struct {
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	cfg = cfg.withDefaults()
 	v := &Verifier{cfg: cfg}
-	if len(cfg.Secrets) > 0 {
-		secrets, err := core.ParseSecrets(strings.Join(cfg.Secrets, " "))
+	// Blank entries are no secret: an unset variable leaves the scheme off.
+	if joined := strings.Join(cfg.Secrets, " "); strings.Trim(joined, ", \t\r\n") != "" {
+		secrets, err := core.ParseSecrets(joined)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}

@@ -114,6 +114,12 @@ func TestVerify(t *testing.T) {
 			header: func(t *testing.T) http.Header { return static(t, secretA, "msg_1", t0, envelope) }, wantID: "msg_1"},
 		{name: "static, header lists old and new signatures", cfg: staticOnly,
 			header: func(t *testing.T) http.Header { return static(t, secretB+" "+secretA, "msg_1", t0, envelope) }, wantID: "msg_1"},
+		{name: "static, blank entries beside the secret", cfg: verify.Config{Secrets: []string{"", secretA, " "}},
+			header: func(t *testing.T) http.Header { return static(t, secretA, "msg_1", t0, envelope) }, wantID: "msg_1"},
+		{name: "dynamic, with an unset secret variable", cfg: verify.Config{Secrets: []string{""}, Audience: audience, Issuer: issuer},
+			header: func(t *testing.T) http.Header {
+				return http.Header{"Webhook-Signature": {token(t, claims(t0, map[string]any{"jti": "j1"}))}}
+			}, wantID: "jwt:jti:j1", dynamic: true},
 		{name: "static, lower-case header keys (Lambda)", cfg: staticOnly, header: func(t *testing.T) http.Header {
 			h := static(t, secretA, "msg_1", t0, envelope)
 			return http.Header{"webhook-id": h["Webhook-Id"], "webhook-timestamp": h["Webhook-Timestamp"], "webhook-signature": h["Webhook-Signature"]}
@@ -321,7 +327,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{name: "nothing configured", cfg: verify.Config{Tolerance: time.Minute}, is: verify.ErrNoScheme},
 		{name: "secret without prefix", cfg: verify.Config{Secrets: []string{secretA, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, want: "signing secret 2 of 2"},
 		{name: "secret too short", cfg: verify.Config{Secrets: []string{short}}, want: "signing secret 1 of 1"},
-		{name: "empty entries only", cfg: verify.Config{Secrets: []string{" , "}}, want: "none given"},
+		{name: "blank entries only (an unset variable)", cfg: verify.Config{Secrets: []string{"", " , "}}, is: verify.ErrNoScheme},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
