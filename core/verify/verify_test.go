@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -347,5 +348,38 @@ func TestNewRefusesBadConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// One Verifier serves many goroutines at once, both schemes, the key set
+// still loading when they start (go test -race checks the sharing).
+func TestConcurrentUse(t *testing.T) {
+	v := newVerifier(t, verify.Config{Secrets: []string{secretA}, Audience: audience, Issuer: issuer})
+	signer, _ := rig()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := "msg_" + strings.Repeat("x", i%7+1)
+			h, err := gemini.SignStatic(secretA, id, t0, []byte(envelope))
+			if i%2 == 1 {
+				h, err = signer.Sign(id, t0, []byte(envelope))
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			ev, err := v.Event(context.Background(), h, []byte(envelope))
+			if err != nil || ev.Delivery.Hint() || !strings.HasSuffix(ev.Delivery.ID, id) {
+				errs <- fmt.Errorf("goroutine %d: %v, %v", i, ev, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
