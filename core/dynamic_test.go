@@ -61,9 +61,6 @@ func newJWKSServer(t testing.TB, keys map[string]*rsa.PublicKey) *jwksServer {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		type jwk struct {
-			Kty, Kid, Use, Alg, N, E string
-		}
 		var out struct {
 			Keys []map[string]string `json:"keys"`
 		}

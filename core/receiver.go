@@ -311,43 +311,7 @@ func (r result) fail(status int, o Outcome, reason string, err error) result {
 }
 
 func (h *Receiver) readBody(req Request) ([]byte, error) {
-	max := h.o.MaxBodyBytes
-	if req.ContentLength > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, req.ContentLength, max)
-	}
-	if req.Body == nil {
-		return nil, nil
-	}
-	// The buffer grows with the bytes that arrive, never to the announced
-	// Content-Length: before authentication that number is the sender's word,
-	// and a thousand slow requests announcing the cap must not cost a
-	// thousand times the cap. A small head start covers typical envelopes.
-	// One spare byte past the announced length lets the read that finds the
-	// end do so without growing the buffer (bytes.Buffer.ReadFrom would
-	// double it to keep 512 bytes free, copying every body once more).
-	size := 512
-	if req.ContentLength > 0 {
-		size = int(min(req.ContentLength+1, initialBodyBuffer))
-	}
-	buf := make([]byte, 0, size)
-	r := io.LimitReader(req.Body, max+1)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // grow by append's policy, as io.ReadAll
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if int64(len(buf)) > max {
-		return nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, max)
-	}
-	return buf, nil
+	return ReadBody(req.Body, req.ContentLength, h.o.MaxBodyBytes)
 }
 
 // leaseEnd is the request's deadline, or now+Lease when it has none. The

@@ -91,9 +91,7 @@ func isVersionToken(s string) bool {
 }
 
 func looksLikeJWT(s string) bool {
-	if strings.HasPrefix(s, "Bearer ") {
-		s = s[len("Bearer "):]
-	}
+	s = strings.TrimPrefix(s, "Bearer ")
 	dots := 0
 	segLen := 0
 	for i := 0; i < len(s); i++ {

@@ -28,14 +28,20 @@ go mod download
 step "npm packages (standardwebhooks@1.1.1 for the cross-language check)"
 npm ci --prefix scripts/node --no-audit --no-fund --loglevel=error
 
-step "Go tools (AWS Lambda Runtime Interface Emulator)"
+step "Go tools (AWS Lambda Runtime Interface Emulator, staticcheck)"
 GOFLAGS= go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+# staticcheck 2026.1.x (v0.8) is the first to understand Go 1.26.
+GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export PATH="$(go env GOPATH)/bin:$PATH"
 
-step "gofmt and go vet"
+step "go.mod tidy, gofmt, go vet, staticcheck"
+# A module that is not tidy misleads users' go mod tidy and hides what is
+# imported directly; -diff changes nothing and fails on any difference.
+go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/node/*'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+staticcheck ./...
 
 step "tests"
 go test -count=1 -timeout 20m ./...

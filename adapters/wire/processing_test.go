@@ -349,9 +349,9 @@ func TestBatchLandsInGCS(t *testing.T) {
 	if j.ManifestURI != "gs://landing/gemini/batches/gcs/manifest.json" || j.Output.SHA256 != want.SHA256 {
 		t.Fatalf("ledger %+v", j)
 	}
-	objs, _, _ := gcs.ListObjectsWithOptions("landing", fakestorage.ListOptions{})
-	if len(objs) != 2 {
-		t.Fatalf("bucket holds %d objects, want 2", len(objs))
+	list, err := gcs.ListObjectsWithOptionsPaginated("landing", fakestorage.ListOptions{})
+	if err != nil || len(list.Objects) != 2 {
+		t.Fatalf("bucket holds %d objects (%v), want 2", len(list.Objects), err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // OpenQueue opens the queue QUEUE names (its target: a topic, a queue URL).
@@ -207,30 +208,24 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// BuildVerifier turns on the schemes the configuration names.
+// BuildVerifier turns on the schemes the configuration names, as
+// core/verify does for a user's own server (one construction for both).
 func BuildVerifier(ctx context.Context, cfg env.Config, log *slog.Logger) (core.Verifier, error) {
-	var v core.SchemeVerifier
-	if len(cfg.SigningSecrets) > 0 {
-		s, err := core.NewStaticVerifier(cfg.SigningSecrets, cfg.Tolerance)
-		if err != nil {
-			return nil, err
-		}
-		v.Static = s
+	v, err := verify.New(ctx, verify.Config{
+		Secrets:   cfg.SigningSecrets,
+		Audience:  cfg.Audience,
+		JWKSURL:   cfg.JWKSURL,
+		Issuer:    cfg.Issuer,
+		Tolerance: cfg.Tolerance,
+		Logger:    log,
+	})
+	if errors.Is(err, verify.ErrNoScheme) {
+		return nil, ErrNoScheme // names the variables
 	}
-	if cfg.Audience != "" {
-		jwks := core.NewJWKS(ctx, cfg.JWKSURL, core.JWKSOptions{Logger: log})
-		d, err := core.NewDynamicVerifier(core.DynamicConfig{
-			Audience: cfg.Audience, Issuer: cfg.Issuer, Tolerance: cfg.Tolerance, Keys: jwks,
-		})
-		if err != nil {
-			return nil, err
-		}
-		v.Dynamic = d
+	if err != nil {
+		return nil, err
 	}
-	if v.Static == nil && v.Dynamic == nil {
-		return nil, ErrNoScheme
-	}
-	return v, nil
+	return v.Schemes(), nil
 }
 
 // Backend is where IDEMPOTENCY_STORE keeps everything: the idempotency

@@ -576,8 +576,6 @@ type Generator struct {
 	x               uint64
 }
 
-const minLine = 160
-
 func (g *Generator) Read(p []byte) (int, error) {
 	if g.off >= g.size {
 		return 0, io.EOF

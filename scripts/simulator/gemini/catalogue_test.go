@@ -80,7 +80,7 @@ func TestPayloadFreshIDsAndNoMetadataWhenStatic(t *testing.T) {
 	if _, ok := ea.Data["user_metadata"]; ok {
 		t.Fatal("a static payload carries user_metadata")
 	}
-	if gemini.NewID() == gemini.NewID() {
+	if a, b := gemini.NewID(), gemini.NewID(); a == b {
 		t.Fatal("two webhook ids are equal")
 	}
 	if !regexp.MustCompile(`^msg_[A-Za-z0-9]{24}$`).MatchString(gemini.NewID()) {
