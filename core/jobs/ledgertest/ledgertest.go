@@ -241,7 +241,7 @@ func RunTasks(t *testing.T, open func(t *testing.T) tasks.Store) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s := open(t)
 	a := tasks.Task{ID: "msg_a", Scheme: core.SchemeStatic, Body: []byte(`{"type":"batch.succeeded"}`), EnqueuedAt: now}
-	b := tasks.Task{ID: "msg_b", Scheme: core.SchemeDynamic, Body: []byte(`{}`), EnqueuedAt: now, Attempts: 2, NotBefore: now.Add(time.Minute), LastError: "x"}
+	b := tasks.Task{ID: "msg_b", Scheme: core.SchemeDynamic, Body: []byte(`{}`), EnqueuedAt: now, Attempts: 2, Crashes: 1, NotBefore: now.Add(time.Minute), LastError: "x"}
 	for _, tk := range []tasks.Task{a, b} {
 		if err := s.PutTask(ctx, tk); err != nil {
 			t.Fatal(err)
@@ -264,7 +264,7 @@ func RunTasks(t *testing.T, open func(t *testing.T) tasks.Store) {
 			want = b
 		}
 		if g.ID != want.ID || g.Scheme != want.Scheme || string(g.Body) != string(want.Body) || !g.EnqueuedAt.Equal(want.EnqueuedAt) ||
-			g.Attempts != want.Attempts || !g.NotBefore.Equal(want.NotBefore) || g.LastError != want.LastError {
+			g.Attempts != want.Attempts || g.Crashes != want.Crashes || !g.NotBefore.Equal(want.NotBefore) || g.LastError != want.LastError {
 			t.Fatalf("task %s = %+v, want %+v", g.ID, g, want)
 		}
 	}
