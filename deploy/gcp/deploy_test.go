@@ -34,12 +34,6 @@ const (
 	fakeRegion  = "fake-region1"
 )
 
-// fakeGcloud is first on the script's PATH: any call is recorded and fails.
-const fakeGcloud = `#!/bin/sh
-printf '%s\n' "$*" >> "$(dirname "$0")/gcloud-calls"
-exit 97
-`
-
 type dryRun struct {
 	stdout, stderr string
 	err            error
@@ -63,7 +57,7 @@ func runDeployIn(t *testing.T, dir, root string, env map[string]string, args ...
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(fakeGcloud), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(testenv.FakeGcloud), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var e []string

@@ -19,6 +19,13 @@ import (
 // the buildpack's generated main and deploy.sh's root package import.
 const FunctionsFramework = "github.com/GoogleCloudPlatform/functions-framework-go"
 
+// FakeGcloud is a gcloud for deploy.sh's dry runs, put first on PATH:
+// each call is recorded in the file gcloud-calls beside it, and fails.
+const FakeGcloud = `#!/bin/sh
+printf '%s\n' "$*" >> "$(dirname "$0")/gcloud-calls"
+exit 97
+`
+
 // BuildpackMain is the Go buildpack's declarative main template
 // (GoogleCloudPlatform/buildpacks, cmd/go/functions_framework); {{.Package}}
 // is the module path of the uploaded source.

@@ -211,7 +211,7 @@ type shell struct {
 // folder so that the dry run does not stage into this checkout.
 func userShell(t *testing.T) ([]string, string) {
 	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(fakeGcloud), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(testenv.FakeGcloud), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	self, err := os.Executable()
@@ -232,12 +232,6 @@ func userShell(t *testing.T) ([]string, string) {
 	return append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"CLOUDSDK_CONFIG="+filepath.Join(tmp, "gcloud-config"), "STAGE_DIR="+filepath.Join(tmp, "stage", "source")), bin
 }
-
-// fakeGcloud is first on the user's PATH: any call is recorded and fails.
-const fakeGcloud = `#!/bin/sh
-printf '%s\n' "$*" >> "$(dirname "$0")/gcloud-calls"
-exit 97
-`
 
 // stepFor names a sh block's step by what it does and returns it: its
 // commands, run as written, then the checks of what they made.
