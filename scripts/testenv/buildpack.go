@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -83,14 +84,23 @@ func CheckBuildpackRules(src, pkg string) error {
 	var errs []error
 	// One non-main package at the root, importing the framework's functions
 	// package (which selects the declarative main template).
-	pkgs, err := parser.ParseDir(token.NewFileSet(), src, nil, parser.ImportsOnly)
+	names, err := filepath.Glob(filepath.Join(src, "*.go"))
 	if err != nil {
 		return err
+	}
+	pkgs := map[string][]*ast.File{} // package name -> its files (parser.ParseDir is deprecated)
+	fset := token.NewFileSet()
+	for _, n := range names {
+		f, err := parser.ParseFile(fset, n, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		pkgs[f.Name.Name] = append(pkgs[f.Name.Name], f)
 	}
 	if len(pkgs) != 1 {
 		return fmt.Errorf("root of --source holds %d packages, want 1", len(pkgs))
 	}
-	for name, p := range pkgs {
+	for name, files := range pkgs {
 		if name == "main" {
 			return errors.New("the root package is main; the buildpack needs a non-main package")
 		}
@@ -98,7 +108,7 @@ func CheckBuildpackRules(src, pkg string) error {
 			errs = append(errs, fmt.Errorf("a folder named like the root package (%s) would change the import path the buildpack uses", name))
 		}
 		imports := map[string]bool{}
-		for _, f := range p.Files {
+		for _, f := range files {
 			for _, imp := range f.Imports {
 				imports[strings.Trim(imp.Path.Value, `"`)] = true
 			}
