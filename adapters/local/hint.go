@@ -37,10 +37,18 @@ func commandFor(arg0, wd string, bi *debug.BuildInfo) string {
 	return "go run " + bi.Path
 }
 
-// goRunBuild: `go run` builds into $GOTMPDIR/go-buildNNN/bNNN/exe/NAME.
+// goRunBuild: `go run` builds into $GOTMPDIR/go-buildNNN/bNNN/exe/NAME,
+// and since Go 1.24 runs a cached build from the build cache,
+// $GOCACHE/HH/HHHH…HH-d/NAME (a hex digest whose first byte names its
+// folder): the second `go run` of the same program is one of these.
 func goRunBuild(arg0 string) bool {
 	dir := filepath.Dir(arg0)
-	return filepath.Base(dir) == "exe" && strings.Contains(filepath.ToSlash(dir), "/go-build")
+	if filepath.Base(dir) == "exe" && strings.Contains(filepath.ToSlash(dir), "/go-build") {
+		return true
+	}
+	digest, ok := strings.CutSuffix(filepath.Base(dir), "-d")
+	return ok && len(digest) == 64 && strings.Trim(digest, "0123456789abcdef") == "" &&
+		filepath.Base(filepath.Dir(dir)) == digest[:2]
 }
 
 // relativePackage finds the folder of module mod's go.mod at or above wd

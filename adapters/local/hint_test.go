@@ -22,6 +22,8 @@ func TestCommandFor(t *testing.T) {
 		}
 	}
 	goRun := filepath.Join(os.TempDir(), "go-build1234", "b001", "exe", "local")
+	digest := strings.Repeat("a8e63aee", 8)
+	cached := filepath.Join(t.TempDir(), "go-cache", digest[:2], digest+"-d", "local") // Go 1.24+: a cached `go run` build
 	bi := &debug.BuildInfo{Path: "example.com/usermod/cmd/local", Main: debug.Module{Path: "example.com/usermod"}}
 	for _, tc := range []struct {
 		name, arg0, wd string
@@ -31,6 +33,8 @@ func TestCommandFor(t *testing.T) {
 		{"built binary", "./bin/local", mod, bi, "./bin/local"},
 		{"on PATH", "receiver", mod, bi, "receiver"},
 		{"go run from the module root", goRun, mod, bi, "go run ./cmd/local"},
+		{"cached go run from the module root", cached, mod, bi, "go run ./cmd/local"},
+		{"a binary in a folder that only looks like the cache", filepath.Join(mod, "ab", "abc-d", "local"), mod, bi, filepath.Join(mod, "ab", "abc-d", "local")},
 		{"go run from the package", goRun, filepath.Join(mod, "cmd/local"), bi, "go run ."},
 		{"go run from a sibling folder", goRun, filepath.Join(mod, "docs"), bi, "go run example.com/usermod/cmd/local"},
 		{"go run outside the module", goRun, t.TempDir(), bi, "go run example.com/usermod/cmd/local"},

@@ -4,7 +4,6 @@ package aws
 
 import (
 	"bytes"
-	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,64 +117,26 @@ func TestMakefileBuildsArm64Bootstrap(t *testing.T) {
 	}
 }
 
-// makeAsSAM runs the build target the way SAM's makefile builder does: in
-// a scratch copy of CodeUri, --makefile naming the original, ARTIFACTS_DIR
-// set, and sam's own environment, whose PWD is caller, the folder the shell
-// started sam build from. pkg, when set, is LAMBDA_PACKAGE. It returns the
-// artifacts folder's path followed by make's output, or the output alone
-// with the error.
+// makeAsSAM runs build-GeminiWebhookFunction as sam build does
+// (testenv.MakeAsSAM), with this folder's Makefile.
 func makeAsSAM(t *testing.T, caller, pkg, artifacts string) (string, error) {
 	t.Helper()
 	makefile, err := filepath.Abs("Makefile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("make", "--makefile", makefile, "build-GeminiWebhookFunction")
-	cmd.Dir = t.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PWD=") && !strings.HasPrefix(kv, "LAMBDA_PACKAGE=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "ARTIFACTS_DIR="+artifacts, "PWD="+caller)
-	if pkg != "" {
-		cmd.Env = append(cmd.Env, "LAMBDA_PACKAGE="+pkg)
-	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return testenv.MakeAsSAM(makefile, "build-GeminiWebhookFunction", caller, pkg, artifacts)
 }
 
 // checkBootstrap asserts bin is a static linux/arm64 ELF built from
-// mainPath with -tags lambda.norpc.
+// mainPath with -tags lambda.norpc, and logs its size.
 func checkBootstrap(t *testing.T, bin, mainPath string) {
 	t.Helper()
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatalf("bootstrap is not an ELF binary: %v", err)
-	}
-	defer f.Close()
-	if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 {
-		t.Errorf("bootstrap is %v %v, want 64-bit AArch64", f.Class, f.Machine)
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Errorf("bootstrap is dynamically linked (PT_INTERP): CGO_ENABLED=0 did not hold")
-		}
+	if err := testenv.CheckBootstrap(bin, mainPath); err != nil {
+		t.Error(err)
 	}
 	if info, err := os.Stat(bin); err == nil {
 		t.Logf("linux/arm64 bootstrap of %s: %d bytes (%.1f MiB)", mainPath, info.Size(), float64(info.Size())/(1<<20))
-	}
-
-	// The build tag and the main package are in the binary's build info.
-	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go version -m: %v\n%s", err, out)
-	}
-	for _, want := range []string{"-tags=lambda.norpc", "CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux", "\tpath\t" + mainPath + "\n"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("build info lacks %q:\n%s", want, out)
-		}
 	}
 }
 

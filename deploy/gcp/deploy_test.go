@@ -11,9 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"io/fs"
 	"net/http"
@@ -35,14 +32,7 @@ import (
 const (
 	fakeProject = "fake-project-4711"
 	fakeRegion  = "fake-region1"
-	ffModule    = "github.com/GoogleCloudPlatform/functions-framework-go"
 )
-
-// fakeGcloud is first on the script's PATH: any call is recorded and fails.
-const fakeGcloud = `#!/bin/sh
-printf '%s\n' "$*" >> "$(dirname "$0")/gcloud-calls"
-exit 97
-`
 
 type dryRun struct {
 	stdout, stderr string
@@ -67,7 +57,7 @@ func runDeployIn(t *testing.T, dir, root string, env map[string]string, args ...
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(fakeGcloud), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(testenv.FakeGcloud), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var e []string
@@ -87,7 +77,7 @@ func runDeployIn(t *testing.T, dir, root string, env map[string]string, args ...
 	// The proxy stays on: vendoring fetches what a cold module cache lacks,
 	// as it does on an operator's machine. What must not need the network is
 	// the staged folder itself; the script checks that with GOPROXY=off, and
-	// the buildpack-like build below (goOut) runs with no proxy and an empty
+	// the buildpack-like build below (testenv.BuildStaged) runs with no proxy and an empty
 	// module cache.
 	for k, v := range env {
 		e = append(e, k+"="+v)
@@ -380,31 +370,14 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 		t.Errorf("no next step registering the URL with Gemini:\n%s", r.stdout)
 	}
 
-	// 2. The folder alone, moved where the buildpack moves it.
-	src := filepath.Join(tmp, "workspace", "serverless_function_source_code")
-	if err := copyTree(stage, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(filepath.Join(tmp, "stage")); err != nil {
-		t.Fatal(err)
-	}
-	checkBuildpackRules(t, src, "github.com/geminiwebhooks/receiver/functions/gcp")
-
-	// 3. Build it as the buildpack does: its declarative main in a
-	// subfolder, from vendor/ only, no proxy, an empty module cache.
-	mainDir := filepath.Join(src, "functions.local", "app")
-	if err := os.MkdirAll(mainDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	modulePath := goOut(t, src, "list", "-m")
-	if err := os.WriteFile(filepath.Join(mainDir, "main.go"), []byte(strings.ReplaceAll(buildpackMain, "{{.Package}}", modulePath)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(tmp, "bin", "main")
+	// 2. The folder alone, moved where the buildpack moves it, and built as
+	// the buildpack builds it: its declarative main in a subfolder, from
+	// vendor/ only, no proxy, an empty module cache.
 	start := time.Now()
-	// -trimpath is the one difference from Cloud Build: it keeps the build
-	// cache valid across temporary folders, so only the first run compiles.
-	goOut(t, src, "build", "-trimpath", "-o", bin, mainDir)
+	_, bin, err := testenv.BuildStaged(stage, tmp, "github.com/geminiwebhooks/receiver/functions/gcp", []string{filepath.Join(tmp, "stage")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fi, err := os.Stat(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -569,149 +542,6 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 		if logs := second.logs(t); !hasLogLine(logs, map[string]any{"message": "GeminiWebhook ready", "store": "firestore"}) {
 			t.Errorf("the function did not use the Firestore store:\n%s", logs)
 		}
-	})
-}
-
-// checkBuildpackRules asserts what the Go buildpack requires of --source.
-// pkg is the package the root must import (the one that registers the functions).
-func checkBuildpackRules(t *testing.T, src, pkg string) {
-	t.Helper()
-	// One non-main package at the root, importing the framework's functions
-	// package (which selects the declarative main template).
-	names, err := filepath.Glob(filepath.Join(src, "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkgs := map[string][]*ast.File{} // package name -> its files
-	fset := token.NewFileSet()
-	for _, n := range names {
-		f, err := parser.ParseFile(fset, n, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkgs[f.Name.Name] = append(pkgs[f.Name.Name], f)
-	}
-	if len(pkgs) != 1 {
-		t.Fatalf("root of --source holds %d packages, want 1", len(pkgs))
-	}
-	for name, files := range pkgs {
-		if name == "main" {
-			t.Fatal("the root package is main; the buildpack needs a non-main package")
-		}
-		if _, err := os.Stat(filepath.Join(src, name)); err == nil {
-			t.Errorf("a folder named like the root package (%s) would change the import path the buildpack uses", name)
-		}
-		imports := map[string]bool{}
-		for _, f := range files {
-			for _, imp := range f.Imports {
-				imports[strings.Trim(imp.Path.Value, `"`)] = true
-			}
-		}
-		for _, want := range []string{ffModule + "/functions", ffModule + "/funcframework", pkg} {
-			if !imports[want] {
-				t.Errorf("the root package does not import %s", want)
-			}
-		}
-	}
-	// The module path's first element has a dot.
-	if mod := goOut(t, src, "list", "-m"); !strings.Contains(strings.Split(mod, "/")[0], ".") {
-		t.Errorf("module path %q: the buildpack needs a dot in its first element", mod)
-	}
-	// vendor/ holds funcframework and go.mod requires the framework.
-	if _, err := os.Stat(filepath.Join(src, "vendor", ffModule, "funcframework")); err != nil {
-		t.Errorf("vendor/ lacks funcframework: %v", err)
-	}
-	if v := goOut(t, src, "list", "-m", "-f", "{{.Version}}", ffModule); !strings.HasPrefix(v, "v1.") {
-		t.Errorf("functions framework version %q in go.mod", v)
-	}
-	// runtime go126 builds a module that asks for at most go 1.26.
-	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gv := regexp.MustCompile(`(?m)^go (1\.(\d+))(\.\d+)?\s*$`).FindSubmatch(gomod)
-	if gv == nil {
-		t.Fatal("go.mod has no go directive")
-	}
-	if minor, _ := strconv.Atoi(string(gv[2])); minor > 26 {
-		t.Errorf("go.mod says go %s; runtime go126 cannot build it", gv[1])
-	}
-	// No test files are uploaded.
-	_ = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, "_test.go") && !strings.Contains(p, string(filepath.Separator)+"vendor"+string(filepath.Separator)) {
-			t.Errorf("test file staged: %s", p)
-		}
-		return err
-	})
-}
-
-// buildpackMain is the Go buildpack's declarative main template
-// (GoogleCloudPlatform/buildpacks, cmd/go/functions_framework).
-const buildpackMain = `// Binary main file implements an HTTP server that loads and runs user's code
-// on incoming HTTP requests.
-package main
-
-import (
-	"log"
-	"net/http"
-	"os"
-
-	_ "{{.Package}}"
-
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
-)
-
-func main() {
-	http.HandleFunc("/robots.txt", http.NotFound)
-	http.HandleFunc("/favicon.ico", http.NotFound)
-
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
-	if err := funcframework.Start(port); err != nil {
-		log.Fatalf("Function failed to start: %v\n", err)
-	}
-}
-`
-
-// goOut runs the go command in dir as Cloud Build would: vendor/ only, no
-// proxy, no workspace, an empty module cache. It returns trimmed stdout.
-func goOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	home := filepath.Join(filepath.Dir(filepath.Dir(dir)), "gohome")
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GOFLAGS=-mod=vendor", "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local", "GOSUMDB=off",
-		"GOPATH="+filepath.Join(home, "gopath"), "GOMODCACHE="+filepath.Join(home, "empty-modcache"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func copyTree(from, to string) error {
-	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s: not a regular file; gcloud would not upload it as is", p)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
 	})
 }
 

@@ -104,32 +104,21 @@ func TestDryRunPackageMistakes(t *testing.T) {
 }
 
 // serveStaged does what Cloud Build and Cloud Run do with the staged
-// folder: it copies it where the buildpack puts the source, removes the
-// stage and the folders in gone (the user's module: only the copy may be
-// read), checks the buildpack's rules (pkg is the package the root must
-// import), builds the buildpack's generated main from vendor/ alone with no
-// proxy and an empty module cache, and starts it with env.
+// folder (testenv.BuildStaged: the upload, the buildpack's rules, its
+// generated main built from vendor/ alone with the folders in gone moved
+// away, then removed for good), and starts the function with env. pkg is the
+// package the root must import.
 func serveStaged(t *testing.T, tmp, stage, pkg string, gone []string, env map[string]string) *function {
 	t.Helper()
-	src := filepath.Join(tmp, "workspace", "serverless_function_source_code")
-	if err := copyTree(stage, src); err != nil {
+	_, bin, err := testenv.BuildStaged(stage, tmp, pkg, gone)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range append([]string{stage}, gone...) {
+	for _, d := range gone {
 		if err := os.RemoveAll(d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	checkBuildpackRules(t, src, pkg)
-	mainDir := filepath.Join(src, "functions.local", "app")
-	if err := os.MkdirAll(mainDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(mainDir, "main.go"), []byte(strings.ReplaceAll(buildpackMain, "{{.Package}}", goOut(t, src, "list", "-m"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(tmp, "bin", "main")
-	goOut(t, src, "build", "-trimpath", "-o", bin, mainDir)
 	return startFunction(t, bin, env)
 }
 
@@ -207,7 +196,7 @@ func TestDryRunMinimalUserModule(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
-	if strings.Contains(string(out), ffModule+"/funcframework\n") {
+	if strings.Contains(string(out), testenv.FunctionsFramework+"/funcframework\n") {
 		t.Fatal("the user's module links funcframework: it does not test the case")
 	}
 	before := treeDigest(t, user)

@@ -8,7 +8,16 @@
 // TestReadmeModule proves the README's "Your own module" section: it writes
 // the module the section shows (go.mod, handlers, their tests written with
 // adapters/webhooktest, the three entry points) into a temporary folder
-// and runs the section's commands as written: go mod tidy, go test, the
-// Gemini API stand-in, the user's local server and the simulator, and
-// checks that what lands is what the section says.
+// and runs each of the section's sh blocks as a subtest, as written, from
+// the module's folder: go mod tidy, go build, go test; the Gemini API
+// stand-in, the user's local server and the simulator, checking that what
+// lands is what the section says; the section's typo example applied to a
+// copy of the module, whose mains must exit 2 with the panic it shows;
+// deploy.sh --dry-run --package (a fake gcloud on PATH), its staged source
+// then built as the buildpack does (scripts/testenv.BuildStaged) and served;
+// and sam build, stood in for by this test binary running the template's
+// Makefile as SAM's makefile builder does (scripts/testenv.MakeAsSAM), its
+// bootstrap then run under the Lambda RIE. On both clouds a signed
+// batch.succeeded lands from the API stand-in and the user's handler runs
+// once.
 package usermod
