@@ -110,6 +110,12 @@ package_path=$(cd "$package_dir" && GOWORK=off go list -f '{{.ImportPath}} {{.Na
 package_path=${package_path% *}
 (cd "$package_dir" && GOWORK=off GOOS=linux GOARCH=amd64 go list -deps . | grep -qx github.com/geminiwebhooks/receiver/adapters/gcf) ||
   die "--package $package_dir does not import github.com/geminiwebhooks/receiver/adapters/gcf: its init must call gcf.Register"
+# The staged root package is named function (see stage_source); a staged
+# folder of that name at the module's root would stand where the buildpack
+# looks for it.
+(cd "$package_dir" && GOWORK=off GOOS=linux GOARCH=amd64 go list -deps -f '{{if and .Module .Module.Main}}{{.ImportPath}}{{end}}' . |
+  grep -qx -e "$module/function" -e "$module/function/.*") &&
+  die "--package $package_dir: your module's top-level folder function/ would be staged where the Cloud Functions buildpack puts its root package (named function); rename the folder (e.g. fn/)"
 
 secret_name=${SECRET_NAME:-gemini-webhook-signing-secret}
 sa_name=${SERVICE_ACCOUNT_NAME:-gemini-webhook-receiver}

@@ -94,6 +94,7 @@ func TestDryRunPackageMistakes(t *testing.T) {
 		{filepath.Join(root, "functions", "lambda"), "is a main package"},
 		{filepath.Join(root, "core"), "does not import github.com/geminiwebhooks/receiver/adapters/gcf"},
 		{filepath.Join(root, "no-such-dir"), "no such directory"},
+		{functionFolder(t, root), "top-level folder function/"},
 	} {
 		r := runDeploy(t, root, map[string]string{"GOOGLE_CLOUD_PROJECT": fakeProject, "REGION": fakeRegion, "STAGE_DIR": filepath.Join(t.TempDir(), "s")},
 			"--dry-run", "--package", c.dir)
@@ -101,6 +102,31 @@ func TestDryRunPackageMistakes(t *testing.T) {
 			t.Errorf("--package %s: %v\n%s; want an error saying %q", c.dir, r.err, r.stderr, c.want)
 		}
 	}
+}
+
+// functionFolder writes minimalModule with its package in function/, the
+// name of the staged root package, and returns that folder.
+func functionFolder(t *testing.T, root string) string {
+	t.Helper()
+	user := filepath.Join(t.TempDir(), "m")
+	for name, text := range minimalModule {
+		name = strings.Replace(name, "fn/fn.go", "function/fn.go", 1)
+		p := filepath.Join(user, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		text = strings.Replace(text, "package fn", "package function", 1)
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "{{ROOT}}", root)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tidy := exec.Command("go", "mod", "tidy")
+	tidy.Dir = user
+	tidy.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := tidy.CombinedOutput(); err != nil {
+		t.Fatalf("go mod tidy: %v\n%s", err, out)
+	}
+	return filepath.Join(user, "function")
 }
 
 // serveStaged does what Cloud Build and Cloud Run do with the staged
