@@ -6,20 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -277,6 +273,7 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 	f := newFlags(a, "deadletters "+sub)
 	all := f.Bool("all", false, "replay: every dead letter")
 	dry := f.Bool("dry-run", false, "replay: say what would be replayed, change nothing")
+	wait := f.Duration("wait", 45*time.Second, "replay in the clouds: how long to wait for the deployed worker to complete a delivery put back on QUEUE")
 	key, rest := leading(args[1:])
 	if err := f.parse(rest); err != nil {
 		return err
@@ -292,8 +289,7 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	closeBackend := sync.OnceValue(b.Close)
-	defer closeBackend()
+	defer b.Close()
 	list, err := b.DeadLetters.ListDeadLetters(ctx, 0)
 	if err != nil {
 		return err
@@ -372,15 +368,14 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 			}
 		}
 	}
-	return replayAll(ctx, a, cfg, b, closeBackend, stored, dlq, fromQueue)
+	return replayAll(ctx, a, cfg, b, *wait, stored, dlq, fromQueue)
 }
 
-// replayAll sends dead letters back through the pipeline (claims, ledger,
-// landing, handlers), never around it: with the local file they go back on
-// its durable queue and run when the local server next starts; with
-// Firestore, and from the SQS dead-letter queue, each is processed now,
-// then forgotten (deleted from the store or the queue).
-func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, closeBackend func() error, stored []core.DeadLetter, dlq queueDLQ, fromQueue []queuedDead) error {
+// replayAll sends dead letters back through the pipeline, never around
+// it: with the local file they go back on its durable queue and run when
+// the local server next starts; in the clouds through the deployed code
+// (replayInCloud).
+func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, wait time.Duration, stored []core.DeadLetter, dlq queueDLQ, fromQueue []queuedDead) error {
 	var errs []error
 	if b.Tasks != nil {
 		for _, d := range stored {
@@ -392,52 +387,19 @@ func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, clo
 		}
 		stored = nil
 	}
-	if len(stored)+len(fromQueue) == 0 {
-		return errors.Join(errs...)
-	}
-	if cfg.IdempotencyStore == "file" { // wire opens the file again, and bbolt locks it
-		closeBackend()
-	}
-	app, err := wire.Build(ctx, cfg, nil, wire.Options{
-		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Cloud:  (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}),
-	})
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	defer app.Close()
-	process := func(d core.DeadLetter) error {
-		ev, err := tasks.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
-		if err != nil {
-			return err
-		}
-		return app.Processor.Process(ctx, ev)
-	}
+	var list []cloudReplay
 	for _, d := range stored {
-		err := process(d)
-		if err == nil {
-			err = app.DeadLetters.DeleteDeadLetter(ctx, d.Key)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replay %s: %w", clip(d.Key, 200), err))
-			continue
-		}
-		fmt.Fprintf(a.stdout, "replayed %s\n", clip(d.Key, 200))
+		list = append(list, cloudReplay{key: d.Key, delivery: d, remove: func(ctx context.Context) error { return b.DeadLetters.DeleteDeadLetter(ctx, d.Key) }})
 	}
 	for _, q := range fromQueue {
 		d := q.DeadLetter
 		if q.delivery != "" {
 			d.Key = q.delivery // the delivery id the message carries, as the worker would process it
 		}
-		err := process(d)
-		if err == nil {
-			err = dlq.remove(ctx, q)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replay %s: %w", clip(q.Key, 200), err))
-			continue
-		}
-		fmt.Fprintf(a.stdout, "replayed %s\n", clip(q.Key, 200))
+		list = append(list, cloudReplay{key: q.Key, delivery: d, remove: func(ctx context.Context) error { return dlq.remove(ctx, q) }})
+	}
+	if len(list) > 0 {
+		errs = append(errs, replayInCloud(ctx, a, cfg, b, wait, list))
 	}
 	return errors.Join(errs...)
 }
