@@ -28,6 +28,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/reconcile"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 	"golang.org/x/net/netutil"
 )
@@ -192,6 +193,33 @@ func adminHandler(app *wire.App, token string, log *slog.Logger) http.Handler {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		jobs, err := app.Processing.Ledger.ListJobs(r.Context(), limit)
 		reply(w, jobs, err)
+	})
+	mux.HandleFunc("GET /job", func(w http.ResponseWriter, r *http.Request) {
+		job, err := app.Processing.Ledger.GetJob(r.Context(), r.URL.Query().Get("id"))
+		reply(w, job, err)
+	})
+	mux.HandleFunc("GET /lastrun", func(w http.ResponseWriter, r *http.Request) {
+		rl, ok := app.Store.(reconcile.RunLog)
+		if !ok {
+			http.Error(w, "this store keeps no reconcile runs", http.StatusNotImplemented)
+			return
+		}
+		run, err := rl.LastRun(r.Context())
+		reply(w, run, err)
+	})
+	mux.HandleFunc("GET /deliveries", func(w http.ResponseWriter, r *http.Request) {
+		fs, ok := app.Store.(*bolt.Store)
+		if !ok {
+			http.Error(w, "the store is not the local file", http.StatusNotImplemented)
+			return
+		}
+		since, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("since"))
+		if err != nil {
+			http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		m, err := fs.DeliveriesSince(r.Context(), since)
+		reply(w, m, err)
 	})
 	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, r *http.Request) {
 		if app.Processing.Tasks == nil {

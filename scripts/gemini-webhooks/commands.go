@@ -37,11 +37,11 @@ type flags struct {
 	json       bool
 	timeout    time.Duration
 	apiVersion string
-	stderr     io.Writer
+	help       io.Writer // where -h prints: stdout, as asked for
 }
 
 func newFlags(a *app, name string) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stderr: a.stderr}
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), help: a.stdout}
 	// Parse errors are reported once, by run, as usage errors.
 	f.SetOutput(io.Discard)
 	f.BoolVar(&f.json, "json", false, "print JSON instead of text")
@@ -53,8 +53,8 @@ func newFlags(a *app, name string) *flags {
 func (f *flags) parse(args []string) error {
 	err := f.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(f.stderr, "usage of gemini-webhooks %s:\n", f.Name())
-		f.SetOutput(f.stderr)
+		fmt.Fprintf(f.help, "usage of gemini-webhooks %s:\n", f.Name())
+		f.SetOutput(f.help)
 		f.PrintDefaults()
 		return errHelp
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -132,7 +131,9 @@ func countDeliveries(ctx context.Context, sources []string, cfg env.Config, gete
 // and including the current one (what was flushed; the running server
 // adds its last seconds at its next flush).
 func fileDeliveries(ctx context.Context, b *wire.Backend, from time.Time) (map[string]int64, error) {
-	s, ok := b.Store.(*bolt.Store)
+	s, ok := b.Store.(interface {
+		DeliveriesSince(context.Context, time.Time) (map[core.Outcome]int64, error)
+	}) // the file, or the local server holding it
 	if !ok {
 		return nil, fmt.Errorf("the store is not the local file")
 	}

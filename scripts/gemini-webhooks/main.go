@@ -52,17 +52,18 @@ func usagef(format string, a ...any) error {
 
 // run is the whole program behind main, with its environment injected.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
 	name, rest := args[0], args[1:]
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q\n\n%s", name, usageText)
+		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q (gemini-webhooks --help lists them)\n", name)
 		return exitUsage
 	}
 	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
@@ -106,7 +107,15 @@ STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJ
                                      jobs by state, stuck requires_action, failed landings, dead letters,
                                      deliveries of the last 24 h by outcome, the last reconcile
   jobs list [--limit N] | jobs get ID
-  deadletters list | get KEY | replay KEY|--all [--dry-run]
+  deadletters list | get KEY | replay KEY|--all [--dry-run] [--wait 45s]
+
+While the local server runs it holds its state file: these commands then ask
+it, through its admin listener (admin.json beside the state file), instead.
+A replay never runs your handlers in this process: with the local file it
+goes back on the server's queue; in the clouds back onto QUEUE, where the
+deployed worker runs it, or, without QUEUE, to GeminiReconcile at
+RECONCILE_URL (with RECONCILE_ID_TOKEN, or your gcloud identity token); the
+dead letter is deleted once its delivery completed, and nothing runs twice.
 
 DEST (where the one-time signing secret goes; it is never printed):
   file:PATH                          written 0600, atomically

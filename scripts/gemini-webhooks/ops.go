@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/env"
+	"github.com/geminiwebhooks/receiver/adapters/local"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -41,6 +42,9 @@ var now = time.Now
 
 // openBackend opens the store of the environment. A file store that is not
 // there is reported with where it was looked for (it is never created).
+// While the local server runs it holds the file's lock: the backend is then
+// the server itself, asked through its admin listener (local.DialAdmin),
+// so a command never waits on the lock.
 func openBackend(ctx context.Context, a *app) (env.Config, *wire.Backend, error) {
 	cfg, err := env.Load(a.getenv, env.Local)
 	if err != nil {
@@ -50,16 +54,26 @@ func openBackend(ctx context.Context, a *app) (env.Config, *wire.Backend, error)
 		return cfg, nil, errors.New("IDEMPOTENCY_STORE=memory keeps nothing to read: set it to file (STATE_PATH) or firestore (GOOGLE_CLOUD_PROJECT)")
 	}
 	if cfg.IdempotencyStore == "file" {
+		c, err := local.DialAdmin(cfg)
+		if err == nil {
+			return cfg, &wire.Backend{Store: c, DeadLetters: c, Ledger: c, Tasks: c, Close: func() error { return nil }}, nil
+		}
+		if !errors.Is(err, local.ErrServerDown) {
+			return cfg, nil, err
+		}
 		if _, err := os.Stat(cfg.StatePath); err != nil {
 			abs, _ := filepath.Abs(cfg.StatePath)
-			return cfg, nil, fmt.Errorf("no state file at %s: set STATE_PATH to the local server's file, or IDEMPOTENCY_STORE=firestore for the clouds", abs)
+			return cfg, nil, fmt.Errorf("no state file at %s: set STATE_PATH to the local server's file (or run this from the folder the server runs in), or IDEMPOTENCY_STORE=firestore for the clouds", abs)
 		}
 	}
 	b, err := wire.OpenBackend(ctx, cfg)
-	if err != nil && cfg.IdempotencyStore == "file" {
-		err = fmt.Errorf("%w (while the local server runs it holds the file: use go run ./functions/local jobs list | deadletters list | deadletters replay KEY)", err)
-	}
 	return cfg, b, err
+}
+
+// viaServer returns the running local server the backend asks, if it does.
+func viaServer(b *wire.Backend) (*local.AdminClient, bool) {
+	c, ok := b.Store.(*local.AdminClient)
+	return c, ok
 }
 
 // leading splits off the first argument when it is not an option: the ID
@@ -180,7 +194,7 @@ func jobRows(js []jobView) [][]string {
 func cmdJobs(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "get") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(a.stderr, "usage: gemini-webhooks jobs list [--limit N] [--json] | jobs get ID [--json]\n")
+			fmt.Fprint(a.stdout, "usage: gemini-webhooks jobs list [--limit N] [--json] | jobs get ID [--json]\n")
 			return errHelp
 		}
 		return usagef("want jobs list or jobs get ID")
@@ -265,7 +279,7 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 	switch sub {
 	case "list", "get", "replay":
 	case "-h", "--help":
-		fmt.Fprint(a.stderr, "usage: gemini-webhooks deadletters list [--json] | get KEY [--json] | replay KEY|--all [--dry-run]\n")
+		fmt.Fprint(a.stdout, "usage: gemini-webhooks deadletters list [--json] | get KEY [--json] | replay KEY|--all [--dry-run] [--wait 45s]\n")
 		return errHelp
 	default:
 		return usagef("want deadletters list, get KEY or replay KEY|--all [--dry-run]")
@@ -377,6 +391,16 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 // (replayInCloud).
 func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, wait time.Duration, stored []core.DeadLetter, dlq queueDLQ, fromQueue []queuedDead) error {
 	var errs []error
+	if c, ok := viaServer(b); ok {
+		for _, d := range stored {
+			if err := c.Replay(ctx, d.Key); err != nil {
+				errs = append(errs, fmt.Errorf("replay %s: %w", clip(d.Key, 200), err))
+				continue
+			}
+			fmt.Fprintf(a.stdout, "queued %s: the running local server (pid %d) runs it now\n", clip(d.Key, 200), c.PID())
+		}
+		stored = nil
+	}
 	if b.Tasks != nil {
 		for _, d := range stored {
 			if _, err := tasks.ReplayDeadLetter(ctx, b.DeadLetters, b.Tasks, d.Key, now()); err != nil {
@@ -507,6 +531,9 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	s := statusView{Store: cfg.IdempotencyStore, Jobs: map[string]int{}}
 	if cfg.IdempotencyStore == "file" {
 		s.Where, _ = filepath.Abs(cfg.StatePath)
+		if c, ok := viaServer(b); ok {
+			s.Where += fmt.Sprintf(" (through the running local server, pid %d)", c.PID())
+		}
 	} else {
 		s.Where = "projects/" + cfg.GoogleCloudProject + "/databases/" + cfg.FirestoreDatabase
 	}
