@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"bytes"
@@ -120,7 +120,9 @@ func replayOne(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, que
 		}
 		return "replayed by the deployed function (" + clip(url, 120) + "); dead letter deleted", nil
 	}
-	sent := time.Now().Add(-time.Second) // the worker's dead letter of this copy is stamped with its enqueue time
+	// The worker's dead letter of this copy is stamped with its enqueue
+	// time, by this process's clock (the message's enqueued_at).
+	sent := time.Now().Truncate(time.Millisecond)
 	if err := queue.Enqueue(ctx, ev); err != nil {
 		return "", err
 	}
@@ -135,7 +137,7 @@ func replayOne(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, que
 			}
 			return "back on " + cfg.Queue + ", run by the deployed worker; dead letter deleted", nil
 		}
-		if reason, err := failedAgain(ctx, b, id, sent); err != nil || reason != "" {
+		if reason, err := failedAgain(ctx, b, id, sent, r.delivery.ReceivedAt); err != nil || reason != "" {
 			if err == nil {
 				err = fmt.Errorf("the deployed worker ran it and it failed again: %s", clip(reason, 300))
 				if r.key != id { // the store's dead letter of the delivery now stands for it
@@ -156,14 +158,14 @@ func replayOne(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, que
 }
 
 // failedAgain returns the reason of a dead letter of delivery id that the
-// worker kept since sent ("" if none).
-func failedAgain(ctx context.Context, b *wire.Backend, id string, sent time.Time) (string, error) {
+// worker kept since sent ("" if none); before is the one replayed.
+func failedAgain(ctx context.Context, b *wire.Backend, id string, sent, before time.Time) (string, error) {
 	dls, err := b.DeadLetters.ListDeadLetters(ctx, 0)
 	if err != nil {
 		return "", err
 	}
 	for _, d := range dls {
-		if d.Key == id && !d.ReceivedAt.Before(sent) {
+		if d.Key == id && !d.ReceivedAt.Before(sent) && !d.ReceivedAt.Equal(before) {
 			return d.Reason, nil
 		}
 	}

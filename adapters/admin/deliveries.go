@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -90,7 +90,7 @@ func deliverySources(flag string, cfg env.Config, getenv func(string) string) ([
 
 // countDeliveries asks each source; one that cannot answer says why in
 // its row and never fails status.
-func countDeliveries(ctx context.Context, sources []string, cfg env.Config, getenv func(string) string, b *wire.Backend) []deliveryCounts {
+func countDeliveries(ctx context.Context, x Extras, sources []string, cfg env.Config, getenv func(string) string, b *wire.Backend) []deliveryCounts {
 	to := now()
 	from := to.Add(-deliveryWindow)
 	var out []deliveryCounts
@@ -103,10 +103,12 @@ func countDeliveries(ctx context.Context, sources []string, cfg env.Config, gete
 		case sourceFile:
 			d.Where = "hourly counts in the state file"
 			counts, err = fileDeliveries(sctx, b, from)
-		case sourceCloudWatch:
-			counts, d.Where, err = cloudWatchDeliveries(sctx, from, to)
-		case sourceMonitoring:
-			counts, d.Where, err = monitoringDeliveries(sctx, getenv, cfg.GoogleCloudProject, from, to)
+		case sourceCloudWatch, sourceMonitoring:
+			if x.Deliveries == nil {
+				err = errors.New("this binary does not read " + sourceNames[src] + ": use the gemini-webhooks command (go tool gemini-webhooks status)")
+				break
+			}
+			counts, d.Where, err = x.Deliveries(sctx, src, cfg, getenv, from, to)
 		case sourceEmulator:
 			err = errors.New("FIRESTORE_EMULATOR_HOST is set: no cloud counts an emulator's deliveries (--deliveries cloudwatch or monitoring asks anyway)")
 		}
