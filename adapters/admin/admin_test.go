@@ -40,7 +40,9 @@ func TestStaleAdminInfoNotTrusted(t *testing.T) {
 		{"process gone", func(t *testing.T, url string) Info { return Info{URL: url, Token: "tok", PID: deadPID(t), Start: "1"} }, true},
 		{"process gone, no start time", func(t *testing.T, url string) Info { return Info{URL: url, Token: "tok", PID: deadPID(t)} }, true},
 		{"PID reused by another process", func(t *testing.T, url string) Info { return Info{URL: url, Token: "tok", PID: me, Start: "1"} }, true},
-		{"the recorded server itself", func(t *testing.T, url string) Info { return Info{URL: url, Token: "tok", PID: me, Start: ProcStart(me)} }, false},
+		{"the recorded server itself", func(t *testing.T, url string) Info {
+			return Info{URL: url, Token: "tok", PID: me, Start: ProcStart(me)}
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

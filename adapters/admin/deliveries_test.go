@@ -74,4 +74,3 @@ func TestDeliverySources(t *testing.T) {
 		t.Fatal("an unknown source is accepted")
 	}
 }
-

@@ -203,7 +203,6 @@ func reply(w http.ResponseWriter, v any, err error) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-
 // adminMain runs the binary's subcommands: the operator's commands of
 // adapters/admin (the same as the gemini-webhooks command's) and reconcile,
 // which runs the user's mux. -h prints the usage, server mode included.
