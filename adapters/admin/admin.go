@@ -220,6 +220,9 @@ type Extras struct {
 	QueueDLQ func(ctx context.Context, cfg env.Config) (QueueDLQ, func(), error)
 	// QueueStatus adds QUEUE's depth and its dead-letter queue's to s.
 	QueueStatus func(ctx context.Context, cfg env.Config, s *StatusView) error
+	// IDToken is an OIDC identity token for audience from Application
+	// Default Credentials (a replay through GeminiReconcile).
+	IDToken func(ctx context.Context, audience string) (string, error)
 	// Webhooks lists the project's webhooks (the WebhookService).
 	Webhooks func(ctx context.Context, getenv func(string) string) ([]HookStatus, error)
 }

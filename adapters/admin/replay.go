@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/api/idtoken"
-
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
@@ -203,15 +201,15 @@ func replayThroughFunction(ctx context.Context, a *app, url, id string) (wire.Re
 }
 
 // identityToken is the caller's OIDC token for url: RECONCILE_ID_TOKEN when
-// set, else from Application Default Credentials (a service account), else
-// gcloud's (a person's login).
+// set, else Extras.IDToken's (Application Default Credentials of a service
+// account), else gcloud's (a person's login).
 func identityToken(ctx context.Context, a *app, url string) (string, error) {
 	if t := strings.TrimSpace(a.getenv("RECONCILE_ID_TOKEN")); t != "" {
 		return t, nil
 	}
-	if ts, err := idtoken.NewTokenSource(ctx, url); err == nil {
-		if t, err := ts.Token(); err == nil {
-			return t.AccessToken, nil
+	if a.Extras.IDToken != nil {
+		if t, err := a.Extras.IDToken(ctx, url); err == nil {
+			return t, nil
 		}
 	}
 	out, err := exec.CommandContext(ctx, "gcloud", "auth", "print-identity-token").Output()

@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/api/idtoken"
+
 	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 )
@@ -29,6 +31,17 @@ func opsEnv(stdout, stderr io.Writer, getenv func(string) string) admin.Env {
 			QueueDLQ:    openQueueDLQ,
 			QueueStatus: queueStatus,
 			Webhooks:    webhooksStatus,
+			IDToken: func(ctx context.Context, audience string) (string, error) {
+				ts, err := idtoken.NewTokenSource(ctx, audience)
+				if err != nil {
+					return "", err
+				}
+				t, err := ts.Token()
+				if err != nil {
+					return "", err
+				}
+				return t.AccessToken, nil
+			},
 		}}
 }
 
