@@ -191,20 +191,28 @@ func newFlags(a *app, name string) *flags {
 }
 
 func (f *flags) parse(args []string) error {
-	err := f.Parse(args)
+	return ParseFlags(f.FlagSet, args, f.help, f.name, f.timeout)
+}
+
+// ParseFlags parses args into fs as every command of both CLIs does: -h
+// prints the options to help and returns ErrHelp; a bad flag, an argument
+// left over or a timeout that is not positive is a *UsageError. binary
+// names the binary in the help.
+func ParseFlags(fs *flag.FlagSet, args []string, help io.Writer, binary string, timeout time.Duration) error {
+	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(f.help, "usage of %s %s:\n", f.name, f.Name())
-		f.SetOutput(f.help)
-		f.PrintDefaults()
+		fmt.Fprintf(help, "usage of %s %s:\n", binary, fs.Name())
+		fs.SetOutput(help)
+		fs.PrintDefaults()
 		return ErrHelp
 	}
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if f.NArg() > 0 {
-		return usagef("unexpected argument %q (options start with --)", f.Arg(0))
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (options start with --)", fs.Arg(0))
 	}
-	if f.timeout <= 0 {
+	if timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/models/webhooks"
 
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -29,7 +30,7 @@ var commands = map[string]command{
 	"finish-rotation": cmdFinishRotation,
 }
 
-var errHelp = errors.New("help shown")
+var errHelp = admin.ErrHelp
 
 // flags are the options every command shares.
 type flags struct {
@@ -51,23 +52,7 @@ func newFlags(a *app, name string) *flags {
 }
 
 func (f *flags) parse(args []string) error {
-	err := f.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(f.help, "usage of gemini-webhooks %s:\n", f.Name())
-		f.SetOutput(f.help)
-		f.PrintDefaults()
-		return errHelp
-	}
-	if err != nil {
-		return usagef("%v", err)
-	}
-	if f.NArg() > 0 {
-		return usagef("unexpected argument %q (options start with --)", f.Arg(0))
-	}
-	if f.timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
-	return nil
+	return admin.ParseFlags(f.FlagSet, args, f.help, "gemini-webhooks", f.timeout)
 }
 
 // client builds the Gemini webhooks service; call it only after every input check.

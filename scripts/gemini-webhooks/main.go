@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,12 +31,12 @@ import (
 	"syscall"
 )
 
-// Exit codes: usage errors are told apart from failures so scripts can
-// distinguish "you typed it wrong" (nothing was called) from "it broke".
+// Exit codes (adapters/admin's): usage errors are told apart from failures
+// so scripts can distinguish "you typed it wrong" (nothing was called) from
+// "it broke".
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK    = admin.ExitOK
+	exitUsage = admin.ExitUsage
 )
 
 func main() {
@@ -51,12 +50,10 @@ func main() {
 
 // usageError marks bad input: reported with exit code 2, and always raised
 // before any API or secret-store call.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+type usageError = admin.UsageError
 
 func usagef(format string, a ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, a...)}
+	return &usageError{Msg: fmt.Sprintf(format, a...)}
 }
 
 // run is the whole program behind main, with its environment injected.
@@ -79,21 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q (gemini-webhooks --help lists them)\n", name)
 		return exitUsage
 	}
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
-	err := cmd(ctx, a, rest)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, errHelp):
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
-		return exitFailure
-	}
+	return admin.Report(ops, name, cmd(ctx, &app{stdout: stdout, stderr: stderr, getenv: getenv}, rest))
 }
 
 // app is what every command shares.

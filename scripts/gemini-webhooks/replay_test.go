@@ -288,15 +288,7 @@ func TestReplayRunsTheUsersHandlersInTheDeployedWorker(t *testing.T) {
 			h := &userHandler{broken: true}
 			lw := tc.start(t, ctx, vars, core.NewMux().On(core.InteractionCompleted, h.handle))
 			getenv := func(k string) string { return vars[k] }
-			cfg, err := env.Load(getenv, env.Local)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := wire.OpenBackend(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b := openBackendOf(t, getenv)
 			key := "msg_replay_" + tc.name
 			ev := replayEvent(t, key)
 
@@ -392,15 +384,7 @@ func TestReplayThroughTheReconcileFunction(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	getenv := func(k string) string { return vars[k] }
-	cfg, err := env.Load(getenv, env.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := wire.OpenBackend(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBackendOf(t, getenv)
 	ev := replayEvent(t, "msg_fn")
 	put := func() {
 		if err := b.DeadLetters.PutDeadLetter(ctx, core.DeadLetter{Key: "msg_fn", Scheme: core.SchemeStatic, Body: ev.Raw, Reason: "handler: boom", ReceivedAt: time.Now()}); err != nil {
@@ -514,4 +498,19 @@ func TestReplayQueueDeadLetters(t *testing.T) {
 			recordedOnce(t, getenv, ids...)
 		})
 	}
+}
+
+// openBackendOf opens the backend getenv names for the test's length.
+func openBackendOf(t *testing.T, getenv func(string) string) *wire.Backend {
+	t.Helper()
+	cfg, err := env.Load(getenv, env.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wire.OpenBackend(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
