@@ -35,8 +35,9 @@ import (
 // so scripts can distinguish "you typed it wrong" (nothing was called) from
 // "it broke".
 const (
-	exitOK    = admin.ExitOK
-	exitUsage = admin.ExitUsage
+	exitOK      = admin.ExitOK
+	exitUsage   = admin.ExitUsage
+	exitFailure = admin.ExitFailure
 )
 
 func main() {
