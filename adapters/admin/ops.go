@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,6 +151,22 @@ func PrintJSON(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeASCII(w, b)
+}
+
+// PrintJSONLine prints raw JSON compact on one line, ASCII only (as
+// PrintJSON): a summary a script reads as the last line of the output.
+func PrintJSONLine(w io.Writer, raw json.RawMessage) error {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return err
+	}
+	return writeASCII(w, b.Bytes())
+}
+
+// writeASCII writes JSON b and a newline with every character that is not
+// printable ASCII as a \u escape.
+func writeASCII(w io.Writer, b []byte) error {
 	var out strings.Builder
 	for _, r := range string(b) {
 		switch {
@@ -165,7 +182,7 @@ func PrintJSON(w io.Writer, v any) error {
 		}
 	}
 	out.WriteString("\n")
-	_, err = io.WriteString(w, out.String())
+	_, err := io.WriteString(w, out.String())
 	return err
 }
 

@@ -76,7 +76,7 @@ func reconcileCommand(ctx context.Context, name string, mux *core.Mux, args []st
 		}
 		return admin.ExitFailure
 	}
-	if err := admin.PrintJSON(stdout, out); err != nil {
+	if err := admin.PrintJSONLine(stdout, out); err != nil { // the summary, the last line
 		fmt.Fprintf(stderr, "%s reconcile: %v\n", name, err)
 		return admin.ExitFailure
 	}
