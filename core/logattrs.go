@@ -165,6 +165,7 @@ type EventLine struct {
 	Outcome    Outcome
 	Status     int       // delivery lines: the HTTP answer
 	Attempt    int       // task lines: the queue's count of deliveries (0: unknown)
+	Replay     bool      // task lines: a dead letter replayed (tasks.Runner.Replay)
 	RetryAt    time.Time // task lines retried at a known time
 	Reason     string
 	Err        error
@@ -205,6 +206,9 @@ func (l EventLine) Log(ctx context.Context, log *slog.Logger) {
 		attrs = append(attrs, slog.Int("attempt", l.Attempt))
 	} else {
 		attrs = append(attrs, slog.Int("status", l.Status))
+	}
+	if l.Replay {
+		attrs = append(attrs, slog.Bool("replay", true))
 	}
 	if !l.RetryAt.IsZero() {
 		attrs = append(attrs, slog.String("retry_at", l.RetryAt.UTC().Format(time.RFC3339)))

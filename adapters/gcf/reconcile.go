@@ -1,9 +1,11 @@
 package gcf
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -51,7 +53,11 @@ func newReconciler(getenv func(string) string, log *slog.Logger, mux *core.Mux, 
 
 // ServeHTTP runs one reconcile and answers its summary (200), or 500 when
 // it could not run or its listing failed (Cloud Scheduler logs the failure;
-// the next run resumes).
+// the next run resumes). A body {"gemini_webhooks_replay": KEY}
+// (wire.ReplayRequest, what the admin CLI's deadletters replay sends when
+// QUEUE is unset) replays that dead letter here instead, with the user's
+// handlers, and answers a wire.ReplayResult: 200, 404 for no such key,
+// 500 when its delivery failed again (the dead letter stays).
 func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -65,6 +71,26 @@ func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	app, err := r.get()
 	if err != nil {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	var rr wire.ReplayRequest
+	if body, _ := io.ReadAll(io.LimitReader(req.Body, 64<<10)); len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &rr); err != nil {
+			http.Error(w, "body: want none (a reconcile) or {\"gemini_webhooks_replay\": KEY}", http.StatusBadRequest)
+			return
+		}
+	}
+	if rr.Replay != "" {
+		res, err := app.ReplayDeadLetter(req.Context(), rr.Replay)
+		switch {
+		case errors.Is(err, core.ErrNoDeadLetter):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(res)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), ReconcileTimeout)

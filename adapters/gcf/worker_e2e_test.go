@@ -275,8 +275,9 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 	t.Logf("Pub/Sub: failing message in the dead-letter topic after 5 pushes, %s", time.Since(start).Round(time.Millisecond))
 
 	tasks := worker.tasks()
-	if fmt.Sprint(tasks["msg_e2e"]) != "map[processed:3]" || fmt.Sprint(tasks["msg_never"]) != "map[retry:5]" || fmt.Sprint(tasks["msg_poison"]) != "map[dead_letter:1]" {
-		t.Fatalf("worker attempts %v; want msg_e2e processed 3×, msg_never retried 5×, msg_poison dead-lettered once", tasks)
+	// The redeliveries of msg_e2e find its task claim completed: nothing runs twice.
+	if fmt.Sprint(tasks["msg_e2e"]) != "map[duplicate:2 processed:1]" || fmt.Sprint(tasks["msg_never"]) != "map[retry:5]" || fmt.Sprint(tasks["msg_poison"]) != "map[dead_letter:1]" {
+		t.Fatalf("worker attempts %v; want msg_e2e processed once then duplicate 2×, msg_never retried 5×, msg_poison dead-lettered once", tasks)
 	}
 	worker.stop()
 	st, err := bolt.Open(state)

@@ -1,14 +1,9 @@
 package local
 
-import (
-	"fmt"
-	"io"
-)
-
-// localHelp is what -h prints: server mode, the admin subcommands and the
-// environment.
-const localHelp = `usage: local                 serve (the default: no arguments)
-       local jobs list [-limit N] | deadletters list | deadletters replay KEY | tasks list
+// localHelp starts what -h prints (%[1]s: the binary's name): server mode
+// and the environment; adapters/admin adds the subcommands.
+const localHelp = `usage: %[1]s                 serve (the default: no arguments)
+       %[1]s COMMAND [options]  operate it (below; -h after a command for its options)
 
 Server mode: the Gemini webhook receiver on 127.0.0.1:$PORT (8080). Each verified
 delivery is claimed once in the state file, answered 202, and processed by the
@@ -16,9 +11,6 @@ embedded worker (job ledger, landing in RESULTS_SINK, your handlers); one JSON l
 line per delivery goes to stdout. Without WEBHOOK_SIGNING_SECRET or WEBHOOK_AUDIENCE
 a development secret is made once, kept in .gemini-webhooks/dev-secret, and the
 simulator command to try it is printed. Stop with Ctrl-C.
-
-The admin subcommands ask the running server (through .gemini-webhooks/admin.json)
-or, when it is not running, open the state file themselves.
 
 Environment (README, Configuration; the main ones):
   WEBHOOK_SIGNING_SECRET   whsec_ secret(s), comma separated (static scheme)
@@ -30,20 +22,5 @@ Environment (README, Configuration; the main ones):
   GEMINI_API_KEY           confirm batches and download their output
   QUEUE                    pubsub:projects/P/topics/T or sqs:<queue URL> [the local queue]
   MAX_ATTEMPTS, RETRY_BACKOFF   worker tries before a dead letter, first wait [5, 2s]
+
 `
-
-// isHelp reports whether args ask for help (-h, --help, help), anywhere.
-func isHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--help", "help":
-			return true
-		}
-	}
-	return false
-}
-
-func printHelp(w io.Writer) int {
-	fmt.Fprint(w, localHelp)
-	return 0
-}

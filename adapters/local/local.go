@@ -47,11 +47,8 @@ const devSecretPath = ".gemini-webhooks/dev-secret"
 // with the server's. It exits the process: 2 for a configuration mistake (named on stderr), 1 for
 // any other failure.
 func Main(mux *core.Mux) {
-	if len(os.Args) > 1 && os.Args[1] == "reconcile" { // reconcile.go
-		os.Exit(reconcileCommand(context.Background(), mux, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
-	}
 	if len(os.Args) > 1 { // operator subcommands: admin.go
-		os.Exit(adminCommand(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+		os.Exit(adminMain(context.Background(), mux, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	if err := run(context.Background(), mux, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)

@@ -9,26 +9,26 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// The reconcile, locally (core/reconcile):
+// The reconcile, locally (core/reconcile), the binary's reconcile
+// subcommand:
 //
-//	go run ./functions/local reconcile [--since 48h] [--dry-run]
+//	BINARY reconcile [--since 48h] [--dry-run]
 //
 // While the server runs, the command asks it (its admin listener), so the
 // server's own mux, ledger and store do the work; otherwise it builds the
 // same app around the same mux and runs it in the command. The server also
 // runs it by itself every reconcile.Interval.
 
-const reconcileUsage = `usage: local reconcile [--since 48h] [--dry-run]`
+// reconcileUsage is the subcommand's line in the usage.
+const reconcileUsage = `reconcile [--since 48h] [--dry-run]   ask the Gemini API for what webhooks missed (GEMINI_API_KEY)`
 
 // reconcileTimeout bounds one run started from the command line or the loop.
 const reconcileTimeout = 14 * time.Minute
@@ -36,34 +36,51 @@ const reconcileTimeout = 14 * time.Minute
 // reconcileCommand runs the reconcile subcommand; it returns the exit code:
 // 0 done (webhook problems are logged at ERROR, and listed in the summary),
 // 1 failed, 2 a usage or configuration mistake.
-func reconcileCommand(ctx context.Context, mux *core.Mux, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func reconcileCommand(ctx context.Context, name string, mux *core.Mux, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	since := fs.Duration("since", 0, "list batches created or updated this long ago at most (0: RECONCILE_SINCE, 48h)")
 	dry := fs.Bool("dry-run", false, "report what would be applied; apply nothing")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || *since < 0 {
-		fmt.Fprintln(stderr, reconcileUsage)
-		return 2
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: %s %s\n", name, reconcileUsage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return admin.ExitOK
+	}
+	if err == nil && (fs.NArg() != 0 || *since < 0) {
+		err = errors.New("want reconcile [--since 48h] [--dry-run]")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s reconcile: %v\n", name, err)
+		return admin.ExitUsage
 	}
 	cfg, err := env.Load(getenv, env.Local)
 	if err != nil {
-		fmt.Fprintln(stderr, "local:", err)
-		return 2
+		fmt.Fprintf(stderr, "%s reconcile: %v\n", name, err)
+		return admin.ExitUsage
 	}
 	ctx, cancel := context.WithTimeout(ctx, reconcileTimeout)
 	defer cancel()
-	out, err := reconcileViaServer(ctx, cfg, *since, *dry)
-	if errors.Is(err, errServerDown) {
+	var out json.RawMessage
+	c, err := admin.DialServer(cfg)
+	if err == nil {
+		out, err = c.Reconcile(ctx, *since, *dry)
+	} else if errors.Is(err, admin.ErrServerDown) {
 		out, err = reconcileHere(ctx, cfg, mux, *since, *dry, stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "local:", err)
+		fmt.Fprintf(stderr, "%s reconcile: %v\n", name, err)
 		if errors.Is(err, wire.ErrNoGeminiAPI) {
-			return 2
+			return admin.ExitUsage
 		}
-		return 1
+		return admin.ExitFailure
 	}
-	return printJSONLines(stdout, out)
+	if err := admin.PrintJSONLine(stdout, out); err != nil { // the summary, the last line
+		fmt.Fprintf(stderr, "%s reconcile: %v\n", name, err)
+		return admin.ExitFailure
+	}
+	return admin.ExitOK
 }
 
 // reconcileHere builds the app (no listener, no queue) and runs it.
@@ -81,30 +98,6 @@ func reconcileHere(ctx context.Context, cfg env.Config, mux *core.Mux, since tim
 		return nil, err // the summary line logged what was done
 	}
 	return json.Marshal(s)
-}
-
-// reconcileViaServer asks the running server to reconcile.
-func reconcileViaServer(ctx context.Context, cfg env.Config, since time.Duration, dry bool) (json.RawMessage, error) {
-	info, err := runningServer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	q := url.Values{"since": {since.String()}, "dry_run": {strconv.FormatBool(dry)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, info.URL+"/reconcile?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+info.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, errServerDown
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, adminMaxReply))
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", escapeText(resp.Status, 64), escapeText(strings.TrimSpace(string(body)), 1024))
-	}
-	return body, nil
 }
 
 // serveReconcile is the admin listener's POST /reconcile.

@@ -141,7 +141,10 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 	app.closers = append(app.closers, app.Processing.Close)
 	// The built-in actions run first, then the user's handlers.
 	app.Processor = mux.With(app.Processing.Jobs.Middleware)
-	app.Runner = &tasks.Runner{Processor: app.Processor, DeadLetters: dead, Logger: o.Logger}
+	// The runner holds each task's claim in the same store as the
+	// deliveries' (tasks.TaskKey), so a replayed dead letter and a live
+	// worker never both run a delivery's handlers.
+	app.Runner = &tasks.Runner{Processor: app.Processor, DeadLetters: dead, Logger: o.Logger, Claims: store, ClaimTTL: cfg.IdempotencyTTL}
 
 	if cfg.QueueKind != "" {
 		open := o.Cloud.Queues[cfg.QueueKind]

@@ -26,6 +26,15 @@ type Runner struct {
 	DeadLetters core.DeadLetters
 	Logger      *slog.Logger
 
+	// Claims, when set, holds a claim on TaskKey(t.ID) while a task runs and
+	// keeps it completed for ClaimTTL once it ran, so that the handlers run
+	// once per delivery whoever hands the task over: a queue's redelivery, a
+	// replayed dead letter racing a live worker, a second replay. A task
+	// whose claim another worker holds is retried later (free); one whose
+	// claim is completed is acknowledged without running anything.
+	Claims   core.Store
+	ClaimTTL time.Duration // 0: core.DefaultTTL
+
 	StoreTimeout time.Duration // bound of the dead-letter write; 0: 5 s
 	// MaxLocalWait: a RetryLaterError due within it (and well before the
 	// delivery's deadline) is waited for here and retried, because the
@@ -48,14 +57,138 @@ func (r *Runner) Run(ctx context.Context, t Task, attempt int) error {
 	}
 	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: attempt}
 	start := r.now()
-	ev, err := t.Event()
-	if err == nil {
-		line.Event = ev
-		var pctx context.Context
-		pctx, line.Attrs = core.WithEventLine(ctx, r.logger(), ev)
-		err = r.process(pctx, ev)
+	dup, err := r.execute(ctx, &line, t)
+	if dup {
+		return r.finish(ctx, line, t, attempt, errDuplicate, start)
 	}
 	return r.finish(ctx, line, t, attempt, err, start)
+}
+
+// errDuplicate: the task's claim was completed already; nothing ran.
+var errDuplicate = errors.New("task already completed")
+
+// TaskKey is the claim key of the task of delivery id (Runner.Claims): apart
+// from the delivery's own key, which the receiver completes once the task is
+// queued.
+func TaskKey(id string) string { return "task:" + id }
+
+// DefaultTaskLease bounds a task's claim when its context has no deadline:
+// past it a crashed worker's task may be taken over.
+const DefaultTaskLease = 10 * time.Minute
+
+// inProgressRetry is when a task whose claim another worker holds is tried
+// again.
+const inProgressRetry = 30 * time.Second
+
+// execute runs t's event under its claim (Claims): dup reports that its
+// claim was completed already, so nothing ran. line gains the event and
+// what its processing added.
+func (r *Runner) execute(ctx context.Context, line *core.EventLine, t Task) (dup bool, err error) {
+	ev, err := t.Event()
+	if err != nil {
+		return false, err
+	}
+	line.Event = ev
+	claim, verdict, err := r.claim(ctx, t)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("task claim %s: %w", TaskKey(t.ID), err)
+	case verdict == core.Duplicate:
+		return true, nil
+	case verdict == core.InProgress:
+		return false, &core.RetryLaterError{At: r.now().Add(inProgressRetry), Reason: "another worker is running task " + t.ID, Free: true}
+	case verdict == core.Conflict:
+		return false, fmt.Errorf("%w: task %s ran with another body", core.ErrPermanent, t.ID)
+	}
+	var pctx context.Context
+	pctx, line.Attrs = core.WithEventLine(ctx, r.logger(), ev)
+	err = r.process(pctx, ev)
+	if r.Claims == nil {
+		return false, err
+	}
+	log := core.Logger(pctx)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.storeTimeout())
+	defer cancel()
+	if err != nil {
+		if rerr := r.Claims.Release(sctx, claim); rerr != nil {
+			log.WarnContext(ctx, "task claim not released; it is free when its lease ends", "error", rerr.Error())
+		}
+		return false, err
+	}
+	ttl := r.ClaimTTL
+	if ttl <= 0 {
+		ttl = core.DefaultTTL
+	}
+	if cerr := r.Claims.Complete(sctx, claim, r.now().Add(ttl)); cerr != nil {
+		// The handlers ran: acknowledging is right; a later copy of the task
+		// may run them again once the lease ends (at least once).
+		log.WarnContext(ctx, "task claim not completed", "error", cerr.Error())
+	}
+	return false, nil
+}
+
+// claim takes t's claim (Claimed without Claims).
+func (r *Runner) claim(ctx context.Context, t Task) (core.Claim, core.ClaimResult, error) {
+	if r.Claims == nil {
+		return core.Claim{}, core.Claimed, nil
+	}
+	now := r.now()
+	c := core.Claim{Key: TaskKey(t.ID), Owner: core.NewOwner(), BodyHash: core.HashBody(t.Body), Now: now, LeaseUntil: now.Add(DefaultTaskLease)}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(c.LeaseUntil) {
+		c.LeaseUntil = dl
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.storeTimeout())
+	defer cancel()
+	v, err := r.Claims.Claim(sctx, c)
+	return c, v, err
+}
+
+// Replay runs dead letter d's delivery again, under its task claim, and
+// deletes d once the delivery completed: now, or before (its claim was
+// completed: nothing runs twice, and a second replay runs nothing). It
+// returns core.OutcomeProcessed or core.OutcomeDuplicate; on an error the
+// dead letter stays (with the new reason when the failure is permanent).
+// It is what the deployed functions' authenticated replay entry runs.
+func (r *Runner) Replay(ctx context.Context, d core.DeadLetter) (core.Outcome, error) {
+	if r.Processor == nil || r.DeadLetters == nil {
+		return "", errors.New("task runner: Processor and DeadLetters are required")
+	}
+	t := Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body, EnqueuedAt: d.ReceivedAt}
+	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: d.Attempts + 1, Replay: true}
+	start := r.now()
+	defer func() {
+		line.Latency = r.now().Sub(start)
+		line.Log(ctx, r.logger())
+	}()
+	dup, err := r.execute(ctx, &line, t)
+	line.Outcome = core.OutcomeProcessed
+	if dup {
+		line.Outcome = core.OutcomeDuplicate
+	}
+	if err != nil {
+		line.Outcome, line.Err = core.OutcomeFailed, err
+		if errors.Is(err, core.ErrPermanent) {
+			if derr := r.deadLetter(ctx, t, line.Event, d.Attempts+1, err); derr != nil {
+				line.StoreErr = derr
+				err = errors.Join(err, derr)
+			}
+		}
+		return "", err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.storeTimeout())
+	defer cancel()
+	if err := r.DeadLetters.DeleteDeadLetter(sctx, d.Key); err != nil {
+		line.StoreErr = err
+		return line.Outcome, fmt.Errorf("delivery %s completed; its dead letter not deleted: %w", d.Key, err)
+	}
+	return line.Outcome, nil
+}
+
+func (r *Runner) storeTimeout() time.Duration {
+	if r.StoreTimeout > 0 {
+		return r.StoreTimeout
+	}
+	return core.DefaultStoreTimeout
 }
 
 // DeadLetter keeps t as a dead letter at once, for cause (a message the
@@ -80,6 +213,9 @@ func (r *Runner) finish(ctx context.Context, line core.EventLine, t Task, attemp
 	switch {
 	case err == nil:
 		line.Outcome = core.OutcomeProcessed
+		return nil
+	case errors.Is(err, errDuplicate):
+		line.Outcome = core.OutcomeDuplicate
 		return nil
 	case errors.Is(err, core.ErrPermanent):
 		if derr := r.deadLetter(ctx, t, line.Event, attempt, err); derr != nil {
@@ -142,12 +278,8 @@ func (r *Runner) deadLetter(ctx context.Context, t Task, ev *core.Event, attempt
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = r.now()
 	}
-	timeout := r.StoreTimeout
-	if timeout <= 0 {
-		timeout = core.DefaultStoreTimeout
-	}
 	// Kept even if the delivery's own time ran out: it is its last word.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.storeTimeout())
 	defer cancel()
 	return r.DeadLetters.PutDeadLetter(sctx, d)
 }

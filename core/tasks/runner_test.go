@@ -110,3 +110,69 @@ func TestTaskRunner(t *testing.T) {
 		})
 	}
 }
+
+// With Claims, a task's handlers run once per delivery, whoever hands the
+// task over: a second copy finds the claim completed (acknowledged, nothing
+// run), a copy racing a running one is retried later for free, a failure
+// releases the claim, and Replay deletes the dead letter only once the
+// delivery completed.
+func TestTaskRunnerClaims(t *testing.T) {
+	ctx := context.Background()
+	store := core.NewMemoryStore(0)
+	var runs int
+	fail := true
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	r := &tasks.Runner{Claims: store, DeadLetters: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Processor: core.HandlerFunc(func(ctx context.Context, ev *core.Event) error {
+			runs++
+			if fail {
+				return fmt.Errorf("%w: broken", core.ErrPermanent)
+			}
+			entered <- struct{}{}
+			<-hold
+			return nil
+		})}
+	task := tasks.Task{ID: "msg_claims", Body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/c"}}`)}
+
+	if err := r.Run(ctx, task, 1); err != nil { // dead-lettered: acknowledged
+		t.Fatal(err)
+	}
+	dls, _ := store.ListDeadLetters(ctx, 0)
+	if len(dls) != 1 || runs != 1 {
+		t.Fatalf("dead letters %v after %d runs", dls, runs)
+	}
+	fail = false
+	replayed := make(chan error, 1)
+	go func() {
+		o, err := r.Replay(ctx, dls[0])
+		if err == nil && o != core.OutcomeProcessed {
+			err = fmt.Errorf("outcome %s", o)
+		}
+		replayed <- err
+	}()
+	<-entered
+	if got, _ := store.ListDeadLetters(ctx, 0); len(got) != 1 {
+		t.Errorf("dead letter deleted while its delivery runs")
+	}
+	var later *core.RetryLaterError
+	if err := r.Run(ctx, task, 2); !errors.As(err, &later) || !later.Free {
+		t.Errorf("a copy racing the replay: %v, want a free RetryLaterError", err)
+	}
+	close(hold)
+	if err := <-replayed; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.ListDeadLetters(ctx, 0); len(got) != 0 {
+		t.Errorf("dead letters after the replay: %v", got)
+	}
+	if err := r.Run(ctx, task, 3); err != nil {
+		t.Errorf("a later copy: %v", err)
+	}
+	if o, err := r.Replay(ctx, dls[0]); err != nil || o != core.OutcomeDuplicate {
+		t.Errorf("second replay: %s, %v; want duplicate", o, err)
+	}
+	if runs != 2 {
+		t.Errorf("%d runs, want 2 (the failed one, the replay)", runs)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -88,6 +89,10 @@ func TestLandingEndToEnd(t *testing.T) {
 
 	admin := func(args ...string) []json.RawMessage {
 		t.Helper()
+		list := args[len(args)-1] == "list"
+		if list {
+			args = append(args, "--json") // scripts read --json; people the tables
+		}
 		cmd := exec.Command(serverBin, args...)
 		cmd.Dir, cmd.Env = dir, env
 		var stderr bytes.Buffer
@@ -95,6 +100,13 @@ func TestLandingEndToEnd(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("local %v: %v\n%s", args, err, stderr.String())
+		}
+		if list {
+			var items []json.RawMessage
+			if err := json.Unmarshal(out, &items); err != nil {
+				t.Fatalf("local %v: %v\n%s", args, err, out)
+			}
+			return items
 		}
 		var lines []json.RawMessage
 		for _, l := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
@@ -152,11 +164,21 @@ func TestLandingEndToEnd(t *testing.T) {
 	byKey := map[string]jobs.Job{}
 	kinds := map[string]int{}
 	var table []string
-	for _, l := range offline {
-		var j jobs.Job
-		if err := json.Unmarshal(l, &j); err != nil {
-			t.Fatal(err)
-		}
+	// The ledger's whole records (jobs list --json shows a view of them).
+	st, err := bolt.Open(filepath.Join(dir, ".gemini-webhooks", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, err := bolt.NewLedger(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := ledger.ListJobs(context.Background(), 0)
+	st.Close()
+	if err != nil || len(records) != len(offline) {
+		t.Fatalf("ledger: %d records, %v; jobs list showed %d", len(records), err, len(offline))
+	}
+	for _, j := range records {
 		byKey[j.LastEvent+" "+j.ID] = j
 		kinds[j.LastEvent]++
 		row := fmt.Sprintf("%-28s %-40s %-16s landing=%-7s", j.LastEvent, j.ID, j.State, j.Landing)

@@ -562,7 +562,7 @@ func TestPingAndDelete(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	r := runCLI(t, nil, "create", "--help")
-	if r.code != 0 || !strings.Contains(r.stderr, "-secret-out") {
+	if r.code != 0 || !strings.Contains(r.stdout, "-secret-out") {
 		t.Fatalf("create --help: %s", r)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/models/webhooks"
 
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -29,7 +30,7 @@ var commands = map[string]command{
 	"finish-rotation": cmdFinishRotation,
 }
 
-var errHelp = errors.New("help shown")
+var errHelp = admin.ErrHelp
 
 // flags are the options every command shares.
 type flags struct {
@@ -37,11 +38,11 @@ type flags struct {
 	json       bool
 	timeout    time.Duration
 	apiVersion string
-	stderr     io.Writer
+	help       io.Writer // where -h prints: stdout, as asked for
 }
 
 func newFlags(a *app, name string) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stderr: a.stderr}
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), help: a.stdout}
 	// Parse errors are reported once, by run, as usage errors.
 	f.SetOutput(io.Discard)
 	f.BoolVar(&f.json, "json", false, "print JSON instead of text")
@@ -51,23 +52,7 @@ func newFlags(a *app, name string) *flags {
 }
 
 func (f *flags) parse(args []string) error {
-	err := f.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(f.stderr, "usage of gemini-webhooks %s:\n", f.Name())
-		f.SetOutput(f.stderr)
-		f.PrintDefaults()
-		return errHelp
-	}
-	if err != nil {
-		return usagef("%v", err)
-	}
-	if f.NArg() > 0 {
-		return usagef("unexpected argument %q (options start with --)", f.Arg(0))
-	}
-	if f.timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
-	return nil
+	return admin.ParseFlags(f.FlagSet, args, f.help, "gemini-webhooks", f.timeout)
 }
 
 // client builds the Gemini webhooks service; call it only after every input check.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
@@ -73,25 +75,8 @@ func (q *sqsDLQ) depth(ctx context.Context, url string) (int, error) {
 	return strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
 }
 
-// queuedDead is a message of a queue's dead-letter queue as a dead letter.
-type queuedDead struct {
-	core.DeadLetter
-	receipt  string // SQS receipt handle, Pub/Sub ack id
-	delivery string // the delivery id the message carries
-}
-
-// queueDLQ is where a cloud queue keeps what its worker gave up on: the
-// SQS dead-letter queue or the Pub/Sub dead-letter subscription.
-type queueDLQ interface {
-	// peek takes the messages out of sight while the command runs.
-	peek(ctx context.Context) ([]queuedDead, error)
-	// release makes those not removed visible again at once.
-	release(ctx context.Context, ms []queuedDead)
-	remove(ctx context.Context, m queuedDead) error
-}
-
 // openQueueDLQ is the dead-letter queue behind QUEUE; nil without one.
-func openQueueDLQ(ctx context.Context, cfg env.Config) (queueDLQ, func(), error) {
+func openQueueDLQ(ctx context.Context, cfg env.Config) (admin.QueueDLQ, func(), error) {
 	switch cfg.QueueKind {
 	case env.QueueSQS:
 		q, err := openSQSDLQ(ctx, cfg)
@@ -111,8 +96,8 @@ func openQueueDLQ(ctx context.Context, cfg env.Config) (queueDLQ, func(), error)
 
 // peek receives the DLQ's messages (hidden for a minute while the command
 // runs); release makes those not deleted visible again at once.
-func (q *sqsDLQ) peek(ctx context.Context) ([]queuedDead, error) {
-	var out []queuedDead
+func (q *sqsDLQ) Peek(ctx context.Context) ([]admin.QueuedDead, error) {
+	var out []admin.QueuedDead
 	for len(out) < maxPeek {
 		r, err := q.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: awssdk.String(q.dlqURL), MaxNumberOfMessages: 10,
 			VisibilityTimeout: 60, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
@@ -131,7 +116,7 @@ func (q *sqsDLQ) peek(ctx context.Context) ([]queuedDead, error) {
 			id := awssdk.ToString(m.MessageId)
 			t, terr := sqs.Task(id, awssdk.ToString(m.Body), attrs)
 			d := core.DeadLetter{Key: sqsKeyPrefix + id, Scheme: t.Scheme, EventType: attrs[sqs.AttrEventType], Body: t.Body,
-				Reason: "in the SQS dead-letter queue after " + orNone(m.Attributes["ApproximateReceiveCount"], "?") + " receives (delivery " + t.ID + ")"}
+				Reason: "in the SQS dead-letter queue after " + cmp.Or(m.Attributes["ApproximateReceiveCount"], "?") + " receives (delivery " + t.ID + ")"}
 			if terr != nil {
 				d.Reason = terr.Error()
 			}
@@ -141,20 +126,20 @@ func (q *sqsDLQ) peek(ctx context.Context) ([]queuedDead, error) {
 			if !t.EnqueuedAt.IsZero() {
 				d.ReceivedAt = t.EnqueuedAt
 			}
-			out = append(out, queuedDead{DeadLetter: d, receipt: awssdk.ToString(m.ReceiptHandle), delivery: t.ID})
+			out = append(out, admin.QueuedDead{DeadLetter: d, Receipt: awssdk.ToString(m.ReceiptHandle), Delivery: t.ID})
 		}
 	}
 	return out, nil
 }
 
-func (q *sqsDLQ) release(ctx context.Context, ms []queuedDead) {
+func (q *sqsDLQ) Release(ctx context.Context, ms []admin.QueuedDead) {
 	for _, m := range ms {
 		_, _ = q.client.ChangeMessageVisibility(context.WithoutCancel(ctx), &awssqs.ChangeMessageVisibilityInput{
-			QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.receipt), VisibilityTimeout: 0})
+			QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.Receipt), VisibilityTimeout: 0})
 	}
 }
 
-func (q *sqsDLQ) remove(ctx context.Context, m queuedDead) error {
-	_, err := q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.receipt)})
+func (q *sqsDLQ) Remove(ctx context.Context, m admin.QueuedDead) error {
+	_, err := q.client.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: awssdk.String(q.dlqURL), ReceiptHandle: awssdk.String(m.Receipt)})
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/iterator"
 
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/core"
@@ -106,8 +107,8 @@ func topicSubscriptions(ctx context.Context, c *ps.Client, topic string) ([]stri
 // open; nothing arriving in that time means nothing is there.
 const pullWait = 5 * time.Second
 
-func (q *pubsubDLQ) peek(ctx context.Context) ([]queuedDead, error) {
-	var out []queuedDead
+func (q *pubsubDLQ) Peek(ctx context.Context) ([]admin.QueuedDead, error) {
+	var out []admin.QueuedDead
 	for len(out) < maxPeek {
 		pctx, cancel := context.WithTimeout(ctx, pullWait)
 		r, err := q.client.SubscriptionAdminClient.Pull(pctx, &pubsubpb.PullRequest{Subscription: q.sub, MaxMessages: 100, ReturnImmediately: true})
@@ -141,7 +142,7 @@ func (q *pubsubDLQ) peek(ctx context.Context) ([]queuedDead, error) {
 			if !t.EnqueuedAt.IsZero() {
 				d.ReceivedAt = t.EnqueuedAt
 			}
-			out = append(out, queuedDead{DeadLetter: d, receipt: m.GetAckId(), delivery: t.ID})
+			out = append(out, admin.QueuedDead{DeadLetter: d, Receipt: m.GetAckId(), Delivery: t.ID})
 		}
 	}
 	return out, nil
@@ -149,13 +150,13 @@ func (q *pubsubDLQ) peek(ctx context.Context) ([]queuedDead, error) {
 
 // release hands the messages back one by one (one already acknowledged
 // must not make the others wait out their deadline).
-func (q *pubsubDLQ) release(ctx context.Context, ms []queuedDead) {
+func (q *pubsubDLQ) Release(ctx context.Context, ms []admin.QueuedDead) {
 	for _, m := range ms {
 		_ = q.client.SubscriptionAdminClient.ModifyAckDeadline(context.WithoutCancel(ctx), &pubsubpb.ModifyAckDeadlineRequest{
-			Subscription: q.sub, AckIds: []string{m.receipt}, AckDeadlineSeconds: 0})
+			Subscription: q.sub, AckIds: []string{m.Receipt}, AckDeadlineSeconds: 0})
 	}
 }
 
-func (q *pubsubDLQ) remove(ctx context.Context, m queuedDead) error {
-	return q.client.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: q.sub, AckIds: []string{m.receipt}})
+func (q *pubsubDLQ) Remove(ctx context.Context, m admin.QueuedDead) error {
+	return q.client.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: q.sub, AckIds: []string{m.Receipt}})
 }

@@ -6,7 +6,14 @@
 //	gemini-webhooks list | get --id ID | update --id ID … | delete --id ID | ping --id ID
 //	gemini-webhooks rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
 //	gemini-webhooks finish-rotation --secret-out DEST [--id ID]
-//	gemini-webhooks status | jobs list|get ID | deadletters list|get KEY|replay KEY|--all
+//	gemini-webhooks status | jobs list|get ID | deadletters list|get KEY|replay KEY|--all | tasks list
+//
+// The operator's commands (status, jobs, deadletters, tasks) are
+// adapters/admin's, the same as a local.Main binary's subcommands; this
+// command adds the views that need more cloud SDKs (ops.go). A user's
+// module runs it as a tool: go get -tool
+// github.com/geminiwebhooks/receiver/scripts/gemini-webhooks, then
+// go tool gemini-webhooks status.
 //
 // DEST is file:PATH, gcp-secret:projects/P/secrets/S or aws-secret:NAME.
 // GEMINI_API_KEY (or GOOGLE_API_KEY) and GOOGLE_GEMINI_BASE_URL are read as
@@ -15,20 +22,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"os/signal"
 	"syscall"
 )
 
-// Exit codes: usage errors are told apart from failures so scripts can
-// distinguish "you typed it wrong" (nothing was called) from "it broke".
+// Exit codes (adapters/admin's): usage errors are told apart from failures
+// so scripts can distinguish "you typed it wrong" (nothing was called) from
+// "it broke".
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = admin.ExitOK
+	exitUsage   = admin.ExitUsage
+	exitFailure = admin.ExitFailure
 )
 
 func main() {
@@ -42,44 +51,33 @@ func main() {
 
 // usageError marks bad input: reported with exit code 2, and always raised
 // before any API or secret-store call.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+type usageError = admin.UsageError
 
 func usagef(format string, a ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, a...)}
+	return &usageError{Msg: fmt.Sprintf(format, a...)}
 }
 
 // run is the whole program behind main, with its environment injected.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usageText)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	ops := opsEnv(stdout, stderr, getenv)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, admin.Usage(ops))
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, admin.Usage(ops))
 		return exitOK
 	}
 	name, rest := args[0], args[1:]
+	if admin.Handles(ops, name) { // status, jobs, deadletters, tasks: adapters/admin
+		return admin.Run(ctx, args, ops)
+	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q\n\n%s", name, usageText)
+		fmt.Fprintf(stderr, "gemini-webhooks: unknown command %q (gemini-webhooks --help lists them)\n", name)
 		return exitUsage
 	}
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
-	err := cmd(ctx, a, rest)
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, errHelp):
-		return exitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
-		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "gemini-webhooks %s: %v\n", name, err)
-		return exitFailure
-	}
+	return admin.Report(ops, name, cmd(ctx, &app{stdout: stdout, stderr: stderr, getenv: getenv}, rest))
 }
 
 // app is what every command shares.
@@ -88,7 +86,9 @@ type app struct {
 	getenv         func(string) string
 }
 
-const usageText = `gemini-webhooks manages Gemini API webhooks.
+// usageHead and usageTail frame the usage; adapters/admin adds the
+// operator's commands between them.
+const usageHead = `gemini-webhooks manages Gemini API webhooks and operates the receiver.
 
 Commands:
   create --uri URL --events a,b[,...] [--name N] --secret-out DEST [--append]
@@ -100,14 +100,9 @@ Commands:
   rotate --id ID [--revoke after-24h|immediately] --secret-out DEST [--append]
   finish-rotation --secret-out DEST [--id ID] [--force]
 
-Operating the receiver (the store IDEMPOTENCY_STORE names: the local file at
-STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJECT):
-  status [--deliveries auto|none|file,cloudwatch,monitoring]
-                                     jobs by state, stuck requires_action, failed landings, dead letters,
-                                     deliveries of the last 24 h by outcome, the last reconcile
-  jobs list [--limit N] | jobs get ID
-  deadletters list | get KEY | replay KEY|--all [--dry-run]
+`
 
+const usageTail = `
 DEST (where the one-time signing secret goes; it is never printed):
   file:PATH                          written 0600, atomically
   gcp-secret:projects/P/secrets/S    a new Secret Manager version

@@ -2,685 +2,88 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"slices"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/aws"
+	"google.golang.org/api/idtoken"
+
+	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
-	"github.com/geminiwebhooks/receiver/core"
-	"github.com/geminiwebhooks/receiver/core/jobs"
-	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
-// The operator's commands: status, jobs and deadletters read the store the
-// environment names (IDEMPOTENCY_STORE: the local file at STATE_PATH, or
-// Firestore in GOOGLE_CLOUD_PROJECT), as the receiver does.
-
-func init() {
-	commands["status"] = cmdStatus
-	commands["jobs"] = cmdJobs
-	commands["deadletters"] = cmdDeadLetters
-}
-
-// stuckAfter is how long a job may wait in requires_action before status
-// points at it.
-const stuckAfter = time.Hour
-
-// now is the clock the ages are measured with (tests fix it).
+// now is the clock of the operator's commands (tests fix it).
 var now = time.Now
 
-// openBackend opens the store of the environment. A file store that is not
-// there is reported with where it was looked for (it is never created).
-func openBackend(ctx context.Context, a *app) (env.Config, *wire.Backend, error) {
-	cfg, err := env.Load(a.getenv, env.Local)
-	if err != nil {
-		return cfg, nil, err
-	}
-	if cfg.IdempotencyStore == "memory" {
-		return cfg, nil, errors.New("IDEMPOTENCY_STORE=memory keeps nothing to read: set it to file (STATE_PATH) or firestore (GOOGLE_CLOUD_PROJECT)")
-	}
-	if cfg.IdempotencyStore == "file" {
-		if _, err := os.Stat(cfg.StatePath); err != nil {
-			abs, _ := filepath.Abs(cfg.StatePath)
-			return cfg, nil, fmt.Errorf("no state file at %s: set STATE_PATH to the local server's file, or IDEMPOTENCY_STORE=firestore for the clouds", abs)
-		}
-	}
-	b, err := wire.OpenBackend(ctx, cfg)
-	if err != nil && cfg.IdempotencyStore == "file" {
-		err = fmt.Errorf("%w (while the local server runs it holds the file: use go run ./functions/local jobs list | deadletters list | deadletters replay KEY)", err)
-	}
-	return cfg, b, err
+// opsEnv is how this command runs adapters/admin's commands: under its own
+// name, with the views that need more cloud SDKs than a local server links
+// (the queues' dead-letter queues, delivery counts from CloudWatch and
+// Cloud Monitoring, the WebhookService).
+func opsEnv(stdout, stderr io.Writer, getenv func(string) string) admin.Env {
+	return admin.Env{Name: "gemini-webhooks", Stdout: stdout, Stderr: stderr, Getenv: getenv, Clock: func() time.Time { return now() },
+		Header: usageHead, Footer: usageTail,
+		Extras: admin.Extras{
+			Deliveries: func(ctx context.Context, source string, cfg env.Config, getenv func(string) string, from, to time.Time) (map[string]int64, string, error) {
+				if source == "cloudwatch" {
+					return cloudWatchDeliveries(ctx, from, to)
+				}
+				return monitoringDeliveries(ctx, getenv, cfg.GoogleCloudProject, from, to)
+			},
+			QueueDLQ:    openQueueDLQ,
+			QueueStatus: queueStatus,
+			Webhooks:    webhooksStatus,
+			IDToken: func(ctx context.Context, audience string) (string, error) {
+				ts, err := idtoken.NewTokenSource(ctx, audience)
+				if err != nil {
+					return "", err
+				}
+				t, err := ts.Token()
+				if err != nil {
+					return "", err
+				}
+				return t.AccessToken, nil
+			},
+		}}
 }
 
-// leading splits off the first argument when it is not an option: the ID
-// or KEY of jobs get, deadletters get and replay.
-func leading(args []string) (string, []string) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], args[1:]
-	}
-	return "", args
-}
-
-// age prints how long ago t was: "3m ago"; "-" for the zero time.
-func age(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := now().Sub(t)
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + "s ago"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m ago"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + "h ago"
-	}
-	return strconv.Itoa(int(d/(24*time.Hour))) + "d ago"
-}
-
-// clip keeps s on one line, at most n runes, printable.
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	q := strconv.QuoteToASCII(s)
-	s = q[1 : len(q)-1]
-	if len(s) > n {
-		s = s[:n-1] + "…"
-	}
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func table(w io.Writer, header string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-}
-
-func printJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
-}
-
-// jobView is a job as status and jobs print it: no zero times.
-type jobView struct {
-	ID           string         `json:"id"`
-	Kind         string         `json:"kind,omitempty"`
-	State        jobs.JobState  `json:"state"`
-	APIState     string         `json:"api_state,omitempty"`
-	LastEvent    string         `json:"last_event,omitempty"`
-	FirstSeen    time.Time      `json:"first_seen,omitzero"`
-	UpdatedAt    time.Time      `json:"updated_at,omitzero"`
-	FinishedAt   time.Time      `json:"finished_at,omitzero"`
-	ErrorCode    string         `json:"error_code,omitempty"`
-	ErrorMessage string         `json:"error_message,omitempty"`
-	Landing      string         `json:"landing,omitempty"`
-	LandingError string         `json:"landing_error,omitempty"`
-	Output       string         `json:"output,omitempty"`
-	Bytes        int64          `json:"bytes,omitempty"`
-	UserMetadata map[string]any `json:"user_metadata,omitempty"`
-	Deliveries   []string       `json:"deliveries,omitempty"`
-	Stuck        bool           `json:"stuck,omitempty"` // requires_action for more than an hour
-}
-
-func viewJob(j jobs.Job) jobView {
-	v := jobView{ID: j.ID, Kind: j.Kind, State: j.State, APIState: j.APIState, LastEvent: j.LastEvent,
-		FirstSeen: j.FirstSeen, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt, ErrorCode: j.ErrorCode,
-		ErrorMessage: j.ErrorMessage, Landing: string(j.Landing), LandingError: j.LandingError,
-		UserMetadata: j.UserMetadata, Deliveries: j.Deliveries}
-	if j.Output != nil {
-		v.Output, v.Bytes = j.Output.URI, j.Output.Bytes
-	}
-	since := j.StateAt
-	if since.IsZero() {
-		since = j.UpdatedAt
-	}
-	v.Stuck = j.State == jobs.JobRequiresAction && !since.IsZero() && now().Sub(since) > stuckAfter
-	return v
-}
-
-func jobRows(js []jobView) [][]string {
-	var rows [][]string
-	for _, j := range js {
-		state := string(j.State)
-		if j.Stuck {
-			state += " (stuck)"
-		}
-		note := j.Output
-		switch {
-		case j.LandingError != "" && j.Landing == string(jobs.LandingSkipped):
-			note = "not landed: " + j.LandingError
-		case j.LandingError != "":
-			note = "landing failed: " + j.LandingError
-		case j.ErrorMessage != "":
-			note = j.ErrorCode + " " + j.ErrorMessage
-		}
-		rows = append(rows, []string{clip(j.ID, 60), state, age(j.UpdatedAt), clip(note, 80)})
-	}
-	return rows
-}
-
-func cmdJobs(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "get") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(a.stderr, "usage: gemini-webhooks jobs list [--limit N] [--json] | jobs get ID [--json]\n")
-			return errHelp
-		}
-		return usagef("want jobs list or jobs get ID")
-	}
-	f := newFlags(a, "jobs "+args[0])
-	limit := f.Int("limit", 50, "list: at most this many, newest first (0: all)")
-	id, rest := leading(args[1:])
-	if err := f.parse(rest); err != nil {
-		return err
-	}
-	if args[0] == "get" && id == "" || args[0] == "list" && id != "" {
-		return usagef("want jobs list or jobs get ID")
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	_, b, err := openBackend(ctx, a)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if args[0] == "get" {
-		j, err := b.Ledger.GetJob(ctx, id)
-		if err != nil {
-			return err
-		}
-		if j == nil {
-			return fmt.Errorf("no job %q (jobs list shows the ids)", clip(id, 200))
-		}
-		v := viewJob(*j)
-		if f.json {
-			return printJSON(a.stdout, v)
-		}
-		table(a.stdout, "ID\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows([]jobView{v}))
-		return nil
-	}
-	list, err := b.Ledger.ListJobs(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	views := make([]jobView, 0, len(list))
-	for _, j := range list {
-		views = append(views, viewJob(j))
-	}
-	if f.json {
-		return printJSON(a.stdout, views)
-	}
-	if len(views) == 0 {
-		fmt.Fprintln(a.stdout, "no jobs")
-		return nil
-	}
-	table(a.stdout, "ID\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(views))
-	return nil
-}
-
-// deadLetterView shows the body as JSON when it is JSON (not base64).
-type deadLetterView struct {
-	Key        string          `json:"key"`
-	Scheme     string          `json:"scheme,omitempty"`
-	EventType  string          `json:"event_type,omitempty"`
-	Reason     string          `json:"reason"`
-	ReceivedAt time.Time       `json:"received_at,omitzero"`
-	Attempts   int             `json:"attempts,omitempty"`
-	Body       json.RawMessage `json:"body,omitempty"`
-	BodyText   string          `json:"body_text,omitempty"` // a body that is not JSON
-}
-
-func viewDeadLetter(d core.DeadLetter) deadLetterView {
-	v := deadLetterView{Key: d.Key, Scheme: string(d.Scheme), EventType: d.EventType, Reason: d.Reason, ReceivedAt: d.ReceivedAt, Attempts: d.Attempts}
-	if json.Valid(d.Body) {
-		v.Body = d.Body
-	} else {
-		v.BodyText = string(d.Body)
-	}
-	return v
-}
-
-func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
-	}
-	switch sub {
-	case "list", "get", "replay":
-	case "-h", "--help":
-		fmt.Fprint(a.stderr, "usage: gemini-webhooks deadletters list [--json] | get KEY [--json] | replay KEY|--all [--dry-run]\n")
-		return errHelp
-	default:
-		return usagef("want deadletters list, get KEY or replay KEY|--all [--dry-run]")
-	}
-	f := newFlags(a, "deadletters "+sub)
-	all := f.Bool("all", false, "replay: every dead letter")
-	dry := f.Bool("dry-run", false, "replay: say what would be replayed, change nothing")
-	key, rest := leading(args[1:])
-	if err := f.parse(rest); err != nil {
-		return err
-	}
-	switch {
-	case sub == "list" && key != "", sub == "get" && key == "",
-		sub == "replay" && *all == (key != ""):
-		return usagef("want deadletters list, get KEY or replay KEY|--all [--dry-run]")
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	cfg, b, err := openBackend(ctx, a)
-	if err != nil {
-		return err
-	}
-	closeBackend := sync.OnceValue(b.Close)
-	defer closeBackend()
-	list, err := b.DeadLetters.ListDeadLetters(ctx, 0)
-	if err != nil {
-		return err
-	}
-	// The dead-letter queue behind QUEUE, when there is one: its messages
-	// are dead letters too, keyed sqs-dlq: or pubsub-dlq:MESSAGE_ID.
-	dlq, closeDLQ, err := openQueueDLQ(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeDLQ()
-	var queued []queuedDead
-	if dlq != nil {
-		if queued, err = dlq.peek(ctx); err != nil {
-			dlq.release(ctx, queued)
-			return err
-		}
-		defer func() { dlq.release(ctx, queued) }() // what was not deleted shows again at once
-	}
-	for _, q := range queued {
-		list = append(list, q.DeadLetter)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].ReceivedAt.After(list[j].ReceivedAt) })
-	var picked []core.DeadLetter
-	for _, d := range list {
-		if sub == "list" || *all || d.Key == key {
-			picked = append(picked, d)
-		}
-	}
-	if sub != "list" && !*all && len(picked) == 0 {
-		return fmt.Errorf("no dead letter %q (deadletters list shows the keys)", clip(key, 200))
-	}
-	switch sub {
-	case "list", "get":
-		views := make([]deadLetterView, 0, len(picked))
-		for _, d := range picked {
-			views = append(views, viewDeadLetter(d))
-		}
-		if sub == "get" {
-			return printJSON(a.stdout, views[0])
-		}
-		if f.json {
-			return printJSON(a.stdout, views)
-		}
-		if len(views) == 0 {
-			fmt.Fprintln(a.stdout, "no dead letters")
-			return nil
-		}
-		var rows [][]string
-		for _, v := range views {
-			rows = append(rows, []string{clip(v.Key, 48), clip(v.EventType, 28), age(v.ReceivedAt), clip(v.Reason, 80)})
-		}
-		table(a.stdout, "KEY\tEVENT\tRECEIVED\tREASON", rows)
-		return nil
-	}
-	if len(picked) == 0 {
-		fmt.Fprintln(a.stdout, "no dead letters")
-		return nil
-	}
-	if *dry {
-		for _, d := range picked {
-			fmt.Fprintf(a.stdout, "would replay %s (%s)\n", clip(d.Key, 200), clip(d.EventType, 40))
-		}
-		return nil
-	}
-	var stored []core.DeadLetter
-	var fromQueue []queuedDead
-	for _, d := range picked {
-		if !strings.HasPrefix(d.Key, sqsKeyPrefix) && !strings.HasPrefix(d.Key, pubsubKeyPrefix) {
-			stored = append(stored, d)
-			continue
-		}
-		for _, q := range queued {
-			if q.Key == d.Key {
-				fromQueue = append(fromQueue, q)
-			}
-		}
-	}
-	return replayAll(ctx, a, cfg, b, closeBackend, stored, dlq, fromQueue)
-}
-
-// replayAll sends dead letters back through the pipeline (claims, ledger,
-// landing, handlers), never around it: with the local file they go back on
-// its durable queue and run when the local server next starts; with
-// Firestore, and from the SQS dead-letter queue, each is processed now,
-// then forgotten (deleted from the store or the queue).
-func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, closeBackend func() error, stored []core.DeadLetter, dlq queueDLQ, fromQueue []queuedDead) error {
-	var errs []error
-	if b.Tasks != nil {
-		for _, d := range stored {
-			if _, err := tasks.ReplayDeadLetter(ctx, b.DeadLetters, b.Tasks, d.Key, now()); err != nil {
-				errs = append(errs, fmt.Errorf("replay %s: %w", clip(d.Key, 200), err))
-				continue
-			}
-			fmt.Fprintf(a.stdout, "queued %s: it runs when the local server next starts\n", clip(d.Key, 200))
-		}
-		stored = nil
-	}
-	if len(stored)+len(fromQueue) == 0 {
-		return errors.Join(errs...)
-	}
-	if cfg.IdempotencyStore == "file" { // wire opens the file again, and bbolt locks it
-		closeBackend()
-	}
-	app, err := wire.Build(ctx, cfg, nil, wire.Options{
-		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Cloud:  (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}),
-	})
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	defer app.Close()
-	process := func(d core.DeadLetter) error {
-		ev, err := tasks.Task{ID: d.Key, Scheme: d.Scheme, Body: d.Body}.Event()
-		if err != nil {
-			return err
-		}
-		return app.Processor.Process(ctx, ev)
-	}
-	for _, d := range stored {
-		err := process(d)
-		if err == nil {
-			err = app.DeadLetters.DeleteDeadLetter(ctx, d.Key)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replay %s: %w", clip(d.Key, 200), err))
-			continue
-		}
-		fmt.Fprintf(a.stdout, "replayed %s\n", clip(d.Key, 200))
-	}
-	for _, q := range fromQueue {
-		d := q.DeadLetter
-		if q.delivery != "" {
-			d.Key = q.delivery // the delivery id the message carries, as the worker would process it
-		}
-		err := process(d)
-		if err == nil {
-			err = dlq.remove(ctx, q)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replay %s: %w", clip(q.Key, 200), err))
-			continue
-		}
-		fmt.Fprintf(a.stdout, "replayed %s\n", clip(q.Key, 200))
-	}
-	return errors.Join(errs...)
-}
-
-// statusView is status --json.
-type statusView struct {
-	Store          string         `json:"store"`
-	Where          string         `json:"where"`
-	Jobs           map[string]int `json:"jobs_by_state"`
-	OldestOpen     time.Time      `json:"oldest_open_job,omitzero"`
-	Stuck          []jobView      `json:"stuck_requires_action,omitempty"`
-	LandingsFailed []jobView      `json:"landings_failed,omitempty"`
-	// LandingsSkipped: not landed by configuration (no API key, no sink), with the reason.
-	LandingsSkipped []jobView `json:"landings_skipped,omitempty"`
-	DeadLetters     int       `json:"dead_letters"`
-	QueuedTasks     *int      `json:"queued_tasks,omitempty"`
-	QueueDepth      *int      `json:"queue_depth,omitempty"`             // SQS ApproximateNumberOfMessages of QUEUE
-	DLQDepth        *int      `json:"dead_letter_queue_depth,omitempty"` // and of its dead-letter queue (or subscription)
-	DLQName         string    `json:"dead_letter_queue,omitempty"`
-	DLQNote         string    `json:"dead_letter_queue_note,omitempty"` // how it was found, when not from the configuration
-	// Deliveries are the last 24 h by outcome, one entry per source.
-	Deliveries    []deliveryCounts   `json:"deliveries_24h,omitempty"`
-	LastReconcile *lastReconcileView `json:"last_reconcile,omitempty"`
-	Webhooks      []hookStatus       `json:"webhooks,omitempty"`
-	WebhooksError string             `json:"webhooks_error,omitempty"` // why they could not be listed
-}
-
-// hookStatus is a webhook's state and the soonest expiry of its signing
-// secrets (a rotation's previous secret).
-type hookStatus struct {
-	ID           string    `json:"id"`
-	State        string    `json:"state"`
-	URI          string    `json:"uri"`
-	Secrets      int       `json:"signing_secrets"`
-	SecretExpiry time.Time `json:"next_secret_expiry,omitzero"`
-}
-
-// webhooksStatus asks the WebhookService, when an API key is configured.
-func webhooksStatus(ctx context.Context, a *app, f *flags, s *statusView) {
-	if a.getenv("GEMINI_API_KEY") == "" && a.getenv("GOOGLE_API_KEY") == "" {
-		s.WebhooksError = "GEMINI_API_KEY is unset: the webhooks were not asked"
-		return
-	}
+// webhooksStatus lists each webhook's state and the soonest expiry of its
+// signing secrets.
+func webhooksStatus(ctx context.Context, getenv func(string) string) ([]admin.HookStatus, error) {
+	a := &app{stdout: io.Discard, stderr: io.Discard, getenv: getenv}
+	f := newFlags(a, "status")
 	svc, err := f.client(ctx, a)
-	var all []webhookView
-	if err == nil {
-		all, err = listAll(ctx, svc, 0)
-	}
 	if err != nil {
-		s.WebhooksError = clip(err.Error(), 200)
-		return
+		return nil, err
 	}
+	all, err := listAll(ctx, svc, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []admin.HookStatus
 	for _, w := range all {
-		h := hookStatus{ID: w.ID, State: w.State, URI: w.URI, Secrets: len(w.SigningSecrets)}
+		h := admin.HookStatus{ID: w.ID, State: w.State, URI: w.URI, Secrets: len(w.SigningSecrets)}
 		for _, sec := range w.SigningSecrets {
 			if sec.ExpireTime != nil && !sec.ExpireTime.IsZero() && (h.SecretExpiry.IsZero() || sec.ExpireTime.Before(h.SecretExpiry)) {
 				h.SecretExpiry = *sec.ExpireTime
 			}
 		}
-		s.Webhooks = append(s.Webhooks, h)
+		out = append(out, h)
 	}
-}
-
-// until prints how long until t: "in 5h"; "-" for the zero time.
-func until(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := t.Sub(now())
-	switch {
-	case d <= 0:
-		return "expired " + age(t)
-	case d < time.Hour:
-		return "in " + strconv.Itoa(int(d/time.Minute)) + "m"
-	case d < 48*time.Hour:
-		return "in " + strconv.Itoa(int(d/time.Hour)) + "h"
-	}
-	return "in " + strconv.Itoa(int(d/(24*time.Hour))) + "d"
-}
-
-func cmdStatus(ctx context.Context, a *app, args []string) error {
-	f := newFlags(a, "status")
-	from := f.String("deliveries", "auto", "where the last 24 h of deliveries are counted: auto, none, or file,cloudwatch,monitoring")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if f.NArg() != 0 {
-		return usagef("status takes no arguments")
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	cfg, err := env.Load(a.getenv, env.Local)
-	if err != nil {
-		return err
-	}
-	sources, err := deliverySources(*from, cfg, a.getenv)
-	if err != nil {
-		return err
-	}
-	cfg, b, err := openBackend(ctx, a)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	s := statusView{Store: cfg.IdempotencyStore, Jobs: map[string]int{}}
-	if cfg.IdempotencyStore == "file" {
-		s.Where, _ = filepath.Abs(cfg.StatePath)
-	} else {
-		s.Where = "projects/" + cfg.GoogleCloudProject + "/databases/" + cfg.FirestoreDatabase
-	}
-	list, err := b.Ledger.ListJobs(ctx, 0)
-	if err != nil {
-		return err
-	}
-	for _, j := range list {
-		v := viewJob(j)
-		s.Jobs[string(j.State)]++
-		if !terminal(j.State) && (s.OldestOpen.IsZero() || j.FirstSeen.Before(s.OldestOpen)) && !j.FirstSeen.IsZero() {
-			s.OldestOpen = j.FirstSeen
-		}
-		if v.Stuck {
-			s.Stuck = append(s.Stuck, v)
-		}
-		switch {
-		case j.LandingError != "" && j.Landing == jobs.LandingSkipped:
-			s.LandingsSkipped = append(s.LandingsSkipped, v)
-		case j.LandingError != "":
-			s.LandingsFailed = append(s.LandingsFailed, v)
-		}
-	}
-	dl, err := b.DeadLetters.ListDeadLetters(ctx, 0)
-	if err != nil {
-		return err
-	}
-	s.DeadLetters = len(dl)
-	if b.Tasks != nil {
-		ts, err := b.Tasks.ListTasks(ctx)
-		if err != nil {
-			return err
-		}
-		n := len(ts)
-		s.QueuedTasks = &n
-	}
-	s.LastReconcile = lastReconcile(ctx, b)
-	s.Deliveries = countDeliveries(ctx, sources, cfg, a.getenv, b)
-	webhooksStatus(ctx, a, f, &s)
-	if err := queueStatus(ctx, cfg, &s); err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(a.stdout, s)
-	}
-	var states []string
-	for k := range s.Jobs {
-		states = append(states, k)
-	}
-	sort.Strings(states)
-	var byState []string
-	for _, k := range states {
-		byState = append(byState, fmt.Sprintf("%s %d", k, s.Jobs[k]))
-	}
-	rows := [][]string{
-		{"store", s.Store + " " + s.Where},
-		{"jobs", orNone(strings.Join(byState, ", "), "none")},
-		{"oldest open job", "first seen " + age(s.OldestOpen)},
-		{"stuck requires_action (> 1h)", strconv.Itoa(len(s.Stuck))},
-		{"landings failed", strconv.Itoa(len(s.LandingsFailed))},
-		{"landings skipped", strconv.Itoa(len(s.LandingsSkipped))},
-		{"dead letters", map[bool]string{true: "none", false: strconv.Itoa(s.DeadLetters)}[s.DeadLetters == 0]},
-	}
-	rows = append(rows, deliveryRows(s.Deliveries)...)
-	rows = append(rows, []string{"last reconcile", s.LastReconcile.String()})
-	if s.QueuedTasks != nil {
-		rows = append(rows, []string{"queued tasks", strconv.Itoa(*s.QueuedTasks)})
-	}
-	if s.QueueDepth != nil {
-		rows = append(rows, []string{"SQS queue", strconv.Itoa(*s.QueueDepth) + " messages"})
-	}
-	if s.DLQDepth != nil {
-		what := "SQS dead-letter queue"
-		if cfg.QueueKind == env.QueuePubSub {
-			what = "Pub/Sub dead letters (" + s.DLQName + ")"
-		}
-		depth := strconv.Itoa(*s.DLQDepth) + " messages"
-		if s.DLQNote != "" {
-			depth += " (" + s.DLQNote + ")"
-		}
-		rows = append(rows, []string{what, depth})
-	}
-	switch {
-	case s.WebhooksError != "":
-		rows = append(rows, []string{"webhooks", s.WebhooksError})
-	case len(s.Webhooks) == 0:
-		rows = append(rows, []string{"webhooks", "none registered"})
-	}
-	table(a.stdout, "WHAT\tSTATUS", rows)
-	if len(s.Webhooks) > 0 {
-		fmt.Fprintln(a.stdout)
-		var hooks [][]string
-		for _, h := range s.Webhooks {
-			state := h.State
-			if state != "enabled" {
-				state += " (!)"
-			}
-			hooks = append(hooks, []string{clip(h.ID, 40), state, strconv.Itoa(h.Secrets), until(h.SecretExpiry), clip(h.URI, 80)})
-		}
-		table(a.stdout, "WEBHOOK\tSTATE\tSECRETS\tNEXT EXPIRY\tURI", hooks)
-	}
-	if len(s.Stuck)+len(s.LandingsFailed)+len(s.LandingsSkipped) > 0 {
-		fmt.Fprintln(a.stdout)
-		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(slices.Concat(s.Stuck, s.LandingsFailed, s.LandingsSkipped)))
-	}
-	return nil
-}
-
-func orNone(s, none string) string {
-	if s == "" {
-		return none
-	}
-	return s
-}
-
-func terminal(s jobs.JobState) bool {
-	switch s {
-	case jobs.JobSucceeded, jobs.JobFailed, jobs.JobCancelled, jobs.JobExpired:
-		return true
-	}
-	return false
+	return out, nil
 }
 
 // queueStatus adds the depth of QUEUE (SQS) and of its dead-letter queue,
 // or the messages of the Pub/Sub dead-letter subscription (counted by
 // pulling them, at most 1000, and handing them back: Pub/Sub has no count
 // but Cloud Monitoring's backlog metric).
-func queueStatus(ctx context.Context, cfg env.Config, s *statusView) error {
+func queueStatus(ctx context.Context, cfg env.Config, s *admin.StatusView) error {
 	if cfg.QueueKind == env.QueuePubSub {
 		q, err := openPubSubDLQ(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer q.client.Close()
-		ms, err := q.peek(ctx)
-		q.release(ctx, ms)
+		ms, err := q.Peek(ctx)
+		q.Release(ctx, ms)
 		if err != nil {
 			return err
 		}

@@ -12,14 +12,8 @@ import (
 
 	ps "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub"
-	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -147,36 +141,19 @@ func TestOperatorCommandsLocalFile(t *testing.T) {
 }
 
 // TestOperatorCommandsFirestore: the same commands against the Firestore
-// emulator; replay --all runs each dead letter through the pipeline now
-// (ledger, handlers) and forgets it once processed: the event is recorded
-// once, and the one that still cannot be processed stays, named in one line.
+// emulator. A replay never runs anything in this process: with neither
+// QUEUE nor RECONCILE_URL it says how to reach the deployment, and a body
+// that is no event is refused as never processable (replay_test.go runs
+// the replays through the deployed code).
 func TestOperatorCommandsFirestore(t *testing.T) {
 	vars := firestoreEmulator(t, "ops")
 	getenv := func(k string) string { return vars[k] }
 	seed(t, getenv)
 	runSteps(t, getenv, append(readSteps(),
-		opStep{"replay --all", []string{"deadletters", "replay", "--all"}, 1, []string{"replay msg_dead_garbage"}, nil},
-		opStep{"the replayed event is in the ledger", []string{"jobs", "get", "interactions/replayed", "--json"}, 0, []string{`"msg_dead_event"`, `"state": "succeeded"`}, nil},
-		opStep{"only the unprocessable one is left", []string{"deadletters", "list"}, 0, []string{"msg_dead_garbage"}, []string{"msg_dead_event"}},
-		opStep{"replay it again", []string{"deadletters", "replay", "msg_dead_garbage"}, 1, []string{"replay msg_dead_garbage"}, nil},
+		opStep{"replay, nowhere to go", []string{"deadletters", "replay", "msg_dead_event"}, 1, []string{"replay msg_dead_event: QUEUE and RECONCILE_URL are unset"}, nil},
+		opStep{"replay, not an event", []string{"deadletters", "replay", "msg_dead_garbage"}, 1, []string{"replay msg_dead_garbage: it can never be processed"}, nil},
+		opStep{"both are kept", []string{"deadletters", "list"}, 0, []string{"msg_dead_garbage", "msg_dead_event"}, nil},
 	))
-	// Processed once: the ledger names the delivery once.
-	cfg, err := env.Load(getenv, env.Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := wire.OpenBackend(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	j, err := b.Ledger.GetJob(context.Background(), "interactions/replayed")
-	if err != nil || j == nil {
-		t.Fatalf("job: %v %v", j, err)
-	}
-	if n := strings.Count(strings.Join(j.Deliveries, " "), "msg_dead_event"); n != 1 {
-		t.Errorf("deliveries %v: msg_dead_event %d times, want once", j.Deliveries, n)
-	}
 }
 
 // TestStatusShowsWebhooks: with an API key, status lists each webhook's
@@ -214,67 +191,6 @@ func TestStatusShowsWebhooks(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestOperatorCommandsSQSDeadLetterQueue: with QUEUE=sqs:<url>, the queue's
-// dead-letter queue (found through its redrive policy) is part of status
-// and deadletters; replay --all runs each message through the pipeline,
-// deletes it, and leaves the DLQ empty; the events are recorded once.
-func TestOperatorCommandsSQSDeadLetterQueue(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts moto_server")
-	}
-	moto, err := testenv.StartMoto(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	endpoint := "http://" + moto.Host
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true"} {
-		t.Setenv(k, v) // the SDK reads them
-	}
-	ctx := context.Background()
-	c, err := (&aws.Clients{}).SQS(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dlq, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks-dead-letter")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs, err := c.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := c.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: awssdk.String("ops-tasks"), Attributes: map[string]string{
-		"RedrivePolicy": `{"deadLetterTargetArn":"` + attrs.Attributes["QueueArn"] + `","maxReceiveCount":"5"}`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"msg_sqs_1", "msg_sqs_2"} {
-		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
-		ev, err := core.ParseEvent([]byte(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
-		if _, err := c.SendMessage(ctx, sqs.SendInput(awssdk.ToString(dlq.QueueUrl), ev, fixedNow.Add(-7*time.Minute))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "sqs:" + awssdk.ToString(q.QueueUrl)}
-	getenv := func(k string) string { return vars[k] }
-	seed(t, getenv)
-	runSteps(t, getenv, []opStep{
-		{"status", []string{"status"}, 0, []string{"SQS queue                     0 messages", "SQS dead-letter queue         2 messages"}, nil},
-		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"sqs-dlq:", "interaction.completed", "7m ago", "in the SQS dead-letter queue", "msg_dead_event"}, nil},
-		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed sqs-dlq:"}, nil},
-		{"the DLQ is empty", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
-		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
-		{"the event is in the ledger", []string{"jobs", "get", "interactions/msg_sqs_1", "--json"}, 0, []string{`"msg_sqs_1"`, `"state": "succeeded"`}, nil},
-	})
-	recordedOnce(t, getenv, "msg_sqs_1", "msg_sqs_2")
 }
 
 // recordedOnce checks, in the backend getenv names, that the job
@@ -340,60 +256,6 @@ func pubsubEmulator(t *testing.T, prefix string) (*ps.Client, string) {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, project
-}
-
-// TestOperatorCommandsPubSubDeadLetters: with QUEUE=pubsub:projects/P/topics/T,
-// the dead-letter subscription, found through the deadLetterPolicy of the
-// topic's subscription (the emulator keeps and returns the policy), is part
-// of status and deadletters; replay --all runs each message through the
-// pipeline and acknowledges it, leaving none; each event is recorded once.
-func TestOperatorCommandsPubSubDeadLetters(t *testing.T) {
-	ctx := context.Background()
-	c, project := pubsubEmulator(t, "ops-ps")
-	topic, dead := "projects/"+project+"/topics/events", "projects/"+project+"/topics/events-dead-letter"
-	for _, name := range []string{topic, dead} {
-		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Named as neither deploy.sh nor Eventarc would: status must find them
-	// through the trigger's deadLetterPolicy, not by a naming convention.
-	deadSub := "projects/" + project + "/subscriptions/worker-gave-up"
-	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: deadSub, Topic: dead}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/eventarc-us-central1-geminiworker-sub-123", Topic: topic,
-		DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: dead, MaxDeliveryAttempts: 5}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/" + project + "/subscriptions/audit", Topic: topic}); err != nil {
-		t.Fatal(err)
-	}
-	pub := c.Publisher(dead)
-	for _, id := range []string{"msg_ps_1", "msg_ps_2"} {
-		body := `{"type":"interaction.completed","version":"v1","timestamp":"2026-12-01T11:00:00Z","data":{"id":"interactions/` + id + `"}}`
-		ev, err := core.ParseEvent([]byte(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
-		if _, err := pub.Publish(ctx, &ps.Message{Data: ev.Raw, Attributes: pubsub.Attributes(ev, fixedNow.Add(-4*time.Minute))}).Get(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub.Stop()
-	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "QUEUE": "pubsub:" + topic}
-	getenv := func(k string) string { return vars[k] }
-	seed(t, getenv)
-	runSteps(t, getenv, []opStep{
-		{"status", []string{"status"}, 0, []string{"Pub/Sub dead letters (" + deadSub + ")", "2 messages"}, []string{conventionNote}},
-		{"list both kinds", []string{"deadletters", "list"}, 0, []string{"pubsub-dlq:", "interaction.completed", "4m ago", "in the Pub/Sub dead-letter subscription", "msg_dead_event"}, nil},
-		{"listing hands them back", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 2`}, nil},
-		{"replay --all", []string{"deadletters", "replay", "--all"}, 0, []string{"queued msg_dead_event", "replayed pubsub-dlq:"}, nil},
-		{"none left", []string{"status", "--json"}, 0, []string{`"dead_letter_queue_depth": 0`, `"dead_letters": 0`}, nil},
-		{"nothing left", []string{"deadletters", "list"}, 0, []string{"no dead letters"}, nil},
-	})
-	recordedOnce(t, getenv, "msg_ps_1", "msg_ps_2")
 }
 
 // TestPubSubDeadLetterFallback on the emulator: no subscription of the

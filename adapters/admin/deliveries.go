@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -91,7 +90,7 @@ func deliverySources(flag string, cfg env.Config, getenv func(string) string) ([
 
 // countDeliveries asks each source; one that cannot answer says why in
 // its row and never fails status.
-func countDeliveries(ctx context.Context, sources []string, cfg env.Config, getenv func(string) string, b *wire.Backend) []deliveryCounts {
+func countDeliveries(ctx context.Context, x Extras, sources []string, cfg env.Config, getenv func(string) string, b *wire.Backend) []deliveryCounts {
 	to := now()
 	from := to.Add(-deliveryWindow)
 	var out []deliveryCounts
@@ -104,10 +103,12 @@ func countDeliveries(ctx context.Context, sources []string, cfg env.Config, gete
 		case sourceFile:
 			d.Where = "hourly counts in the state file"
 			counts, err = fileDeliveries(sctx, b, from)
-		case sourceCloudWatch:
-			counts, d.Where, err = cloudWatchDeliveries(sctx, from, to)
-		case sourceMonitoring:
-			counts, d.Where, err = monitoringDeliveries(sctx, getenv, cfg.GoogleCloudProject, from, to)
+		case sourceCloudWatch, sourceMonitoring:
+			if x.Deliveries == nil {
+				err = errors.New("this binary does not read " + sourceNames[src] + ": use the gemini-webhooks command (go tool gemini-webhooks status)")
+				break
+			}
+			counts, d.Where, err = x.Deliveries(sctx, src, cfg, getenv, from, to)
 		case sourceEmulator:
 			err = errors.New("FIRESTORE_EMULATOR_HOST is set: no cloud counts an emulator's deliveries (--deliveries cloudwatch or monitoring asks anyway)")
 		}
@@ -132,7 +133,9 @@ func countDeliveries(ctx context.Context, sources []string, cfg env.Config, gete
 // and including the current one (what was flushed; the running server
 // adds its last seconds at its next flush).
 func fileDeliveries(ctx context.Context, b *wire.Backend, from time.Time) (map[string]int64, error) {
-	s, ok := b.Store.(*bolt.Store)
+	s, ok := b.Store.(interface {
+		DeliveriesSince(context.Context, time.Time) (map[core.Outcome]int64, error)
+	}) // the file, or the local server holding it
 	if !ok {
 		return nil, fmt.Errorf("the store is not the local file")
 	}
