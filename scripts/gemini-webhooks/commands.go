@@ -30,8 +30,6 @@ var commands = map[string]command{
 	"finish-rotation": cmdFinishRotation,
 }
 
-var errHelp = admin.ErrHelp
-
 // flags are the options every command shares.
 type flags struct {
 	*flag.FlagSet
