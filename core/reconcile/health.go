@@ -70,7 +70,7 @@ func Check(ctx context.Context, l WebhookLister, receiverURLs []string, now time
 // AdminCommand is the webhook admin CLI as its hints name it: a command
 // that works from the folder of any module requiring this one, never a
 // path of this repository.
-const AdminCommand = "go run github.com/geminiwebhooks/receiver/scripts/gemini-webhooks"
+const AdminCommand = "go tool gemini-webhooks"
 
 // Problems is what is wrong with one webhook (nothing: nil).
 func Problems(h Webhook, receiverURLs []string, now time.Time) []Problem {

@@ -391,7 +391,7 @@ fi
 # The signing secret: a new version only when WEBHOOK_SIGNING_SECRET differs from the latest.
 # The function's URL is known before it exists, so Gemini can be told first.
 url="https://$region-$project.cloudfunctions.net/$FUNCTION"
-register() { echo "go run ./scripts/gemini-webhooks create --if-absent --uri $1 --events $EVENTS --secret-out gcp-secret:projects/$project/secrets/$secret_name"; }
+register() { echo "go tool gemini-webhooks create --if-absent --uri $1 --events $EVENTS --secret-out gcp-secret:projects/$project/secrets/$secret_name"; }
 if probe gcloud secrets describe "$secret_name" "--project=$project" "--format=value(name)"; then
   if [ -n "${WEBHOOK_SIGNING_SECRET:-}" ] &&
     [ "$(probe gcloud secrets versions access latest "--secret=$secret_name" "--project=$project" || true)" != "$WEBHOOK_SIGNING_SECRET" ]; then
@@ -667,7 +667,7 @@ Next: register the URL with Gemini (a webhook that already delivers there keeps 
   $(register "$url")
 If that created a webhook, it stored the new signing secret as the latest version of
 $secret_name: run this script again so that new instances read it. Then check a delivery:
-  go run ./scripts/gemini-webhooks ping --id ID   # and watch the function's log
+  go tool gemini-webhooks ping --id ID   # and watch the function's log
 EOF
 
 # Landing needs both the Gemini API key (to confirm a batch and download its

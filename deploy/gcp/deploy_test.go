@@ -366,7 +366,7 @@ func TestDryRunSourceBuildsLikeTheBuildpack(t *testing.T) {
 	if m == nil || m[1] != stage {
 		t.Fatalf("the dry run does not name the --source folder %s:\n%s", stage, r.stdout)
 	}
-	if !strings.Contains(r.stdout, "\n  go run ./scripts/gemini-webhooks create --if-absent --uri https://"+fakeRegion+"-"+fakeProject+".cloudfunctions.net/GeminiWebhook --events ") {
+	if !strings.Contains(r.stdout, "\n  go tool gemini-webhooks create --if-absent --uri https://"+fakeRegion+"-"+fakeProject+".cloudfunctions.net/GeminiWebhook --events ") {
 		t.Errorf("no next step registering the URL with Gemini:\n%s", r.stdout)
 	}
 
