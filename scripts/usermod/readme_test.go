@@ -238,6 +238,11 @@ func userShell(t *testing.T) ([]string, string) {
 func (sh *shell) stepFor(b block) (string, func(*testing.T)) {
 	run := func(t *testing.T) { sh.run(t, b) }
 	switch {
+	case strings.Contains(b.text, "go tool gemini-webhooks"):
+		return "the admin command from the module's folder while the server runs", func(t *testing.T) {
+			run(t)
+			sh.checkAdmin(t)
+		}
 	case strings.Contains(b.text, "go mod tidy"):
 		return "go mod tidy, build and test", run
 	case strings.Contains(b.text, "&\n"):
@@ -253,12 +258,43 @@ func (sh *shell) stepFor(b block) (string, func(*testing.T)) {
 			sh.runBootstrap(t, b.text)
 		}
 	}
-	// ADMIN STEP (issue 20, the admin CLI): the README's block of `status`,
-	// `jobs list`, `deadletters list` and `replay` (where the README's
-	// "ADMIN STEP" comment is, right after the local run) runs here, with
-	// the stand-in and the local server still up; give it a name and its
-	// checks above, and a text block after it for what it prints (sameShape).
 	return fmt.Sprintf("commands %d", len(sh.ran)+1), run
+}
+
+// checkAdmin asks the admin command, as the README's block did, what the
+// local run above left: the server answers (its state file is held), the
+// landed batches are jobs, and nothing is dead-lettered.
+func (sh *shell) checkAdmin(t *testing.T) {
+	t.Helper()
+	for _, c := range []struct {
+		args string
+		want []string
+	}{
+		{"status", []string{"through the running local server", "succeeded"}},
+		{"jobs list", []string{"ID", "STATE", "batches/"}},
+		{"deadletters list", []string{"no dead letters"}},
+		{"jobs list --json", []string{`"state"`}},
+	} {
+		cmd := exec.Command("bash", "-c", "go tool gemini-webhooks "+c.args)
+		cmd.Dir, cmd.Env = sh.dir, sh.env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go tool gemini-webhooks %s: %v\n%s", c.args, err, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("go tool gemini-webhooks %s lacks %q:\n%s", c.args, w, out)
+			}
+		}
+	}
+	if len(sh.services) == 0 {
+		t.Fatal("no local server ran before the admin command")
+	}
+	select {
+	case <-sh.services[len(sh.services)-1].Exited():
+		t.Error("the local server stopped while the admin command ran")
+	default:
+	}
 }
 
 // setting is a line that changes the shell: export, or VAR=$(command).
