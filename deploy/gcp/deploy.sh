@@ -196,6 +196,12 @@ stage_source() {
   rm -rf "$stage" 2>/dev/null && mkdir -p "$stage" 2>/dev/null ||
     die "STAGE_DIR $stage: cannot (re)create it; set STAGE_DIR to a writable folder, e.g. STAGE_DIR=\"\$PWD/.build/gcf-source\""
   cp "$module_root/go.mod" "$module_root/go.sum" "$stage/"
+  # The function needs none of the module's tools (go tool gemini-webhooks,
+  # say), and a tool among the module's own packages is not staged: drop them.
+  local tool
+  for tool in $(cd "$stage" && go mod edit -json | tr -d ' \t' | sed -n '/^"Tool":\[/,/^\]/s/^"Path":"\([^"]*\)".*/\1/p'); do
+    (cd "$stage" && go mod edit "-droptool=$tool") || die "cannot drop tool $tool from the staged go.mod"
+  done
   # A replace by a relative folder (../receiver) means the same folder from
   # the staged copy: make it absolute. vendor/ then holds its packages, and
   # the buildpack never reads the folder itself.
