@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
@@ -86,6 +87,8 @@ type Config struct {
 	ForwardSecret   string // FORWARD_SIGNING_SECRET
 	SlackWebhookURL string // SLACK_WEBHOOK_URL
 	MaxAttempts     int    // MAX_ATTEMPTS: attempts of a queued event before it becomes a dead letter
+	// INTERACTION_MAX_ROUNDS: interactions per tools conversation (core.Mux.Tool) before the receiver stops continuing it
+	InteractionMaxRounds int
 	// RetryBackoff (RETRY_BACKOFF) is the wait after the first failed
 	// attempt, doubled after each; RetryBackoffSet says it was given.
 	RetryBackoff    time.Duration
@@ -164,6 +167,7 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		ForwardSecret:         strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
 		SlackWebhookURL:       strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
 		MaxAttempts:           tasks.DefaultMaxAttempts,
+		InteractionMaxRounds:  jobs.DefaultMaxRounds,
 		RetryBackoff:          tasks.DefaultRetryBackoff,
 		MaxBodyBytes:          core.DefaultMaxBodyBytes,
 	}
@@ -224,6 +228,13 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 			errs = append(errs, fmt.Errorf("MAX_ATTEMPTS %q: want a whole number from 1 to 100", s))
 		}
 		c.MaxAttempts = n
+	}
+	if s := strings.TrimSpace(getenv("INTERACTION_MAX_ROUNDS")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, fmt.Errorf("INTERACTION_MAX_ROUNDS %q: want a whole number from 1 to 1000", s))
+		}
+		c.InteractionMaxRounds = n
 	}
 	c.RetryBackoffSet = strings.TrimSpace(getenv("RETRY_BACKOFF")) != ""
 	if c.RetryBackoff, err = duration(getenv, "RETRY_BACKOFF", tasks.DefaultRetryBackoff); err != nil {

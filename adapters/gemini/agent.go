@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genai/interactions/models/apierrors"
 	ia "google.golang.org/genai/interactions/models/interactions"
 	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/retry"
 
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -133,7 +134,11 @@ func (c *Client) Continue(ctx context.Context, r *jobs.PendingRound, results []j
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.callTO)
 	defer cancel()
-	resp, err := c.sdk.Interactions.Create(ctx, operations.CreateInteractionRequest{Body: body})
+	// No retry by the SDK: the API takes no idempotency key, so a create
+	// resent after a lost answer would continue the round twice; the
+	// delivery's own retry comes back here after reading the ledger.
+	resp, err := c.sdk.Interactions.Create(ctx, operations.CreateInteractionRequest{Body: body},
+		operations.WithRetries(retry.Config{Strategy: "none"}))
 	if err != nil {
 		return "", fmt.Errorf("gemini interactions.create (continuing %s): %w", r.Name, interactionsError(err))
 	}
@@ -160,8 +165,19 @@ func interactionID(name string) (string, error) {
 
 // interactionsError marks the Interactions API's 404 as core.ErrNotFound.
 func interactionsError(err error) error {
+	status := 0
 	var ae *apierrors.APIError
-	if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+	var ge *apierrors.GetInteractionByIDClientError
+	var ce *apierrors.CreateInteractionClientError
+	switch {
+	case errors.As(err, &ae):
+		status = ae.StatusCode
+	case errors.As(err, &ge) && ge.HTTPMeta.Response != nil:
+		status = ge.HTTPMeta.Response.StatusCode
+	case errors.As(err, &ce) && ce.HTTPMeta.Response != nil:
+		status = ce.HTTPMeta.Response.StatusCode
+	}
+	if status == http.StatusNotFound {
 		return fmt.Errorf("%w: %w", core.ErrNotFound, err)
 	}
 	return err

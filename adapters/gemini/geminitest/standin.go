@@ -77,6 +77,13 @@ type Server struct {
 	// the simulator's random ids need.
 	auto     bool
 	autoSize int64
+
+	// Scripted conversations (interactions.go): each interaction's round,
+	// the creates taken, creates to fail, gets per interaction.
+	rounds      map[string]roundOf
+	conts       []Continuation
+	failCreates int
+	interGets   map[string]int
 }
 
 // New starts a stand-in demanding apiKey on a free loopback port.
@@ -137,6 +144,8 @@ func (s *Server) Has(name string) bool {
 	_, b := s.batches[name]
 	_, f := s.files[name]
 	_, i := s.inters[strings.TrimPrefix(name, "interactions/")]
+	_, c := s.rounds[strings.TrimPrefix(name, "interactions/")]
+	i = i || c
 	return b || f || i
 }
 
@@ -330,10 +339,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.announce(w, r)
 		return
 	}
-	if r.Method != http.MethodGet {
-		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
 	if s.APIKey != "" && r.Header.Get("x-goog-api-key") != s.APIKey {
 		apiErr(w, http.StatusForbidden, "API key not valid")
 		return
@@ -341,6 +346,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, "/"+APIVersion+"/")
 	if !ok {
 		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
+		return
+	}
+	if r.Method == http.MethodPost && path == "interactions" {
+		s.createInteraction(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	switch {
@@ -427,6 +440,10 @@ func (s *Server) AddInteraction(id string, it Interaction) {
 // getInteraction answers the Interactions API's get; with Auto, an unknown
 // interaction is completed.
 func (s *Server) getInteraction(w http.ResponseWriter, id string) {
+	if out, ok := s.conversationJSON(id); ok {
+		writeJSON(w, out)
+		return
+	}
 	s.mu.Lock()
 	it, ok := s.inters[id]
 	if !ok && s.auto {
@@ -434,7 +451,7 @@ func (s *Server) getInteraction(w http.ResponseWriter, id string) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		apiErr(w, http.StatusNotFound, "interaction "+id+" not found")
+		interactionErr(w, http.StatusNotFound, "interaction "+id+" not found")
 		return
 	}
 	out := map[string]any{"id": id, "status": it.Status}
