@@ -99,6 +99,18 @@ func (t *Toolbox) Names() []string {
 
 type toolboxKey struct{}
 
+// Tools returns the tools registered so far, nil when none: a runtime
+// uses it to know that interaction.requires_action is answered by the
+// built-in actions (the reconcile then brings one a webhook missed).
+func (m *Mux) Tools() *Toolbox {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.tools) == 0 {
+		return nil
+	}
+	return &Toolbox{tools: maps.Clone(m.tools)}
+}
+
 // ToolsOf returns the tools of the mux processing the event ctx belongs
 // to, nil when it registered none: the built-in actions (core/jobs) run
 // them, inside the mux's middleware.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/webhooktest"
+	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/reconcile"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -272,4 +275,57 @@ func TestToolsRoundBound(t *testing.T) {
 			t.Fatalf("no ERROR line for the stop:\n%s", log)
 		}
 	})
+}
+
+// A round whose webhook was lost (its task a dead letter after the create
+// failed) is continued by the reconcile, once, without running its
+// recorded tool again; the next reconcile finds nothing to do.
+func TestToolsReconcileContinuesOnce(t *testing.T) {
+	api := geminitest.New(apiKey)
+	t.Cleanup(api.Close)
+	api.AddConversation("conv_r", geminitest.Conversation{
+		Model: "gemini-3-flash-preview", Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "r1", Name: "get_time"}}}, {}},
+	})
+	var mu sync.Mutex
+	runs := 0
+	mux := core.NewMux().Tool("get_time", func(context.Context, *core.ToolCall) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs++
+		return "12:00", nil
+	})
+	dir := t.TempDir()
+	r := startMux(t, map[string]string{
+		"WEBHOOK_SIGNING_SECRET": secret, "STATE_PATH": dir + "/state.db", "RESULTS_SINK": dir + "/results",
+		"GEMINI_API_KEY": apiKey, "GOOGLE_GEMINI_BASE_URL": api.URL, "MAX_ATTEMPTS": "1",
+	}, mux)
+	api.FailCreates(1)
+	if st := r.deliver("msg_lost", batchEvent(core.InteractionRequiresAction, "interactions/conv_r", "")); st != 202 && st != 200 {
+		t.Fatalf("delivery: %d", st)
+	}
+	r.idle()
+	if n := len(api.Continuations()); n != 0 {
+		t.Fatalf("%d continuations while the create fails", n)
+	}
+	run := func() {
+		cfg, err := r.app.ReconcileConfig(wire.ReconcileOptions{Logger: slog.New(slog.NewJSONHandler(testWriter(t), nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MinAge = time.Nanosecond // the job is seconds old
+		if _, err := reconcile.Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	run()
+	conts := api.Continuations()
+	if len(conts) != 1 || len(conts[0].Results) != 1 || conts[0].Results[0].Result != "12:00" {
+		t.Fatalf("continuations %+v; want one with get_time's result", conts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs != 1 {
+		t.Fatalf("get_time ran %d times; want 1", runs)
+	}
 }

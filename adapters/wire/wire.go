@@ -106,6 +106,7 @@ type App struct {
 	Queue core.Queue
 
 	closers []func() error
+	tools   bool // the mux registers tools (the reconcile continues interactions)
 }
 
 // ErrNoScheme: no signature scheme is configured, so the process can only
@@ -141,6 +142,7 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 	app.closers = append(app.closers, app.Processing.Close)
 	// The built-in actions run first, then the user's handlers.
 	app.Processor = mux.With(app.Processing.Jobs.Middleware)
+	app.tools = mux.Tools() != nil
 	app.Runner = &tasks.Runner{Processor: app.Processor, DeadLetters: dead, Logger: o.Logger}
 
 	if cfg.QueueKind != "" {
