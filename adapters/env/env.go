@@ -243,13 +243,8 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 	if (c.ForwardURL == "") != (c.ForwardSecret == "") {
 		errs = append(errs, errors.New("FORWARD_URL and FORWARD_SIGNING_SECRET go together: set both or neither"))
 	}
-	for _, u := range strings.FieldsFunc(getenv("RECEIVER_URL"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
-			errs = append(errs, fmt.Errorf("RECEIVER_URL %q: want an http(s) URL", core.PrintableID(u)))
-			continue
-		}
-		c.ReceiverURLs = append(c.ReceiverURLs, u)
-	}
+	urls, urlErrs := ReceiverURLs(getenv)
+	c.ReceiverURLs, errs = urls, append(errs, urlErrs...)
 	if c.ReconcileSince, err = duration(getenv, "RECONCILE_SINCE", DefaultReconcileSince); err != nil {
 		errs = append(errs, err)
 	} else if c.ReconcileSince <= 0 {
@@ -373,4 +368,19 @@ func LambdaLogLevel(getenv func(string) string) (slog.Level, error) {
 	default:
 		return slog.LevelInfo, fmt.Errorf("AWS_LAMBDA_LOG_LEVEL %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", s)
 	}
+}
+
+// ReceiverURLs reads RECEIVER_URL (comma or space separated): the http(s)
+// URLs it holds, and an error naming each other entry.
+func ReceiverURLs(getenv func(string) string) ([]string, []error) {
+	var urls []string
+	var errs []error
+	for _, u := range strings.FieldsFunc(getenv("RECEIVER_URL"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("RECEIVER_URL %q: want an http(s) URL", core.PrintableID(u)))
+			continue
+		}
+		urls = append(urls, u)
+	}
+	return urls, errs
 }

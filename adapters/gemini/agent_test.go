@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
+	"google.golang.org/genai"
+	ia "google.golang.org/genai/interactions/models/interactions"
+
+	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
@@ -83,3 +88,38 @@ func TestAgentRoundTrip(t *testing.T) {
 		t.Fatalf("%d creates after a failed one; want 1", n)
 	}
 }
+
+// StartModelInteraction starts in the background, stored, calling back
+// RECEIVER_URL with the user's metadata; without a URL it refuses.
+func TestStartModelInteraction(t *testing.T) {
+	s := geminitest.New("k")
+	defer s.Close()
+	sdk, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: "k", Backend: genai.BackendGeminiAPI, HTTPOptions: genai.HTTPOptions{BaseURL: s.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := ia.CreateModelInteraction{Model: "gemini-3-flash-preview", Input: ptrTo(ia.NewInteractionsInput("weather in Paris?"))}
+	t.Setenv("RECEIVER_URL", "")
+	if _, err := gemini.StartModelInteraction(context.Background(), sdk, req, gemini.Receiver{}); err == nil || !strings.Contains(err.Error(), "RECEIVER_URL") {
+		t.Fatalf("no receiver: %v; want an error naming RECEIVER_URL", err)
+	}
+	t.Setenv("RECEIVER_URL", "https://hooks.example.com/gemini")
+	s.StartNext(geminitest.Conversation{Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "s1", Name: "get_weather"}}}}})
+	it, err := gemini.StartModelInteraction(context.Background(), sdk, req, gemini.Receiver{UserMetadata: map[string]any{"ticket": "T-9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Continuations()
+	if len(got) != 1 || got[0].Previous != "" || !got[0].Background || !got[0].Store ||
+		!reflect.DeepEqual(got[0].WebhookURIs, []string{"https://hooks.example.com/gemini"}) || got[0].UserMetadata["ticket"] != "T-9" {
+		t.Fatalf("create sent %+v", got)
+	}
+	// The started interaction is the scripted one: it waits for get_weather.
+	c := newClient(t, s, "k")
+	r, err := c.PendingCalls(context.Background(), "interactions/"+*it.ID)
+	if err != nil || len(r.Calls) != 1 || r.Calls[0].Name != "get_weather" {
+		t.Fatalf("started interaction: %+v, %v", r, err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

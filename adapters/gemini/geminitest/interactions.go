@@ -84,13 +84,20 @@ func (s *Server) AddConversation(first string, c Conversation) {
 			}
 		}
 	}
-	if s.rounds == nil {
-		s.rounds = map[string]roundOf{}
-	}
 	s.rounds[first] = roundOf{c: &conversation{Conversation: c}}
 }
 
-// Continuations returns the creates the stand-in took, in order.
+// StartNext scripts the rounds of the next interaction created without
+// previous_interaction_id (its model, tools and webhook_config are the
+// request's); with none scripted, a started interaction completes at once.
+func (s *Server) StartNext(c Conversation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.starts = append(s.starts, c)
+}
+
+// Continuations returns the creates the stand-in took, in order (a start
+// has no Previous).
 func (s *Server) Continuations() []Continuation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,9 +124,6 @@ func (s *Server) InteractionGets(id string) int {
 func (s *Server) conversationJSON(id string) (map[string]any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.interGets == nil {
-		s.interGets = map[string]int{}
-	}
 	s.interGets[id]++
 	r, ok := s.rounds[id]
 	if !ok {
@@ -155,16 +159,17 @@ func (s *Server) conversationJSON(id string) (map[string]any, bool) {
 	return out, true
 }
 
-// createInteraction takes a continuation of a scripted conversation.
+// createInteraction takes a continuation of a scripted conversation, or
+// starts one.
 func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Previous      string            `json:"previous_interaction_id"`
-		Model         string            `json:"model"`
-		Agent         string            `json:"agent"`
-		Background    bool              `json:"background"`
-		Store         bool              `json:"store"`
-		Tools         []map[string]any  `json:"tools"`
-		Input         []json.RawMessage `json:"input"`
+		Previous      string           `json:"previous_interaction_id"`
+		Model         string           `json:"model"`
+		Agent         string           `json:"agent"`
+		Background    bool             `json:"background"`
+		Store         bool             `json:"store"`
+		Tools         []map[string]any `json:"tools"`
+		Input         json.RawMessage  `json:"input"` // a string, content or steps; a continuation's are function_result steps
 		WebhookConfig *struct {
 			URIs         []string       `json:"uris"`
 			UserMetadata map[string]any `json:"user_metadata"`
@@ -181,17 +186,38 @@ func (s *Server) createInteraction(w http.ResponseWriter, r *http.Request) {
 		interactionErr(w, http.StatusServiceUnavailable, "the stand-in fails this create")
 		return
 	}
-	prev, ok := s.rounds[body.Previous]
-	if !ok {
-		interactionErr(w, http.StatusNotFound, "previous interaction "+body.Previous+" not found")
-		return
-	}
 	c := Continuation{Previous: body.Previous, Model: body.Model, Agent: body.Agent, Background: body.Background,
 		Store: body.Store, Tools: body.Tools}
 	if wc := body.WebhookConfig; wc != nil {
 		c.WebhookURIs, c.UserMetadata = wc.URIs, wc.UserMetadata
 	}
-	for _, raw := range body.Input {
+	if body.Previous == "" {
+		// A new interaction: the next scripted start, as the request configures it.
+		conv := &conversation{}
+		if len(s.starts) > 0 {
+			conv.Conversation, s.starts = s.starts[0], s.starts[1:]
+		}
+		conv.Model, conv.Agent, conv.WebhookURIs, conv.UserMetadata = c.Model, c.Agent, c.WebhookURIs, c.UserMetadata
+		if len(c.Tools) > 0 {
+			conv.Tools = c.Tools
+		}
+		c.ID = fmt.Sprintf("started_%d", len(s.conts)+1)
+		s.rounds[c.ID] = roundOf{c: conv}
+		s.conts = append(s.conts, c)
+		writeJSON(w, map[string]any{"id": c.ID, "status": "in_progress"})
+		return
+	}
+	prev, ok := s.rounds[body.Previous]
+	if !ok {
+		interactionErr(w, http.StatusNotFound, "previous interaction "+body.Previous+" not found")
+		return
+	}
+	var steps []json.RawMessage
+	if err := json.Unmarshal(body.Input, &steps); err != nil {
+		interactionErr(w, http.StatusBadRequest, "a continuation's input is a list of steps: "+err.Error())
+		return
+	}
+	for _, raw := range steps {
 		var step struct {
 			Type    string `json:"type"`
 			CallID  string `json:"call_id"`

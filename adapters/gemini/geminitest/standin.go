@@ -84,6 +84,7 @@ type Server struct {
 	conts       []Continuation
 	failCreates int
 	interGets   map[string]int
+	starts      []Conversation
 }
 
 // New starts a stand-in demanding apiKey on a free loopback port.
@@ -113,6 +114,7 @@ func newServer(apiKey string) *Server {
 	return &Server{
 		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{}, inters: map[string]Interaction{},
 		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
+		rounds: map[string]roundOf{}, interGets: map[string]int{},
 	}
 }
 
