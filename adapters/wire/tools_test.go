@@ -133,6 +133,10 @@ func TestToolsTwoRounds(t *testing.T) {
 			!reflect.DeepEqual(c.WebhookURIs, []string{"https://receiver.example/hook"}) || c.UserMetadata["ticket"] != "T-1" || len(c.Tools) != 2 {
 			t.Fatalf("round 1's continuation: %+v", c)
 		}
+		// One get and one create per round, redeliveries included.
+		if n := r.k.API.InteractionGets("conv_a"); n != 1 {
+			t.Errorf("round 1 read the interaction %d times; want 1", n)
+		}
 		second := webhooktest.InteractionRequiresAction("interactions/" + conts[0].ID)
 		r.deliver(t, second, 200)
 		r.deliver(t, webhooktest.InteractionRequiresAction("interactions/"+conts[0].ID), 200)
@@ -324,8 +328,18 @@ func TestToolsReconcileContinuesOnce(t *testing.T) {
 		t.Fatalf("continuations %+v; want one with get_time's result", conts)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if runs != 1 {
 		t.Fatalf("get_time ran %d times; want 1", runs)
+	}
+	mu.Unlock()
+
+	// An interaction the API does not know has nothing to answer: the
+	// event is processed (with a WARN), not retried into a dead letter.
+	if st := r.deliver("msg_unknown", batchEvent(core.InteractionRequiresAction, "interactions/not_there", "")); st != 202 && st != 200 {
+		t.Fatalf("delivery: %d", st)
+	}
+	r.idle()
+	if dl, err := r.app.DeadLetters.ListDeadLetters(context.Background(), 10); err != nil || len(dl) != 1 || dl[0].Key != "msg_lost" {
+		t.Fatalf("dead letters %+v, %v; want only msg_lost (the round whose create failed)", dl, err)
 	}
 }

@@ -115,6 +115,12 @@ func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box 
 		return fmt.Errorf("job ledger %s: %w", id, err)
 	}
 	round, err := p.c.Agent.PendingCalls(ctx, id)
+	if errors.Is(err, core.ErrNotFound) {
+		// Nothing to answer, now or on a retry: said, not retried.
+		p.c.Logger.WarnContext(ctx, "interaction.requires_action for an interaction the Gemini API does not know: no tool run", "job_id", id, "reason", err.Error())
+		core.AddLineAttrs(ctx, slog.String("tools", "not run: the Gemini API does not know the interaction"))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("interaction %s: read the pending calls: %w", id, err)
 	}
