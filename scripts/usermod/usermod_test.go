@@ -280,6 +280,7 @@ func TestLocalServer(t *testing.T) {
 	check(t, api, r, "msg_L1", "L1", false)
 	check(t, api, r, "msg_L2-retry", "L2", true)
 	toolRound(t, api, "local_agent", log, srv.LogText, func(id string, b []byte) int { return post(t, url, id, b).Status })
+	simulateAgent(t, url, api, srv.LogText)
 	simulate(t, url, log, srv.LogText)
 }
 
@@ -314,6 +315,23 @@ func toolRound(t *testing.T, api *geminitest.Server, first, log string, logs fun
 	want := []geminitest.Result{{CallID: "u1", Name: "lookup", Result: `{"found":"{\"q\":\"` + first + `\"}"}`}}
 	if len(conts) != 1 || !reflect.DeepEqual(conts[0].Results, want) || !conts[0].Background || !conts[0].Store {
 		t.Errorf("%s: continuations %+v; want one with %+v", first, conts, want)
+	}
+}
+
+// simulateAgent runs the simulator's agent scenario against url: two rounds
+// of the user's tool, each continued once, then the end.
+func simulateAgent(t *testing.T, url string, api *geminitest.Server, logs func() string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "./scripts/simulator", "--url", url, "--secret", secret,
+		"--scenario", "agent", "--standin", api.URL, "--tools", "lookup", "--rounds", "2")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok: 2 rounds of 1 tools, one continuation each") {
+		t.Fatalf("simulator --scenario agent: %v\n%s\n%s", err, out, logs())
 	}
 }
 

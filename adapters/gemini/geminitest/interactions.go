@@ -14,27 +14,27 @@ import (
 // previous_interaction_id naming the last round) with the next round, and
 // a round with no calls completes the conversation.
 type Conversation struct {
-	Model string // the interaction's model; "" with Agent
-	Agent string
+	Model string `json:"model,omitempty"` // the interaction's model; "" with Agent
+	Agent string `json:"agent,omitempty"`
 	// Tools are the function declarations the interaction reports, as the
 	// API's JSON ({"type": "function", "name": …}); nil: one per tool
 	// name the rounds call.
-	Tools        []map[string]any
-	WebhookURIs  []string
-	UserMetadata map[string]any
-	Rounds       []Round
+	Tools        []map[string]any `json:"tools,omitempty"`
+	WebhookURIs  []string         `json:"webhook_uris,omitempty"`
+	UserMetadata map[string]any   `json:"user_metadata,omitempty"`
+	Rounds       []Round          `json:"rounds"`
 }
 
 // Round is what the model does in one interaction of a conversation.
 type Round struct {
-	Calls []Call // function calls waiting for results; none: completed
+	Calls []Call `json:"calls,omitempty"` // function calls waiting for results; none: completed
 }
 
 // Call is one function_call step.
 type Call struct {
-	ID   string
-	Name string
-	Args map[string]any
+	ID   string         `json:"id"`
+	Name string         `json:"name"`
+	Args map[string]any `json:"args,omitempty"`
 }
 
 // Continuation is what one Interactions.Create sent: the test checks the
@@ -258,4 +258,29 @@ func interactionErr(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_")), "message": msg}})
+}
+
+// ConversationPath scripts a conversation over HTTP (POST, a
+// ConversationScript), and ContinuationsPath lists the creates taken (GET,
+// Continuations as JSON): the simulator's agent scenario drives a
+// stand-in in another process through them.
+const (
+	ConversationPath  = "/standin/conversation"
+	ContinuationsPath = "/standin/continuations"
+)
+
+// ConversationScript is the body of a POST to ConversationPath.
+type ConversationScript struct {
+	ID           string `json:"id"` // the first interaction's id (bare)
+	Conversation `json:"conversation"`
+}
+
+func (s *Server) scriptConversation(w http.ResponseWriter, r *http.Request) {
+	var c ConversationScript
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&c); err != nil || c.ID == "" || len(c.Rounds) == 0 {
+		interactionErr(w, http.StatusBadRequest, `want {"id": ID, "conversation": {"model": …, "rounds": [{"calls": […]}, …]}}`)
+		return
+	}
+	s.AddConversation(c.ID, c.Conversation)
+	w.WriteHeader(http.StatusNoContent)
 }

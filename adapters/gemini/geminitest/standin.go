@@ -341,6 +341,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.announce(w, r)
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == ConversationPath {
+		s.scriptConversation(w, r)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == ContinuationsPath {
+		writeJSON(w, s.Continuations())
+		return
+	}
 	if s.APIKey != "" && r.Header.Get("x-goog-api-key") != s.APIKey {
 		apiErr(w, http.StatusForbidden, "API key not valid")
 		return
