@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
 	"github.com/geminiwebhooks/receiver/adapters/webhooktest"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
@@ -341,5 +342,36 @@ func TestToolsReconcileContinuesOnce(t *testing.T) {
 	r.idle()
 	if dl, err := r.app.DeadLetters.ListDeadLetters(context.Background(), 10); err != nil || len(dl) != 1 || dl[0].Key != "msg_lost" {
 		t.Fatalf("dead letters %+v, %v; want only msg_lost (the round whose create failed)", dl, err)
+	}
+}
+
+// Tools without GEMINI_API_KEY can never run: said at start, once.
+func TestToolsWithoutAPIKeyWarned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mux  *core.Mux
+		warn bool
+	}{
+		{"tools", core.NewMux().Tool("get_time", func(context.Context, *core.ToolCall) (any, error) { return "", nil }), true},
+		{"no tools", core.NewMux(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, err := env.Load(func(k string) string {
+				return map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "STATE_PATH": dir + "/state.db", "RESULTS_SINK": dir + "/results"}[k]
+			}, env.Local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf strings.Builder
+			app, err := wire.Build(context.Background(), cfg, tc.mux, wire.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Cloud: testCloud})
+			if err != nil {
+				t.Fatal(err)
+			}
+			app.Close()
+			if got := strings.Contains(buf.String(), "the mux registers tools but GEMINI_API_KEY is not set"); got != tc.warn {
+				t.Fatalf("warned: %v, want %v:\n%s", got, tc.warn, buf.String())
+			}
+		})
 	}
 }
