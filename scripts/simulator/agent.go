@@ -39,7 +39,7 @@ func agent(ctx context.Context, o options, sender *gemini.Sender, metadata map[s
 		conv.Rounds = append(conv.Rounds, round)
 	}
 	conv.Rounds = append(conv.Rounds, geminitest.Round{})
-	if err := postJSON(ctx, o.standin+geminitest.ConversationPath, geminitest.ConversationScript{ID: first, Conversation: conv}); err != nil {
+	if err := postJSON(ctx, strings.TrimSuffix(o.standin, "/")+geminitest.ConversationPath, geminitest.ConversationScript{ID: first, Conversation: conv}); err != nil {
 		return fmt.Errorf("--standin: script the conversation: %w", err)
 	}
 	send := func(eventType, interaction string) error {
@@ -121,7 +121,7 @@ func waitContinuation(ctx context.Context, standin, interaction string, calls in
 }
 
 func continuations(ctx context.Context, standin string) ([]geminitest.Continuation, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, standin+geminitest.ContinuationsPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(standin, "/")+geminitest.ContinuationsPath, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +137,8 @@ func continuations(ctx context.Context, standin string) ([]geminitest.Continuati
 	return out, nil
 }
 
+// postJSON posts v to url (the stand-in's announce and script endpoints)
+// and wants a 2xx.
 func postJSON(ctx context.Context, url string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -27,7 +27,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -376,20 +374,7 @@ func announce(ctx context.Context, base string, d gemini.Delivery) error {
 	if job == "" {
 		return nil
 	}
-	b, _ := json.Marshal(map[string]string{"type": env.Type, "job": job})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("%s answered %s", base, resp.Status)
-	}
-	return nil
+	return postJSON(ctx, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, map[string]string{"type": env.Type, "job": job})
 }
 
 // StandinKey is the API key the stand-in accepts when --api-key is not given.
