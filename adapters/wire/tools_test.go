@@ -375,3 +375,49 @@ func TestToolsWithoutAPIKeyWarned(t *testing.T) {
 		})
 	}
 }
+
+// Under dynamic tokens that bind no delivery (hints), the round is
+// confirmed with the API before anything is written, then answered once;
+// the same round under a second token runs nothing again.
+func TestToolsUnderHints(t *testing.T) {
+	api := geminitest.New(apiKey)
+	t.Cleanup(api.Close)
+	api.AddConversation("hint_c", geminitest.Conversation{
+		Model: "gemini-3-flash-preview", Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "h1", Name: "get_time"}}}, {}},
+	})
+	var mu sync.Mutex
+	runs := 0
+	r := startDynamicMux(t, api, nil, core.NewMux().Tool("get_time", func(context.Context, *core.ToolCall) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs++
+		return "12:00", nil
+	}))
+	// A bare id, as the guide's samples; the second delivery is another
+	// event of the same round (another timestamp), under another token.
+	body := envelope(core.InteractionRequiresAction, map[string]any{"id": "hint_c"})
+	again := []byte(strings.Replace(string(body), `"timestamp":"`, `"timestamp":"2026-01-01T00:00:00Z","x":"`, 1))
+	for i, d := range []struct {
+		tok  string
+		body []byte
+	}{{r.bareToken(time.Now()), body}, {r.bareToken(time.Now().Add(-time.Minute)), again}} {
+		if st, o := r.post(d.tok, "", d.body); st/100 != 2 {
+			t.Fatalf("delivery %d: %d %s", i+1, st, o)
+		}
+		r.idle()
+	}
+	conts := api.Continuations()
+	if len(conts) != 1 || conts[0].Previous != "hint_c" || len(conts[0].Results) != 1 {
+		t.Fatalf("continuations %+v; want one of hint_c", conts)
+	}
+	// A hint is confirmed with a get of its own: two per round, and one for
+	// the second token, which finds the round continued.
+	if n := api.InteractionGets("hint_c"); n != 3 {
+		t.Errorf("%d gets of the interaction; want 3", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if runs != 1 {
+		t.Fatalf("get_time ran %d times; want 1", runs)
+	}
+}
