@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -56,9 +57,11 @@ type Mux struct {
 	routes   map[string][]HandlerFunc
 	fallback []HandlerFunc
 	mw       []Middleware
+	tools    map[string]ToolFunc // Tool
 
-	once  sync.Once
-	chain HandlerFunc
+	once    sync.Once
+	chain   HandlerFunc
+	toolbox *Toolbox // the tools, for the middleware (ToolsOf); nil when none
 }
 
 // NewMux returns an empty mux: events are accepted and only the built-in
@@ -183,6 +186,7 @@ func (m *Mux) With(mw ...Middleware) *Mux {
 		routes:   routes,
 		fallback: slices.Clone(m.fallback),
 		mw:       append(slices.Clone(mw), m.mw...),
+		tools:    maps.Clone(m.tools),
 	}
 }
 
@@ -211,6 +215,9 @@ func (m *Mux) Process(ctx context.Context, ev *Event) (err error) {
 			err = fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, p, debug.Stack())
 		}
 	}()
+	if m.toolbox != nil {
+		ctx = context.WithValue(ctx, toolboxKey{}, m.toolbox)
+	}
 	return m.chain(ctx, ev)
 }
 
@@ -226,6 +233,9 @@ func (m *Mux) freeze() {
 		h = m.mw[i](h)
 	}
 	m.chain = h
+	if len(m.tools) > 0 {
+		m.toolbox = &Toolbox{tools: m.tools}
+	}
 	for o := m.origin; o != nil; o = o.origin {
 		o.mu.Lock()
 		o.frozen = true

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
@@ -86,6 +87,8 @@ type Config struct {
 	ForwardSecret   string // FORWARD_SIGNING_SECRET
 	SlackWebhookURL string // SLACK_WEBHOOK_URL
 	MaxAttempts     int    // MAX_ATTEMPTS: attempts of a queued event before it becomes a dead letter
+	// INTERACTION_MAX_ROUNDS: interactions per tools conversation (core.Mux.Tool) before the receiver stops continuing it
+	InteractionMaxRounds int
 	// RetryBackoff (RETRY_BACKOFF) is the wait after the first failed
 	// attempt, doubled after each; RetryBackoffSet says it was given.
 	RetryBackoff    time.Duration
@@ -164,6 +167,7 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		ForwardSecret:         strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
 		SlackWebhookURL:       strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
 		MaxAttempts:           tasks.DefaultMaxAttempts,
+		InteractionMaxRounds:  jobs.DefaultMaxRounds,
 		RetryBackoff:          tasks.DefaultRetryBackoff,
 		MaxBodyBytes:          core.DefaultMaxBodyBytes,
 	}
@@ -225,6 +229,13 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		}
 		c.MaxAttempts = n
 	}
+	if s := strings.TrimSpace(getenv("INTERACTION_MAX_ROUNDS")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, fmt.Errorf("INTERACTION_MAX_ROUNDS %q: want a whole number from 1 to 1000", s))
+		}
+		c.InteractionMaxRounds = n
+	}
 	c.RetryBackoffSet = strings.TrimSpace(getenv("RETRY_BACKOFF")) != ""
 	if c.RetryBackoff, err = duration(getenv, "RETRY_BACKOFF", tasks.DefaultRetryBackoff); err != nil {
 		errs = append(errs, err)
@@ -232,13 +243,8 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 	if (c.ForwardURL == "") != (c.ForwardSecret == "") {
 		errs = append(errs, errors.New("FORWARD_URL and FORWARD_SIGNING_SECRET go together: set both or neither"))
 	}
-	for _, u := range strings.FieldsFunc(getenv("RECEIVER_URL"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
-			errs = append(errs, fmt.Errorf("RECEIVER_URL %q: want an http(s) URL", core.PrintableID(u)))
-			continue
-		}
-		c.ReceiverURLs = append(c.ReceiverURLs, u)
-	}
+	urls, urlErrs := ReceiverURLs(getenv)
+	c.ReceiverURLs, errs = urls, append(errs, urlErrs...)
 	if c.ReconcileSince, err = duration(getenv, "RECONCILE_SINCE", DefaultReconcileSince); err != nil {
 		errs = append(errs, err)
 	} else if c.ReconcileSince <= 0 {
@@ -362,4 +368,19 @@ func LambdaLogLevel(getenv func(string) string) (slog.Level, error) {
 	default:
 		return slog.LevelInfo, fmt.Errorf("AWS_LAMBDA_LOG_LEVEL %q: want TRACE, DEBUG, INFO, WARN, ERROR or FATAL", s)
 	}
+}
+
+// ReceiverURLs reads RECEIVER_URL (comma or space separated): the http(s)
+// URLs it holds, and an error naming each other entry.
+func ReceiverURLs(getenv func(string) string) ([]string, []error) {
+	var urls []string
+	var errs []error
+	for _, u := range strings.FieldsFunc(getenv("RECEIVER_URL"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("RECEIVER_URL %q: want an http(s) URL", core.PrintableID(u)))
+			continue
+		}
+		urls = append(urls, u)
+	}
+	return urls, errs
 }

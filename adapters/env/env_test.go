@@ -38,7 +38,7 @@ func TestQueue(t *testing.T) {
 func TestLoadReportsEveryMistake(t *testing.T) {
 	vars := map[string]string{
 		"WEBHOOK_TOLERANCE": "soon", "IDEMPOTENCY_TTL": "1h", "IDEMPOTENCY_STORE": "redis",
-		"QUEUE": "kafka:x", "RESULTS_SINK": "ftp://x", "MAX_ATTEMPTS": "0", "RETRY_BACKOFF": "-1s",
+		"QUEUE": "kafka:x", "RESULTS_SINK": "ftp://x", "MAX_ATTEMPTS": "0", "RETRY_BACKOFF": "-1s", "INTERACTION_MAX_ROUNDS": "none",
 		"FORWARD_URL": "https://example.invalid/hook", "WEBHOOK_MAX_BODY_BYTES": "lots",
 	}
 	_, err := env.Load(func(k string) string { return vars[k] }, env.Local)

@@ -229,6 +229,19 @@ type jobDoc struct {
 	Output          *manifestDoc         `firestore:"output,omitempty"`
 	ManifestURI     string               `firestore:"manifestUri,omitempty"`
 	Notices         map[string]noticeDoc `firestore:"notices,omitempty"`
+
+	Conversation string                `firestore:"conversation,omitempty"`
+	Round        int                   `firestore:"round,omitempty"`
+	ToolRuns     map[string]toolRunDoc `firestore:"toolRuns,omitempty"`
+	Continuation string                `firestore:"continuation,omitempty"`
+}
+
+type toolRunDoc struct {
+	Name       string    `firestore:"name"`
+	Result     string    `firestore:"result"`
+	IsError    bool      `firestore:"isError,omitempty"`
+	DurationNS int64     `firestore:"durationNs,omitempty"`
+	FinishedAt time.Time `firestore:"finishedAt"`
 }
 
 type manifestDoc struct {
@@ -256,6 +269,13 @@ func toJobDoc(j *jobs.Job) jobDoc {
 		ErrorCode: j.ErrorCode, ErrorMessage: j.ErrorMessage, UserMetadata: j.UserMetadata, Deliveries: j.Deliveries,
 		Source: j.Source, Landing: string(j.Landing), LandingOwner: j.LandingOwner, LandingLease: j.LandingLease,
 		LandingAttempts: j.LandingAttempts, LandingError: j.LandingError, ManifestURI: j.ManifestURI,
+		Conversation: j.Conversation, Round: j.Round, Continuation: j.Continuation,
+	}
+	if len(j.ToolRuns) > 0 {
+		d.ToolRuns = make(map[string]toolRunDoc, len(j.ToolRuns))
+		for k, r := range j.ToolRuns {
+			d.ToolRuns[k] = toolRunDoc{Name: r.Name, Result: r.Result, IsError: r.IsError, DurationNS: int64(r.Duration), FinishedAt: r.FinishedAt}
+		}
 	}
 	if m := j.Output; m != nil {
 		d.Output = &manifestDoc{
@@ -301,6 +321,13 @@ func decodeJob(snap *firestore.DocumentSnapshot) (*jobs.Job, error) {
 		UserMetadata: d.UserMetadata, Deliveries: d.Deliveries, Source: d.Source, Landing: jobs.LandingState(d.Landing),
 		LandingOwner: d.LandingOwner, LandingLease: zeroUTC(d.LandingLease), LandingAttempts: d.LandingAttempts,
 		LandingError: d.LandingError, ManifestURI: d.ManifestURI,
+		Conversation: d.Conversation, Round: d.Round, Continuation: d.Continuation,
+	}
+	if len(d.ToolRuns) > 0 {
+		j.ToolRuns = make(map[string]jobs.ToolRun, len(d.ToolRuns))
+		for k, r := range d.ToolRuns {
+			j.ToolRuns[k] = jobs.ToolRun{Name: r.Name, Result: r.Result, IsError: r.IsError, Duration: time.Duration(r.DurationNS), FinishedAt: zeroUTC(r.FinishedAt)}
+		}
 	}
 	if m := d.Output; m != nil {
 		j.Output = &jobs.Manifest{

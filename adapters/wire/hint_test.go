@@ -77,6 +77,13 @@ type dynamicRig struct {
 
 func startDynamic(t *testing.T, api *geminitest.Server, vars map[string]string) *dynamicRig {
 	t.Helper()
+	return startDynamicMux(t, api, vars, nil)
+}
+
+// startDynamicMux is startDynamic with the user's mux (nil: one that
+// records every event's run in the rig's handled).
+func startDynamicMux(t *testing.T, api *geminitest.Server, vars map[string]string, mux *core.Mux) *dynamicRig {
+	t.Helper()
 	signer, err := gemini.NewJWTSigner(audience, "")
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +113,10 @@ func startDynamic(t *testing.T, api *geminitest.Server, vars map[string]string) 
 		full[k] = v
 	}
 	h := &handled{}
-	return &dynamicRig{receiver: startMux(t, full, h.mux()), signer: signer, h: h}
+	if mux == nil {
+		mux = h.mux()
+	}
+	return &dynamicRig{receiver: startMux(t, full, mux), signer: signer, h: h}
 }
 
 // bareToken is a token that binds nothing: aud, iat and exp only, the

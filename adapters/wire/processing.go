@@ -46,14 +46,14 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 		p.Close()
 		return nil, err
 	}
-	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: cfg.RetryBackoff}
+	jc := jobs.Config{Ledger: p.Ledger, Logger: log, BusyRetry: cfg.RetryBackoff, MaxRounds: cfg.InteractionMaxRounds}
 	var geminiFetcher jobs.Fetcher
 	if cfg.GeminiAPIKey != "" {
 		g, err := gemini.New(ctx, gemini.Config{APIKey: cfg.GeminiAPIKey, BaseURL: cfg.GeminiBaseURL})
 		if err != nil {
 			return fail(err)
 		}
-		jc.Batches, jc.Interactions, jc.Files, geminiFetcher = g, g, g, g
+		jc.Batches, jc.Interactions, jc.Files, jc.Agent, geminiFetcher = g, g, g, g, g
 		p.Gemini = g
 	} else {
 		jc.NoBatchesReason = "GEMINI_API_KEY is not set: the job is recorded, its output is neither confirmed with the Gemini API nor landed"

@@ -41,8 +41,9 @@ func (a *App) ReconcileConfig(o ReconcileOptions) (reconcile.Config, error) {
 		Alert: alert, Runs: runLog(a.Store),
 		Processor: a.Processor, Ledger: a.Processing.Ledger, Store: a.Store,
 		Lister: g, Batches: g, Interactions: g, Webhooks: g,
-		ReceiverURLs: a.Config.ReceiverURLs,
-		Since:        since, DryRun: o.DryRun, Logger: o.Logger,
+		ContinueTools: a.tools,
+		ReceiverURLs:  a.Config.ReceiverURLs,
+		Since:         since, DryRun: o.DryRun, Logger: o.Logger,
 		TTL: a.Config.IdempotencyTTL,
 	}, nil
 }

@@ -106,6 +106,7 @@ type App struct {
 	Queue core.Queue
 
 	closers []func() error
+	tools   bool // the mux registers tools (the reconcile continues interactions)
 }
 
 // ErrNoScheme: no signature scheme is configured, so the process can only
@@ -139,6 +140,12 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 		return fail(err)
 	}
 	app.closers = append(app.closers, app.Processing.Close)
+	app.tools = mux.Tools() != nil
+	if app.tools && app.Processing.Gemini == nil && cfg.QueueKind == "" {
+		// Said once, here; each such event's line says it too. (A receiver
+		// that only queues, with QUEUE, leaves the tools to its worker.)
+		o.Logger.Warn("the mux registers tools but GEMINI_API_KEY is not set: interaction.requires_action reaches the handlers, no tool runs and nothing is continued")
+	}
 	// The built-in actions run first, then the user's handlers.
 	app.Processor = mux.With(app.Processing.Jobs.Middleware)
 	// The runner holds each task's claim in the same store as the

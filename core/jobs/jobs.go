@@ -31,7 +31,14 @@ type Config struct {
 	Interactions Interactions
 	// Files confirms a generated video's file with the API before the job
 	// is succeeded; without it the event's word is recorded, unconfirmed.
-	Files     Files
+	Files Files
+	// Agent reads an interaction's pending function calls and continues
+	// it, for the tools a mux registers (core.Mux.Tool); without it
+	// requires_action only reaches the handlers.
+	Agent Agent
+	// MaxRounds bounds the interactions of one tools conversation; 0:
+	// DefaultMaxRounds (INTERACTION_MAX_ROUNDS).
+	MaxRounds int
 	Fetcher   Fetcher
 	Sink      Sink
 	Notifiers []Notifier
@@ -88,6 +95,9 @@ func New(c Config) (*Actions, error) {
 	}
 	if c.NotifyAttempts <= 0 {
 		c.NotifyAttempts = 3
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = DefaultMaxRounds
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now

@@ -105,6 +105,27 @@ type Job struct {
 	ManifestURI     string       `json:"manifest_uri,omitempty"`
 
 	Notices map[string]Notice `json:"notices,omitempty"` // by notifier:event_type
+
+	// An interaction answered by the tools of core.Mux.Tool (tools.go).
+	// Conversation is the id of the conversation's first interaction, set
+	// on the records of the later rounds; Round is this interaction's round
+	// (0: not a tools conversation's, or its first); ToolRuns holds each
+	// function call's recorded outcome, by call id; Continuation is the
+	// interaction created to send them back.
+	Conversation string             `json:"conversation,omitempty"`
+	Round        int                `json:"round,omitempty"`
+	ToolRuns     map[string]ToolRun `json:"tool_runs,omitempty"`
+	Continuation string             `json:"continuation,omitempty"`
+}
+
+// ToolRun is the recorded outcome of one function call: what is sent back
+// to the model, whatever delivery or instance sends it.
+type ToolRun struct {
+	Name       string        `json:"name"`
+	Result     string        `json:"result"`
+	IsError    bool          `json:"is_error,omitempty"`
+	Duration   time.Duration `json:"duration,omitempty"`
+	FinishedAt time.Time     `json:"finished_at"`
 }
 
 // Notice records a notification: the delivery id it carries is fixed before
@@ -139,6 +160,7 @@ func (j *Job) Clone() *Job {
 	c.Deliveries = slices.Clone(j.Deliveries)
 	c.UserMetadata = maps.Clone(j.UserMetadata)
 	c.Notices = maps.Clone(j.Notices)
+	c.ToolRuns = maps.Clone(j.ToolRuns)
 	if j.Output != nil {
 		o := *j.Output
 		c.Output = &o

@@ -12,7 +12,8 @@ import (
 // Middleware runs the built-in actions, each a middleware of its own file,
 // before next, the user's handlers: Record (record.go) puts the event in
 // the job ledger, Confirm (confirm.go) asks the Gemini API whether a job
-// the event says ended did, Land (landing.go) lands its output once, Notify
+// the event says ended did, runTools (tools.go) answers an interaction's
+// function calls with the mux's tools and continues it, Land (landing.go) lands its output once, Notify
 // (notify.go) sends the notices, and once (once.go) keeps the user's
 // handlers to one run per job the reconcile acted on. next then finds the
 // job and what landed in its context (JobOf, Landed). If an action fails, next does not run and
@@ -20,7 +21,7 @@ import (
 // done, so a batch is downloaded and notified once however often the
 // user's handlers fail.
 func (p *Actions) Middleware(next core.HandlerFunc) core.HandlerFunc {
-	return p.Record(p.Confirm(p.Land(p.Notify(p.once(next)))))
+	return p.Record(p.Confirm(p.runTools(p.Land(p.Notify(p.once(next))))))
 }
 
 // flow is what the built-in actions pass each other, and the user's

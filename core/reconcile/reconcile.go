@@ -82,6 +82,11 @@ type Config struct {
 	// itself (its Files API check).
 	Batches      jobs.Batches
 	Interactions jobs.Interactions
+	// ContinueTools: Processor answers interaction.requires_action with
+	// tools (core.Mux.Tool), so an interaction the API reports waiting for
+	// function results and that the ledger has not continued gets that
+	// event, as a lost webhook would have brought it.
+	ContinueTools bool
 	// Webhooks, when set, checks the project's webhooks (Check).
 	Webhooks WebhookLister
 	// ReceiverURLs are this receiver's own URLs: a webhook pointing
@@ -299,6 +304,8 @@ func (r *run) ledgerPass(ctx context.Context) (map[string]*jobs.Job, bool, error
 			log.WarnContext(ctx, "reconcile", "outcome", "failed", "reason", err.Error())
 		case st == "":
 			log.DebugContext(ctx, "reconcile", "outcome", "not_reread", "reason", "no API client for this kind")
+		case st == jobs.JobRequiresAction && j.Kind == "interaction" && j.Continuation == "" && r.c.ContinueTools:
+			r.apply(ctx, log.With("api_state", apiState), j.Kind, j.ID, st, j.Source)
 		case !st.Terminal():
 			r.count(func(s *Summary) { s.Running++ })
 			log.InfoContext(ctx, "reconcile", "outcome", "running", "api_state", apiState)
@@ -354,6 +361,8 @@ func EventType(kind string, st jobs.JobState) string {
 		return core.BatchCancelled
 	case "batch:expired":
 		return core.BatchExpired
+	case "interaction:requires_action":
+		return core.InteractionRequiresAction
 	case "interaction:succeeded":
 		return core.InteractionCompleted
 	case "interaction:failed":

@@ -20,10 +20,13 @@
 //
 //	go run ./scripts/simulator standin [--addr 127.0.0.1:8090]
 //	go run ./scripts/simulator --url http://127.0.0.1:8080 --secret-file .gemini-webhooks/dev-secret --standin http://127.0.0.1:8090
+//
+// --scenario agent runs the tools loop of a receiver whose mux registers
+// --tools (Mux.Tool) against the stand-in: requires_action, the
+// receiver's tools and continuation, the next round, then completed.
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -75,6 +77,9 @@ type options struct {
 	timeout        time.Duration
 	json           bool
 	standin        string
+
+	tools  string // the agent scenario
+	rounds int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -91,7 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jwtKey, "jwt-key", "", "dynamic scheme: PEM file of the RSA key, made if missing (a stable key keeps the kid across runs)")
 	fs.DurationVar(&o.wait, "wait", 0, "dynamic scheme: before sending, wait up to this long for the receiver to fetch the JWKS")
 	fs.StringVar(&o.metadata, "user-metadata", `{"job_group":"nightly-eval","priority":"high"}`, "dynamic scheme: the job's user_metadata echoed in every event (JSON object)")
-	fs.StringVar(&o.scenario, "scenario", "all", "all: the events, a duplicate, a stale and a tampered delivery; events: the events only")
+	fs.StringVar(&o.scenario, "scenario", "all", "all: the events, a duplicate, a stale and a tampered delivery; events: the events only; agent: the tools loop (needs --standin)")
+	fs.StringVar(&o.tools, "tools", "lookup", "agent scenario: the tools the receiver registers (Mux.Tool), comma separated; each round calls each once")
+	fs.IntVar(&o.rounds, "rounds", 2, "agent scenario: rounds of tool calls before the interaction completes")
 	fs.StringVar(&o.events, "events", strings.Join(gemini.Catalogue, ","), "comma-separated event types to send (unknown types are allowed)")
 	fs.IntVar(&o.duplicates, "duplicates", -1, "redeliveries of the first event with its id and body (default 1 with --scenario all, else 0)")
 	fs.BoolVar(&o.stale, "stale", false, "also send a delivery signed 10 minutes ago (on with --scenario all)")
@@ -120,8 +127,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	case "events":
 		o.duplicates = max(o.duplicates, 0)
+	case "agent":
+		if o.standin == "" {
+			return o, errors.New("--scenario agent needs --standin: the receiver's Gemini API must be the stand-in")
+		}
+		if o.rounds < 1 || o.rounds > 100 {
+			return o, errors.New("--rounds: want 1 to 100")
+		}
 	default:
-		return o, fmt.Errorf("--scenario %q: want all or events", o.scenario)
+		return o, fmt.Errorf("--scenario %q: want all, events or agent", o.scenario)
 	}
 	return o, nil
 }
@@ -156,6 +170,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxAttempts:    o.maxAttempts,
 		InitialBackoff: o.initialBackoff,
 		Timeout:        o.timeout,
+	}
+	if o.scenario == "agent" {
+		if err := agent(ctx, o, sender, metadata, stdout); err != nil {
+			fmt.Fprintln(stderr, "simulator: agent:", err)
+			return 1
+		}
+		return 0
 	}
 	rep := reporter{w: stdout, json: o.json}
 	for _, s := range p.build(time.Now()) {
@@ -353,20 +374,7 @@ func announce(ctx context.Context, base string, d gemini.Delivery) error {
 	if job == "" {
 		return nil
 	}
-	b, _ := json.Marshal(map[string]string{"type": env.Type, "job": job})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("%s answered %s", base, resp.Status)
-	}
-	return nil
+	return postJSON(ctx, strings.TrimSuffix(base, "/")+geminitest.AnnouncePath, map[string]string{"type": env.Type, "job": job})
 }
 
 // StandinKey is the API key the stand-in accepts when --api-key is not given.

@@ -24,8 +24,9 @@ require github.com/geminiwebhooks/receiver v0.0.0-00010101000000-000000000000
 
 replace github.com/geminiwebhooks/receiver => {{ROOT}}
 `,
-	"handlers/handlers.go": `// Package handlers is the user's code: two handlers on batch.succeeded.
-// Each appends a line to $USERMOD_LOG: "who delivery job note".
+	"handlers/handlers.go": `// Package handlers is the user's code: two handlers on batch.succeeded,
+// a tool and a handler on interaction.requires_action. Each appends a line
+// to $USERMOD_LOG: "who delivery job note".
 package handlers
 
 import (
@@ -42,8 +43,23 @@ import (
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// Mux is the user's mux, shared by every runtime.
-func Mux() *core.Mux { return core.NewMux().On(core.BatchSucceeded, save, audit) }
+// Mux is the user's mux, shared by every runtime: two handlers on
+// batch.succeeded, and an agent tool with a handler after it.
+func Mux() *core.Mux {
+	return core.NewMux().On(core.BatchSucceeded, save, audit).
+		Tool("lookup", lookup).On(core.InteractionRequiresAction, acted)
+}
+
+// lookup is a tool the model calls by name: "tool delivery job call_id".
+func lookup(ctx context.Context, call *core.ToolCall) (any, error) {
+	if err := record("tool", call.Event, call.CallID); err != nil {
+		return nil, err
+	}
+	return map[string]any{"found": string(call.Args)}, nil
+}
+
+// acted runs after the built-in actions answered the model.
+func acted(ctx context.Context, ev *core.Event) error { return record("acted", ev, "") }
 
 // save reads the landed results as typed lines.
 func save(ctx context.Context, ev *core.Event) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,7 +279,60 @@ func TestLocalServer(t *testing.T) {
 	r := readRuns(t, log)
 	check(t, api, r, "msg_L1", "L1", false)
 	check(t, api, r, "msg_L2-retry", "L2", true)
+	toolRound(t, api, "local_agent", log, srv.LogText, func(id string, b []byte) int { return post(t, url, id, b).Status })
+	simulateAgent(t, url, api, srv.LogText)
 	simulate(t, url, log, srv.LogText)
+}
+
+// toolRound proves the user's tool on a runtime: the stand-in scripts a
+// conversation whose first round calls lookup; deliver (a signed delivery
+// of id and body, answered 2xx) brings its interaction.requires_action
+// three times (twice with one id, once with another). The tool runs once,
+// the interaction is continued once with its result, and the handler after
+// it runs for each new delivery id.
+func toolRound(t *testing.T, api *geminitest.Server, first, log string, logs func() string, deliver func(id string, b []byte) int) {
+	t.Helper()
+	api.AddConversation(first, geminitest.Conversation{
+		Model:  "gemini-3-flash-preview",
+		Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "u1", Name: "lookup", Args: map[string]any{"q": first}}}}, {}},
+	})
+	b := []byte(`{"type":"interaction.requires_action","version":"v1","timestamp":"2026-12-01T10:00:00Z","data":{"id":"interactions/` + first + `"}}`)
+	for _, id := range []string{"msg_" + first, "msg_" + first, "msg_" + first + "-again"} {
+		if st := deliver(id, b); st/100 != 2 {
+			t.Fatalf("requires_action %s: %d\n%s", id, st, logs())
+		}
+	}
+	r := waitFor(t, log, logs, "tool msg_"+first, "acted msg_"+first, "acted msg_"+first+"-again")
+	if r.count["tool msg_"+first] != 1 || r.count["tool msg_"+first+"-again"] != 0 || r.count["acted msg_"+first] != 1 {
+		t.Errorf("%s: runs %v; want the tool once, the handler once per delivery id", first, r.count)
+	}
+	var conts []geminitest.Continuation
+	for _, c := range api.Continuations() {
+		if c.Previous == first {
+			conts = append(conts, c)
+		}
+	}
+	want := []geminitest.Result{{CallID: "u1", Name: "lookup", Result: `{"found":"{\"q\":\"` + first + `\"}"}`}}
+	if len(conts) != 1 || !reflect.DeepEqual(conts[0].Results, want) || !conts[0].Background || !conts[0].Store {
+		t.Errorf("%s: continuations %+v; want one with %+v", first, conts, want)
+	}
+}
+
+// simulateAgent runs the simulator's agent scenario against url: two rounds
+// of the user's tool, each continued once, then the end.
+func simulateAgent(t *testing.T, url string, api *geminitest.Server, logs func() string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "./scripts/simulator", "--url", url, "--secret", secret,
+		"--scenario", "agent", "--standin", api.URL, "--tools", "lookup", "--rounds", "2")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok: 2 rounds of 1 tools, one continuation each") {
+		t.Fatalf("simulator --scenario agent: %v\n%s\n%s", err, out, logs())
+	}
 }
 
 // simulate runs the simulator's whole catalogue against url (every event
@@ -306,8 +360,14 @@ func simulate(t *testing.T, url, log string, logs func() string) {
 			WebhookID string `json:"webhook_id"`
 			Outcome   string `json:"outcome"`
 		}
-		if json.Unmarshal([]byte(l), &d) == nil && (d.EventType == core.BatchSucceeded || d.EventType == "batch.completed") && d.Outcome != string(core.OutcomeDuplicate) && d.Outcome != string(core.OutcomeRejected) {
+		if json.Unmarshal([]byte(l), &d) != nil || d.Outcome == string(core.OutcomeDuplicate) || d.Outcome == string(core.OutcomeRejected) {
+			continue
+		}
+		switch d.EventType {
+		case core.BatchSucceeded, "batch.completed":
 			want = append(want, "save "+d.WebhookID, "audit "+d.WebhookID)
+		case core.InteractionRequiresAction:
+			want = append(want, "acted "+d.WebhookID) // the stand-in reports it completed: no tool runs
 		}
 	}
 	if len(want) == 0 {
@@ -324,7 +384,7 @@ func simulate(t *testing.T, url, log string, logs func() string) {
 		}
 	}
 	if added != len(want) {
-		t.Errorf("the simulator's deliveries ran %d handlers, want %d (two per batch.succeeded): %v", added, len(want), r.count)
+		t.Errorf("the simulator's deliveries ran %d handlers, want %d (two per batch.succeeded, one per interaction.requires_action): %v", added, len(want), r.count)
 	}
 }
 
@@ -368,6 +428,7 @@ func TestCloudFunctions(t *testing.T) {
 		t.Errorf("duplicate: %d %s, want 200 duplicate", a.Status, a.Outcome)
 	}
 	check(t, api, readRuns(t, log), "msg_G1-retry", "G1", true)
+	toolRound(t, api, "gcf_agent", log, logs, func(id string, b []byte) int { return post(t, url, id, b).Status })
 	simulate(t, url, log, logs)
 }
 
@@ -428,6 +489,7 @@ func TestLambda(t *testing.T) {
 	}
 	check(t, api, readRuns(t, log), "msg_F1-retry", "F1", true)
 	check(t, api, readRuns(t, log), "msg_F2", "F2", false)
+	toolRound(t, api, "lambda_agent", log, r.Svc.LogText, func(id string, b []byte) int { return invoke(functionURL(t, id, b)).StatusCode })
 
 	// An SQS batch of two deliveries of one new job: both records fail
 	// their first attempt in audit and are reported for redelivery; the

@@ -77,6 +77,14 @@ type Server struct {
 	// the simulator's random ids need.
 	auto     bool
 	autoSize int64
+
+	// Scripted conversations (interactions.go): each interaction's round,
+	// the creates taken, creates to fail, gets per interaction.
+	rounds      map[string]roundOf
+	conts       []Continuation
+	failCreates int
+	interGets   map[string]int
+	starts      []Conversation
 }
 
 // New starts a stand-in demanding apiKey on a free loopback port.
@@ -106,6 +114,7 @@ func newServer(apiKey string) *Server {
 	return &Server{
 		APIKey: apiKey, batches: map[string]*Batch{}, files: map[string]*File{}, inters: map[string]Interaction{},
 		downloads: map[string]int{}, gets: map[string]int{}, autoSize: 64 << 10,
+		rounds: map[string]roundOf{}, interGets: map[string]int{},
 	}
 }
 
@@ -137,6 +146,8 @@ func (s *Server) Has(name string) bool {
 	_, b := s.batches[name]
 	_, f := s.files[name]
 	_, i := s.inters[strings.TrimPrefix(name, "interactions/")]
+	_, c := s.rounds[strings.TrimPrefix(name, "interactions/")]
+	i = i || c
 	return b || f || i
 }
 
@@ -330,8 +341,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.announce(w, r)
 		return
 	}
-	if r.Method != http.MethodGet {
-		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
+	if r.Method == http.MethodPost && r.URL.Path == ConversationPath {
+		s.scriptConversation(w, r)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == ContinuationsPath {
+		writeJSON(w, s.Continuations())
 		return
 	}
 	if s.APIKey != "" && r.Header.Get("x-goog-api-key") != s.APIKey {
@@ -341,6 +356,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, "/"+APIVersion+"/")
 	if !ok {
 		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
+		return
+	}
+	if r.Method == http.MethodPost && path == "interactions" {
+		s.createInteraction(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		apiErr(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	switch {
@@ -427,6 +450,10 @@ func (s *Server) AddInteraction(id string, it Interaction) {
 // getInteraction answers the Interactions API's get; with Auto, an unknown
 // interaction is completed.
 func (s *Server) getInteraction(w http.ResponseWriter, id string) {
+	if out, ok := s.conversationJSON(id); ok {
+		writeJSON(w, out)
+		return
+	}
 	s.mu.Lock()
 	it, ok := s.inters[id]
 	if !ok && s.auto {
@@ -434,7 +461,7 @@ func (s *Server) getInteraction(w http.ResponseWriter, id string) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		apiErr(w, http.StatusNotFound, "interaction "+id+" not found")
+		interactionErr(w, http.StatusNotFound, "interaction "+id+" not found")
 		return
 	}
 	out := map[string]any{"id": id, "status": it.Status}

@@ -57,6 +57,12 @@ func RunLedger(t *testing.T, open func(t *testing.T) jobs.Ledger) {
 			ManifestURI: "file:///tmp/x/manifest.json",
 			Notices:     map[string]jobs.Notice{"forward:batch.succeeded": {DeliveryID: "msg_a", SentAt: now}},
 		}
+		// An interaction's tools conversation round-trips too.
+		want.Conversation, want.Round, want.Continuation = "interactions/first", 3, "interactions/next"
+		want.ToolRuns = map[string]jobs.ToolRun{
+			"call_1": {Name: "get_weather", Result: `{"temp_c":21}`, Duration: 1500 * time.Microsecond, FinishedAt: now},
+			"call_2": {Name: "nope", Result: "no tool named nope", IsError: true, FinishedAt: now},
+		}
 		if _, err := l.UpdateJob(ctx, want.ID, func(*jobs.Job) (*jobs.Job, error) { return want.Clone(), nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -301,6 +307,10 @@ func equalJobs(a, b *jobs.Job) bool {
 		for k, n := range c.Notices {
 			n.SentAt = n.SentAt.UTC()
 			c.Notices[k] = n
+		}
+		for k, r := range c.ToolRuns {
+			r.FinishedAt = r.FinishedAt.UTC()
+			c.ToolRuns[k] = r
 		}
 		return c
 	}
