@@ -64,6 +64,11 @@ func newToolsRig(t *testing.T, store []string, opts ...webhooktest.Option) *tool
 			flakyOnce.Do(func() { err = fmt.Errorf("upstream down: %w", core.ErrRetry) })
 			return "ok at last", err
 		}).
+		Tool("slow", func(ctx context.Context, c *core.ToolCall) (any, error) {
+			r.ran(c)
+			time.Sleep(300 * time.Millisecond) // long enough for the other deliveries to arrive
+			return "done", nil
+		}).
 		Tool("boom", func(ctx context.Context, c *core.ToolCall) (any, error) {
 			r.ran(c)
 			panic("boom")
@@ -101,6 +106,48 @@ func onStores(t *testing.T, test func(t *testing.T, store []string)) {
 	t.Run("firestore", func(t *testing.T) {
 		t.Setenv("FIRESTORE_EMULATOR_HOST", service(t, &services.firestore, testenv.StartFirestore))
 		test(t, []string{"IDEMPOTENCY_STORE", "firestore", "GOOGLE_CLOUD_PROJECT", fmt.Sprintf("tools-%d", time.Now().UnixNano())})
+	})
+}
+
+// Deliveries of one round at the same moment in one process (the local
+// queue's lanes, an instance's concurrent requests; three delivery ids, as
+// Gemini's redelivery under a new id would bring) run each tool once and
+// continue the interaction once; a delivery that lost the race is retried
+// as Gemini would, and runs nothing.
+func TestToolsConcurrentDeliveriesOfOneRound(t *testing.T) {
+	onStores(t, func(t *testing.T, store []string) {
+		r := newToolsRig(t, store)
+		r.k.API.AddConversation("conv_c", geminitest.Conversation{
+			Model:  "gemini-3-flash-preview",
+			Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "c1", Name: "slow"}, {ID: "c2", Name: "get_time"}}}, {}},
+		})
+		evs := make([]webhooktest.Event, 3)
+		for i := range evs {
+			evs[i] = webhooktest.InteractionRequiresAction("interactions/conv_c")
+		}
+		status := make([]int, len(evs))
+		var wg sync.WaitGroup
+		for i := range evs {
+			wg.Add(1)
+			go func() { defer wg.Done(); status[i] = r.k.Deliver(evs[i]).Status }()
+		}
+		wg.Wait()
+		for i, st := range status {
+			for try := 0; st != 200 && try < 5; try++ { // Gemini's retry
+				st = r.k.Deliver(evs[i]).Status
+			}
+			if st != 200 {
+				t.Fatalf("delivery %d: %d after retries", i, st)
+			}
+		}
+		for _, call := range []string{"conv_c/c1", "conv_c/c2"} {
+			if n := r.runCount(call); n != 1 {
+				t.Errorf("%s ran %d times; want 1", call, n)
+			}
+		}
+		if conts := r.k.API.Continuations(); len(conts) != 1 {
+			t.Errorf("%d continuations; want 1", len(conts))
+		}
 	})
 }
 
@@ -334,14 +381,20 @@ func TestToolsReconcileContinuesOnce(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// An interaction the API does not know has nothing to answer: the
-	// event is processed (with a WARN), not retried into a dead letter.
+	// An interaction the API does not know cannot be answered with this
+	// key: kept as a dead letter (to replay once the key is right), not
+	// lost as processed.
 	if st := r.deliver("msg_unknown", batchEvent(core.InteractionRequiresAction, "interactions/not_there", "")); st != 202 && st != 200 {
 		t.Fatalf("delivery: %d", st)
 	}
 	r.idle()
-	if dl, err := r.app.DeadLetters.ListDeadLetters(context.Background(), 10); err != nil || len(dl) != 1 || dl[0].Key != "msg_lost" {
-		t.Fatalf("dead letters %+v, %v; want only msg_lost (the round whose create failed)", dl, err)
+	dl, err := r.app.DeadLetters.ListDeadLetters(context.Background(), 10)
+	keys := map[string]string{}
+	for _, d := range dl {
+		keys[d.Key] = d.Reason
+	}
+	if err != nil || len(dl) != 2 || keys["msg_lost"] == "" || !strings.Contains(keys["msg_unknown"], "does not know") {
+		t.Fatalf("dead letters %+v, %v; want msg_lost (the round whose create failed) and msg_unknown (an interaction the API does not know)", dl, err)
 	}
 }
 

@@ -71,6 +71,7 @@ type Config struct {
 type Actions struct {
 	c        Config
 	landings chan struct{} // one token per landing downloading (MaxLandings)
+	rounds   roundLocks    // one round of an interaction at a time (runTools)
 }
 
 // New checks c and applies its defaults.

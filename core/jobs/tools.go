@@ -99,6 +99,27 @@ func (p *Actions) runTools(next core.HandlerFunc) core.HandlerFunc {
 // answerRound runs the round's tools and continues the interaction.
 func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box *core.Toolbox) error {
 	id := f.job.ID
+	unlock, err := p.rounds.lock(ctx, id)
+	if err != nil {
+		return fmt.Errorf("interaction %s: waiting for another delivery of its round: %w", id, err)
+	}
+	defer unlock()
+	// Each outcome must be durable, and seen by other instances, before
+	// the continuation that sends it: no write of this event waits for the
+	// end of its task.
+	ctx, err = core.WritesNow(ctx)
+	if err != nil {
+		return fmt.Errorf("job ledger %s: %w", id, err)
+	}
+	// Another delivery of this round may have answered it while this one
+	// waited: its outcomes and continuation are in the record now.
+	job, err := p.c.Ledger.GetJob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("job ledger %s: %w", id, err)
+	}
+	if job != nil {
+		f.job = job
+	}
 	if f.job.Continuation != "" {
 		core.AddLineAttrs(ctx, slog.String("tools", "done before"), slog.String("continuation", f.job.Continuation))
 		return nil
@@ -107,19 +128,14 @@ func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box 
 		core.AddLineAttrs(ctx, slog.String("tools", "not run: the job is "+string(f.job.State)))
 		return nil
 	}
-	// Each outcome must be durable, and seen by other instances, before
-	// the continuation that sends it: no write of this event waits for the
-	// end of its task.
-	ctx, err := core.WritesNow(ctx)
-	if err != nil {
-		return fmt.Errorf("job ledger %s: %w", id, err)
-	}
 	round, err := p.c.Agent.PendingCalls(ctx, id)
 	if errors.Is(err, core.ErrNotFound) {
-		// Nothing to answer, now or on a retry: said, not retried.
-		p.c.Logger.WarnContext(ctx, "interaction.requires_action for an interaction the Gemini API does not know: no tool run", "job_id", id, "reason", err.Error())
+		// Nothing to answer with this configuration, now or on a retry; but
+		// a verified event names an interaction of the key's project unless
+		// the key is the wrong one: kept as a dead letter, to replay once
+		// GEMINI_API_KEY (or GOOGLE_GEMINI_BASE_URL) is right.
 		core.AddLineAttrs(ctx, slog.String("tools", "not run: the Gemini API does not know the interaction"))
-		return nil
+		return fmt.Errorf("%w: interaction %s: the Gemini API does not know it (is GEMINI_API_KEY the key of the project that started it?): %w", core.ErrPermanent, id, err)
 	}
 	if err != nil {
 		return fmt.Errorf("interaction %s: read the pending calls: %w", id, err)
