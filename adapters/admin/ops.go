@@ -264,7 +264,14 @@ type jobView struct {
 	Bytes        int64          `json:"bytes,omitempty"`
 	UserMetadata map[string]any `json:"user_metadata,omitempty"`
 	Deliveries   []string       `json:"deliveries,omitempty"`
-	Stuck        bool           `json:"stuck,omitempty"` // requires_action for more than an hour
+	Stuck        bool           `json:"stuck,omitempty"` // requires_action for more than an hour, not continued
+	// A tools conversation (conversations.go): ID is its first
+	// interaction's, State its last round's.
+	Rounds       int         `json:"rounds,omitempty"`
+	LastRound    string      `json:"last_round,omitempty"`
+	ToolsRun     int         `json:"tools_run,omitempty"`
+	ToolsFailed  int         `json:"tools_failed,omitempty"`  // answered to the model with is_error
+	RoundDetails []roundView `json:"round_details,omitempty"` // jobs get only
 }
 
 func viewJob(j jobs.Job) jobView {
@@ -279,11 +286,14 @@ func viewJob(j jobs.Job) jobView {
 	if since.IsZero() {
 		since = j.UpdatedAt
 	}
-	v.Stuck = j.State == jobs.JobRequiresAction && !since.IsZero() && now().Sub(since) > stuckAfter
+	// A round whose continuation was created is answered, whatever its state says.
+	v.Stuck = j.State == jobs.JobRequiresAction && j.Continuation == "" && !since.IsZero() && now().Sub(since) > stuckAfter
 	return v
 }
 
-func jobRows(js []jobView) [][]string {
+// jobRows are the rows of js; with rounds, the ROUNDS and TOOLS columns
+// too (jobHeader).
+func jobRows(js []jobView, rounds bool) [][]string {
 	var rows [][]string
 	for _, j := range js {
 		state := string(j.State)
@@ -299,7 +309,15 @@ func jobRows(js []jobView) [][]string {
 		case j.ErrorMessage != "":
 			note = j.ErrorCode + " " + j.ErrorMessage
 		}
-		rows = append(rows, []string{clip(j.ID, 60), state, age(j.UpdatedAt), clip(note, 80)})
+		if !rounds {
+			rows = append(rows, []string{clip(j.ID, 60), state, age(j.UpdatedAt), clip(note, 80)})
+			continue
+		}
+		n := "-"
+		if j.Rounds > 0 {
+			n = strconv.Itoa(j.Rounds)
+		}
+		rows = append(rows, []string{clip(j.ID, 60), state, n, toolsCell(j), age(j.UpdatedAt), clip(note, 80)})
 	}
 	return rows
 }
@@ -313,7 +331,7 @@ func cmdJobs(ctx context.Context, a *app, args []string) error {
 		return usagef("want jobs list or jobs get ID")
 	}
 	f := newFlags(a, "jobs "+args[0])
-	limit := f.Int("limit", 50, "list: at most this many, newest first (0: all)")
+	limit := f.Int("limit", 50, "list: at most this many ledger records, newest first (0: all); a tools conversation's rounds make one row")
 	id, rest := leading(args[1:])
 	if err := f.parse(rest); err != nil {
 		return err
@@ -329,27 +347,26 @@ func cmdJobs(ctx context.Context, a *app, args []string) error {
 	}
 	defer b.Close()
 	if args[0] == "get" {
-		j, err := b.Ledger.GetJob(ctx, id)
+		v, err := getConversation(ctx, b.Ledger, id)
 		if err != nil {
 			return err
 		}
-		if j == nil {
+		if v == nil {
 			return fmt.Errorf("no job %q (jobs list shows the ids)", clip(id, 200))
 		}
-		v := viewJob(*j)
 		if f.json {
 			return PrintJSON(a.stdout, v)
 		}
-		table(a.stdout, "ID\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows([]jobView{v}))
+		table(a.stdout, jobHeader, jobRows([]jobView{*v}, true))
+		if len(v.RoundDetails) > 0 {
+			fmt.Fprintln(a.stdout)
+			table(a.stdout, "ROUND\tINTERACTION\tSTATE\tTOOL\tCALL ID\tOUTCOME\tDURATION\tCONTINUATION", roundRows(*v))
+		}
 		return nil
 	}
-	list, err := b.Ledger.ListJobs(ctx, *limit)
+	views, err := listConversations(ctx, b.Ledger, *limit)
 	if err != nil {
 		return err
-	}
-	views := make([]jobView, 0, len(list))
-	for _, j := range list {
-		views = append(views, viewJob(j))
 	}
 	if f.json {
 		return PrintJSON(a.stdout, views)
@@ -358,9 +375,12 @@ func cmdJobs(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stdout, "no jobs")
 		return nil
 	}
-	table(a.stdout, "ID\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(views))
+	table(a.stdout, jobHeader, jobRows(views, true))
 	return nil
 }
+
+// jobHeader heads the tables of jobs list and jobs get.
+const jobHeader = "ID\tSTATE\tROUNDS\tTOOLS\tUPDATED\tOUTPUT / ERROR"
 
 // deadLetterView shows the body as JSON when it is JSON (not base64).
 type deadLetterView struct {
@@ -544,9 +564,15 @@ func replayAll(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, wai
 
 // StatusView is status --json.
 type StatusView struct {
-	Store          string         `json:"store"`
-	Where          string         `json:"where"`
+	Store string `json:"store"`
+	Where string `json:"where"`
+	// Jobs counts jobs by state, a tools conversation once (its last
+	// round's state); Conversations are those, with their rounds and tools.
 	Jobs           map[string]int `json:"jobs_by_state"`
+	Conversations  int            `json:"tool_conversations,omitempty"`
+	Rounds         int            `json:"tool_rounds,omitempty"`
+	ToolsRun       int            `json:"tools_run,omitempty"`
+	ToolsFailed    int            `json:"tools_failed,omitempty"`
 	OldestOpen     time.Time      `json:"oldest_open_job,omitzero"`
 	Stuck          []jobView      `json:"stuck_requires_action,omitempty"`
 	LandingsFailed []jobView      `json:"landings_failed,omitempty"`
@@ -647,15 +673,25 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, j := range list {
-		v := viewJob(j)
-		s.Jobs[string(j.State)]++
-		if !terminal(j.State) && (s.OldestOpen.IsZero() || j.FirstSeen.Before(s.OldestOpen)) && !j.FirstSeen.IsZero() {
-			s.OldestOpen = j.FirstSeen
+	// A tools conversation counts once, in its last round's state.
+	for _, g := range groupJobs(list) {
+		v := viewConversation(g, false)
+		s.Jobs[string(v.State)]++
+		if !terminal(v.State) && (s.OldestOpen.IsZero() || v.FirstSeen.Before(s.OldestOpen)) && !v.FirstSeen.IsZero() {
+			s.OldestOpen = v.FirstSeen
 		}
 		if v.Stuck {
 			s.Stuck = append(s.Stuck, v)
 		}
+		if v.Rounds > 0 {
+			s.Conversations++
+			s.Rounds += v.Rounds
+			s.ToolsRun += v.ToolsRun
+			s.ToolsFailed += v.ToolsFailed
+		}
+	}
+	for _, j := range list {
+		v := viewJob(j)
 		switch {
 		case j.LandingError != "" && j.Landing == jobs.LandingSkipped:
 			s.LandingsSkipped = append(s.LandingsSkipped, v)
@@ -700,11 +736,16 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		{"store", s.Store + " " + s.Where},
 		{"jobs", orNone(strings.Join(byState, ", "), "none")},
 		{"oldest open job", "first seen " + age(s.OldestOpen)},
+	}
+	if s.Conversations > 0 {
+		rows = append(rows, []string{"tools conversations", fmt.Sprintf("%d (%d rounds, %d tools run, %d failed)", s.Conversations, s.Rounds, s.ToolsRun, s.ToolsFailed)})
+	}
+	rows = append(rows, [][]string{
 		{"stuck requires_action (> 1h)", strconv.Itoa(len(s.Stuck))},
 		{"landings failed", strconv.Itoa(len(s.LandingsFailed))},
 		{"landings skipped", strconv.Itoa(len(s.LandingsSkipped))},
 		{"dead letters", map[bool]string{true: "none", false: strconv.Itoa(s.DeadLetters)}[s.DeadLetters == 0]},
-	}
+	}...)
 	rows = append(rows, deliveryRows(s.Deliveries)...)
 	rows = append(rows, []string{"last reconcile", s.LastReconcile.String()})
 	if s.QueuedTasks != nil {
@@ -745,7 +786,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 	if len(s.Stuck)+len(s.LandingsFailed)+len(s.LandingsSkipped) > 0 {
 		fmt.Fprintln(a.stdout)
-		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(slices.Concat(s.Stuck, s.LandingsFailed, s.LandingsSkipped)))
+		table(a.stdout, "NEEDS ATTENTION\tSTATE\tUPDATED\tOUTPUT / ERROR", jobRows(slices.Concat(s.Stuck, s.LandingsFailed, s.LandingsSkipped), false))
 	}
 	return nil
 }
