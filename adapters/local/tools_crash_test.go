@@ -2,9 +2,12 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,6 +94,8 @@ func TestToolsKilledDuringSlowTool(t *testing.T) {
 	defer svc.Stop()
 	waitFor("the continuation", func() bool { return len(api.Continuations()) > 0 })
 	waitFor("the slow tool's second run to end", func() bool { return strings.Contains(lines(), "end 2 k2") })
+	adminShowsOneJob(t, bin, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "STATE_PATH=" + filepath.Join(dir, "state.db"),
+		"TOOL_SLEEP=1ms", "RUNS_FILE=" + filepath.Join(dir, "admin-runs.txt"), "RUN=admin"})
 	svc.Stop() // the queue drains: nothing else may come
 	got := lines()
 	if n := strings.Count(got, " k1\n"); n != 1 {
@@ -102,5 +107,54 @@ func TestToolsKilledDuringSlowTool(t *testing.T) {
 	conts := api.Continuations()
 	if len(conts) != 1 || len(conts[0].Results) != 2 || conts[0].Results[0].Result != "quick done" || conts[0].Results[1].Result != `{"slept":"10ms"}` {
 		t.Fatalf("continuations %+v; want one with both results", conts)
+	}
+}
+
+// adminShowsOneJob runs the binary's admin commands while its server runs
+// (so through the server's admin listener): the conversation, continued
+// and waiting for its second round's events, is one job of two rounds and
+// two tools, pending, not two records nor a stuck requires_action (issue
+// 23).
+func adminShowsOneJob(t *testing.T, bin, dir string, environ []string) {
+	t.Helper()
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Dir = environ, dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	type row struct {
+		ID       string `json:"id"`
+		State    string `json:"state"`
+		Rounds   int    `json:"rounds"`
+		ToolsRun int    `json:"tools_run"`
+	}
+	var list []row
+	// The continuation's record is written just after the stand-in took it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err := json.Unmarshal(run("jobs", "list", "--json"), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].Rounds == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if want := (row{ID: "interactions/conv_k", State: "pending", Rounds: 2, ToolsRun: 2}); len(list) != 1 || list[0] != want {
+		t.Errorf("jobs list --json through the server: %+v; want [%+v]", list, want)
+	}
+	var s struct {
+		Where string         `json:"where"`
+		Jobs  map[string]int `json:"jobs_by_state"`
+		Stuck []row          `json:"stuck_requires_action"`
+	}
+	if err := json.Unmarshal(run("status", "--json", "--deliveries", "none"), &s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Where, "through the running local server") || !reflect.DeepEqual(s.Jobs, map[string]int{"pending": 1}) || len(s.Stuck) != 0 {
+		t.Errorf("status --json through the server: %+v; want one pending job, none stuck", s)
 	}
 }
