@@ -1,5 +1,6 @@
 // Package admin is the operator's commands over a receiver's state: status,
-// jobs, deadletters (list, get, replay) and tasks, with one output style
+// jobs, deadletters (list, get, replay) and tasks, and interactions start
+// (a try-out of a tools conversation, core.Mux.Tool), with one output style
 // (tables for people, --json for scripts). It is the one implementation
 // behind both ways to reach them: the subcommands of a user's own binary
 // (local.Main) and the installable gemini-webhooks command, which a user's
@@ -67,7 +68,7 @@ type Env struct {
 }
 
 // Commands are the subcommands Run serves itself.
-var Commands = []string{"status", "jobs", "deadletters", "tasks"}
+var Commands = []string{"status", "jobs", "deadletters", "tasks", "interactions"}
 
 // Handles reports whether Run serves subcommand name (given env's extras).
 func Handles(e Env, name string) bool {
@@ -87,6 +88,10 @@ STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJ
   %[1]s jobs list [--limit N] | jobs get ID
   %[1]s deadletters list | get KEY | replay KEY|--all [--dry-run] [--wait 45s]
   %[1]s tasks list
+  %[1]s interactions start --model M|--agent A --input TEXT [--tool-decl FILE.json]...
+        [--metadata k=v]... [--receiver URL]...
+        a try-out of your tools: starts an interaction in the background,
+        stored, its events to RECEIVER_URL; prints its id (jobs get ID follows it)
 `, e.Name)
 	var extra []string
 	for name := range e.Commands {
@@ -149,7 +154,7 @@ func Run(ctx context.Context, args []string, e Env) int {
 	if c, ok := e.Commands[name]; ok {
 		return c.Run(ctx, rest, e.Stdout, e.Stderr, e.Getenv)
 	}
-	cmd := map[string]func(context.Context, *app, []string) error{"status": cmdStatus, "jobs": cmdJobs, "deadletters": cmdDeadLetters, "tasks": cmdTasks}[name]
+	cmd := map[string]func(context.Context, *app, []string) error{"status": cmdStatus, "jobs": cmdJobs, "deadletters": cmdDeadLetters, "tasks": cmdTasks, "interactions": cmdInteractions}[name]
 	if cmd == nil {
 		fmt.Fprintf(e.Stderr, "%s: unknown command %q (%s --help lists them)\n", e.Name, name, e.Name)
 		return ExitUsage

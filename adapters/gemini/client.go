@@ -430,3 +430,8 @@ func (c *Client) StatFile(ctx context.Context, name string) (jobs.FileStatus, er
 	}
 	return st, nil
 }
+
+// SDK is the client's google.golang.org/genai client: the same key, base
+// URL, HTTP client and redirect rule, for StartModelInteraction and
+// StartAgentInteraction.
+func (c *Client) SDK() *genai.Client { return c.sdk }
