@@ -35,6 +35,8 @@ func TestInteractionsStart(t *testing.T) {
 		{"json", nil, []string{"--model", "gemini-3-flash-preview", "--input", "weather in Paris?", "--tool-decl", decl, "--metadata", "ticket=T-1", "--metadata", "team=ops", "--json"}, 0, nil, true},
 		{"table", nil, []string{"--model", "gemini-3-flash-preview", "--input", "weather in Paris?", "--tool-decl", decl, "--metadata", "ticket=T-1", "--metadata", "team=ops"}, 0,
 			[]string{"STARTED", "interactions/started_1", "https://hooks.example.com/gemini, https://b.example.com/g", "get_weather, get_time", "x jobs get interactions/started_1"}, false},
+		{"agent, --receiver", map[string]string{"RECEIVER_URL": ""}, []string{"--agent", "deep-research-pro-preview-12-2025", "--input", "weather in Paris?", "--tool-decl", decl,
+			"--metadata", "ticket=T-1", "--metadata", "team=ops", "--receiver", "https://hooks.example.com/gemini", "--receiver", "https://b.example.com/g"}, 0, []string{"interactions/started_1"}, false},
 		{"no RECEIVER_URL", map[string]string{"RECEIVER_URL": ""}, []string{"--model", "m", "--input", "hi"}, 2, []string{"RECEIVER_URL"}, false},
 		{"model and agent", nil, []string{"--model", "m", "--agent", "a", "--input", "hi"}, 2, []string{"one of --model or --agent"}, false},
 		{"no input", nil, []string{"--model", "m"}, 2, []string{"--input"}, false},
@@ -79,7 +81,11 @@ func TestInteractionsStart(t *testing.T) {
 				}
 				toolNames = append(toolNames, tool["name"])
 			}
-			if cr.Previous != "" || !cr.Background || !cr.Store || cr.Model != "gemini-3-flash-preview" ||
+			wantModel, wantAgent := "gemini-3-flash-preview", ""
+			if strings.HasPrefix(c.name, "agent") {
+				wantModel, wantAgent = "", "deep-research-pro-preview-12-2025"
+			}
+			if cr.Previous != "" || !cr.Background || !cr.Store || cr.Model != wantModel || cr.Agent != wantAgent ||
 				!reflect.DeepEqual(cr.WebhookURIs, []string{"https://hooks.example.com/gemini", "https://b.example.com/g"}) ||
 				!reflect.DeepEqual(cr.UserMetadata, map[string]any{"ticket": "T-1", "team": "ops"}) ||
 				!reflect.DeepEqual(toolNames, []any{"get_weather", "get_time"}) || cr.Tools[0]["parameters"] == nil {
