@@ -19,11 +19,12 @@ import (
 //     (ApplyBatchStatus, ApplyInteractionStatus, ApplyVideoStatus), and the
 //     event goes on with Confirmed set and its data replaced by the API's;
 //   - the API's is behind it (still running): retried later, nothing written;
-//   - another end, or no such job: refuted; nothing is written and no
-//     handler runs, the delivery is done (its line says why);
-//   - it cannot be asked (no API client, no job, an unknown type, a
-//     malformed id): kept as a dead letter (core.ErrPermanent), answered
-//     2xx, to replay once it can be confirmed.
+//   - another end: refuted; nothing is written and no handler runs, the
+//     delivery is done (its line says why);
+//   - it cannot be asked, or the API knows no such job (no API client, no
+//     job, an unknown type, a malformed id, a key of another project): kept
+//     as a dead letter (core.ErrPermanent), answered 2xx, to replay once it
+//     can be confirmed.
 
 // errRefuted: the Gemini API contradicts what a hint says.
 var errRefuted = errors.New("the Gemini API contradicts the event")
@@ -92,7 +93,9 @@ func (p *Actions) askHint(ctx context.Context, f *flow, ev *core.Event, id, kind
 	}
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return fmt.Errorf("%w: %s: no such job", errRefuted, what)
+		// A forged body, or a genuine event read with the key of another
+		// project: kept to replay once the key is right, never dropped.
+		return unconfirmable(what + ": no such job for this key (is GEMINI_API_KEY the key of the project that started it?)")
 	case err != nil:
 		return fmt.Errorf("gemini %s: %w", what, err)
 	case api == claimed:
