@@ -25,8 +25,9 @@ require github.com/geminiwebhooks/receiver v0.0.0-00010101000000-000000000000
 replace github.com/geminiwebhooks/receiver => {{ROOT}}
 `,
 	"handlers/handlers.go": `// Package handlers is the user's code: two handlers on batch.succeeded,
-// a tool and a handler on interaction.requires_action. Each appends a line
-// to $USERMOD_LOG: "who delivery job note".
+// two tools and a handler on interaction.requires_action, and a handler on
+// interaction.completed. Each appends a line to $USERMOD_LOG: "who
+// delivery job note".
 package handlers
 
 import (
@@ -37,6 +38,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini"
 	"github.com/geminiwebhooks/receiver/core"
@@ -44,22 +46,53 @@ import (
 )
 
 // Mux is the user's mux, shared by every runtime: two handlers on
-// batch.succeeded, and an agent tool with a handler after it.
+// batch.succeeded, two agent tools with a handler after them, and a
+// handler on the conversation's end.
 func Mux() *core.Mux {
 	return core.NewMux().On(core.BatchSucceeded, save, audit).
-		Tool("lookup", lookup).On(core.InteractionRequiresAction, acted)
+		Tool("lookup", lookup).Tool("weigh", weigh).On(core.InteractionRequiresAction, acted).
+		On(core.InteractionCompleted, done)
 }
 
-// lookup is a tool the model calls by name: "tool delivery job call_id".
+// lookup is a tool the model calls by name; its result goes back as JSON.
 func lookup(ctx context.Context, call *core.ToolCall) (any, error) {
-	if err := record("tool", call.Event, call.CallID); err != nil {
+	if err := ran(call); err != nil {
 		return nil, err
 	}
 	return map[string]any{"found": string(call.Args)}, nil
 }
 
+// weigh is another tool; a string result goes back as it is.
+func weigh(ctx context.Context, call *core.ToolCall) (any, error) {
+	if err := ran(call); err != nil {
+		return nil, err
+	}
+	return "weighed " + call.CallID, nil
+}
+
+// ran records a tool's run, "tool delivery job interaction/call_id", then
+// takes a while, as a real tool does: long enough for two deliveries of a
+// round to overlap.
+func ran(call *core.ToolCall) error {
+	if err := record("tool", call.Event, call.InteractionID+"/"+call.CallID); err != nil {
+		return err
+	}
+	time.Sleep(100 * time.Millisecond)
+	return nil
+}
+
 // acted runs after the built-in actions answered the model.
 func acted(ctx context.Context, ev *core.Event) error { return record("acted", ev, "") }
+
+// done runs at the conversation's end: "done delivery job conversation",
+// the conversation's first interaction.
+func done(ctx context.Context, ev *core.Event) error {
+	j, ok := jobs.JobOf(ctx)
+	if !ok {
+		return record("done", ev, "no-job")
+	}
+	return record("done", ev, j.Conversation)
+}
 
 // save reads the landed results as typed lines.
 func save(ctx context.Context, ev *core.Event) error {

@@ -5,6 +5,15 @@
 // Interface Emulator (Function URL events and an SQS batch), and as the
 // local server. The user's module is scripts/testenv.WriteUserModule.
 //
+// On each of those runtimes the user's two agent tools answer a scripted
+// conversation of the Gemini stand-in: two rounds of two calls each, each
+// round's interaction.requires_action delivered under two ids at once and
+// once more under the first (on Lambda the two queue: an instance takes
+// one invocation at a time), then interaction.completed. From the user's
+// own run log: every (interaction, call id) ran once, each round was
+// continued once with its function_result steps, and the completed
+// handler saw the conversation's first interaction.
+//
 // TestReadmeModule proves the README's "Your own module" section: it writes
 // the module the section shows (go.mod, handlers, their tests written with
 // adapters/webhooktest, the three entry points) into a temporary folder

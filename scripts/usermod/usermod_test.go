@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,15 +152,16 @@ func post(t *testing.T, url, id string, b []byte) answer {
 }
 
 // runs is what the user's handlers recorded, "who delivery" → count, and
-// the notes of the save handler.
+// each one's notes (the save handler's, the tools' interaction/call_id, the
+// done handler's conversation).
 type runs struct {
 	count map[string]int
-	notes []string
+	notes map[string][]string
 }
 
 func readRuns(t *testing.T, log string) runs {
 	t.Helper()
-	r := runs{count: map[string]int{}}
+	r := runs{count: map[string]int{}, notes: map[string][]string{}}
 	b, err := os.ReadFile(log)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -170,8 +172,8 @@ func readRuns(t *testing.T, log string) runs {
 			continue
 		}
 		r.count[f[0]+" "+f[1]]++
-		if f[0] == "save" && len(f) == 4 {
-			r.notes = append(r.notes, f[3])
+		if len(f) == 4 {
+			r.notes[f[0]] = append(r.notes[f[0]], f[3])
 		}
 	}
 	return r
@@ -215,7 +217,7 @@ func check(t *testing.T, api *geminitest.Server, r runs, id, job string, failedF
 	if r.count["save "+id] != wantSave || r.count["audit "+id] != 1 || r.count["audit-failed "+id] != wantFailed {
 		t.Errorf("%s: runs %v; want save %d, audit 1, audit-failed %d", id, r.count, wantSave, wantFailed)
 	}
-	for _, n := range r.notes {
+	for _, n := range r.notes["save"] {
 		if !strings.HasPrefix(n, "lines=") || strings.HasSuffix(n, "bytes=0") {
 			t.Errorf("save saw %q, want the landed results", n)
 		}
@@ -279,47 +281,106 @@ func TestLocalServer(t *testing.T) {
 	r := readRuns(t, log)
 	check(t, api, r, "msg_L1", "L1", false)
 	check(t, api, r, "msg_L2-retry", "L2", true)
-	toolRound(t, api, "local_agent", log, srv.LogText, func(id string, b []byte) int { return post(t, url, id, b).Status })
+	agentRounds(t, api, "local_agent", log, srv.LogText, func(id string, b []byte) int { return post(t, url, id, b).Status })
 	simulateAgent(t, url, api, srv.LogText)
 	simulate(t, url, log, srv.LogText)
 }
 
-// toolRound proves the user's tool on a runtime: the stand-in scripts a
-// conversation whose first round calls lookup; deliver (a signed delivery
-// of id and body, answered 2xx) brings its interaction.requires_action
-// three times (twice with one id, once with another). The tool runs once,
-// the interaction is continued once with its result, and the handler after
-// it runs for each new delivery id.
-func toolRound(t *testing.T, api *geminitest.Server, first, log string, logs func() string, deliver func(id string, b []byte) int) {
+// agentRounds proves the user's two tools on a runtime: the stand-in
+// scripts a conversation of two rounds, each calling lookup and weigh,
+// then the end; deliver (a signed delivery of id and body, answered 2xx,
+// safe to call from two goroutines) brings each round's
+// interaction.requires_action three times: under two ids at the same
+// moment, then the first id again. Every (interaction, call id) runs once,
+// each round is continued once with its function_result steps, the
+// handler after the tools runs once per delivery id, and the
+// interaction.completed of the last round reaches the user's handler with
+// the conversation's first interaction.
+func agentRounds(t *testing.T, api *geminitest.Server, first, log string, logs func() string, deliver func(id string, b []byte) int) {
 	t.Helper()
-	api.AddConversation(first, geminitest.Conversation{
-		Model:  "gemini-3-flash-preview",
-		Rounds: []geminitest.Round{{Calls: []geminitest.Call{{ID: "u1", Name: "lookup", Args: map[string]any{"q": first}}}}, {}},
-	})
-	b := []byte(`{"type":"interaction.requires_action","version":"v1","timestamp":"2026-12-01T10:00:00Z","data":{"id":"interactions/` + first + `"}}`)
-	for _, id := range []string{"msg_" + first, "msg_" + first, "msg_" + first + "-again"} {
-		if st := deliver(id, b); st/100 != 2 {
-			t.Fatalf("requires_action %s: %d\n%s", id, st, logs())
+	conv := geminitest.Conversation{Model: "gemini-3-flash-preview"}
+	for r := range 2 {
+		var round geminitest.Round
+		for _, tool := range []string{"lookup", "weigh"} {
+			round.Calls = append(round.Calls, geminitest.Call{ID: fmt.Sprintf("%s%d", tool, r+1), Name: tool, Args: map[string]any{"q": r + 1}})
+		}
+		conv.Rounds = append(conv.Rounds, round)
+	}
+	conv.Rounds = append(conv.Rounds, geminitest.Round{})
+	api.AddConversation(first, conv)
+	event := func(typ, interaction string) []byte {
+		return []byte(`{"type":"` + typ + `","version":"v1","timestamp":"2026-12-01T10:00:00Z","data":{"id":"interactions/` + interaction + `"}}`)
+	}
+	cur := first
+	wantRan, once := map[string]int{}, []string{}
+	for r, round := range conv.Rounds[:2] {
+		b := event(core.InteractionRequiresAction, cur)
+		ids := []string{"msg_" + cur, "msg_" + cur + "-again"}
+		once = append(once, "acted "+ids[0], "acted "+ids[1])
+		status := make([]int, 3)
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Go(func() { status[i] = deliver(id, b) })
+		}
+		wg.Wait()
+		status[2] = deliver(ids[0], b) // Gemini's redelivery
+		for i, st := range status {
+			if st/100 != 2 {
+				t.Fatalf("round %d: requires_action %s: %d\n%s", r+1, ids[i%2], st, logs())
+			}
+		}
+		waitFor(t, log, logs, "acted "+ids[0], "acted "+ids[1])
+		var conts []geminitest.Continuation
+		for _, c := range api.Continuations() {
+			if c.Previous == cur {
+				conts = append(conts, c)
+			}
+		}
+		var want []geminitest.Result
+		for _, c := range round.Calls {
+			res := "weighed " + c.ID
+			if c.Name == "lookup" {
+				res = fmt.Sprintf(`{"found":"{\"q\":%d}"}`, r+1)
+			}
+			want = append(want, geminitest.Result{CallID: c.ID, Name: c.Name, Result: res})
+			wantRan[cur+"/"+c.ID] = 1
+		}
+		if len(conts) != 1 || !reflect.DeepEqual(conts[0].Results, want) || !conts[0].Background || !conts[0].Store {
+			t.Fatalf("round %d of %s: continuations %+v; want one with %+v\n%s", r+1, first, conts, want, logs())
+		}
+		cur = conts[0].ID
+	}
+	end := "msg_" + cur + "-completed"
+	if st := deliver(end, event(core.InteractionCompleted, cur)); st/100 != 2 {
+		t.Fatalf("interaction.completed %s: %d\n%s", cur, st, logs())
+	}
+	runs := waitFor(t, log, logs, "done "+end)
+	ran := map[string]int{}
+	for _, n := range runs.notes["tool"] {
+		ran[n]++
+	}
+	for k, n := range ran {
+		if strings.HasPrefix(k, first) && n != wantRan[k] {
+			t.Errorf("tool run %s: %d times, want once (every run %v)", k, n, ran)
 		}
 	}
-	r := waitFor(t, log, logs, "tool msg_"+first, "acted msg_"+first, "acted msg_"+first+"-again")
-	if r.count["tool msg_"+first] != 1 || r.count["tool msg_"+first+"-again"] != 0 || r.count["acted msg_"+first] != 1 {
-		t.Errorf("%s: runs %v; want the tool once, the handler once per delivery id", first, r.count)
-	}
-	var conts []geminitest.Continuation
-	for _, c := range api.Continuations() {
-		if c.Previous == first {
-			conts = append(conts, c)
+	for k := range wantRan {
+		if ran[k] == 0 {
+			t.Errorf("tool run %s never came (every run %v)", k, ran)
 		}
 	}
-	want := []geminitest.Result{{CallID: "u1", Name: "lookup", Result: `{"found":"{\"q\":\"` + first + `\"}"}`}}
-	if len(conts) != 1 || !reflect.DeepEqual(conts[0].Results, want) || !conts[0].Background || !conts[0].Store {
-		t.Errorf("%s: continuations %+v; want one with %+v", first, conts, want)
+	for _, who := range append(once, "done "+end) {
+		if runs.count[who] != 1 {
+			t.Errorf("%s: ran %d times, want once", who, runs.count[who])
+		}
+	}
+	if slices.Index(runs.notes["done"], "interactions/"+first) < 0 {
+		t.Errorf("the done handler saw conversations %q, want interactions/%s", runs.notes["done"], first)
 	}
 }
 
 // simulateAgent runs the simulator's agent scenario against url: two rounds
-// of the user's tool, each continued once, then the end.
+// of the user's two tools, each continued once, then the end.
 func simulateAgent(t *testing.T, url string, api *geminitest.Server, logs func() string) {
 	t.Helper()
 	root, err := testenv.RepoRoot()
@@ -327,10 +388,10 @@ func simulateAgent(t *testing.T, url string, api *geminitest.Server, logs func()
 		t.Fatal(err)
 	}
 	cmd := exec.Command("go", "run", "./scripts/simulator", "--url", url, "--secret", secret,
-		"--scenario", "agent", "--standin", api.URL, "--tools", "lookup", "--rounds", "2")
+		"--scenario", "agent", "--standin", api.URL, "--tools", "lookup,weigh", "--rounds", "2")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok: 2 rounds of 1 tools, one continuation each") {
+	if err != nil || !strings.Contains(string(out), "ok: 2 rounds of 2 tools, one continuation each") {
 		t.Fatalf("simulator --scenario agent: %v\n%s\n%s", err, out, logs())
 	}
 }
@@ -354,18 +415,16 @@ func simulate(t *testing.T, url, log string, logs func() string) {
 		t.Fatalf("simulator: %v\n%s\n%s", err, out, logs())
 	}
 	var want []string
-	sent := map[string]bool{} // the simulator's delivery ids
+	sent := map[string]bool{} // every delivery id the simulator used
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var d struct {
 			EventType string `json:"event_type"`
 			WebhookID string `json:"webhook_id"`
 			Outcome   string `json:"outcome"`
 		}
-		if json.Unmarshal([]byte(l), &d) != nil {
-			continue
-		}
-		sent[d.WebhookID] = true
-		if d.Outcome == string(core.OutcomeDuplicate) || d.Outcome == string(core.OutcomeRejected) {
+		err := json.Unmarshal([]byte(l), &d)
+		sent[d.WebhookID] = err == nil
+		if err != nil || d.Outcome == string(core.OutcomeDuplicate) || d.Outcome == string(core.OutcomeRejected) {
 			continue
 		}
 		switch d.EventType {
@@ -373,17 +432,19 @@ func simulate(t *testing.T, url, log string, logs func() string) {
 			want = append(want, "save "+d.WebhookID, "audit "+d.WebhookID)
 		case core.InteractionRequiresAction:
 			want = append(want, "acted "+d.WebhookID) // the stand-in reports it completed: no tool runs
+		case core.InteractionCompleted:
+			want = append(want, "done "+d.WebhookID)
 		}
 	}
 	if len(want) == 0 {
 		t.Fatalf("the simulator delivered no batch.succeeded:\n%s", out)
 	}
 	r := waitFor(t, log, logs, want...)
-	// What ran for the simulator's deliveries (not for an earlier step's
-	// last redelivery, which may still be finishing).
+	// Runs of other deliveries may still come in (the agent scenario's
+	// last handlers): only the simulator's count.
 	added := 0
 	for k, n := range r.count {
-		if f := strings.Fields(k); len(f) == 2 && sent[f[1]] {
+		if _, id, _ := strings.Cut(k, " "); sent[id] {
 			added += n - before.count[k]
 		}
 	}
@@ -393,7 +454,7 @@ func simulate(t *testing.T, url, log string, logs func() string) {
 		}
 	}
 	if added != len(want) {
-		t.Errorf("the simulator's deliveries ran %d handlers, want %d (two per batch.succeeded, one per interaction.requires_action): %v", added, len(want), r.count)
+		t.Errorf("the simulator's deliveries ran %d handlers, want %d (two per batch.succeeded, one per interaction.requires_action or interaction.completed): %v", added, len(want), r.count)
 	}
 }
 
@@ -437,7 +498,7 @@ func TestCloudFunctions(t *testing.T) {
 		t.Errorf("duplicate: %d %s, want 200 duplicate", a.Status, a.Outcome)
 	}
 	check(t, api, readRuns(t, log), "msg_G1-retry", "G1", true)
-	toolRound(t, api, "gcf_agent", log, logs, func(id string, b []byte) int { return post(t, url, id, b).Status })
+	agentRounds(t, api, "gcf_agent", log, logs, func(id string, b []byte) int { return post(t, url, id, b).Status })
 	simulate(t, url, log, logs)
 }
 
@@ -498,7 +559,15 @@ func TestLambda(t *testing.T) {
 	}
 	check(t, api, readRuns(t, log), "msg_F1-retry", "F1", true)
 	check(t, api, readRuns(t, log), "msg_F2", "F2", false)
-	toolRound(t, api, "lambda_agent", log, r.Svc.LogText, func(id string, b []byte) int { return invoke(functionURL(t, id, b)).StatusCode })
+	// An instance takes one invocation at a time (the emulator fails a
+	// second one while the first runs; Lambda would start another
+	// instance): the two deliveries agentRounds sends at once queue here.
+	var one sync.Mutex
+	agentRounds(t, api, "lambda_agent", log, r.Svc.LogText, func(id string, b []byte) int {
+		one.Lock()
+		defer one.Unlock()
+		return invoke(functionURL(t, id, b)).StatusCode
+	})
 
 	// An SQS batch of two deliveries of one new job: both records fail
 	// their first attempt in audit and are reported for redelivery; the
