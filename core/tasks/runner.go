@@ -59,7 +59,7 @@ func (r *Runner) Run(ctx context.Context, t Task, attempt int) error {
 	start := r.now()
 	dup, err := r.execute(ctx, &line, t)
 	if dup {
-		return r.finish(ctx, line, t, attempt, errDuplicate, start)
+		err = errDuplicate
 	}
 	return r.finish(ctx, line, t, attempt, err, start)
 }
