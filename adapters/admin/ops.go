@@ -38,28 +38,39 @@ const stuckAfter = time.Hour
 // While the local server runs it holds the file's lock: the backend is then
 // the server itself, asked through its admin listener (local.DialAdmin),
 // so a command never waits on the lock.
-func openBackend(ctx context.Context, a *app) (env.Config, *wire.Backend, error) {
-	cfg, err := env.Load(a.getenv, env.Local)
-	if err != nil {
-		return cfg, nil, err
-	}
+func openBackend(ctx context.Context, cfg env.Config) (*wire.Backend, error) {
 	if cfg.IdempotencyStore == "memory" {
-		return cfg, nil, errors.New("IDEMPOTENCY_STORE=memory keeps nothing to read: set it to file (STATE_PATH) or firestore (GOOGLE_CLOUD_PROJECT)")
+		return nil, errors.New("IDEMPOTENCY_STORE=memory keeps nothing to read: set it to file (STATE_PATH) or firestore (GOOGLE_CLOUD_PROJECT)")
 	}
 	if cfg.IdempotencyStore == "file" {
 		c, err := DialServer(cfg)
 		if err == nil {
-			return cfg, &wire.Backend{Store: c, DeadLetters: c, Ledger: c, Tasks: c, Close: func() error { return nil }}, nil
+			return &wire.Backend{Store: c, DeadLetters: c, Ledger: c, Tasks: c, Close: func() error { return nil }}, nil
 		}
 		if !errors.Is(err, ErrServerDown) {
-			return cfg, nil, err
+			return nil, err
 		}
 		if _, err := os.Stat(cfg.StatePath); err != nil {
-			return cfg, nil, noStateFile(cfg, err)
+			return nil, noStateFile(cfg, err)
 		}
 	}
-	b, err := wire.OpenBackend(ctx, cfg)
-	return cfg, b, err
+	return wire.OpenBackend(ctx, cfg)
+}
+
+// backend loads the environment and opens its store for one command,
+// within timeout; done closes the store and ends the command's context.
+func (a *app) backend(ctx context.Context, timeout time.Duration) (_ context.Context, _ env.Config, _ *wire.Backend, done func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cfg, err := env.Load(a.getenv, env.Local)
+	var b *wire.Backend
+	if err == nil {
+		b, err = openBackend(ctx, cfg)
+	}
+	if err != nil {
+		cancel()
+		return nil, cfg, nil, nil, err
+	}
+	return ctx, cfg, b, func() { b.Close(); cancel() }, nil
 }
 
 // noStateFile says where the commands looked (the state file and
@@ -199,13 +210,11 @@ func cmdTasks(ctx context.Context, a *app, args []string) error {
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	_, b, err := openBackend(ctx, a)
+	ctx, _, b, done, err := a.backend(ctx, f.timeout)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer done()
 	if b.Tasks == nil {
 		return errors.New("this store keeps no queue: the local server's queue is in its state file")
 	}
@@ -339,13 +348,11 @@ func cmdJobs(ctx context.Context, a *app, args []string) error {
 	if args[0] == "get" && id == "" || args[0] == "list" && id != "" {
 		return usagef("want jobs list or jobs get ID")
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	_, b, err := openBackend(ctx, a)
+	ctx, _, b, done, err := a.backend(ctx, f.timeout)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer done()
 	if args[0] == "get" {
 		v, err := getConversation(ctx, b.Ledger, id)
 		if err != nil {
@@ -430,13 +437,11 @@ func cmdDeadLetters(ctx context.Context, a *app, args []string) error {
 		sub == "replay" && *all == (key != ""):
 		return usagef("want deadletters list, get KEY or replay KEY|--all [--dry-run]")
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	cfg, b, err := openBackend(ctx, a)
+	ctx, cfg, b, done, err := a.backend(ctx, f.timeout)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer done()
 	list, err := b.DeadLetters.ListDeadLetters(ctx, 0)
 	if err != nil {
 		return err
@@ -655,7 +660,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, b, err := openBackend(ctx, a)
+	b, err := openBackend(ctx, cfg)
 	if err != nil {
 		return err
 	}
