@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"

@@ -25,10 +25,10 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/gcs"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/gcs"
+	"github.com/geminiwebhooks/receiver/adapters/internal/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 )
 

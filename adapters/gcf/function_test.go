@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"

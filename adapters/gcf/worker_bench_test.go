@@ -16,8 +16,8 @@ import (
 	ps "cloud.google.com/go/pubsub/v2"
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/scripts/testenv/pubsubtest"
 )
 
 // BenchmarkPubSubPath is the Google Cloud path end to end on the Pub/Sub

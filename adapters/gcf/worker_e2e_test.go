@@ -22,10 +22,10 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
+	"github.com/geminiwebhooks/receiver/scripts/testenv/pubsubtest"
 )
 
 // The emulator is started by the first test that needs it and stopped by TestMain.

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/geminiwebhooks/receiver/adapters/sqs"
+	"github.com/geminiwebhooks/receiver/adapters/internal/sqs"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )

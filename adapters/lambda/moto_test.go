@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/geminiwebhooks/receiver/adapters/aws/awstest"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
+	"github.com/geminiwebhooks/receiver/scripts/testenv/awstest"
 )
 
 // motoURL is the moto_server the Secrets Manager tests use.

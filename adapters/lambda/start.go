@@ -13,10 +13,10 @@ import (
 
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/geminiwebhooks/receiver/adapters/aws"
-	"github.com/geminiwebhooks/receiver/adapters/env"
-	"github.com/geminiwebhooks/receiver/adapters/sqs"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/aws"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/sqs"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 )
 

@@ -18,16 +18,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"github.com/geminiwebhooks/receiver/adapters/bolt"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/admin"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/reconcile"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 	"golang.org/x/net/netutil"
 )
 
-// The server side of the operator's commands (adapters/admin: status,
+// The server side of the operator's commands (adapters/internal/admin: status,
 // jobs, deadletters, tasks, run as the binary's subcommands or as the
 // gemini-webhooks command). While the server runs, its state file is locked
 // (bbolt), so the commands ask the server: it serves them on a second
@@ -204,7 +204,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 }
 
 // adminMain runs the binary's subcommands: the operator's commands of
-// adapters/admin (the same as the gemini-webhooks command's) and reconcile,
+// adapters/internal/admin (the same as the gemini-webhooks command's) and reconcile,
 // which runs the user's mux. -h prints the usage, server mode included.
 func adminMain(ctx context.Context, mux *core.Mux, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	name := filepath.Base(os.Args[0])

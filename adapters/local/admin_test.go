@@ -24,7 +24,7 @@ func TestAdminServerTimeouts(t *testing.T) {
 	}
 }
 
-// The binary's subcommands are adapters/admin's, plus reconcile: -h prints
+// The binary's subcommands are adapters/internal/admin's, plus reconcile: -h prints
 // server mode, every subcommand (reconcile too) and the environment to
 // stdout and exits 0; a subcommand's -h its options; a mistake is one line
 // on stderr and exit 2 (before: "status" printed a usage line and exit 2,

@@ -1,7 +1,7 @@
 package local
 
 // localHelp starts what -h prints (%[1]s: the binary's name): server mode
-// and the environment; adapters/admin adds the subcommands.
+// and the environment; adapters/internal/admin adds the subcommands.
 const localHelp = `usage: %[1]s                 serve (the default: no arguments)
        %[1]s COMMAND [options]  operate it (below; -h after a command for its options)
 

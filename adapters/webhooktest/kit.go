@@ -13,7 +13,7 @@
 //		}
 //	}
 //
-// New builds the receiver the runtimes build (adapters/wire: signature
+// New builds the receiver the runtimes build (adapters/internal/wire: signature
 // verification, the replay window, the idempotency claim, the built-in
 // actions of core/jobs, then the mux's handlers) on a file store and a
 // results folder in t.TempDir(), with a stand-in of the Gemini API on
@@ -42,9 +42,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
-	"github.com/geminiwebhooks/receiver/adapters/wire"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )

@@ -17,7 +17,7 @@ import (
 )
 
 // The rules of the job processor, with in-memory parts. The real API
-// stand-in, sinks and ledgers are exercised in adapters/wire.
+// stand-in, sinks and ledgers are exercised in adapters/internal/wire.
 
 type memBatches struct {
 	mu    sync.Mutex

@@ -22,10 +22,10 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/adapters/gemini/geminitest"
-	"github.com/geminiwebhooks/receiver/adapters/pubsub/pubsubtest"
-	"github.com/geminiwebhooks/receiver/adapters/sqs"
+	"github.com/geminiwebhooks/receiver/adapters/webhooktest"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
+	"github.com/geminiwebhooks/receiver/scripts/testenv/pubsubtest"
 )
 
 const (
@@ -574,15 +574,9 @@ func TestLambda(t *testing.T) {
 	// redelivered batch succeeds; the batch lands once.
 	var batch events.SQSEvent
 	for _, id := range []string{"msg_S1-retry", "msg_S2-retry"} {
-		ev, err := core.ParseEvent(body("S"))
+		m, err := webhooktest.SQSMessage(webhooktest.Event{ID: id, Body: body("S")})
 		if err != nil {
 			t.Fatal(err)
-		}
-		ev.Delivery = core.Delivery{ID: id, Scheme: core.SchemeStatic}
-		in := sqs.SendInput("https://sqs.us-east-1.amazonaws.com/000000000000/q", ev, time.Now())
-		m := events.SQSMessage{MessageId: id + "-m", Body: *in.MessageBody, EventSource: "aws:sqs", MessageAttributes: map[string]events.SQSMessageAttribute{}}
-		for k, v := range in.MessageAttributes {
-			m.MessageAttributes[k] = events.SQSMessageAttribute{DataType: *v.DataType, StringValue: v.StringValue}
 		}
 		batch.Records = append(batch.Records, m)
 	}
