@@ -11,24 +11,25 @@ package main
 
 import (
 	"log"
-	"os"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
+	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gcf"
 	_ "github.com/geminiwebhooks/receiver/functions/gcp"
 )
 
 func main() {
-	if os.Getenv("FUNCTION_TARGET") == "" {
-		// Without a target the framework would serve at /GeminiWebhook, not at / as in production.
-		os.Setenv("FUNCTION_TARGET", gcf.EntryPoint)
+	// Without a target the framework would serve at /GeminiWebhook, not at / as in production.
+	target, err := env.SetFunctionTarget(gcf.EntryPoint)
+	if err != nil {
+		log.Fatal(err)
 	}
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
-	log.Printf("serving %s on http://127.0.0.1:%s", os.Getenv("FUNCTION_TARGET"), port)
+	// The function reports its own configuration mistakes (at ERROR, and
+	// 500 to each delivery); only PORT matters here.
+	cfg, _ := env.Load(env.Getenv, env.Cloud)
+	port := cfg.Port
+	log.Printf("serving %s on http://127.0.0.1:%s", target, port)
 	if err := funcframework.StartHostPort("127.0.0.1", port); err != nil {
 		log.Fatalf("funcframework: %v", err)
 	}
