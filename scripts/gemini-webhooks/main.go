@@ -29,6 +29,8 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/admin"
 	"os/signal"
 	"syscall"
+
+	"github.com/geminiwebhooks/receiver/adapters/env"
 )
 
 // Exit codes (adapters/admin's): usage errors are told apart from failures
@@ -44,7 +46,7 @@ func main() {
 	// A signal cancels the context instead of killing the process, so a
 	// half-written secret file is still cleaned up on the way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, env.Getenv)
 	stop()
 	os.Exit(code)
 }
