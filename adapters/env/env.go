@@ -160,7 +160,7 @@ func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
 func isLetter(c byte) bool { return isLower(c) || c >= 'A' && c <= 'Z' }
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
-// Load reads the environment through getenv (os.Getenv in production) with
+// Load reads the environment through getenv (Getenv in production) with
 // the defaults of where.
 func Load(getenv func(string) string, where Where) (Config, error) {
 	defaultStore := map[Where]string{Local: "file", Cloud: "firestore", Memory: "memory"}[where]
