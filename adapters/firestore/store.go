@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -34,6 +33,9 @@ const (
 	// within a few seconds, with backoff; its first attempt comes right
 	// after the event.
 	DefaultReadFirstAfter = 10 * time.Second
+	// DefaultCollection holds the records unless Config.Collection
+	// (FIRESTORE_COLLECTION) says otherwise.
+	DefaultCollection = "gemini_webhook_deliveries"
 	// DeadLetterSuffix names the dead-letter collection beside the records.
 	DeadLetterSuffix = "_dead_letters"
 )
@@ -46,7 +48,7 @@ const maxAttempts = 8
 type Config struct {
 	ProjectID  string // empty: detected from the credentials
 	DatabaseID string // empty: "(default)"
-	Collection string // empty: env.DefaultFirestoreCollection
+	Collection string // empty: DefaultCollection
 
 	// Client, when set, is used instead of building one; Close leaves it open.
 	Client *firestore.Client
@@ -91,7 +93,7 @@ var (
 // project id (from the credentials or the metadata server) may wait on the network.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Collection == "" {
-		cfg.Collection = env.DefaultFirestoreCollection
+		cfg.Collection = DefaultCollection
 	}
 	if strings.Contains(cfg.Collection, "/") {
 		return nil, fmt.Errorf("firestore store: collection %q must be a top-level collection id (no '/')", cfg.Collection)

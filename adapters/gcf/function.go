@@ -43,9 +43,9 @@ const EntryPoint = "GeminiWebhook"
 // their severity, and with the request's trace when logged with its context.
 func Register(mux *core.Mux) {
 	log := installLogger(os.Stdout)
-	functions.HTTP(EntryPoint, New(os.Getenv, log, mux).ServeHTTP)
-	functions.CloudEvent(WorkerEntryPoint, NewWorker(os.Getenv, log, mux).Handle)
-	functions.HTTP(ReconcileEntryPoint, NewReconciler(os.Getenv, log, mux).ServeHTTP)
+	functions.HTTP(EntryPoint, New(env.Getenv, log, mux).ServeHTTP)
+	functions.CloudEvent(WorkerEntryPoint, NewWorker(env.Getenv, log, mux).Handle)
+	functions.HTTP(ReconcileEntryPoint, NewReconciler(env.Getenv, log, mux).ServeHTTP)
 }
 
 // installLogger makes NewLogger(w) the process's slog.Default().
@@ -57,9 +57,9 @@ func installLogger(w io.Writer) *slog.Logger {
 
 // cloud is what a Cloud Function can use beyond Firestore: a Pub/Sub
 // queue and Cloud Storage (gs:// sink and outputs), with clients of its
-// own. No AWS SDK is linked.
-func cloud() wire.Cloud {
-	c := wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}}.Merge((&gcs.Clients{}).Cloud())
+// own, as cfg points them. No AWS SDK is linked.
+func cloud(cfg env.Config) wire.Cloud {
+	c := wire.GoogleCloud(pubsub.Publisher{EmulatorHost: cfg.PubSubEmulatorHost}.Open, &gcs.Clients{EmulatorHost: cfg.StorageEmulatorHost})
 	c.Name = "Cloud Functions"
 	return c
 }
@@ -69,7 +69,7 @@ func cloud() wire.Cloud {
 type buildFunc func(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error)
 
 func wireBuild(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Logger) (*wire.App, error) {
-	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud()})
+	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud(cfg)})
 }
 
 // Function serves GeminiWebhook: the receiver, built on the first

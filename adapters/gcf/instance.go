@@ -43,7 +43,7 @@ func (r *instance) load(name string, getenv func(string) string, log *slog.Logge
 	// without GEMINI_API_KEY in GeminiWebhook's environment) is no mistake
 	// here, and logging it would fire the "misconfigured" alert at every
 	// cold start. Unset (a local run of the framework): all are served.
-	if target := getenv("FUNCTION_TARGET"); r.cfgErr != nil && (target == "" || target == name) {
+	if target := r.cfg.FunctionTarget; r.cfgErr != nil && (target == "" || target == name) {
 		log.Error(name+" is misconfigured: "+misconfigured+" until it is redeployed with a fixed configuration", "error", r.cfgErr.Error())
 	}
 }

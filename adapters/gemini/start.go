@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"google.golang.org/genai"
 	ia "google.golang.org/genai/interactions/models/interactions"
@@ -60,7 +59,7 @@ func receiverConfig(have *ia.WebhookConfig, r Receiver) (*ia.WebhookConfig, erro
 		wc.Uris = r.URIs
 	}
 	if len(wc.Uris) == 0 {
-		urls, errs := env.ReceiverURLs(os.Getenv)
+		urls, errs := env.ReceiverURLs(env.Getenv)
 		if len(errs) > 0 {
 			return nil, errors.Join(errs...)
 		}

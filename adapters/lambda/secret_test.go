@@ -65,12 +65,8 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 			if id == "" {
 				id = putSecret(t, "signing", tc.value)
 			}
-			vars := map[string]string{envSigningSecretARN: id, envSigningSecret: tc.env, "IDEMPOTENCY_STORE": "memory"}
-			getenv, err := withSigningSecret(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
-			var cfg env.Config
-			if err == nil {
-				cfg, err = env.Load(getenv, env.Cloud)
-			}
+			vars := map[string]string{"WEBHOOK_SIGNING_SECRET_ARN": id, "WEBHOOK_SIGNING_SECRET": tc.env, "IDEMPOTENCY_STORE": "memory"}
+			cfg, err := env.LoadLambda(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
@@ -88,7 +84,7 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 			if strings.Join(cfg.SigningSecrets, " ") != strings.Join(tc.want, " ") {
 				t.Fatalf("secrets %d, want %d", len(cfg.SigningSecrets), len(tc.want))
 			}
-			if getenv(envSigningSecretARN) != id || getenv("IDEMPOTENCY_STORE") != "memory" {
+			if cfg.IdempotencyStore != "memory" {
 				t.Fatal("other variables not passed through")
 			}
 		})
@@ -96,11 +92,11 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 
 	t.Run("without an ARN the environment is used as is", func(t *testing.T) {
 		called := false
-		vars := map[string]string{envSigningSecret: secretNew}
-		getenv, err := withSigningSecret(context.Background(), func(k string) string { return vars[k] },
+		vars := map[string]string{"WEBHOOK_SIGNING_SECRET": secretNew, "IDEMPOTENCY_STORE": "memory"}
+		cfg, err := env.LoadLambda(context.Background(), func(k string) string { return vars[k] },
 			func(context.Context, string) (string, error) { called = true; return "", errors.New("unexpected") })
-		if err != nil || called || getenv(envSigningSecret) != secretNew {
-			t.Fatalf("err %v, fetched %v, secret passed through %v", err, called, getenv(envSigningSecret) == secretNew)
+		if err != nil || called || strings.Join(cfg.SigningSecrets, ",") != secretNew {
+			t.Fatalf("err %v, fetched %v, secret passed through %v", err, called, len(cfg.SigningSecrets))
 		}
 	})
 }
@@ -113,13 +109,13 @@ func TestSetup(t *testing.T) {
 		wantErr  string
 		receiver bool // HTTP deliveries are verified (else answered 500)
 	}{
-		{"memory store, secret in the environment", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew}, "", true},
+		{"memory store, secret in the environment", map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew}, "", true},
 		{"no scheme configured: a worker", map[string]string{"IDEMPOTENCY_STORE": "memory"}, "", false},
-		{"queued receiver", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, "QUEUE": "sqs:https://sqs.us-east-1.amazonaws.com/123456789012/q"}, "", true},
-		{"bad queue URL", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, "QUEUE": "sqs:q"}, "queue URL", false},
-		{"bad store name", map[string]string{"IDEMPOTENCY_STORE": "dynamo", envSigningSecret: secretNew}, "IDEMPOTENCY_STORE", false},
-		{"bad workload identity provider", map[string]string{"IDEMPOTENCY_STORE": "memory", envSigningSecret: secretNew, envWIFProvider: "pools/x"}, envWIFProvider, false},
-		{"API key twice", map[string]string{"IDEMPOTENCY_STORE": "memory", envGeminiAPIKey: "k", envGeminiAPIKeyARN: "arn:x"}, "not both", false},
+		{"queued receiver", map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew, "QUEUE": "sqs:https://sqs.us-east-1.amazonaws.com/123456789012/q"}, "", true},
+		{"bad queue URL", map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew, "QUEUE": "sqs:q"}, "queue URL", false},
+		{"bad store name", map[string]string{"IDEMPOTENCY_STORE": "dynamo", "WEBHOOK_SIGNING_SECRET": secretNew}, "IDEMPOTENCY_STORE", false},
+		{"bad workload identity provider", map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew, "GCP_WORKLOAD_IDENTITY_PROVIDER": "pools/x"}, "GCP_WORKLOAD_IDENTITY_PROVIDER", false},
+		{"API key twice", map[string]string{"IDEMPOTENCY_STORE": "memory", "GEMINI_API_KEY": "k", "GEMINI_API_KEY_ARN": "arn:x"}, "not both", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,16 +155,16 @@ func TestGeminiAPIKeyFromSecretsManager(t *testing.T) {
 		{"JSON without the key", `{"other":"AIzaSy-x"}`, "", "holds no API key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vars := map[string]string{envGeminiAPIKeyARN: putSecret(t, "gemini-key", tc.value), "IDEMPOTENCY_STORE": "memory"}
-			getenv, err := withGeminiAPIKey(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
+			vars := map[string]string{"GEMINI_API_KEY_ARN": putSecret(t, "gemini-key", tc.value), "IDEMPOTENCY_STORE": "memory"}
+			cfg, err := env.LoadLambda(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "AIzaSy") {
 					t.Fatalf("err = %v, want one containing %q and no key", err, tc.wantErr)
 				}
 				return
 			}
-			if err != nil || getenv(envGeminiAPIKey) != tc.want || getenv("IDEMPOTENCY_STORE") != "memory" {
-				t.Fatalf("err %v, key %q, want %q", err, getenv(envGeminiAPIKey), tc.want)
+			if err != nil || cfg.GeminiAPIKey != tc.want || cfg.IdempotencyStore != "memory" {
+				t.Fatalf("err %v, key %q, want %q", err, cfg.GeminiAPIKey, tc.want)
 			}
 		})
 	}

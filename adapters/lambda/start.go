@@ -40,8 +40,8 @@ var _ awslambda.Handler = (*Invoker)(nil)
 // logged reason). Start installs the function's logger (NewLogger) as
 // slog.Default(). Start never returns.
 func Start(mux *core.Mux) {
-	logger := installLogger(os.Stdout, os.Getenv)
-	inv, err := setup(context.Background(), os.Getenv, logger, mux)
+	logger := installLogger(os.Stdout, env.Getenv)
+	inv, err := setup(context.Background(), env.Getenv, logger, mux)
 	if err != nil {
 		logger.Error("init failed", "error", err.Error())
 		os.Exit(1)
@@ -71,22 +71,16 @@ func installLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 // worker: it says so at init and answers HTTP deliveries 500 (Gemini
 // retries; nothing is lost).
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mux *core.Mux) (*Invoker, error) {
-	if err := useWorkloadIdentity(getenv, os.TempDir(), os.Setenv); err != nil {
-		return nil, err
-	}
-	getenv, err := withSigningSecret(ctx, getenv, fetchSecretString)
+	lc, err := env.LoadLambda(ctx, getenv, fetchSecretString)
 	if err != nil {
 		return nil, err
 	}
-	if getenv, err = withGeminiAPIKey(ctx, getenv, fetchSecretString); err != nil {
+	if err := useWorkloadIdentity(lc.WorkloadIdentityProvider, lc.WorkloadIdentityServiceAccount, os.TempDir(), env.SetGoogleCredentials); err != nil {
 		return nil, err
 	}
-	cfg, err := env.Load(getenv, env.Cloud)
-	if err != nil {
-		return nil, err
-	}
-	clients := &aws.Clients{}
-	cloud := clients.Cloud()
+	cfg := lc.Config
+	clients := &aws.Clients{S3EndpointURL: cfg.S3EndpointURL}
+	cloud := wire.AWSCloud(clients)
 	cloud.Name = "AWS Lambda"
 	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud})
 	if err != nil {

@@ -48,9 +48,9 @@ const devSecretPath = ".gemini-webhooks/dev-secret"
 // any other failure.
 func Main(mux *core.Mux) {
 	if len(os.Args) > 1 { // operator subcommands: admin.go
-		os.Exit(adminMain(context.Background(), mux, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+		os.Exit(adminMain(context.Background(), mux, os.Args[1:], env.Getenv, os.Stdout, os.Stderr))
 	}
-	if err := run(context.Background(), mux, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(context.Background(), mux, env.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		if errors.Is(err, errConfig) {
 			os.Exit(2)
@@ -64,9 +64,10 @@ var errConfig = errors.New("configuration")
 
 // cloud is every queue, sink and source the local server can use: against
 // the Pub/Sub emulator, moto_server, a Cloud Storage emulator or the real
-// clouds.
-func cloud() wire.Cloud {
-	return (&aws.Clients{}).Cloud().Merge((&gcs.Clients{}).Cloud(), wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+// clouds, as cfg points them.
+func cloud(cfg env.Config) wire.Cloud {
+	return wire.AWSCloud(&aws.Clients{S3EndpointURL: cfg.S3EndpointURL}).Merge(
+		wire.GoogleCloud(pubsub.Publisher{EmulatorHost: cfg.PubSubEmulatorHost}.Open, &gcs.Clients{EmulatorHost: cfg.StorageEmulatorHost}))
 }
 
 func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -90,7 +91,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	// where the server's go, in the same format.
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
 	slog.SetDefault(logger)
-	cl := cloud()
+	cl := cloud(cfg)
 	cl.Name = "the local server"
 	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: logger, Cloud: cl, LocalQueue: true})
 	if err != nil {

@@ -86,7 +86,7 @@ func reconcileCommand(ctx context.Context, name string, mux *core.Mux, args []st
 // reconcileHere builds the app (no listener, no queue) and runs it.
 func reconcileHere(ctx context.Context, cfg env.Config, mux *core.Mux, since time.Duration, dry bool, stdout io.Writer) (json.RawMessage, error) {
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
-	cl := cloud()
+	cl := cloud(cfg)
 	cl.Name = "the local reconcile"
 	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: logger, Cloud: cl})
 	if err != nil {

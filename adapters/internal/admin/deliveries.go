@@ -55,7 +55,7 @@ type deliveryCounts struct {
 // cloud(s) the environment points at (CloudWatch with an AWS region or an
 // SQS queue; Cloud Monitoring with a Pub/Sub queue, or a project and no
 // AWS region).
-func deliverySources(flag string, cfg env.Config, getenv func(string) string) ([]string, error) {
+func deliverySources(flag string, cfg env.Config, awsRegion string) ([]string, error) {
 	switch flag {
 	case "none":
 		return nil, nil
@@ -66,7 +66,7 @@ func deliverySources(flag string, cfg env.Config, getenv func(string) string) ([
 		if cfg.FirestoreEmulatorHost != "" {
 			return []string{sourceEmulator}, nil
 		}
-		aws := getenv("AWS_REGION") != "" || getenv("AWS_DEFAULT_REGION") != "" || cfg.QueueKind == env.QueueSQS
+		aws := awsRegion != "" || cfg.QueueKind == env.QueueSQS
 		var out []string
 		if aws {
 			out = append(out, sourceCloudWatch)

@@ -612,7 +612,10 @@ func webhooksStatus(ctx context.Context, a *app, s *StatusView) {
 	if a.Extras.Webhooks == nil {
 		return
 	}
-	if a.getenv("GEMINI_API_KEY") == "" && a.getenv("GOOGLE_API_KEY") == "" {
+	if g, err := env.LoadGemini(a.getenv); err != nil {
+		s.WebhooksError = clip(err.Error(), 200)
+		return
+	} else if g.APIKey == "" {
 		s.WebhooksError = "GEMINI_API_KEY is unset: the webhooks were not asked"
 		return
 	}
@@ -656,7 +659,10 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sources, err := deliverySources(*from, cfg, a.getenv)
+	// Only AWS_REGION is needed here; a bad emulator switch is reported
+	// by the source that uses it (the deliveries row says why).
+	adm, _ := env.LoadAdmin(a.getenv)
+	sources, err := deliverySources(*from, cfg, adm.AWSRegion)
 	if err != nil {
 		return err
 	}

@@ -62,8 +62,8 @@ func replayInCloud(ctx context.Context, a *app, cfg env.Config, b *wire.Backend,
 	var errs []error
 	var queue core.Queue
 	if cfg.QueueKind != "" {
-		cl := (&aws.Clients{}).Cloud().Merge(wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
-		q, closeQueue, err := cl.Queues[cfg.QueueKind](ctx, cfg.QueueTarget)
+		open := map[string]wire.OpenQueue{env.QueueSQS: (&aws.Clients{}).OpenQueue, env.QueuePubSub: pubsub.Publisher{EmulatorHost: cfg.PubSubEmulatorHost}.Open}
+		q, closeQueue, err := open[cfg.QueueKind](ctx, cfg.QueueTarget)
 		if err != nil {
 			return fmt.Errorf("QUEUE: %w", err)
 		}
@@ -100,7 +100,11 @@ func replayOne(ctx context.Context, a *app, cfg env.Config, b *wire.Backend, que
 		return "its delivery had completed already: nothing run; dead letter deleted", nil
 	}
 	if queue == nil {
-		url := a.getenv("RECONCILE_URL")
+		adm, err := env.LoadAdmin(a.getenv)
+		if err != nil {
+			return "", err
+		}
+		url := adm.ReconcileURL
 		if url == "" {
 			return "", errors.New("QUEUE and RECONCILE_URL are unset: set QUEUE to the deployment's queue (the dead letter goes back onto it) or RECONCILE_URL to GeminiReconcile's URL (it runs there); this command never runs your handlers itself")
 		}
@@ -204,7 +208,11 @@ func replayThroughFunction(ctx context.Context, a *app, url, id string) (wire.Re
 // set, else Extras.IDToken's (Application Default Credentials of a service
 // account), else gcloud's (a person's login).
 func identityToken(ctx context.Context, a *app, url string) (string, error) {
-	if t := strings.TrimSpace(a.getenv("RECONCILE_ID_TOKEN")); t != "" {
+	adm, err := env.LoadAdmin(a.getenv)
+	if err != nil {
+		return "", err
+	}
+	if t := adm.ReconcileIDToken; t != "" {
 		return t, nil
 	}
 	if a.Extras.IDToken != nil {

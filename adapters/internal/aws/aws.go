@@ -1,24 +1,21 @@
 // Package aws is what a runtime reaches on AWS: the SDK's configuration,
 // loaded once per process, and from it the SQS queue (QUEUE=sqs:…) and the
-// S3 results sink (RESULTS_SINK=s3://…) as a wire.Cloud. Only binaries that
-// can use AWS import it.
+// S3 results sink (RESULTS_SINK=s3://…), which adapters/internal/wire's AWSCloud
+// offers a runtime. Only binaries that can use AWS import it. It reads no
+// configuration of its own: the runtime passes what adapters/internal/env loaded.
 package aws
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/adapters/internal/s3"
 	"github.com/geminiwebhooks/receiver/adapters/internal/sqs"
-	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
@@ -28,6 +25,11 @@ import (
 // clients from it. The SDK honours AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE>.
 type Clients struct {
+	// S3EndpointURL is AWS_ENDPOINT_URL_S3 (env.Config.S3EndpointURL),
+	// which the SDK reads for itself: set, like AWS_ENDPOINT_URL, it makes
+	// S3 address buckets by path.
+	S3EndpointURL string
+
 	once sync.Once
 	cfg  awssdk.Config
 	err  error
@@ -60,28 +62,25 @@ func (a *Clients) S3(ctx context.Context) (*awss3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	custom := cfg.BaseEndpoint != nil || strings.TrimSpace(os.Getenv("AWS_ENDPOINT_URL_S3")) != ""
+	custom := cfg.BaseEndpoint != nil || a.S3EndpointURL != ""
 	return awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = custom }), nil
 }
 
-// Cloud is the SQS queue and the S3 sink, built from c's configuration.
-func (a *Clients) Cloud() wire.Cloud {
-	return wire.Cloud{
-		Name: "AWS",
-		Queues: map[string]wire.OpenQueue{env.QueueSQS: func(ctx context.Context, url string) (core.Queue, func() error, error) {
-			client, err := a.SQS(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			q, err := sqs.New(client, url)
-			return q, nil, err
-		}},
-		Sinks: map[string]wire.OpenSink{"s3": func(ctx context.Context, uri string) (jobs.Sink, error) {
-			client, err := a.S3(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return s3.New(client, uri)
-		}},
+// OpenQueue opens the SQS queue at url (QUEUE=sqs:URL).
+func (a *Clients) OpenQueue(ctx context.Context, url string) (core.Queue, func() error, error) {
+	client, err := a.SQS(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
+	q, err := sqs.New(client, url)
+	return q, nil, err
+}
+
+// OpenSink opens the S3 results sink uri (RESULTS_SINK=s3://BUCKET/PREFIX).
+func (a *Clients) OpenSink(ctx context.Context, uri string) (jobs.Sink, error) {
+	client, err := a.S3(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s3.New(client, uri)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/geminiwebhooks/receiver/adapters/internal/admin"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"os/signal"
 	"syscall"
 )
@@ -31,7 +32,7 @@ func Main() {
 	// A signal cancels the context instead of killing the process, so a
 	// half-written secret file is still cleaned up on the way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, env.Getenv)
 	stop()
 	os.Exit(code)
 }

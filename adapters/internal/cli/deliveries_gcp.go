@@ -4,23 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"time"
 
 	monitoring "google.golang.org/api/monitoring/v3"
 	"google.golang.org/api/option"
+
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 )
 
 // deliveriesMetric is the log-based counter deploy/gcp/deploy.sh makes on
 // the delivery and task lines (labels outcome, and line: the log line's
 // message, "delivery" or "task").
 const deliveriesMetric = "logging.googleapis.com/user/gemini_webhook_deliveries"
-
-// monitoringEmulatorEnv points the Cloud Monitoring client at a plaintext,
-// unauthenticated loopback endpoint (a test stand-in: Cloud Monitoring has
-// no emulator), in the style of FIRESTORE_EMULATOR_HOST.
-const monitoringEmulatorEnv = "MONITORING_EMULATOR_HOST"
 
 // monitoringDeliveries reads the per-outcome counts of the delivery line
 // from Cloud Monitoring (projects.timeSeries.list), summed over [from, to)
@@ -31,12 +26,13 @@ func monitoringDeliveries(ctx context.Context, getenv func(string) string, proje
 		return nil, "", errors.New("GOOGLE_CLOUD_PROJECT is unset")
 	}
 	opts := []option.ClientOption{}
-	if host := strings.TrimSpace(getenv(monitoringEmulatorEnv)); host != "" {
-		h, _, err := net.SplitHostPort(host)
-		if err != nil || !isLoopback(h) {
-			// Plaintext is acceptable only where nothing leaves the machine.
-			return nil, "", fmt.Errorf("%s=%q: want a loopback host:port", monitoringEmulatorEnv, host)
-		}
+	adm, err := env.LoadAdmin(getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	// MONITORING_EMULATOR_HOST: a test stand-in on a loopback address
+	// (Cloud Monitoring has no emulator).
+	if host := adm.MonitoringEmulatorHost; host != "" {
 		opts = append(opts, option.WithEndpoint("http://"+host+"/"), option.WithoutAuthentication())
 	}
 	svc, err := monitoring.NewService(ctx, opts...)

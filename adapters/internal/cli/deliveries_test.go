@@ -354,7 +354,7 @@ func TestStatusDeliveriesCloudMonitoring(t *testing.T) {
 	}))
 	defer standIn.Close()
 	host := strings.TrimPrefix(standIn.URL, "http://")
-	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "GOOGLE_CLOUD_PROJECT": "ops-p", monitoringEmulatorEnv: host}
+	vars := map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db"), "GOOGLE_CLOUD_PROJECT": "ops-p", "MONITORING_EMULATOR_HOST": host}
 	getenv := func(k string) string { return vars[k] }
 	seed(t, getenv)
 	out := statusOut(t, getenv, "--deliveries", "monitoring")
@@ -368,6 +368,6 @@ func TestStatusDeliveriesCloudMonitoring(t *testing.T) {
 	vars["GOOGLE_CLOUD_PROJECT"] = "denied"
 	out = statusOut(t, getenv, "--deliveries", "monitoring")
 	wantIn(t, out, "deliveries 24h (Monitoring)   not available: cloud monitoring timeSeries.list: googleapi: Error 403")
-	vars[monitoringEmulatorEnv] = "example.com:80"
+	vars["MONITORING_EMULATOR_HOST"] = "example.com:80"
 	wantIn(t, statusOut(t, getenv, "--deliveries", "monitoring"), "not available: MONITORING_EMULATOR_HOST=\\\"example.com:80\\\": want a loopback host:port")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"net"
 	"strings"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
@@ -15,11 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-)
 
-// secretManagerEmulatorEnv points the client at a plaintext, unauthenticated
-// loopback endpoint (a test stand-in), in the style of FIRESTORE_EMULATOR_HOST.
-const secretManagerEmulatorEnv = "SECRETMANAGER_EMULATOR_HOST"
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+)
 
 // gcpSink adds a Secret Manager version holding the value, creating the
 // secret (automatic replication) if it does not exist yet.
@@ -33,12 +30,12 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 func newGCPSink(ctx context.Context, getenv func(string) string, name string) (*gcpSink, error) {
 	var opts []option.ClientOption
-	if host := strings.TrimSpace(getenv(secretManagerEmulatorEnv)); host != "" {
-		h, _, err := net.SplitHostPort(host)
-		if err != nil || !isLoopback(h) {
-			// Plaintext is acceptable only where nothing leaves the machine.
-			return nil, usagef("%s=%q: want a loopback host:port", secretManagerEmulatorEnv, host)
-		}
+	adm, err := env.LoadAdmin(getenv)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	// SECRETMANAGER_EMULATOR_HOST: a test stand-in on a loopback address.
+	if host := adm.SecretManagerEmulatorHost; host != "" {
 		opts = append(opts,
 			option.WithEndpoint(host),
 			option.WithoutAuthentication(),

@@ -116,7 +116,7 @@ func (s *secretManager) payloads(name string) []string {
 func TestGCPSecretManagerDestination(t *testing.T) {
 	sm, host := startSecretManager(t)
 	svc := newWebhookService(t)
-	env := merge(svc.env(), map[string]string{secretManagerEmulatorEnv: host})
+	env := merge(svc.env(), map[string]string{"SECRETMANAGER_EMULATOR_HOST": host})
 	const name = "projects/demo-project/secrets/gemini-webhook-signing-secret"
 	dest := "gcp-secret:" + name
 
@@ -150,7 +150,7 @@ func TestGCPSecretManagerDestination(t *testing.T) {
 
 	// The plaintext override is refused for anything but loopback.
 	before := svc.callCount()
-	r = runCLI(t, merge(env, map[string]string{secretManagerEmulatorEnv: "secretmanager.example.com:443"}),
+	r = runCLI(t, merge(env, map[string]string{"SECRETMANAGER_EMULATOR_HOST": "secretmanager.example.com:443"}),
 		"create", "--uri", "https://x.example.com/", "--events", "batch.failed", "--secret-out", dest)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "loopback") || svc.callCount() != before {
 		t.Fatalf("non-loopback emulator host: %s", r)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -14,32 +13,27 @@ import (
 	"google.golang.org/genai/interactions/models/apierrors"
 	"google.golang.org/genai/interactions/models/operations"
 	"google.golang.org/genai/interactions/retry"
+
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 )
 
-// newWebhooks builds the SDK's webhooks service from the environment the SDK
-// documents (GOOGLE_API_KEY wins over GEMINI_API_KEY, as in the SDK).
-// Values are passed explicitly so run's injected getenv is the only source.
+// newWebhooks builds the SDK's webhooks service from the API key and base
+// URL env.LoadGemini reads through run's injected getenv (GOOGLE_API_KEY
+// wins over GEMINI_API_KEY, as in the SDK and in every runtime); they are
+// passed explicitly, so the SDK reads nothing of the process's own.
 func newWebhooks(ctx context.Context, getenv func(string) string, apiVersion string, timeout time.Duration) (*interactions.Webhooks, error) {
-	key := strings.TrimSpace(getenv("GOOGLE_API_KEY"))
-	if key == "" {
-		key = strings.TrimSpace(getenv("GEMINI_API_KEY"))
+	g, err := env.LoadGemini(getenv)
+	if err != nil {
+		return nil, usagef("%v", err)
 	}
-	if key == "" {
+	if g.APIKey == "" {
 		return nil, usagef("no API key: set GEMINI_API_KEY")
 	}
-	base := strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL"))
-	if base != "" {
-		// The API key goes out on every call and the secret comes back: no plaintext off the machine.
-		u, err := url.Parse(base)
-		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
-			return nil, usagef("GOOGLE_GEMINI_BASE_URL %q: want an https URL (http only for a loopback host)", base)
-		}
-	}
 	cc := &genai.ClientConfig{
-		APIKey:  key,
+		APIKey:  g.APIKey,
 		Backend: genai.BackendGeminiAPI,
 		HTTPOptions: genai.HTTPOptions{
-			BaseURL:    base,
+			BaseURL:    g.BaseURL,
 			APIVersion: apiVersion,
 			Timeout:    &timeout,
 		},

@@ -109,13 +109,14 @@ func pubsubWorker(t *testing.T, ctx context.Context, vars map[string]string, mux
 		t.Fatal(err)
 	}
 	vars["QUEUE"] = "pubsub:" + topic
+	vars["PUBSUB_EMULATOR_HOST"] = os.Getenv("PUBSUB_EMULATOR_HOST") // the CLI's replay publishes there
 	w := gcf.NewWorker(func(k string) string { return vars[k] }, testLogger(), mux)
 	t.Cleanup(func() { w.Close() })
-	q, err := pubsub.New(ctx, topic)
+	q, err := pubsub.New(ctx, topic, pubsub.Publisher{EmulatorHost: os.Getenv("PUBSUB_EMULATOR_HOST")}.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qd, err := pubsub.New(ctx, dead)
+	qd, err := pubsub.New(ctx, dead, pubsub.Publisher{EmulatorHost: os.Getenv("PUBSUB_EMULATOR_HOST")}.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func sqsWorker(t *testing.T, ctx context.Context, vars map[string]string, mux *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: testLogger(), Cloud: (&aws.Clients{}).Cloud()})
+	app, err := wire.Build(ctx, cfg, mux, wire.Options{Logger: testLogger(), Cloud: wire.AWSCloud(&aws.Clients{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"net"
 	"net/url"
 	"strings"
 
+	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -76,21 +76,13 @@ func checkURI(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if env.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return usagef("--uri %q: http is allowed only for loopback hosts; use https", raw)
 	default:
 		return usagef("--uri %q: scheme %q; must be https", raw, u.Scheme)
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parseState accepts the states a user may set; disabled_due_to_failed_deliveries is Gemini's to set.

@@ -1,6 +1,9 @@
 // Package env reads the receiver's configuration from the environment
 // (README, Configuration): every variable is read and
-// validated here, once per process, and nowhere else. An error names the
+// validated here, once per process, and nowhere else: the runtime
+// adapters, the admin CLI and the Lambda's secrets (LoadLambda) load it
+// here and pass values on; the adapters they build never read the
+// environment. An error names the
 // variable (never a secret's value), and Load reports every mistake it
 // finds at once.
 package env
@@ -81,8 +84,8 @@ type Config struct {
 	ResultsSink string // RESULTS_SINK, or the local default
 	Port        string
 
-	GeminiAPIKey    string // GEMINI_API_KEY (or GOOGLE_API_KEY)
-	GeminiBaseURL   string // GOOGLE_GEMINI_BASE_URL
+	GeminiAPIKey    string // GOOGLE_API_KEY, else GEMINI_API_KEY (LoadGemini)
+	GeminiBaseURL   string // GOOGLE_GEMINI_BASE_URL (LoadGemini)
 	ForwardURL      string // FORWARD_URL
 	ForwardSecret   string // FORWARD_SIGNING_SECRET
 	SlackWebhookURL string // SLACK_WEBHOOK_URL
@@ -101,6 +104,20 @@ type Config struct {
 	// ReconcileSince (RECONCILE_SINCE) is how far back the reconcile lists
 	// batches by default.
 	ReconcileSince time.Duration
+
+	// PubSubEmulatorHost is PUBSUB_EMULATOR_HOST (host:port): the Pub/Sub
+	// queue publishes there, unauthenticated, as Google's clients do.
+	PubSubEmulatorHost string
+	// StorageEmulatorHost is STORAGE_EMULATOR_HOST (host:port or a URL):
+	// the gs:// sink and reader use it, unauthenticated.
+	StorageEmulatorHost string
+	// S3EndpointURL is AWS_ENDPOINT_URL_S3, which the AWS SDK reads too:
+	// set (or AWS_ENDPOINT_URL), buckets are addressed by path, as S3
+	// look-alikes (moto, MinIO) need.
+	S3EndpointURL string
+	// FunctionTarget is FUNCTION_TARGET, the entry point a Cloud Functions
+	// instance serves (set by the platform; empty elsewhere).
+	FunctionTarget string
 }
 
 // DefaultReconcileSince is RECONCILE_SINCE's default.
@@ -143,7 +160,7 @@ func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
 func isLetter(c byte) bool { return isLower(c) || c >= 'A' && c <= 'Z' }
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
-// Load reads the environment through getenv (os.Getenv in production) with
+// Load reads the environment through getenv (Getenv in production) with
 // the defaults of where.
 func Load(getenv func(string) string, where Where) (Config, error) {
 	defaultStore := map[Where]string{Local: "file", Cloud: "firestore", Memory: "memory"}[where]
@@ -161,20 +178,30 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		Queue:                 strings.TrimSpace(getenv("QUEUE")),
 		ResultsSink:           strings.TrimSpace(getenv("RESULTS_SINK")),
 		Port:                  orDefault(getenv("PORT"), "8080"),
-		GeminiAPIKey:          strings.TrimSpace(getenv("GEMINI_API_KEY")),
-		GeminiBaseURL:         strings.TrimSpace(getenv("GOOGLE_GEMINI_BASE_URL")),
 		ForwardURL:            strings.TrimSpace(getenv("FORWARD_URL")),
 		ForwardSecret:         strings.TrimSpace(getenv("FORWARD_SIGNING_SECRET")),
 		SlackWebhookURL:       strings.TrimSpace(getenv("SLACK_WEBHOOK_URL")),
+		PubSubEmulatorHost:    strings.TrimSpace(getenv("PUBSUB_EMULATOR_HOST")),
+		StorageEmulatorHost:   strings.TrimSpace(getenv("STORAGE_EMULATOR_HOST")),
+		S3EndpointURL:         strings.TrimSpace(getenv("AWS_ENDPOINT_URL_S3")),
+		FunctionTarget:        strings.TrimSpace(getenv(envFunctionTarget)),
 		MaxAttempts:           tasks.DefaultMaxAttempts,
 		InteractionMaxRounds:  jobs.DefaultMaxRounds,
 		RetryBackoff:          tasks.DefaultRetryBackoff,
 		MaxBodyBytes:          core.DefaultMaxBodyBytes,
 	}
-	if c.GeminiAPIKey == "" {
-		c.GeminiAPIKey = strings.TrimSpace(getenv("GOOGLE_API_KEY")) // the SDK's other name for it
-	}
 	var errs []error
+	g, err := LoadGemini(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.GeminiAPIKey, c.GeminiBaseURL = g.APIKey, g.BaseURL
+	errs = append(errs, hostPort("PUBSUB_EMULATOR_HOST", c.PubSubEmulatorHost), httpURL("AWS_ENDPOINT_URL_S3", c.S3EndpointURL))
+	if strings.Contains(c.StorageEmulatorHost, "://") {
+		errs = append(errs, httpURL("STORAGE_EMULATOR_HOST", c.StorageEmulatorHost))
+	} else {
+		errs = append(errs, hostPort("STORAGE_EMULATOR_HOST", c.StorageEmulatorHost))
+	}
 	if s := strings.TrimSpace(getenv("WEBHOOK_SIGNING_SECRET")); s != "" {
 		secrets, err := core.ParseSecrets(s)
 		if err != nil {
@@ -182,7 +209,6 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		}
 		c.SigningSecrets = secrets
 	}
-	var err error
 	if c.Tolerance, err = duration(getenv, "WEBHOOK_TOLERANCE", core.DefaultTolerance); err != nil {
 		errs = append(errs, err)
 	}

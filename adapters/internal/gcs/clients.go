@@ -3,22 +3,24 @@ package gcs
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
 	"google.golang.org/api/option"
 	storage "google.golang.org/api/storage/v1"
 
-	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
 // Clients builds the Cloud Storage client once, on first use (it looks for
-// credentials, which a local server landing in a folder never needs). Like
-// Google's clients it honours STORAGE_EMULATOR_HOST (host:port or a URL),
-// then unauthenticated.
+// credentials, which a local server landing in a folder never needs).
+// adapters/internal/wire's GoogleCloud offers it to a runtime as the gs:// sink and
+// reader.
 type Clients struct {
+	// EmulatorHost is STORAGE_EMULATOR_HOST (env.Config.StorageEmulatorHost):
+	// host:port or a URL, reached without credentials, as Google's clients
+	// do. Empty: Cloud Storage.
+	EmulatorHost string
 	// Options are added to the client's (tests: an emulator's endpoint).
 	Options []option.ClientOption
 
@@ -31,7 +33,7 @@ type Clients struct {
 func (c *Clients) Service(ctx context.Context) (*storage.Service, error) {
 	c.once.Do(func() {
 		opts := []option.ClientOption{option.WithScopes(storage.DevstorageReadWriteScope)}
-		if host := strings.TrimSpace(os.Getenv("STORAGE_EMULATOR_HOST")); host != "" {
+		if host := c.EmulatorHost; host != "" {
 			if !strings.Contains(host, "://") {
 				host = "http://" + host
 			}
@@ -45,26 +47,19 @@ func (c *Clients) Service(ctx context.Context) (*storage.Service, error) {
 	return c.svc, c.err
 }
 
-// Cloud is the gs:// results sink and the gs:// source reader (batch
-// outputs a Vertex AI batch wrote to a bucket), for wire.
-func (c *Clients) Cloud() wire.Cloud {
-	return wire.Cloud{
-		Sinks: map[string]wire.OpenSink{"gs": func(ctx context.Context, uri string) (jobs.Sink, error) {
-			svc, err := c.Service(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return New(svc, uri)
-		}},
-		Sources: map[string]jobs.Fetcher{"gs": fetcher{c}},
+// OpenSink opens the gs:// results sink uri (RESULTS_SINK=gs://BUCKET/PREFIX).
+func (c *Clients) OpenSink(ctx context.Context, uri string) (jobs.Sink, error) {
+	svc, err := c.Service(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return New(svc, uri)
 }
 
-// fetcher reads gs:// sources with the lazily built client.
-type fetcher struct{ c *Clients }
-
-func (f fetcher) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
-	svc, err := f.c.Service(ctx)
+// Fetch reads a gs:// source (the outputs a Vertex AI batch wrote to a
+// bucket) with the lazily built client.
+func (c *Clients) Fetch(ctx context.Context, source string) (*jobs.Download, error) {
+	svc, err := c.Service(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 // Package pubsub is the Google Cloud queue: the receiver publishes each
 // verified, claimed event to a Pub/Sub topic (core.Queue) and the
 // GeminiWorker function, triggered by the topic, rebuilds the task from
-// the delivered message (Task). The client honours PUBSUB_EMULATOR_HOST.
+// the delivered message (Task). It reads no configuration of its own: the
+// runtime passes PUBSUB_EMULATOR_HOST, as adapters/internal/env loaded it, in
+// Publisher.
 //
 // One delivery costs one message. Its data is the verified body, byte for
 // byte; its attributes name the delivery (webhook_id, the idempotency key
@@ -19,14 +21,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/api/option"
 	pubsubv1 "google.golang.org/api/pubsub/v1"
 
-	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
@@ -52,17 +51,10 @@ type Queue struct {
 
 var _ core.Queue = (*Queue)(nil)
 
-// New opens a publisher of topic (projects/P/topics/T). The HTTP client is
-// built once per process and connects on first use. PUBSUB_EMULATOR_HOST
-// (host:port), as Google's own clients honour it, points it at the
-// emulator without credentials.
+// New opens a publisher of topic (projects/P/topics/T, as env checks
+// QUEUE's). The HTTP client is built once per process and connects on
+// first use; Publisher.Options point it at an emulator.
 func New(ctx context.Context, topic string, opts ...option.ClientOption) (*Queue, error) {
-	if _, err := env.ParseTopic(topic); err != nil {
-		return nil, err
-	}
-	if host := strings.TrimSpace(os.Getenv("PUBSUB_EMULATOR_HOST")); host != "" {
-		opts = append([]option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithoutAuthentication()}, opts...)
-	}
 	svc, err := pubsubv1.NewService(context.WithoutCancel(ctx), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
@@ -118,10 +110,26 @@ func Task(messageID string, data []byte, attrs map[string]string) tasks.Task {
 	return t
 }
 
-// Open opens a publisher of topic as a core.Queue, with its closer: what
-// adapters/internal/wire calls for QUEUE=pubsub:….
-func Open(ctx context.Context, topic string) (core.Queue, func() error, error) {
-	q, err := New(ctx, topic)
+// Publisher opens the queues QUEUE=pubsub:… names: what adapters/internal/wire's
+// GoogleCloud calls.
+type Publisher struct {
+	// EmulatorHost is PUBSUB_EMULATOR_HOST (env.Config.PubSubEmulatorHost),
+	// host:port: publish there without credentials, as Google's own
+	// clients do. Empty: Pub/Sub.
+	EmulatorHost string
+}
+
+// Options are the client options that reach p's server.
+func (p Publisher) Options() []option.ClientOption {
+	if p.EmulatorHost == "" {
+		return nil
+	}
+	return []option.ClientOption{option.WithEndpoint("http://" + p.EmulatorHost + "/"), option.WithoutAuthentication()}
+}
+
+// Open opens a publisher of topic as a core.Queue, with its closer.
+func (p Publisher) Open(ctx context.Context, topic string) (core.Queue, func() error, error) {
+	q, err := New(ctx, topic, p.Options()...)
 	if err != nil {
 		return nil, nil, err
 	}

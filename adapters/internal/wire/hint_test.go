@@ -342,7 +342,7 @@ func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 			}
 			var logs syncBuf
 			h := &handled{}
-			app, err := wire.Build(ctx, cfg, h.mux(), wire.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), LocalQueue: queued, Cloud: testCloud})
+			app, err := wire.Build(ctx, cfg, h.mux(), wire.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), LocalQueue: queued, Cloud: testCloud()})
 			if err != nil {
 				t.Fatal(err)
 			}

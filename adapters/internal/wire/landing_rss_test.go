@@ -89,7 +89,7 @@ func TestLandingChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func BenchmarkLanding(b *testing.B) {
 			"GEMINI_API_KEY": apiKey, "GOOGLE_GEMINI_BASE_URL": api.URL,
 		}
 		cfg, _ := env.Load(func(k string) string { return vars[k] }, env.Local)
-		app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud})
+		app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LocalQueue: true, Cloud: testCloud()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -86,7 +86,7 @@ func startMux(t *testing.T, vars map[string]string, mux *core.Mux) *receiver {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	app, err := wire.Build(context.Background(), cfg, mux, wire.Options{Logger: log, LocalQueue: true, Cloud: testCloud})
+	app, err := wire.Build(context.Background(), cfg, mux, wire.Options{Logger: log, LocalQueue: true, Cloud: testCloud()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func BenchmarkSQSPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: quiet, LocalQueue: true, Cloud: testCloud})
+	app, err := wire.Build(ctx, cfg, nil, wire.Options{Logger: quiet, LocalQueue: true, Cloud: testCloud()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -111,8 +111,12 @@ func motoS3(url string) *s3.Client {
 // uniq names a test's cloud resources.
 func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e12) }
 
-// testCloud is every queue and sink, as the local server has them.
-var testCloud = (&aws.Clients{}).Cloud().Merge((&gcs.Clients{}).Cloud(), wire.Cloud{Queues: map[string]wire.OpenQueue{env.QueuePubSub: pubsub.Open}})
+// testCloud is every queue and sink, as the local server has them,
+// pointed at the emulators a test started (t.Setenv of their switches).
+func testCloud() wire.Cloud {
+	return wire.AWSCloud(&aws.Clients{S3EndpointURL: os.Getenv("AWS_ENDPOINT_URL_S3")}).Merge(
+		wire.GoogleCloud(pubsub.Publisher{EmulatorHost: os.Getenv("PUBSUB_EMULATOR_HOST")}.Open, &gcs.Clients{EmulatorHost: os.Getenv("STORAGE_EMULATOR_HOST")}))
+}
 
 // queueWorker is a built app seen as a queue worker.
 type queueWorker struct{ *wire.App }
@@ -142,7 +146,7 @@ func startWorker(t testing.TB, vars map[string]string) queueWorker {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: log, Cloud: testCloud})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: log, Cloud: testCloud()})
 	if err != nil {
 		t.Fatal(err)
 	}

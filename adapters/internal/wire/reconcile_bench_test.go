@@ -102,7 +102,7 @@ func reconcileFixture(b *testing.B, n, known int) (*geminitest.Server, *receiver
 	if err != nil {
 		b.Fatal(err)
 	}
-	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Cloud: testCloud})
+	app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Cloud: testCloud()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -417,7 +417,7 @@ func TestToolsWithoutAPIKeyWarned(t *testing.T) {
 				t.Fatal(err)
 			}
 			var buf strings.Builder
-			app, err := wire.Build(context.Background(), cfg, tc.mux, wire.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Cloud: testCloud})
+			app, err := wire.Build(context.Background(), cfg, tc.mux, wire.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Cloud: testCloud()})
 			if err != nil {
 				t.Fatal(err)
 			}

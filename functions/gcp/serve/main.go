@@ -11,25 +11,9 @@ package main
 
 import (
 	"log"
-	"os"
-
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	"github.com/geminiwebhooks/receiver/adapters/gcf"
 	_ "github.com/geminiwebhooks/receiver/functions/gcp"
 )
 
-func main() {
-	if os.Getenv("FUNCTION_TARGET") == "" {
-		// Without a target the framework would serve at /GeminiWebhook, not at / as in production.
-		os.Setenv("FUNCTION_TARGET", gcf.EntryPoint)
-	}
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
-	log.Printf("serving %s on http://127.0.0.1:%s", os.Getenv("FUNCTION_TARGET"), port)
-	if err := funcframework.StartHostPort("127.0.0.1", port); err != nil {
-		log.Fatalf("funcframework: %v", err)
-	}
-}
+func main() { log.Fatal(gcf.ServeLocal()) }
