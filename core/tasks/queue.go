@@ -307,9 +307,11 @@ func suspectRank(t Task) int {
 // dispatch starts due tasks while there is room and returns when the next
 // waiting one is due (zero: none waits).
 func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
-	now := w.o.Clock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Read under the lock: a task that schedule found due (its own read,
+	// under the lock too) must not look early here and be dropped.
+	now := w.o.Clock()
 	for w.waiting.Len() > 0 && !w.waiting[0].at.After(now) {
 		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
 	}
@@ -345,6 +347,12 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			w.attempt(ctx, t)
 			w.mu.Lock()
 			delete(w.running, id)
+			if _, again := w.pending[id]; again {
+				// Rescheduled by its attempt: a dispatch meanwhile dropped its
+				// entry as stale (it was running), so it is due again here (an
+				// entry that is not due yet is dropped, its retry kept).
+				w.ready = append(w.ready, id)
+			}
 			if suspect {
 				w.suspect = false
 				w.ready = append(w.apart, w.ready...) // the next suspect first
