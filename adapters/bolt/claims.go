@@ -28,7 +28,13 @@ type file struct {
 
 	mu     sync.Mutex
 	claims map[string]*heldClaim // by delivery id
+	taken  int                   // claims taken since the last prune
 }
+
+// pruneEvery is how many claims are taken between two prunes of the held
+// claims whose lease ended without a Complete or Release (one that could
+// not be written): what the file has of them is what holds.
+const pruneEvery = 4096
 
 // heldClaim is a claim taken and not yet forgotten. queued: its task was
 // written, with the claim completed until keepUntil.
@@ -70,6 +76,14 @@ func (f *file) claim(db *bbolt.DB, c core.Claim) (core.ClaimResult, error) {
 	verdict, rec := core.Decide(existing, c)
 	if rec != nil {
 		f.claims[c.Key] = &heldClaim{c: c, rec: rec}
+		if f.taken++; f.taken >= pruneEvery {
+			f.taken = 0
+			for k, h := range f.claims {
+				if !h.c.LeaseUntil.After(c.Now) {
+					delete(f.claims, k)
+				}
+			}
+		}
 	}
 	return verdict, nil
 }
