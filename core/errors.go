@@ -37,11 +37,6 @@ var (
 	// ErrHandlerPanic: an event handler panicked; the claim is released and Gemini retries.
 	ErrHandlerPanic = errors.New("event handler panicked")
 
-	// ErrWriteConflict: a gathered write (Writes) found its record changed by
-	// another writer since it was read; nothing was committed, and the work
-	// that gathered it runs again.
-	ErrWriteConflict = errors.New("record changed by another writer since it was read")
-
 	// ErrNotFound: the object, file or batch does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrNoDeadLetter: replay of a key that is not a dead letter.

@@ -196,10 +196,6 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		claim.EventType, claim.EventTime = ev.Type, ev.Time()
 	}
 	r := result{d: d, ev: ev}
-	if cq, ok := h.o.Queue.(ClaimingQueue); ok && parseErr == nil {
-		return h.enqueueClaimed(ctx, cq, claim, r, now)
-	}
-
 	sctx, cancel := h.storeContext(ctx)
 	verdict, err := h.o.Store.Claim(sctx, claim)
 	cancel()
@@ -261,21 +257,6 @@ func (h *Receiver) keepDeadLetter(ctx context.Context, c Claim, r result, dl Dea
 	}
 	r.cleanupErr = h.complete(ctx, c, c.Now)
 	return r.set(http.StatusOK, OutcomeDeadLetter, dl.Reason)
-}
-
-// enqueueClaimed claims, queues and completes in the queue's one durable
-// step: the answer is the claim's verdict, and 202 once queued.
-func (h *Receiver) enqueueClaimed(ctx context.Context, q ClaimingQueue, c Claim, r result, now time.Time) result {
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
-	verdict, err := q.EnqueueClaimed(sctx, c, now.Add(h.o.TTL), r.ev)
-	cancel()
-	if err != nil {
-		return r.queueFailed(err)
-	}
-	if verdict != Claimed {
-		return r.notClaimed(verdict)
-	}
-	return r.set(http.StatusAccepted, OutcomeQueued, "")
 }
 
 // notClaimed answers a claim verdict other than Claimed.

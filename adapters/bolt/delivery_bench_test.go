@@ -76,7 +76,7 @@ func newPipeline(tb testing.TB, path string, o tasks.QueueOptions, handler core.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: p.queue.Intake(), Logger: log})
+	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: p.queue, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

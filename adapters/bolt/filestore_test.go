@@ -246,11 +246,24 @@ func TestReceiveInOneTransaction(t *testing.T) {
 	p.recv.Handle(ctx, signed(t, wh, core.InteractionRequiresAction, 0))
 	waitUntil(t, "the first delivery", func() bool { return p.handled.Load() == 1 && len(p.queued(t)) == 0 })
 	// Its job does not end, so the attempt writes nothing before the handler.
-	txs := writeTxs.Load()
-	if r := p.recv.Handle(ctx, signed(t, wh, core.InteractionRequiresAction, 1)); r.Status != http.StatusAccepted {
-		t.Fatalf("first: %d %s", r.Status, r.Reason)
+	// (The worker takes the first one out of the backlog just after its
+	// task left the file: until then the queue is full, which writes
+	// nothing.)
+	// It returns the write transactions of the receive that was accepted.
+	accept := func(typ string, i int) int64 {
+		for {
+			txs := writeTxs.Load()
+			r := p.recv.Handle(ctx, signed(t, wh, typ, i))
+			if r.Status == http.StatusAccepted {
+				return writeTxs.Load() - txs
+			}
+			if r.Reason != "queue full" {
+				t.Fatalf("delivery %d: %d %s", i, r.Status, r.Reason)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
-	if n := writeTxs.Load() - txs; n != 1 {
+	if n := accept(core.InteractionRequiresAction, 1); n != 1 {
 		t.Fatalf("the receive took %d write transactions, want 1", n)
 	}
 	if rec, _ := p.store.Get("msg_bench_0000001"); rec == nil || rec.State != core.StateCompleted {
@@ -268,14 +281,14 @@ func TestReceiveInOneTransaction(t *testing.T) {
 	}
 	close(release)
 	waitUntil(t, "room in the queue", func() bool { return len(p.queued(t)) == 0 })
-	if r := p.recv.Handle(ctx, signed(t, wh, core.BatchFailed, 2)); r.Status != http.StatusAccepted {
-		t.Fatalf("retry with room: %d %s", r.Status, r.Reason)
-	}
+	accept(core.BatchFailed, 2) // the retry, once there is room
 }
 
-// An attempt's ledger writes are held: its own reads see them, others do
-// not until the attempt is done; a write made meanwhile by another writer
-// fails the commit, which then changes nothing.
+// An attempt's first ledger write is held: others do not see it until the
+// attempt's next ledger call, or its outcome, commits it in the same
+// transaction; every later write is committed at once. A held write whose
+// job another writer changed meanwhile is dropped, and the attempt runs
+// again, free.
 func TestAttemptWrites(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
@@ -286,13 +299,13 @@ func TestAttemptWrites(t *testing.T) {
 	}
 	defer q.Stop(ctx)
 	begin := func(id string) (context.Context, tasks.Attempt) {
+		q.PutTask(ctx, tasks.Task{ID: id, Body: []byte(`{}`)})
 		actx, a, err := q.BeginAttempt(ctx, tasks.Task{ID: id})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return actx, a
 	}
-	q.PutTask(ctx, tasks.Task{ID: "msg_1", Body: []byte(`{}`)})
 	step := func(state jobs.JobState) func(*jobs.Job) (*jobs.Job, error) {
 		return func(j *jobs.Job) (*jobs.Job, error) {
 			if j == nil {
@@ -303,52 +316,86 @@ func TestAttemptWrites(t *testing.T) {
 			return j, nil
 		}
 	}
+	committed := func(id string) *jobs.Job {
+		t.Helper()
+		j, err := l.GetJob(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	txsOf := func(f func()) int64 {
+		n := writeTxs.Load()
+		f()
+		return writeTxs.Load() - n
+	}
 
+	// The first write is held; the next call commits it with its own.
 	actx, a := begin("msg_1")
-	l.UpdateJob(actx, "batches/a", step(jobs.JobPending))
-	j, _ := l.UpdateJob(actx, "batches/a", step(jobs.JobRunning))
-	if len(j.Events) != 2 {
-		t.Fatalf("the second step did not see the first: %v", j.Events)
+	if n := txsOf(func() { l.UpdateJob(actx, "batches/a", step(jobs.JobPending)) }); n != 0 {
+		t.Fatalf("the first write took %d transactions, want it held", n)
 	}
-	if j, _ := l.GetJob(actx, "batches/a"); j == nil || j.State != jobs.JobRunning {
-		t.Fatalf("the attempt's read: %+v", j)
-	}
-	if j, _ := l.GetJob(ctx, "batches/a"); j != nil {
+	if j := committed("batches/a"); j != nil {
 		t.Fatalf("held write seen outside the attempt: %+v", j)
 	}
-	if err := a.Done(ctx, "msg_1"); err != nil {
-		t.Fatal(err)
+	var j *jobs.Job
+	if n := txsOf(func() { j, _ = l.UpdateJob(actx, "batches/a", step(jobs.JobRunning)) }); n != 1 || len(j.Events) != 2 {
+		t.Fatalf("second write: %d transactions, events %v; want 1 with both", n, j.Events)
 	}
-	if j, _ := l.GetJob(ctx, "batches/a"); j == nil || j.State != jobs.JobRunning || len(j.Events) != 2 {
-		t.Fatalf("after Done: %+v", j)
+	if j := committed("batches/a"); j == nil || j.State != jobs.JobRunning || len(j.Events) != 2 {
+		t.Fatalf("after the second write: %+v", j)
+	}
+	var err error
+	if n := txsOf(func() { err = a.Done(ctx, "msg_1") }); n != 1 || err != nil {
+		t.Fatalf("Done took %d transactions: %v", n, err)
 	}
 	if ts, _ := q.ListTasks(ctx); len(ts) != 0 {
-		t.Fatalf("task not deleted with the writes: %+v", ts)
+		t.Fatalf("task not deleted: %+v", ts)
 	}
 
-	q.PutTask(ctx, tasks.Task{ID: "msg_2", Body: []byte(`{}`)})
+	// A held write commits with the task's deletion; a read of the attempt
+	// commits it first.
 	actx, a = begin("msg_2")
-	l.UpdateJob(actx, "batches/a", step(jobs.JobSucceeded))
-	l.UpdateJob(ctx, "batches/a", step(jobs.JobFailed)) // another writer, at once
-	if err := a.Done(ctx, "msg_2"); !errors.Is(err, core.ErrWriteConflict) {
-		t.Fatalf("Done over a changed record: %v, want ErrWriteConflict", err)
+	l.UpdateJob(actx, "batches/b", step(jobs.JobPending))
+	if n := txsOf(func() { a.Done(ctx, "msg_2") }); n != 1 {
+		t.Fatalf("Done took %d transactions, want 1 with the held write", n)
 	}
-	if j, _ := l.GetJob(ctx, "batches/a"); j.State != jobs.JobFailed {
+	if j := committed("batches/b"); j == nil || j.State != jobs.JobPending {
+		t.Fatalf("after Done: %+v", j)
+	}
+	actx, _ = begin("msg_3")
+	l.UpdateJob(actx, "batches/b", step(jobs.JobRunning))
+	if j, _ := l.GetJob(actx, "batches/b"); j == nil || j.State != jobs.JobRunning {
+		t.Fatalf("the attempt's read: %+v", j)
+	}
+	if j := committed("batches/b"); j == nil || j.State != jobs.JobRunning {
+		t.Fatalf("the attempt's read did not commit what it held: %+v", j)
+	}
+
+	// Only the first call holds: after a read, a write is committed at once.
+	actx, _ = begin("msg_4")
+	l.GetJob(actx, "batches/c")
+	l.UpdateJob(actx, "batches/c", step(jobs.JobPending))
+	if j := committed("batches/c"); j == nil {
+		t.Fatal("a write after the attempt's first call was held")
+	}
+
+	// Another writer changed the job: the held write is dropped, Done says
+	// to run again at once and free, and the reschedule commits alone.
+	actx, a = begin("msg_5")
+	l.UpdateJob(actx, "batches/a", step(jobs.JobSucceeded))
+	l.UpdateJob(ctx, "batches/a", step(jobs.JobFailed))
+	var later *core.RetryLaterError
+	if err := a.Done(ctx, "msg_5"); !errors.As(err, &later) || !later.Free {
+		t.Fatalf("Done over a changed record: %v, want a free retry", err)
+	}
+	if j := committed("batches/a"); j.State != jobs.JobFailed {
 		t.Fatalf("the conflicting commit wrote: %+v", j)
 	}
-	if ts, _ := q.ListTasks(ctx); len(ts) != 1 {
-		t.Fatalf("the conflicting commit deleted the task: %+v", ts)
-	}
-
-	// WritesNow commits what is held and writes at once afterwards.
-	actx, _ = begin("msg_3")
-	l.UpdateJob(actx, "batches/b", step(jobs.JobPending))
-	now, err := core.WritesNow(actx)
-	if err != nil {
+	if err := a.Retry(ctx, tasks.Task{ID: "msg_5", Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
-	l.UpdateJob(now, "batches/b", step(jobs.JobRunning))
-	if j, _ := l.GetJob(ctx, "batches/b"); j == nil || j.State != jobs.JobRunning || len(j.Events) != 2 {
-		t.Fatalf("after WritesNow: %+v", j)
+	if ts, _ := q.ListTasks(ctx); len(ts) != 3 || ts[2].ID != "msg_5" || ts[2].Attempts != 1 {
+		t.Fatalf("after the reschedule: %+v", ts)
 	}
 }

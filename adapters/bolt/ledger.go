@@ -32,15 +32,24 @@ func NewLedger(db *bbolt.DB) (*Ledger, error) {
 
 // UpdateJob runs fn inside one bbolt write transaction (grouped with
 // concurrent ones by Batch, which may rerun fn: the core rules are pure).
-// In an attempt of a queued task of the same file (ctx carries its
-// core.Writes) the write is instead held, and commits with the task's
-// outcome; the attempt's later reads see it.
-func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
+// In an attempt of a queued task of the same file, the write of the
+// attempt's first ledger call is held and commits with its next call or
+// its outcome (see writes).
+func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (_ *jobs.Job, err error) {
+	var held *heldJob
 	if w := writesIn(ctx, l.db); w != nil {
-		return w.updateJob(id, fn)
+		first, h := w.next()
+		if first {
+			return w.hold(id, fn)
+		}
+		held = h
+		defer func() { w.restore(held, err) }()
 	}
 	var out *jobs.Job
-	err := batch(ctx, l.db, func(tx *bbolt.Tx) error {
+	err = batch(ctx, l.db, func(tx *bbolt.Tx) error {
+		if err := held.apply(tx); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketJobs)
 		cur, err := getJob(b, id)
 		if err != nil {
@@ -68,11 +77,15 @@ func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*
 	return out, nil
 }
 
-// GetJob returns job id; in an attempt of a queued task, as the attempt's
-// held writes left it.
+// GetJob returns job id; in an attempt of a queued task, once what the
+// attempt holds is committed.
 func (l *Ledger) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	if w := writesIn(ctx, l.db); w != nil {
-		return w.getJob(id)
+		if _, h := w.next(); h != nil {
+			if err := w.flush(ctx, h); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var j *jobs.Job
 	err := l.db.View(func(tx *bbolt.Tx) error {
@@ -111,11 +124,7 @@ func getJob(b *bbolt.Bucket, id string) (*jobs.Job, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var j jobs.Job
-	if err := json.Unmarshal(v, &j); err != nil {
-		return nil, fmt.Errorf("job %q: %w", id, err)
-	}
-	return &j, nil
+	return decodeJob(id, v)
 }
 
 var _ jobs.Ledger = (*Ledger)(nil)

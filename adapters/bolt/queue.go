@@ -13,7 +13,6 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
-	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
 )
 
@@ -28,19 +27,20 @@ var (
 	keyStopped = []byte("stopped")
 )
 
-// Tasks is the local server's durable queue: core/tasks' TxStore in the
+// Tasks is the local server's durable queue: core/tasks' QueueStore in the
 // store's bbolt file. Every write returns after bbolt's commit has reached
 // the disk (fsync), so a task accepted with 202 survives a crash. Sharing
 // the file with the idempotency records and the job ledger, it receives a
-// delivery in one transaction (claim, task, completion: PutClaimedTask) and
-// settles an attempt in another (the ledger's writes and the task's deletion
-// or reschedule: BeginAttempt), and Batch groups those of concurrent
-// deliveries into one commit. The start of each attempt is recorded outside
+// delivery in one transaction (the task and its completed claim: PutTask)
+// and settles an attempt in another (the ledger's held write and the task's
+// deletion or reschedule: BeginAttempt), and Batch groups those of
+// concurrent deliveries into one commit. The start of each attempt is recorded outside
 // the transactions, in a file beside the database (path + ".running", see
 // starts), so that a crash charges an attempt to the tasks it interrupted
 // and to no other.
 type Tasks struct {
 	db *bbolt.DB
+	f  *file
 
 	mu      sync.Mutex
 	running *starts // nil until Resume, and after Stop
@@ -59,15 +59,38 @@ func NewTasks(db *bbolt.DB) (*Tasks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt tasks: %w", err)
 	}
-	return &Tasks{db: db}, nil
+	return &Tasks{db: db, f: fileOf(db)}, nil
 }
 
+// PutTask writes t. The task of a delivery whose claim the Store of the
+// same file holds (the receiver queues it) completes the claim in the same
+// commit; that write is all or nothing, even when ctx ends (see
+// batchOrNothing): a claim completed by a task the caller gave up on would
+// make Gemini's retry a duplicate of an event the worker never saw.
 func (q *Tasks) PutTask(ctx context.Context, t tasks.Task) error {
 	v, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	return batch(ctx, q.db, func(tx *bbolt.Tx) error { return putTask(tx, t.ID, v) })
+	now := time.Now()
+	h, held := q.f.toQueue(t.ID, t.Body, now)
+	if h == nil {
+		return batch(ctx, q.db, func(tx *bbolt.Tx) error { return putTask(tx, t.ID, v) })
+	}
+	rec := *held.rec
+	keepUntil := held.c.Now.Add(time.Duration(q.f.ttl.Load()))
+	completed(&rec, now, keepUntil)
+	err = batchOrNothing(ctx, q.db, func(tx *bbolt.Tx) error {
+		if err := putRecord(tx.Bucket(bucketDeliveries), t.ID, &rec); err != nil {
+			return err
+		}
+		return putTask(tx, t.ID, v)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt claim and queue: %w", err)
+	}
+	q.f.queued(h, &rec, keepUntil)
+	return nil
 }
 
 // ListTasks returns every queued task, in id order.
@@ -87,35 +110,11 @@ func (q *Tasks) DeleteTask(ctx context.Context, id string) error {
 	})
 }
 
-// PutClaimedTask takes c as Store.Claim does and, when it wins, stores t
-// and completes the claim, until keepUntil, in the same transaction.
-func (q *Tasks) PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time.Time, t tasks.Task) (core.ClaimResult, error) {
-	task, err := json.Marshal(t)
-	if err != nil {
-		return 0, err
-	}
-	var verdict core.ClaimResult
-	err = batch(ctx, q.db, func(tx *bbolt.Tx) error {
-		v, rec, err := claimIn(tx, c)
-		verdict = v
-		if err != nil || rec == nil {
-			return err
-		}
-		if err := putRecord(tx.Bucket(bucketDeliveries), c.Key, completed(rec, c.Now, keepUntil)); err != nil {
-			return err
-		}
-		return putTask(tx, t.ID, task)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("bolt claim and queue: %w", err)
-	}
-	return verdict, nil
-}
-
 // BeginAttempt records the start of an attempt of t (one write to the
 // file of starts, no transaction) and returns ctx carrying the attempt's
-// core.Writes, which the Ledger of the same file fills, and the Attempt
-// that commits them. It fails before Resume and after Stop.
+// writes, which the Ledger of the same file fills, and the Attempt that
+// commits what they hold with the task's outcome. It fails before Resume
+// and after Stop.
 func (q *Tasks) BeginAttempt(ctx context.Context, t tasks.Task) (context.Context, tasks.Attempt, error) {
 	q.mu.Lock()
 	r := q.running
@@ -127,11 +126,11 @@ func (q *Tasks) BeginAttempt(ctx context.Context, t tasks.Task) (context.Context
 	if err != nil {
 		return nil, nil, fmt.Errorf("bolt tasks: %w", err)
 	}
-	w := newWrites(q.db)
-	return core.WithWrites(ctx, w), attempt{w: w, running: r, slot: slot}, nil
+	w := &writes{db: q.db}
+	return context.WithValue(ctx, writesKey{}, w), attempt{w: w, running: r, slot: slot}, nil
 }
 
-// attempt settles one attempt: the ledger's held writes and the task's
+// attempt settles one attempt: what the ledger holds of it and the task's
 // deletion or reschedule in one transaction.
 type attempt struct {
 	w       *writes
@@ -150,7 +149,7 @@ func (a attempt) End() {
 }
 
 func (a attempt) Done(ctx context.Context, id string) error {
-	return a.w.commit(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bucketTasks).Delete([]byte(id)) })
+	return a.w.settle(ctx, func(tx *bbolt.Tx) error { return tx.Bucket(bucketTasks).Delete([]byte(id)) }, false)
 }
 
 func (a attempt) Retry(ctx context.Context, t tasks.Task) error {
@@ -158,7 +157,7 @@ func (a attempt) Retry(ctx context.Context, t tasks.Task) error {
 	if err != nil {
 		return err
 	}
-	return a.w.commit(ctx, func(tx *bbolt.Tx) error { return putTask(tx, t.ID, v) })
+	return a.w.settle(ctx, func(tx *bbolt.Tx) error { return putTask(tx, t.ID, v) }, true)
 }
 
 // Resume lists the queued tasks and charges one attempt to each that the
@@ -254,4 +253,4 @@ func listTasks(tx *bbolt.Tx) ([]tasks.Task, error) {
 	return out, err
 }
 
-var _ tasks.TxStore = (*Tasks)(nil)
+var _ tasks.QueueStore = (*Tasks)(nil)

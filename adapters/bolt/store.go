@@ -23,9 +23,13 @@ var (
 
 // Store implements core.Store and core.DeadLetters on a bbolt file. Writes go
 // through bbolt's Batch, which groups concurrent transactions into one fsync,
-// so durability does not cap throughput.
+// so durability does not cap throughput. A claim is held in memory until it
+// completes (the file's lock keeps other processes out); with the Tasks of
+// the same file a queued delivery's claim completes in its task's commit,
+// so that a receive is one commit.
 type Store struct {
 	db *bbolt.DB
+	f  *file
 }
 
 // Open opens (or creates) the file at path.
@@ -50,46 +54,61 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("bolt store %s: %w", path, err)
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond // bbolt waits 10 ms by default; 2 ms still groups a busy second
-	return &Store{db: db}, nil
+	return &Store{db: db, f: fileOf(db)}, nil
+}
+
+// KeepFor sets how long the record of a completed claim is kept: the
+// receiver's TTL (core.DefaultTTL unless set). A queued delivery's claim is
+// completed for that long in its task's commit; a Complete asking for
+// another time costs a commit of its own. ttl <= 0 means core.DefaultTTL.
+func (s *Store) KeepFor(ttl time.Duration) {
+	if ttl <= 0 {
+		ttl = core.DefaultTTL
+	}
+	s.f.ttl.Store(int64(ttl))
 }
 
 // DB exposes the file to other local ledgers that share it.
 func (s *Store) DB() *bbolt.DB { return s.db }
 
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	files.Delete(s.db)
+	return s.db.Close()
+}
 
-func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, error) {
-	var verdict core.ClaimResult
-	err := s.batch(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		verdict, _, err = claimIn(tx, c)
-		return err
-	})
+// Claim takes c in memory (see Store): it writes nothing.
+func (s *Store) Claim(_ context.Context, c core.Claim) (core.ClaimResult, error) {
+	verdict, err := s.f.claim(s.db, c)
 	if err != nil {
 		return 0, fmt.Errorf("bolt claim: %w", err)
 	}
 	return verdict, nil
 }
 
-// claimIn applies the claim rules in tx and writes the claim when it wins
-// (Batch may rerun it: Decide is pure). It returns the record written.
-func claimIn(tx *bbolt.Tx, c core.Claim) (core.ClaimResult, *core.Record, error) {
-	b := tx.Bucket(bucketDeliveries)
-	existing, err := getRecord(b, c.Key)
-	if err != nil {
-		return 0, nil, err
-	}
-	verdict, rec := core.Decide(existing, c)
-	if rec == nil {
-		return verdict, nil, nil
-	}
-	return verdict, rec, putRecord(b, c.Key, rec)
-}
-
+// Complete writes c's record completed until keepUntil, unless its queued
+// task's commit did already.
 func (s *Store) Complete(ctx context.Context, c core.Claim, keepUntil time.Time) error {
-	return s.owned(ctx, c, func(b *bbolt.Bucket, rec *core.Record) error {
-		return putRecord(b, c.Key, completed(rec, c.Now, keepUntil))
+	h, held := s.f.owned(c)
+	if h == nil {
+		// A claim an older version of this store wrote to the file.
+		return s.owned(ctx, c, func(b *bbolt.Bucket, rec *core.Record) error {
+			return putRecord(b, c.Key, completed(rec, c.Now, keepUntil))
+		})
+	}
+	if held.queued && held.keepUntil.Equal(keepUntil) {
+		s.f.forget(h)
+		return nil
+	}
+	rec := *held.rec
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+		r := rec
+		return putRecord(tx.Bucket(bucketDeliveries), c.Key, completed(&r, c.Now, keepUntil))
 	})
+	if err != nil {
+		return fmt.Errorf("bolt complete: %w", err)
+	}
+	s.f.forget(h)
+	return nil
 }
 
 // completed is rec finished at now and kept until keepUntil.
@@ -100,13 +119,20 @@ func completed(rec *core.Record, now, keepUntil time.Time) *core.Record {
 	return rec
 }
 
+// Release forgets c (a claim whose task was written stays completed: its
+// task runs).
 func (s *Store) Release(ctx context.Context, c core.Claim) error {
+	if h, _ := s.f.owned(c); h != nil {
+		s.f.forget(h)
+		return nil
+	}
 	return s.owned(ctx, c, func(b *bbolt.Bucket, _ *core.Record) error {
 		return b.Delete([]byte(c.Key))
 	})
 }
 
-// owned runs fn only when c's owner holds the in-progress record.
+// owned runs fn only when c's owner holds the in-progress record in the
+// file.
 func (s *Store) owned(ctx context.Context, c core.Claim, fn func(*bbolt.Bucket, *core.Record) error) error {
 	return s.batch(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketDeliveries)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -13,152 +15,152 @@ import (
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// writes is the core.Writes of one attempt of a queued task: the ledger
-// writes its processing made, held until they commit with the task's
-// outcome (Tasks.BeginAttempt) or a Flush. Each job keeps the bytes the
-// attempt first read of it, and the commit fails with core.ErrWriteConflict
-// if another writer changed them since: the attempt runs again, on the new
-// record, instead of overwriting it.
+// writes is what one attempt of a queued task (Tasks.BeginAttempt) writes
+// to the Ledger of its file. The write of the attempt's first ledger call,
+// the event's record, is held: it commits with the attempt's next ledger
+// call, or with its outcome (the task's deletion or reschedule), so that an
+// event that only records itself (most do) costs one commit to process.
+// Every later call writes at once, in the same commit as what is held: a
+// step that guards an effect outside the ledger is durable before the
+// effect (see jobs.Ledger). The held write keeps the bytes its job had
+// when read; if another writer changed them since, it is dropped and the
+// attempt runs again on the new record, free (core.RetryLaterError).
 type writes struct {
 	db *bbolt.DB
 
-	mu   sync.Mutex
-	jobs map[string]*pendingJob
+	mu    sync.Mutex
+	calls int
+	held  *heldJob
 }
 
-type pendingJob struct {
-	base  []byte    // the committed bytes when first read (nil: absent)
-	job   *jobs.Job // the value the attempt sees
-	value []byte    // what to write; nil until the attempt writes the job
+// heldJob is a job's write held for the attempt's next commit.
+type heldJob struct {
+	id    string
+	base  []byte // the committed bytes when read (nil: absent)
+	value []byte // what to write
 }
 
-func newWrites(db *bbolt.DB) *writes {
-	return &writes{db: db, jobs: make(map[string]*pendingJob)}
-}
+type writesKey struct{}
 
-// writesIn returns the writes of db that ctx carries, nil when none: the
-// ledger then writes at once.
+// writesIn returns the writes of db's attempt that ctx carries, nil when
+// none: the ledger then writes at once.
 func writesIn(ctx context.Context, db *bbolt.DB) *writes {
-	w, ok := core.WritesOf(ctx).(*writes)
+	w, ok := ctx.Value(writesKey{}).(*writes)
 	if !ok || w.db != db {
 		return nil
 	}
 	return w
 }
 
-// get returns job id as the attempt sees it (w.mu held): its own write, or
-// the committed record, remembered as the base of a later write.
-func (w *writes) get(id string) (*pendingJob, error) {
-	if p, ok := w.jobs[id]; ok {
-		return p, nil
+// next counts a ledger call of the attempt: it reports whether it is the
+// first and takes what is held, for the call's commit.
+func (w *writes) next() (first bool, held *heldJob) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls++
+	held, w.held = w.held, nil
+	return w.calls == 1, held
+}
+
+// restore holds h again after a commit that failed for another reason
+// than a conflict: the attempt's outcome commits it.
+func (w *writes) restore(h *heldJob, err error) {
+	if h == nil || err == nil || errors.As(err, new(*core.RetryLaterError)) {
+		return
 	}
-	p := &pendingJob{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.held == nil {
+		w.held = h
+	}
+}
+
+// hold is the attempt's first UpdateJob: fn runs once, on the committed
+// record, and its result is held.
+func (w *writes) hold(id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
+	var base []byte
+	var cur *jobs.Job
 	err := w.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketJobs).Get([]byte(id))
 		if v == nil {
 			return nil
 		}
-		p.base = bytes.Clone(v) // v lives only as long as tx
-		var j jobs.Job
-		if err := json.Unmarshal(v, &j); err != nil {
-			return fmt.Errorf("job %q: %w", id, err)
-		}
-		p.job = &j
-		return nil
+		base = bytes.Clone(v) // v lives only as long as tx
+		var err error
+		cur, err = decodeJob(id, v)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	w.jobs[id] = p
-	return p, nil
-}
-
-// updateJob is Ledger.UpdateJob on the attempt's view: fn runs once, on
-// the job as the attempt sees it, and its result is held for the commit.
-func (w *writes) updateJob(id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p, err := w.get(id)
-	if err != nil {
-		return nil, err
-	}
-	next, err := fn(p.job.Clone())
+	next, err := fn(cur.Clone())
 	if err != nil {
 		return nil, err
 	}
 	if next == nil {
-		return p.job.Clone(), nil
+		return cur, nil
 	}
 	next.ID = id
 	v, err := json.Marshal(next)
 	if err != nil {
 		return nil, err
 	}
-	p.job, p.value = next.Clone(), v
-	return next, nil
+	w.mu.Lock()
+	w.held = &heldJob{id: id, base: base, value: v}
+	w.mu.Unlock()
+	return next.Clone(), nil
 }
 
-// getJob is Ledger.GetJob on the attempt's view.
-func (w *writes) getJob(id string) (*jobs.Job, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p, err := w.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return p.job.Clone(), nil
-}
-
-// commit runs with in one grouped transaction after writing what is held,
-// and then forgets it (the attempt reads the committed records again).
-// Batch may run the transaction more than once: it changes nothing of w.
-func (w *writes) commit(ctx context.Context, with func(*bbolt.Tx) error) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if with == nil && !w.dirty() {
+// apply writes h in tx, unless its job changed since it was read. Batch
+// may run it more than once: it changes nothing of h.
+func (h *heldJob) apply(tx *bbolt.Tx) error {
+	if h == nil {
 		return nil
 	}
+	b := tx.Bucket(bucketJobs)
+	if !bytes.Equal(b.Get([]byte(h.id)), h.base) {
+		return &core.RetryLaterError{At: time.Now(), Free: true,
+			Reason: fmt.Sprintf("job %q was changed by another writer since this attempt read it", h.id)}
+	}
+	return b.Put([]byte(h.id), h.value)
+}
+
+// flush commits what is held, alone.
+func (w *writes) flush(ctx context.Context, h *heldJob) error {
+	if h == nil {
+		return nil
+	}
+	err := batch(ctx, w.db, h.apply)
+	w.restore(h, err)
+	return err
+}
+
+// settle commits the attempt's outcome, with in one transaction with what
+// is held. A held write that conflicts is dropped: with then commits
+// alone when retry says so (a reschedule), and otherwise the conflict is
+// returned (the processed task runs again).
+func (w *writes) settle(ctx context.Context, with func(*bbolt.Tx) error, retry bool) error {
+	w.mu.Lock()
+	h := w.held
+	w.held = nil
+	w.mu.Unlock()
 	err := batch(ctx, w.db, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketJobs)
-		for id, p := range w.jobs {
-			if p.value == nil {
-				continue
-			}
-			if !bytes.Equal(b.Get([]byte(id)), p.base) {
-				return fmt.Errorf("job %q: %w", id, core.ErrWriteConflict)
-			}
-			if err := b.Put([]byte(id), p.value); err != nil {
-				return err
-			}
-		}
-		if with == nil {
-			return nil
+		if err := h.apply(tx); err != nil {
+			return err
 		}
 		return with(tx)
 	})
-	if err != nil {
-		return err
+	if h != nil && retry && errors.As(err, new(*core.RetryLaterError)) {
+		err = batch(ctx, w.db, with)
 	}
-	clear(w.jobs)
-	return nil
+	w.restore(h, err)
+	return err
 }
 
-// dirty reports whether the attempt wrote a job (w.mu held).
-func (w *writes) dirty() bool {
-	for _, p := range w.jobs {
-		if p.value != nil {
-			return true
-		}
+func decodeJob(id string, v []byte) (*jobs.Job, error) {
+	var j jobs.Job
+	if err := json.Unmarshal(v, &j); err != nil {
+		return nil, fmt.Errorf("job %q: %w", id, err)
 	}
-	return false
+	return &j, nil
 }
-
-// Flush commits the held writes (core.Writes).
-func (w *writes) Flush(ctx context.Context) error {
-	if err := w.commit(ctx, nil); err != nil {
-		return fmt.Errorf("bolt ledger: %w", err)
-	}
-	return nil
-}
-
-var _ core.Writes = (*writes)(nil)

@@ -59,16 +59,11 @@ func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, erro
 		return nil, context.Cause(ctx)
 	}
 
-	// The claim and its lease guard the download and the sink's object:
-	// they reach the ledger, with what the delivery wrote before them, before
-	// either starts, and so do the landing's later steps.
-	ctx, err := core.WritesNow(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("job ledger %s: %w", job.ID, err)
-	}
+	// The claim and its lease guard the download and the sink's object: the
+	// ledger has them when UpdateJob returns, before either starts.
 	owner, id := core.NewOwner(), job.ID
 	var verdict LandingVerdict
-	job, err = p.update(ctx, id, func(j *Job) (*Job, error) {
+	job, err := p.update(ctx, id, func(j *Job) (*Job, error) {
 		var next *Job
 		verdict, next = ClaimLanding(j, owner, now, now.Add(p.c.LandingLease))
 		return next, nil

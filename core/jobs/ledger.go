@@ -22,11 +22,14 @@ import (
 // written and UpdateJob returns it; when fn returns nil, nil nothing is
 // written and UpdateJob returns the record as read.
 //
-// In the attempt of a queued task whose context carries a core.Writes of
-// the ledger's own database (the local file store), UpdateJob holds the
-// write until the task's outcome commits, and GetJob sees it; a step whose
-// write must be durable before an effect outside the ledger calls
-// core.WritesNow first.
+// When UpdateJob returns, the write is durable and other writers see it,
+// with one allowance a ledger may use (the local file store does, to commit
+// it with the queued task's outcome): it may hold the write of the first
+// call an attempt of a queued event makes until that attempt's next call,
+// or its end. The actions are built for it: an event's first ledger step is
+// its record (Record), and they call the ledger again before any effect
+// outside it (a download, a notice, a tool run or continuation, and, for an
+// event that ends its job, the user's handlers, which a reconcile may race).
 type Ledger interface {
 	UpdateJob(ctx context.Context, id string, fn func(*Job) (*Job, error)) (*Job, error)
 	GetJob(ctx context.Context, id string) (*Job, error) // nil, nil when absent

@@ -68,11 +68,8 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 		}
 		// The notice's id reaches the ledger before it is sent, so that a
 		// resend after a crash carries the same one.
-		var err error
-		if ctx, err = core.WritesNow(ctx); err != nil {
-			return nil, fmt.Errorf("job ledger %s: %w", job.ID, err)
-		}
 		now := p.c.Clock()
+		var err error
 		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
 		if err != nil {
 			return nil, err

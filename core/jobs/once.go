@@ -29,16 +29,6 @@ func (p *Actions) once(next core.HandlerFunc) core.HandlerFunc {
 		if f == nil || !f.job.State.Terminal() {
 			return next(ctx, ev)
 		}
-		if !f.wasTerminal {
-			// The job ended during this delivery: who ended it, this delivery
-			// or a reconcile racing it, decides who runs the handlers, and is
-			// only known once this delivery's ledger writes are committed
-			// (a conflict fails it, and its retry reads the reconcile's).
-			var err error
-			if ctx, err = core.WritesNow(ctx); err != nil {
-				return fmt.Errorf("job ledger %s: %w", f.job.ID, err)
-			}
-		}
 		if ev.Delivery.Scheme != core.SchemeReconcile {
 			if !f.wasTerminal && !f.madeTerminal() {
 				// Ended by someone else while this delivery was in flight:

@@ -104,13 +104,6 @@ func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box 
 		return fmt.Errorf("interaction %s: waiting for another delivery of its round: %w", id, err)
 	}
 	defer unlock()
-	// Each outcome must be durable, and seen by other instances, before
-	// the continuation that sends it: no write of this event waits for the
-	// end of its task.
-	ctx, err = core.WritesNow(ctx)
-	if err != nil {
-		return fmt.Errorf("job ledger %s: %w", id, err)
-	}
 	// Another delivery of this round may have answered it while this one
 	// waited: its outcomes and continuation are in the record now.
 	job, err := p.c.Ledger.GetJob(ctx, id)

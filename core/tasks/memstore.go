@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// MemoryStore is a Store for one process (tests). It is not durable:
-// the local server uses the bbolt one.
+// MemoryStore is a QueueStore for one process (tests). It is not durable:
+// the local server uses the bbolt one. Nothing outlives the process, so it
+// records no attempt, and Resume charges none.
 type MemoryStore struct {
 	mu    sync.Mutex
 	tasks map[string]Task
@@ -44,4 +45,21 @@ func (m *MemoryStore) DeleteTask(_ context.Context, id string) error {
 	return nil
 }
 
-var _ Store = (*MemoryStore)(nil)
+// BeginAttempt returns ctx and an Attempt that deletes or stores the task.
+func (m *MemoryStore) BeginAttempt(ctx context.Context, _ Task) (context.Context, Attempt, error) {
+	return ctx, memoryAttempt{m}, nil
+}
+
+// Resume lists the tasks: none was interrupted by a crash that this store outlived.
+func (m *MemoryStore) Resume(ctx context.Context) ([]Task, error) { return m.ListTasks(ctx) }
+
+// Stop does nothing.
+func (m *MemoryStore) Stop(context.Context) error { return nil }
+
+type memoryAttempt struct{ m *MemoryStore }
+
+func (a memoryAttempt) Done(ctx context.Context, id string) error { return a.m.DeleteTask(ctx, id) }
+func (a memoryAttempt) Retry(ctx context.Context, t Task) error   { return a.m.PutTask(ctx, t) }
+func (memoryAttempt) End()                                        {}
+
+var _ QueueStore = (*MemoryStore)(nil)

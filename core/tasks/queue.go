@@ -16,7 +16,7 @@ import (
 
 // Defaults of the embedded worker. DefaultConcurrency is high for a
 // local queue because its lanes mostly wait (on the disk's commits, on the
-// Gemini API): a TxStore groups the commits of concurrent attempts into one
+// Gemini API): the file store groups the commits of concurrent attempts into one
 // fsync, so more lanes process more tasks per second, not more CPU (on the
 // file store, 32 lanes: 4,500 processed/s; 128: 16,600, BenchmarkFileStoreDelivery).
 // Landings, which hold buffers, are bounded apart (jobs.Config.MaxLandings).
@@ -31,7 +31,7 @@ const (
 
 // QueueOptions configure a Queue. Tasks, Processor and DeadLetters are required.
 type QueueOptions struct {
-	Tasks       Store
+	Tasks       QueueStore
 	Processor   core.Processor
 	DeadLetters core.DeadLetters
 	Logger      *slog.Logger
@@ -76,11 +76,10 @@ const (
 // failures with backoff and keeps a task that failed MaxAttempts times as a
 // dead letter. The store is read once, when Run starts, to resume the tasks
 // a crash left behind; after that scheduling happens in memory, so the
-// cost of a dispatch does not grow with the backlog. With a TxStore each
-// receive and each attempt is one transaction (see TxStore).
+// cost of a dispatch does not grow with the backlog. Only the attempts a
+// crash interrupted are charged (see QueueStore).
 type Queue struct {
 	o    QueueOptions
-	tx   TxStore // o.Tasks when it is one, else nil
 	wake chan struct{}
 
 	mu         sync.Mutex
@@ -130,8 +129,7 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 	if o.MaxBacklogBytes <= 0 {
 		o.MaxBacklogBytes = DefaultMaxBacklogBytes
 	}
-	tx, _ := o.Tasks.(TxStore)
-	return &Queue{o: o, tx: tx, wake: make(chan struct{}, 1), held: make(map[string]int), pending: make(map[string]Task), running: make(map[string]bool)}, nil
+	return &Queue{o: o, wake: make(chan struct{}, 1), held: make(map[string]int), pending: make(map[string]Task), running: make(map[string]bool)}, nil
 }
 
 // Enqueue stores ev as a task, durably, then schedules it. It refuses
@@ -159,53 +157,6 @@ func (w *Queue) room(t Task) error {
 		return fmt.Errorf("enqueue %s: %w (%d tasks, %d bytes waiting)", t.ID, core.ErrQueueFull, n, b)
 	}
 	return nil
-}
-
-// Intake is what the receiver enqueues to. With a TxStore it is a
-// core.ClaimingQueue, whose EnqueueClaimed takes the delivery's claim in the
-// task's own transaction: the receiver's Store must then be the TxStore's
-// claim store (the same file). Otherwise it is the queue itself.
-func (w *Queue) Intake() core.Queue {
-	if w.tx == nil {
-		return w
-	}
-	return claimingQueue{w}
-}
-
-// claimingQueue is a Queue over a TxStore seen as a core.ClaimingQueue.
-type claimingQueue struct{ *Queue }
-
-// EnqueueClaimed claims c, stores ev as a task and completes c in one
-// transaction, then schedules the task (core.ClaimingQueue).
-func (q claimingQueue) EnqueueClaimed(ctx context.Context, c core.Claim, keepUntil time.Time, ev *core.Event) (core.ClaimResult, error) {
-	t := NewTask(ev, q.o.Clock())
-	if err := q.room(t); err != nil {
-		return 0, err
-	}
-	type answer struct {
-		verdict core.ClaimResult
-		err     error
-	}
-	done := make(chan answer, 1)
-	// The transaction is not abandoned with ctx: one that commits after the
-	// caller gave up has completed the claim (Gemini's retry is then a
-	// duplicate), so its task must still reach the worker.
-	go func() {
-		v, err := q.tx.PutClaimedTask(context.WithoutCancel(ctx), c, keepUntil, t)
-		if err == nil && v == core.Claimed {
-			q.schedule(t, true)
-		}
-		done <- answer{v, err}
-	}()
-	select {
-	case a := <-done:
-		if a.err != nil {
-			return 0, fmt.Errorf("enqueue %s: %w", t.ID, a.err)
-		}
-		return a.verdict, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("enqueue %s: %w", t.ID, ctx.Err())
-	}
 }
 
 // Replay moves the dead letter key back into the queue with fresh attempts.
@@ -298,28 +249,25 @@ func (w *Queue) Run(ctx context.Context) {
 }
 
 // stop waits for the attempts in flight (each ended, so that the next start
-// charges none of them) and, with a TxStore, releases what the run held.
+// charges none of them) and releases what the run held in the store.
 func (w *Queue) stop(wg *sync.WaitGroup) {
 	wg.Wait()
-	if w.tx == nil {
-		return
-	}
 	sctx, cancel := context.WithTimeout(context.Background(), w.o.StoreTimeout)
 	defer cancel()
-	if err := w.tx.Stop(sctx); err != nil {
+	if err := w.o.Tasks.Stop(sctx); err != nil {
 		w.o.Logger.Warn("worker: cannot release the task store", "error", err.Error())
 	}
 }
 
 // load schedules the tasks a previous run left in the store, retrying
 // until the store answers; false when ctx ended first. The attempts a crash
-// interrupted are charged (by a TxStore's Resume, or by begin before they
-// ran); a task that has none left becomes a dead letter without running
-// again: its last attempt took the process down.
+// interrupted are charged (QueueStore.Resume); a task that has none left
+// becomes a dead letter without running again: its last attempt took the
+// process down.
 func (w *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
-		tasks, err := w.list(sctx)
+		tasks, err := w.o.Tasks.Resume(sctx)
 		cancel()
 		if err == nil {
 			// Suspects first: each runs alone, before the others start. The
@@ -356,21 +304,14 @@ func suspectRank(t Task) int {
 	return 0
 }
 
-// list reads the queued tasks at start-up; a TxStore charges one attempt to
-// each whose attempt the crash interrupted, and to no other.
-func (w *Queue) list(ctx context.Context) ([]Task, error) {
-	if w.tx == nil {
-		return w.o.Tasks.ListTasks(ctx)
-	}
-	return w.tx.Resume(ctx)
-}
-
 // dispatch starts due tasks while there is room and returns when the next
 // waiting one is due (zero: none waits).
 func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
-	now := w.o.Clock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Read under the lock: a task that schedule found due (its own read,
+	// under the lock too) must not look early here and be dropped.
+	now := w.o.Clock()
 	for w.waiting.Len() > 0 && !w.waiting[0].at.After(now) {
 		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
 	}
@@ -406,6 +347,12 @@ func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 			w.attempt(ctx, t)
 			w.mu.Lock()
 			delete(w.running, id)
+			if _, again := w.pending[id]; again {
+				// Rescheduled by its attempt: a dispatch meanwhile dropped its
+				// entry as stale (it was running), so it is due again here (an
+				// entry that is not due yet is dropped, its retry kept).
+				w.ready = append(w.ready, id)
+			}
 			if suspect {
 				w.suspect = false
 				w.ready = append(w.apart, w.ready...) // the next suspect first
@@ -447,7 +394,7 @@ func (h *retryHeap) Pop() any {
 // attempt runs one try of t and records its outcome in the store.
 func (w *Queue) attempt(ctx context.Context, t Task) {
 	log := w.o.Logger.With("webhook_id", t.ID)
-	actx, outcome, err := w.begin(ctx, &t)
+	actx, outcome, err := w.begin(ctx, t)
 	if err != nil {
 		log.Error("worker: cannot record the attempt; will retry", "error", err.Error())
 		t.NotBefore = w.o.Clock().Add(w.backoff(1))
@@ -456,13 +403,10 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 	}
 	defer outcome.End()
 	// The attempt's one "task" line, as the cloud workers' (Runner): this
-	// attempt's number (a TxStore counts it once it failed), what the
-	// handlers added, and how it ended.
+	// attempt's number (it counts once it failed), what the handlers
+	// added, and how it ended.
 	start := w.o.Clock()
-	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts}
-	if w.tx != nil {
-		line.Attempt++
-	}
+	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts + 1}
 	ev, err := t.Event()
 	if err == nil {
 		line.Event = ev
@@ -486,13 +430,11 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		err = w.commitFailed(err)
 	}
 	if ctx.Err() != nil {
-		// Shutting down: the failure is ours, not the task's.
-		w.abandon(detached, t)
+		// Shutting down: the failure is ours, not the task's, which stays
+		// as it was.
 		return
 	}
-	if w.tx != nil {
-		t.Attempts++ // a TxStore's attempt counts once it failed (or, after a crash, at start-up)
-	}
+	t.Attempts++ // an attempt counts once it failed (or, after a crash, at start-up)
 	t.LastError = truncate(err.Error(), 2048)
 	var later *core.RetryLaterError
 	if errors.As(err, &later) {
@@ -523,54 +465,20 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 }
 
 // begin starts an attempt of t: the context to process it in and how its
-// outcome is committed. Only an attempt that starts is ever charged: a
-// TxStore records its start (charged at the next start-up if a crash
-// interrupts it); a store that is no TxStore has it counted before it runs.
-// Either way a task that crashes the process every time ends as a dead
-// letter, and the tasks that wait meanwhile lose nothing.
-func (w *Queue) begin(ctx context.Context, t *Task) (context.Context, Attempt, error) {
-	if w.tx != nil {
-		return w.tx.BeginAttempt(ctx, *t)
-	}
-	t.Attempts++
-	if err := w.put(ctx, *t); err != nil {
-		t.Attempts--
-		return nil, nil, err
-	}
-	return ctx, storeAttempt{w}, nil
-}
-
-// abandon leaves t as it was before an attempt that a shutdown interrupted.
-// A TxStore's attempt wrote nothing yet (its writes are dropped, and End
-// forgets its start).
-func (w *Queue) abandon(ctx context.Context, t Task) {
-	if w.tx == nil {
-		t.Attempts--
-		_ = w.put(ctx, t)
-	}
+// outcome is committed. Only an attempt that starts is ever charged: the
+// store records its start, charged at the next start-up if a crash
+// interrupts it, so a task that crashes the process every time ends as a
+// dead letter, and the tasks that wait meanwhile lose nothing.
+func (w *Queue) begin(ctx context.Context, t Task) (context.Context, Attempt, error) {
+	return w.o.Tasks.BeginAttempt(ctx, t)
 }
 
 // commitFailed is the failure of an attempt whose processing succeeded but
-// could not be committed. A conflict with another writer is no fault of the
-// task: it runs again at once, free.
+// could not be committed (a store that finds the failure is no fault of the
+// task says so with a core.RetryLaterError).
 func (w *Queue) commitFailed(err error) error {
-	if errors.Is(err, core.ErrWriteConflict) {
-		return &core.RetryLaterError{At: w.o.Clock(), Free: true, Reason: "commit: " + err.Error()}
-	}
 	return fmt.Errorf("commit the processed task: %w", err)
 }
-
-// storeAttempt is the Attempt of a Store that is no TxStore: one write per step.
-type storeAttempt struct{ w *Queue }
-
-func (a storeAttempt) Done(ctx context.Context, id string) error {
-	return a.w.o.Tasks.DeleteTask(ctx, id)
-}
-
-func (a storeAttempt) Retry(ctx context.Context, t Task) error { return a.w.put(ctx, t) }
-
-// End does nothing: the attempt was counted when it began.
-func (storeAttempt) End() {}
 
 // hold counts t in the backlog (w.mu held).
 func (w *Queue) hold(t Task) {
@@ -614,12 +522,6 @@ func (w *Queue) deadLetter(ctx context.Context, t Task, line core.EventLine) {
 	w.done(t.ID)
 	line.Outcome, line.Reason = core.OutcomeDeadLetter, d.Reason
 	line.Log(ctx, w.o.Logger)
-}
-
-func (w *Queue) put(ctx context.Context, t Task) error {
-	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
-	defer cancel()
-	return w.o.Tasks.PutTask(sctx, t)
 }
 
 // backoff after the n-th failed attempt: RetryBackoff doubled n-1 times,

@@ -187,15 +187,15 @@ func TestWorkerResumesOnStart(t *testing.T) {
 	}
 }
 
-// A store that is no TxStore counts an attempt as it begins, so a task
-// found at start-up with no attempt left took the process down during its
-// last one: it becomes a dead letter without running again, like a
-// TxStore's; a task that never started keeps all its attempts.
+// A task found at start-up with no attempt left (the store charged the
+// attempts a crash interrupted) took the process down during its last one:
+// it becomes a dead letter without running again; a task that never
+// started keeps all its attempts.
 func TestWorkerNoAttemptLeftAtStart(t *testing.T) {
 	ctx := context.Background()
 	store := tasks.NewMemoryStore()
 	poison := tasks.NewTask(event("poison", core.BatchSucceeded), time.Now())
-	poison.Attempts = 2 // both began, neither recorded an outcome
+	poison.Attempts = 2 // both interrupted by crashes, charged at start-up
 	store.PutTask(ctx, poison)
 	store.PutTask(ctx, tasks.NewTask(event("queued", core.BatchSucceeded), time.Now()))
 	p := newScripted(func(string, int) error { return nil })
@@ -334,6 +334,9 @@ func (c *countingTasks) ListTasks(ctx context.Context) ([]tasks.Task, error) {
 	c.mu.Unlock()
 	return c.MemoryStore.ListTasks(ctx)
 }
+
+// Resume is the worker's read at start.
+func (c *countingTasks) Resume(ctx context.Context) ([]tasks.Task, error) { return c.ListTasks(ctx) }
 
 // The store is read once, at start, to resume; after that scheduling is in
 // memory, so a backlog does not make every dispatch walk the whole queue.

@@ -16,7 +16,7 @@ type Task struct {
 	Body       []byte      `json:"body"`
 	EnqueuedAt time.Time   `json:"enqueued_at"`
 	Attempts   int         `json:"attempts,omitempty"` // attempts started
-	// Crashes counts the attempts a crash interrupted (TxStore.Resume); from
+	// Crashes counts the attempts a crash interrupted (QueueStore.Resume); from
 	// SuspectCrashes on the task is a suspect, run apart (Queue).
 	Crashes   int       `json:"crashes,omitempty"`
 	NotBefore time.Time `json:"not_before,omitzero"`
@@ -58,26 +58,23 @@ type Store interface {
 	DeleteTask(ctx context.Context, id string) error
 }
 
-// TxStore is a Store that commits each step of a task in one transaction
-// with what goes with it, where the tasks share a database with the
-// idempotency records and the job ledger (the local file store). The Queue
-// uses it when its Store implements it:
-//   - PutClaimedTask takes the delivery's claim, stores t and completes the
-//     claim in one transaction (core.ClaimingQueue): the receive is one commit.
-//   - BeginAttempt records that an attempt of t starts, before it runs and
-//     without a transaction, and gives it a context carrying core.Writes,
-//     which the ledger of the same database fills; the attempt's outcome
-//     commits them with the task's deletion or reschedule: the processing is
-//     one commit.
-//   - Resume, at start-up and in one transaction, charges one attempt (and
-//     one crash, Task.Crashes) to each task whose attempt the previous run
+// QueueStore is the Store a Queue runs on: it also records the attempts
+// the Queue runs, so that a crash is charged to the attempts it interrupted
+// and to no other (MemoryStore, which nothing outlives, charges none; the
+// local file store keeps the record beside its file):
+//   - BeginAttempt records that an attempt of t starts, before it runs, and
+//     returns the context the attempt runs in (a store may keep there what
+//     the attempt's processing writes through it, to commit it with the
+//     outcome) and the Attempt that commits its outcome, the task's deletion
+//     or reschedule. An attempt counts once it failed.
+//   - Resume, at start-up and in one step, charges one attempt (and one
+//     crash, Task.Crashes) to each task whose attempt the previous run
 //     started and never settled (the ones a crash interrupted), and to no
 //     other, so that a task that crashes the process every time still ends
 //     as a dead letter while the tasks queued behind it keep theirs. Stop
 //     releases what the run held.
-type TxStore interface {
+type QueueStore interface {
 	Store
-	PutClaimedTask(ctx context.Context, c core.Claim, keepUntil time.Time, t Task) (core.ClaimResult, error)
 	// BeginAttempt records the start of an attempt of t (t.Attempts as
 	// stored); it fails, and the attempt must not run, when it cannot.
 	BeginAttempt(ctx context.Context, t Task) (context.Context, Attempt, error)
@@ -88,10 +85,9 @@ type TxStore interface {
 	Stop(ctx context.Context) error
 }
 
-// Attempt commits the outcome of one attempt of a task together with the
-// writes its processing gathered (TxStore.BeginAttempt). Its writes are
-// dropped if neither Done nor Retry is called (a shutdown in the middle of
-// the attempt).
+// Attempt commits the outcome of one attempt of a task (QueueStore.BeginAttempt).
+// If neither Done nor Retry is called (a shutdown in the middle of the
+// attempt) the task stays as it was.
 type Attempt interface {
 	// Done deletes the processed task id.
 	Done(ctx context.Context, id string) error

@@ -114,11 +114,13 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 // until Close; it resumes the tasks a crash left. Without a file store it
 // does nothing and Local stays nil.
 func (p *Processing) StartLocalQueue(ctx context.Context, proc core.Processor, cfg env.Config) error {
-	if p.Tasks == nil || p.Local != nil {
+	// A backend's Tasks may only list (the admin's view of a server).
+	qs, ok := p.Tasks.(tasks.QueueStore)
+	if !ok || p.Local != nil {
 		return nil
 	}
 	w, err := tasks.NewQueue(tasks.QueueOptions{
-		Tasks: p.Tasks, DeadLetters: p.dead, Logger: p.log, Processor: proc,
+		Tasks: qs, DeadLetters: p.dead, Logger: p.log, Processor: proc,
 		MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
 	})
 	if err != nil {

@@ -171,8 +171,7 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 			return fail(err)
 		}
 		if app.Processing.Local != nil {
-			// The file store takes the claim in the task's own transaction.
-			app.Queue = app.Processing.Local.Intake()
+			app.Queue = app.Processing.Local
 		}
 	}
 	if len(cfg.Schemes()) == 0 {
@@ -265,6 +264,7 @@ func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.KeepFor(cfg.IdempotencyTTL)
 		b := &Backend{Store: s, DeadLetters: s, Close: s.Close}
 		if b.Ledger, err = bolt.NewLedger(s.DB()); err == nil {
 			b.Tasks, err = bolt.NewTasks(s.DB())
