@@ -27,15 +27,15 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout = 5 * time.Second
-	DefaultHints       = 10_000
-	DefaultHintsFor    = 15 * time.Minute
-	// DefaultReadFirstAfter: Gemini retries a delivery it got no 2xx for
+	defaultCallTimeout = 5 * time.Second
+	defaultHints       = 10_000
+	defaultHintsFor    = 15 * time.Minute
+	// defaultReadFirstAfter: Gemini retries a delivery it got no 2xx for
 	// within a few seconds, with backoff; its first attempt comes right
 	// after the event.
-	DefaultReadFirstAfter = 10 * time.Second
-	// DeadLetterSuffix names the dead-letter collection beside the records.
-	DeadLetterSuffix = "_dead_letters"
+	defaultReadFirstAfter = 10 * time.Second
+	// deadLetterSuffix names the dead-letter collection beside the records.
+	deadLetterSuffix = "_dead_letters"
 )
 
 // maxAttempts bounds the claim and owner-check loops; each retry means
@@ -97,16 +97,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("firestore store: collection %q must be a top-level collection id (no '/')", cfg.Collection)
 	}
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = defaultCallTimeout
 	}
 	if cfg.Hints == 0 {
-		cfg.Hints = DefaultHints
+		cfg.Hints = defaultHints
 	}
 	if cfg.HintsFor <= 0 {
-		cfg.HintsFor = DefaultHintsFor
+		cfg.HintsFor = defaultHintsFor
 	}
 	if cfg.ReadFirstAfter == 0 {
-		cfg.ReadFirstAfter = DefaultReadFirstAfter
+		cfg.ReadFirstAfter = defaultReadFirstAfter
 	}
 	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, hints: newHints(cfg.Hints, cfg.HintsFor), readFirstAfter: cfg.ReadFirstAfter}
 	if s.client == nil {
@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.client, s.ownsClient = c, true
 	}
 	s.records = s.client.Collection(cfg.Collection)
-	s.deadLetters = s.client.Collection(cfg.Collection + DeadLetterSuffix)
+	s.deadLetters = s.client.Collection(cfg.Collection + deadLetterSuffix)
 	return s, nil
 }
 
@@ -154,7 +154,7 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.records.Doc(DocID(c.Key))
+	ref := s.records.Doc(docID(c.Key))
 	readFirst := hinted || s.late(c)
 	for range maxAttempts {
 		if !readFirst {
@@ -251,7 +251,7 @@ func (s *Store) Release(ctx context.Context, c core.Claim) error {
 func (s *Store) owned(ctx context.Context, c core.Claim, op string, write func(context.Context, *firestore.DocumentRef, firestore.Precondition) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.records.Doc(DocID(c.Key))
+	ref := s.records.Doc(docID(c.Key))
 	if t, ok := s.held.take(c.Key, c.Owner); ok {
 		err := write(ctx, ref, firestore.LastUpdateTime(t))
 		if err == nil {
@@ -291,7 +291,7 @@ func (s *Store) owned(ctx context.Context, c core.Claim, op string, write func(c
 func (s *Store) Get(ctx context.Context, key string) (*core.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	snap, err := s.records.Doc(DocID(key)).Get(ctx)
+	snap, err := s.records.Doc(docID(key)).Get(ctx)
 	if status.Code(err) == codes.NotFound {
 		return nil, nil
 	}

@@ -208,7 +208,7 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 	}
 
 	secret := gemini.NewSecret()
-	receiver := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), NewLogger(&syncBuffer{}), nil)
+	receiver := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic}), newLogger(&syncBuffer{}), nil)
 	t.Cleanup(func() { receiver.Close() })
 	deliver := func(id, body string) {
 		t.Helper()

@@ -69,7 +69,7 @@ func TestSigningSecretFromSecretsManager(t *testing.T) {
 			getenv, err := withSigningSecret(context.Background(), func(k string) string { return vars[k] }, fetchSecretString)
 			var cfg env.Config
 			if err == nil {
-				cfg, err = env.Load(getenv, env.Cloud)
+				cfg, err = env.Load(getenv, env.Serverless)
 			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
