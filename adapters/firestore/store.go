@@ -1,13 +1,3 @@
-// Package firestore keeps idempotency records and dead letters in Cloud
-// Firestore, so that every instance of the receiver, on either cloud, agrees
-// on which deliveries were processed (core.Store's owned claims).
-//
-// One document per delivery id. A new delivery costs two writes: the claim
-// (a Create, which fails if the document exists) and the completion (an
-// update whose update_time precondition proves the writer still owns the
-// claim). A duplicate costs the failed Create and one read; one read when
-// this process recently saw the id in progress; nothing when it saw it
-// completed.
 package firestore
 
 import (

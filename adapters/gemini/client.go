@@ -1,8 +1,3 @@
-// Package gemini reads what a webhook points at through the Gemini API: a
-// batch's state and output (google.golang.org/genai's Batches.Get and
-// Files.Get) and the output file itself, streamed. The SDK's Files.Download
-// reads the whole file into memory, so the download is done here, with the
-// SDK's own base URL, API version, key and HTTP client.
 package gemini
 
 import (

@@ -1,6 +1,3 @@
-// Package lambda converts AWS Lambda events to the core's request and the
-// core's answer back, and dispatches each invocation on the event's shape.
-// It depends on the event types of aws-lambda-go only, not on the runtime.
 package lambda
 
 import (
