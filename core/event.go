@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // The event catalogue of Gemini's webhooks guide.
@@ -122,7 +124,7 @@ func ParseEvent(body []byte) (*Event, error) {
 		return nil, fmt.Errorf("%w: no event type", ErrNotUnderstood)
 	}
 	if ev.Version != "" && ev.Version != "v1" {
-		return nil, fmt.Errorf("%w: unsupported envelope version %q", ErrNotUnderstood, truncate(ev.Version, 16))
+		return nil, fmt.Errorf("%w: unsupported envelope version %q", ErrNotUnderstood, text.Truncate(ev.Version, 16))
 	}
 	ev.OriginalType = ev.Type
 	if ev.Type == batchCompletedAlias {
@@ -257,14 +259,7 @@ func jsonReason(err error) string {
 	case *json.SyntaxError:
 		return "invalid JSON at offset " + strconv.FormatInt(e.Offset, 10)
 	case *json.UnmarshalTypeError:
-		return "field " + truncate(e.Field, 64) + " has the wrong JSON type"
+		return "field " + text.Truncate(e.Field, 64) + " has the wrong JSON type"
 	}
 	return "invalid JSON"
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

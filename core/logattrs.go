@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // LineAttrs collects what the actions behind a delivery add to its one log
@@ -214,10 +216,10 @@ func (l EventLine) Log(ctx context.Context, log *slog.Logger) {
 		attrs = append(attrs, slog.String("retry_at", l.RetryAt.UTC().Format(time.RFC3339)))
 	}
 	if l.Reason != "" {
-		attrs = append(attrs, slog.String("reason", truncate(l.Reason, maxLineError)))
+		attrs = append(attrs, slog.String("reason", text.Truncate(l.Reason, maxLineError)))
 	}
 	if l.Err != nil {
-		attrs = append(attrs, slog.String("error", truncate(l.Err.Error(), maxLineError)))
+		attrs = append(attrs, slog.String("error", text.Truncate(l.Err.Error(), maxLineError)))
 	}
 	if l.StoreErr != nil {
 		attrs = append(attrs, slog.String("store_error", l.StoreErr.Error()))

@@ -12,6 +12,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // Defaults of the HTTP contract (package documentation).
@@ -168,7 +170,7 @@ type responseBody struct {
 
 func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) result {
 	if req.Method != http.MethodPost {
-		return result{status: http.StatusMethodNotAllowed, outcome: OutcomeRejected, reason: "method " + truncate(req.Method, 16) + " not allowed"}
+		return result{status: http.StatusMethodNotAllowed, outcome: OutcomeRejected, reason: "method " + text.Truncate(req.Method, 16) + " not allowed"}
 	}
 	body, err := h.readBody(req)
 	if err != nil {
@@ -234,7 +236,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		// No retry can fix it (a hint no Gemini API can confirm): kept, as
 		// the queue workers keep it, so that nothing is lost and Gemini
 		// does not retry it for a day.
-		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, EventType: ev.Type, Reason: truncate(err.Error(), 2048), Body: body, ReceivedAt: now, Attempts: 1})
+		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, EventType: ev.Type, Reason: text.Truncate(err.Error(), 2048), Body: body, ReceivedAt: now, Attempts: 1})
 	}
 	if err != nil {
 		r.cleanupErr = h.release(detached, claim)

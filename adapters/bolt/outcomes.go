@@ -19,19 +19,19 @@ var bucketOutcomes = []byte("delivery_outcomes")
 
 // Defaults of the outcome counts.
 const (
-	// FlushEvery is how often counted outcomes are written to the file:
+	// flushEvery is how often counted outcomes are written to the file:
 	// a crash loses at most this much of the counts (statistics, not
 	// events: every delivery itself is in the idempotency records).
-	FlushEvery = 5 * time.Second
-	// KeepOutcomes is how long hourly counts stay in the file.
-	KeepOutcomes = 7 * 24 * time.Hour
+	flushEvery = 5 * time.Second
+	// keepOutcomes is how long hourly counts stay in the file.
+	keepOutcomes = 7 * 24 * time.Hour
 )
 
 const hourKey = "2006-01-02T15Z"
 
 // Outcomes counts the receiver's deliveries by outcome and hour in memory
 // (core.DeliveryObserver: a map increment under a mutex, no I/O on the
-// delivery's path) and adds them to the file every FlushEvery in one small
+// delivery's path) and adds them to the file every 5 s (flushEvery) in one small
 // transaction, so the counts cost one fsync per flush, none per delivery.
 type Outcomes struct {
 	db *bbolt.DB
@@ -46,11 +46,11 @@ type Outcomes struct {
 
 var _ core.DeliveryObserver = (*Outcomes)(nil)
 
-// NewOutcomes counts into s's file and flushes every `every` (0: FlushEvery)
+// NewOutcomes counts into s's file and flushes every `every` (0: 5 s)
 // until Close, which flushes what is left.
 func NewOutcomes(s *Store, every time.Duration) *Outcomes {
 	if every <= 0 {
-		every = FlushEvery
+		every = flushEvery
 	}
 	o := &Outcomes{db: s.db, pending: map[string]map[core.Outcome]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go o.loop(every)
@@ -85,7 +85,7 @@ func (o *Outcomes) loop(every time.Duration) {
 }
 
 // Flush adds the pending counts to the file in one transaction and drops
-// hours older than KeepOutcomes. Nothing pending: no transaction. On
+// hours older than keepOutcomes. Nothing pending: no transaction. On
 // failure the counts stay pending.
 func (o *Outcomes) Flush() error {
 	o.mu.Lock()
@@ -103,7 +103,7 @@ func (o *Outcomes) Flush() error {
 			newest = t
 		}
 	}
-	oldest := []byte(newest.Add(-KeepOutcomes).Format(hourKey))
+	oldest := []byte(newest.Add(-keepOutcomes).Format(hourKey))
 	err := o.db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketOutcomes)
 		if err != nil {

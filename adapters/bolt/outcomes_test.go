@@ -69,13 +69,13 @@ func TestOutcomesHourly(t *testing.T) {
 	}
 }
 
-// TestOutcomesPruned: hours older than KeepOutcomes before the newest hour
+// TestOutcomesPruned: hours older than keepOutcomes before the newest hour
 // counted are dropped at the flush.
 func TestOutcomesPruned(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
 	o := NewOutcomes(s, time.Hour)
 	noon := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	o.ObserveDelivery(core.OutcomeProcessed, noon.Add(-KeepOutcomes-time.Hour))
+	o.ObserveDelivery(core.OutcomeProcessed, noon.Add(-keepOutcomes-time.Hour))
 	if err := o.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-// Package bolt keeps idempotency records and dead letters in a local bbolt
-// file, so the local server survives a restart without double processing.
 package bolt
 
 import (

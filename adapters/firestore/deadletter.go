@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -45,9 +46,11 @@ type chunkDoc struct {
 func (s *Store) PutDeadLetter(ctx context.Context, d core.DeadLetter) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.deadLetters.Doc(DocID(d.Key))
+	ref := s.deadLetters.Doc(docID(d.Key))
+	// The reason is bounded, and a UTF-8 sequence the cut splits dropped:
+	// Firestore refuses a string that is not valid UTF-8.
 	doc := deadLetterDoc{
-		Key: d.Key, Scheme: string(d.Scheme), EventType: d.EventType, Reason: truncate(d.Reason, maxReasonBytes),
+		Key: d.Key, Scheme: string(d.Scheme), EventType: d.EventType, Reason: strings.ToValidUTF8(d.Reason[:min(len(d.Reason), maxReasonBytes)], ""),
 		BodyLen: len(d.Body), ReceivedAt: d.ReceivedAt, Attempts: d.Attempts,
 	}
 	if len(d.Body) <= chunkBytes {
@@ -109,7 +112,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, limit int) ([]core.DeadLett
 func (s *Store) DeleteDeadLetter(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.deadLetters.Doc(DocID(key))
+	ref := s.deadLetters.Doc(docID(key))
 	if _, err := ref.Delete(ctx); err != nil {
 		return fmt.Errorf("firestore delete dead letter %q: %w", key, err)
 	}
@@ -156,15 +159,4 @@ func readChunks(ctx context.Context, c *firestore.Client, ref *firestore.Documen
 
 func chunkRef(ref *firestore.DocumentRef, i int) *firestore.DocumentRef {
 	return ref.Collection(chunkCollection).Doc(fmt.Sprintf("%06d", i))
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -70,7 +70,7 @@ func TestDeadLetters(t *testing.T) {
 	if got, err := s.ListDeadLetters(ctx, 0); err != nil || len(got) != 0 {
 		t.Fatalf("after delete: %d letters, %v", len(got), err)
 	}
-	chunks := s.deadLetters.Doc(DocID("msg/big")).Collection(chunkCollection).DocumentRefs(ctx)
+	chunks := s.deadLetters.Doc(docID("msg/big")).Collection(chunkCollection).DocumentRefs(ctx)
 	if _, err := chunks.Next(); !errors.Is(err, iterator.Done) {
 		t.Fatalf("chunks left after delete: %v", err)
 	}

@@ -9,13 +9,13 @@ import (
 // maxDocIDBytes keeps ids well inside Firestore's 1500-byte document id limit.
 const maxDocIDBytes = 1400
 
-// DocID turns a delivery id into a Firestore document id. Letters, digits,
+// docID turns a delivery id into a Firestore document id. Letters, digits,
 // '-' and '_' pass through so ids stay readable in the console; every other
 // byte becomes ~XX (hex), so '/' can never add a path segment and ".", ".."
 // and the reserved __name__ pattern cannot occur. Ids that would grow past
 // the limit become ~h + hex SHA-256. The mapping is injective: '~' is always
 // escaped, and "~h" is not an escape.
-func DocID(key string) string {
+func docID(key string) string {
 	var b strings.Builder
 	b.Grow(len(key) + 8)
 	for i := 0; i < len(key); i++ {

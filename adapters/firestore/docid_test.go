@@ -29,11 +29,11 @@ func TestDocID(t *testing.T) {
 		{"", "~"},
 	}
 	for _, tt := range tests {
-		if got := DocID(tt.key); got != tt.want {
+		if got := docID(tt.key); got != tt.want {
 			t.Errorf("DocID(%q) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
-	if got := DocID(long); !strings.HasPrefix(got, "~h") || len(got) != 66 {
+	if got := docID(long); !strings.HasPrefix(got, "~h") || len(got) != 66 {
 		t.Errorf("DocID(long) = %q, want ~h + 64 hex", got)
 	}
 }
@@ -49,7 +49,7 @@ func TestDocIDLegalAndInjective(t *testing.T) {
 	}
 	keys = append(keys, "__", "___", "__a__", strings.Repeat("/", 256), strings.Repeat("~", 600), strings.Repeat("é", 400))
 	for _, k := range keys {
-		id := DocID(k)
+		id := docID(k)
 		if strings.Contains(id, "/") || id == "." || id == ".." || reserved.MatchString(id) || len(id) > 1500 || id == "" {
 			t.Errorf("DocID(%q) = %q is not a legal document id", k, id)
 		}

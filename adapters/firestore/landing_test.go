@@ -48,7 +48,7 @@ func TestTwoInstancesLandOnce(t *testing.T) {
 	var urls []string
 	var apps []*wire.App
 	for range 2 {
-		cfg, err := env.Load(getenv, env.Cloud)
+		cfg, err := env.Load(getenv, env.Serverless)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,12 +12,12 @@ import (
 	"github.com/geminiwebhooks/receiver/core/reconcile"
 )
 
-// RunsSuffix names the collection beside the records that keeps the
-// reconcile's last run (one document, LastReconcileDoc): outside the
+// runsSuffix names the collection beside the records that keeps the
+// reconcile's last run (one document, lastReconcileDoc): outside the
 // records' collection, so their TTL policy and queries never meet it.
 const (
-	RunsSuffix       = "_runs"
-	LastReconcileDoc = "reconcile"
+	runsSuffix       = "_runs"
+	lastReconcileDoc = "reconcile"
 )
 
 type lastRunDoc struct {
@@ -67,5 +67,5 @@ func (s *Store) LastRun(ctx context.Context) (*reconcile.LastRun, error) {
 }
 
 func (s *Store) runs() *firestore.DocumentRef {
-	return s.client.Collection(s.records.ID + RunsSuffix).Doc(LastReconcileDoc)
+	return s.client.Collection(s.records.ID + runsSuffix).Doc(lastReconcileDoc)
 }

@@ -16,12 +16,12 @@ import (
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// DefaultJobsCollection holds the job ledger unless configured otherwise.
-const DefaultJobsCollection = "jobs"
+// defaultJobsCollection holds the job ledger unless configured otherwise.
+const defaultJobsCollection = "jobs"
 
-// DefaultLedgerTimeout bounds each ledger call; it is longer than a
+// defaultLedgerTimeout bounds each ledger call; it is longer than a
 // store call's because a transaction may wait for others on the same job.
-const DefaultLedgerTimeout = 10 * time.Second
+const defaultLedgerTimeout = 10 * time.Second
 
 // ledgerTxAttempts bounds an update's reruns under contention (several
 // deliveries of one job at once on several instances).
@@ -60,13 +60,13 @@ func (s *Store) FirestoreClient() *firestore.Client { return s.client }
 // NewLedger opens the ledger; building a client makes no network call.
 func NewLedger(ctx context.Context, cfg LedgerConfig) (*Ledger, error) {
 	if cfg.Collection == "" {
-		cfg.Collection = DefaultJobsCollection
+		cfg.Collection = defaultJobsCollection
 	}
 	if strings.Contains(cfg.Collection, "/") {
 		return nil, fmt.Errorf("firestore ledger: collection %q must be a top-level collection id (no '/')", cfg.Collection)
 	}
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultLedgerTimeout
+		cfg.CallTimeout = defaultLedgerTimeout
 	}
 	l := &Ledger{client: cfg.Client, timeout: cfg.CallTimeout, cache: newJobCache(jobCacheSize)}
 	if l.client == nil {
@@ -106,7 +106,7 @@ func (l *Ledger) Close() error {
 func (l *Ledger) UpdateJob(ctx context.Context, id string, fn func(*jobs.Job) (*jobs.Job, error)) (*jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	ref := l.jobs.Doc(DocID(id))
+	ref := l.jobs.Doc(docID(id))
 	cur, at, known := l.cache.get(id)
 	for range ledgerTxAttempts {
 		next, err := fn(cur.Clone())
@@ -163,7 +163,7 @@ func (l *Ledger) read(ctx context.Context, ref *firestore.DocumentRef) (*jobs.Jo
 func (l *Ledger) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	snap, err := l.jobs.Doc(DocID(id)).Get(ctx)
+	snap, err := l.jobs.Doc(docID(id)).Get(ctx)
 	if status.Code(err) == codes.NotFound {
 		return nil, nil
 	}

@@ -1,13 +1,3 @@
-// Package firestore keeps idempotency records and dead letters in Cloud
-// Firestore, so that every instance of the receiver, on either cloud, agrees
-// on which deliveries were processed (core.Store's owned claims).
-//
-// One document per delivery id. A new delivery costs two writes: the claim
-// (a Create, which fails if the document exists) and the completion (an
-// update whose update_time precondition proves the writer still owns the
-// claim). A duplicate costs the failed Create and one read; one read when
-// this process recently saw the id in progress; nothing when it saw it
-// completed.
 package firestore
 
 import (
@@ -26,18 +16,18 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout = 5 * time.Second
-	DefaultHints       = 10_000
-	DefaultHintsFor    = 15 * time.Minute
-	// DefaultReadFirstAfter: Gemini retries a delivery it got no 2xx for
+	defaultCallTimeout = 5 * time.Second
+	defaultHints       = 10_000
+	defaultHintsFor    = 15 * time.Minute
+	// defaultReadFirstAfter: Gemini retries a delivery it got no 2xx for
 	// within a few seconds, with backoff; its first attempt comes right
 	// after the event.
-	DefaultReadFirstAfter = 10 * time.Second
+	defaultReadFirstAfter = 10 * time.Second
 	// DefaultCollection holds the records unless Config.Collection
 	// (FIRESTORE_COLLECTION) says otherwise.
 	DefaultCollection = "gemini_webhook_deliveries"
-	// DeadLetterSuffix names the dead-letter collection beside the records.
-	DeadLetterSuffix = "_dead_letters"
+	// deadLetterSuffix names the dead-letter collection beside the records.
+	deadLetterSuffix = "_dead_letters"
 )
 
 // maxAttempts bounds the claim and owner-check loops; each retry means
@@ -99,16 +89,16 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("firestore store: collection %q must be a top-level collection id (no '/')", cfg.Collection)
 	}
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = defaultCallTimeout
 	}
 	if cfg.Hints == 0 {
-		cfg.Hints = DefaultHints
+		cfg.Hints = defaultHints
 	}
 	if cfg.HintsFor <= 0 {
-		cfg.HintsFor = DefaultHintsFor
+		cfg.HintsFor = defaultHintsFor
 	}
 	if cfg.ReadFirstAfter == 0 {
-		cfg.ReadFirstAfter = DefaultReadFirstAfter
+		cfg.ReadFirstAfter = defaultReadFirstAfter
 	}
 	s := &Store{client: cfg.Client, timeout: cfg.CallTimeout, hints: newHints(cfg.Hints, cfg.HintsFor), readFirstAfter: cfg.ReadFirstAfter}
 	if s.client == nil {
@@ -127,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.client, s.ownsClient = c, true
 	}
 	s.records = s.client.Collection(cfg.Collection)
-	s.deadLetters = s.client.Collection(cfg.Collection + DeadLetterSuffix)
+	s.deadLetters = s.client.Collection(cfg.Collection + deadLetterSuffix)
 	return s, nil
 }
 
@@ -156,7 +146,7 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.records.Doc(DocID(c.Key))
+	ref := s.records.Doc(docID(c.Key))
 	readFirst := hinted || s.late(c)
 	for range maxAttempts {
 		if !readFirst {
@@ -253,7 +243,7 @@ func (s *Store) Release(ctx context.Context, c core.Claim) error {
 func (s *Store) owned(ctx context.Context, c core.Claim, op string, write func(context.Context, *firestore.DocumentRef, firestore.Precondition) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ref := s.records.Doc(DocID(c.Key))
+	ref := s.records.Doc(docID(c.Key))
 	if t, ok := s.held.take(c.Key, c.Owner); ok {
 		err := write(ctx, ref, firestore.LastUpdateTime(t))
 		if err == nil {
@@ -293,7 +283,7 @@ func (s *Store) owned(ctx context.Context, c core.Claim, op string, write func(c
 func (s *Store) Get(ctx context.Context, key string) (*core.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	snap, err := s.records.Doc(DocID(key)).Get(ctx)
+	snap, err := s.records.Doc(docID(key)).Get(ctx)
 	if status.Code(err) == codes.NotFound {
 		return nil, nil
 	}

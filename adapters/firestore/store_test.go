@@ -187,7 +187,7 @@ func TestRecordDocument(t *testing.T) {
 		t.Fatal(got, err)
 	}
 	raw := func() map[string]any {
-		snap, err := s.records.Doc(DocID(a.Key)).Get(ctx)
+		snap, err := s.records.Doc(docID(a.Key)).Get(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

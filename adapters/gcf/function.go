@@ -38,19 +38,19 @@ const EntryPoint = "GeminiWebhook"
 // Register registers GeminiWebhook, GeminiWorker and GeminiReconcile, all
 // running mux behind the built-in actions (nil: core.NewMux()). Call it
 // once, from an init function of the package that deploy.sh deploys. It
-// installs NewLogger on stdout as slog.Default(), so that a handler's own
+// installs a Cloud Logging JSON logger on stdout as slog.Default(), so that a handler's own
 // lines (slog's functions, core.Logger(ctx)) reach Cloud Logging with
 // their severity, and with the request's trace when logged with its context.
 func Register(mux *core.Mux) {
 	log := installLogger(os.Stdout)
-	functions.HTTP(EntryPoint, New(env.Getenv, log, mux).ServeHTTP)
+	functions.HTTP(EntryPoint, newWebhook(env.Getenv, log, mux).ServeHTTP)
 	functions.CloudEvent(WorkerEntryPoint, NewWorker(env.Getenv, log, mux).Handle)
 	functions.HTTP(ReconcileEntryPoint, NewReconciler(env.Getenv, log, mux).ServeHTTP)
 }
 
-// installLogger makes NewLogger(w) the process's slog.Default().
+// installLogger makes newLogger(w) the process's slog.Default().
 func installLogger(w io.Writer) *slog.Logger {
-	log := NewLogger(w)
+	log := newLogger(w)
 	slog.SetDefault(log)
 	return log
 }
@@ -72,23 +72,23 @@ func wireBuild(ctx context.Context, cfg env.Config, mux *core.Mux, log *slog.Log
 	return wire.Build(ctx, cfg, mux, wire.Options{Logger: log, Cloud: cloud(cfg)})
 }
 
-// Function serves GeminiWebhook: the receiver, built on the first
+// function serves GeminiWebhook: the receiver, built on the first
 // delivery (instance).
-type Function struct {
+type function struct {
 	instance
 }
 
-// New reads the configuration through getenv; the function runs mux. A bad configuration does not
+// newWebhook reads the configuration through getenv; the function runs mux. A bad configuration does not
 // stop the process: the Functions Framework would then crash-loop with one
 // easily missed line. Instead it is logged now, at ERROR, and every delivery
 // is answered 500, so Gemini keeps retrying (24 h) and nothing is lost while
 // an operator redeploys a fixed configuration.
-func New(getenv func(string) string, log *slog.Logger, mux *core.Mux) *Function {
+func newWebhook(getenv func(string) string, log *slog.Logger, mux *core.Mux) *function {
 	return newFunction(getenv, log, mux, wireBuild)
 }
 
-func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *Function {
-	f := &Function{}
+func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc) *function {
+	f := &function{}
 	f.load(EntryPoint, getenv, log, mux, build, func(c env.Config) error {
 		if len(c.Schemes()) == 0 {
 			return wire.ErrNoScheme
@@ -96,7 +96,7 @@ func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, bu
 		if c.QueueKind != "" && c.QueueKind != env.QueuePubSub {
 			return fmt.Errorf("QUEUE %s: Cloud Functions take pubsub:projects/P/topics/T", c.Queue)
 		}
-		if c.SinkScheme() == "s3" {
+		if c.SinkKind() == "s3" {
 			return fmt.Errorf("RESULTS_SINK %s: Cloud Functions land in gs:// buckets", c.ResultsSink)
 		}
 		return nil
@@ -105,8 +105,8 @@ func newFunction(getenv func(string) string, log *slog.Logger, mux *core.Mux, bu
 }
 
 // ServeHTTP is the registered function.
-func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(WithTrace(r.Context(), r, f.cfg.GoogleCloudProject))
+func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(withTrace(r.Context(), r, f.cfg.GoogleCloudProject))
 	h, status, reason := f.handler()
 	if h != nil {
 		h.ServeHTTP(w, r)
@@ -128,7 +128,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handler returns the built receiver, building it on first use. A build
 // failure is answered 503 and retried by the next delivery: until it
 // succeeds Gemini's retries lose nothing.
-func (f *Function) handler() (http.Handler, int, string) {
+func (f *function) handler() (http.Handler, int, string) {
 	if f.cfgErr != nil {
 		return nil, http.StatusInternalServerError, "receiver misconfigured; see the start-up log"
 	}

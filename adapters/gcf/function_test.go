@@ -73,7 +73,7 @@ type answer struct {
 	Reason  string `json:"reason"`
 }
 
-func serve(t *testing.T, f *Function, r *http.Request) (int, answer) {
+func serve(t *testing.T, f *function, r *http.Request) (int, answer) {
 	t.Helper()
 	w := httptest.NewRecorder()
 	f.ServeHTTP(w, r)
@@ -91,7 +91,7 @@ const event = `{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-02T
 func TestFunctionServesTheReceiver(t *testing.T) {
 	secret := gemini.NewSecret()
 	var logs syncBuffer
-	f := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), nil)
+	f := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), newLogger(&logs), nil)
 	t.Cleanup(func() { f.Close() })
 	now := time.Now().Unix()
 
@@ -149,7 +149,7 @@ func TestFunctionBuildsOnceOnFirstRequest(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // let the other first requests pile up
 		return wireBuild(ctx, cfg, nil, log)
 	}
-	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": gemini.NewSecret(), "IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), nil, build)
+	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": gemini.NewSecret(), "IDEMPOTENCY_STORE": "memory"}), newLogger(&syncBuffer{}), nil, build)
 	t.Cleanup(func() { f.Close() })
 	if n := builds.Load(); n != 0 {
 		t.Fatalf("built %d times before any request", n)
@@ -195,7 +195,7 @@ func TestFunctionMisconfigured(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var logs syncBuffer
 			built := false
-			f := newFunction(envOf(c.env), NewLogger(&logs), nil, func(context.Context, env.Config, *core.Mux, *slog.Logger) (*wire.App, error) {
+			f := newFunction(envOf(c.env), newLogger(&logs), nil, func(context.Context, env.Config, *core.Mux, *slog.Logger) (*wire.App, error) {
 				built = true
 				return nil, errors.New("must not be called")
 			})
@@ -237,7 +237,7 @@ func TestFunctionBuildFailureIsRetried(t *testing.T) {
 		return wireBuild(ctx, cfg, nil, log)
 	}
 	var logs syncBuffer
-	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), NewLogger(&logs), nil, build)
+	f := newFunction(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory"}), newLogger(&logs), nil, build)
 	t.Cleanup(func() { f.Close() })
 	now := time.Now().Unix()
 	d := delivery{id: "msg_retry", ts: now, body: event}
@@ -269,7 +269,7 @@ func TestCloudLoggingKeys(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	NewLogger(&b).Warn("m", "k", "v", slog.Group("g", "level", "x"))
+	newLogger(&b).Warn("m", "k", "v", slog.Group("g", "level", "x"))
 	var m map[string]any
 	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestOnlyTheTargetReportsItsMistake(t *testing.T) {
 	}{{EntryPoint, false}, {WorkerEntryPoint, false}, {ReconcileEntryPoint, true}, {"", true}} {
 		var logs syncBuffer
 		vars := map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "FUNCTION_TARGET": c.target}
-		NewReconciler(envOf(vars), NewLogger(&logs), core.NewMux())
+		NewReconciler(envOf(vars), newLogger(&logs), core.NewMux())
 		if got := strings.Contains(logs.String(), "GeminiReconcile is misconfigured"); got != c.logged {
 			t.Errorf("FUNCTION_TARGET=%q: logged %v, want %v:\n%s", c.target, got, c.logged, logs.String())
 		}

@@ -23,7 +23,7 @@ func TestHandlerLogsOnCloudFunctions(t *testing.T) {
 		var logs syncBuffer
 		log := installLogger(&logs)
 		secret := gemini.NewSecret()
-		f := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "GOOGLE_CLOUD_PROJECT": "proj-1"}), log, testenv.LoggingMux())
+		f := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "GOOGLE_CLOUD_PROJECT": "proj-1"}), log, testenv.LoggingMux())
 		t.Cleanup(func() { f.Close() })
 		r := delivery{id: "msg_gcf_log", ts: time.Now().Unix(), body: cancelled}.request(secret)
 		r.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")

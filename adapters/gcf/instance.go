@@ -34,7 +34,7 @@ type instance struct {
 // for the callers of this function.
 func (r *instance) load(name string, getenv func(string) string, log *slog.Logger, mux *core.Mux, build buildFunc, check func(env.Config) error, misconfigured string) {
 	r.name, r.log, r.mux, r.build = name, log, mux, build
-	r.cfg, r.cfgErr = env.Load(getenv, env.Cloud)
+	r.cfg, r.cfgErr = env.Load(getenv, env.Serverless)
 	if r.cfgErr == nil && check != nil {
 		r.cfgErr = check(r.cfg)
 	}

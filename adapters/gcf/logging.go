@@ -19,17 +19,17 @@ const (
 	sourceLocationKey = "logging.googleapis.com/sourceLocation"
 )
 
-// NewLogger writes one JSON object per line, which Cloud Logging parses from
+// newLogger writes one JSON object per line, which Cloud Logging parses from
 // a function's stdout. It renames slog's "level" and "msg" to the keys Cloud
 // Logging reads ("severity", "message") so that levels survive ingestion,
 // adds "logging.googleapis.com/trace" (and spanId, trace_sampled) to lines
-// logged with a request's context (see WithTrace), so that a delivery's line
+// logged with a request's context (see withTrace), so that a delivery's line
 // sits under its request in the Logs Explorer, and
 // "logging.googleapis.com/sourceLocation" to ERROR lines.
 //
 // No Google Cloud library does this for slog (cloud.google.com/go/logging
 // writes through its own Logger and client), hence this small wrapper.
-func NewLogger(w io.Writer) *slog.Logger {
+func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(cloudHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: cloudLoggingKeys})})
 }
 
@@ -96,11 +96,11 @@ type trace struct {
 
 type traceCtxKey struct{}
 
-// WithTrace returns ctx carrying the trace of r's headers — W3C
+// withTrace returns ctx carrying the trace of r's headers — W3C
 // traceparent, else Google's X-Cloud-Trace-Context — in project, for
-// NewLogger's lines. Without a project, or a well-formed header, ctx is
+// newLogger's lines. Without a project, or a well-formed header, ctx is
 // returned as is.
-func WithTrace(ctx context.Context, r *http.Request, project string) context.Context {
+func withTrace(ctx context.Context, r *http.Request, project string) context.Context {
 	if project == "" {
 		return ctx
 	}

@@ -35,7 +35,7 @@ func TestDeliveryLineCarriesTrace(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			secret := gemini.NewSecret()
 			var logs syncBuffer
-			f := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "GOOGLE_CLOUD_PROJECT": c.project}), NewLogger(&logs), nil)
+			f := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "GOOGLE_CLOUD_PROJECT": c.project}), newLogger(&logs), nil)
 			t.Cleanup(func() { f.Close() })
 			r := delivery{id: "msg_trace", ts: time.Now().Unix(), body: event}.request(secret)
 			for k, v := range c.headers {
@@ -72,7 +72,7 @@ func TestErrorLinesCarrySourceLocation(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var logs syncBuffer
-			l := NewLogger(&logs)
+			l := newLogger(&logs)
 			if c.wants {
 				l.Error("boom", "k", "v")
 			} else {

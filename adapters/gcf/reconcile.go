@@ -22,10 +22,10 @@ import (
 // caller before the code runs.
 const ReconcileEntryPoint = "GeminiReconcile"
 
-// ReconcileTimeout bounds one run inside the function's own timeout
+// reconcileTimeout bounds one run inside the function's own timeout
 // (deploy.sh deploys GeminiReconcile with --timeout=540s); a run cut off
 // resumes at the next.
-const ReconcileTimeout = 8 * time.Minute
+const reconcileTimeout = 8 * time.Minute
 
 // Reconciler serves GeminiReconcile: one reconcile (core/reconcile) per
 // POST, with the same mux, ledger and store as GeminiWebhook.
@@ -93,7 +93,7 @@ func (r *Reconciler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), ReconcileTimeout)
+	ctx, cancel := context.WithTimeout(req.Context(), reconcileTimeout)
 	defer cancel()
 	s, err := app.Reconcile(ctx, wire.ReconcileOptions{Logger: r.log})
 	status := http.StatusOK

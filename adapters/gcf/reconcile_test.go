@@ -38,7 +38,7 @@ func TestReconciler(t *testing.T) {
 			var logs syncBuffer
 			ran := map[string]int{}
 			mux := core.NewMux().Default(func(_ context.Context, ev *core.Event) error { ran[ev.JobID()]++; return nil })
-			r := NewReconciler(envOf(tc.env), NewLogger(&logs), mux)
+			r := NewReconciler(envOf(tc.env), newLogger(&logs), mux)
 			defer r.Close()
 			w := httptest.NewRecorder()
 			r.ServeHTTP(w, httptest.NewRequest(tc.method, "/", nil))

@@ -21,7 +21,7 @@ func ServeLocal() error {
 	}
 	// The function reports its own configuration mistakes (at ERROR, and
 	// 500 to each delivery); only PORT matters here.
-	cfg, _ := env.Load(env.Getenv, env.Cloud)
+	cfg, _ := env.Load(env.Getenv, env.Serverless)
 	log.Printf("serving %s on http://127.0.0.1:%s", target, cfg.Port)
 	if err := funcframework.StartHostPort("127.0.0.1", cfg.Port); err != nil {
 		return fmt.Errorf("funcframework: %w", err)

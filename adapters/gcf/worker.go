@@ -28,7 +28,7 @@ const WorkerEntryPoint = "GeminiWorker"
 // succeed is kept as a dead letter in the store and acknowledged, so a
 // poison message does not use up the attempts.
 //
-// Like Function, it reads the configuration once, at start-up (a bad one
+// Like GeminiWebhook, it reads the configuration once, at start-up (a bad one
 // is logged there, and every event fails until a redeploy: Pub/Sub keeps
 // them), and builds the app on the first event (instance).
 type Worker struct {

@@ -51,7 +51,7 @@ func BenchmarkPubSubPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	secret := "whsec_" + strings.Repeat("QmVuY2htYXJr", 4)
-	receiver := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic, "PUBSUB_EMULATOR_HOST": emulator.svc.Host}), NewLogger(&syncBuffer{}), nil)
+	receiver := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic, "PUBSUB_EMULATOR_HOST": emulator.svc.Host}), newLogger(&syncBuffer{}), nil)
 	defer receiver.Close()
 
 	var answered time.Duration

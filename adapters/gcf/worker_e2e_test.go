@@ -208,7 +208,7 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 	}
 
 	secret := gemini.NewSecret()
-	receiver := New(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic, "PUBSUB_EMULATOR_HOST": emulator.svc.Host}), NewLogger(&syncBuffer{}), nil)
+	receiver := newWebhook(envOf(map[string]string{"WEBHOOK_SIGNING_SECRET": secret, "IDEMPOTENCY_STORE": "memory", "QUEUE": "pubsub:" + topic, "PUBSUB_EMULATOR_HOST": emulator.svc.Host}), newLogger(&syncBuffer{}), nil)
 	t.Cleanup(func() { receiver.Close() })
 	deliver := func(id, body string) {
 		t.Helper()
@@ -240,6 +240,14 @@ func TestPubSubPathEndToEnd(t *testing.T) {
 		answered.Round(100*time.Microsecond), f.Size>>20, landed.Round(time.Millisecond))
 
 	// 2. The same message delivered twice more, as Pub/Sub may: acknowledged, not landed again.
+	// The manifest lands before the worker completes the task's claim; a
+	// redelivery inside that window is answered 500 (Pub/Sub retries it), so
+	// the check waits for the task's log line, which follows the completion.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(worker.logs(), `"outcome":"processed"`); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("task not completed after 30s; worker log:\n%s", worker.logs())
+		}
+	}
 	push, _ := json.Marshal(map[string]any{"subscription": s.Subscription, "message": map[string]any{
 		"data": []byte(good), "messageId": "redelivered-1", "publishTime": time.Now().UTC().Format(time.RFC3339Nano),
 		"attributes": map[string]string{"webhook_id": "msg_e2e", "scheme": "static", "event_type": "batch.succeeded", "job_id": "batches/e2e"}}})

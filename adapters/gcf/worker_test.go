@@ -43,7 +43,7 @@ func newTestWorker(t *testing.T, api *geminitest.Server, sink string) *Worker {
 	t.Helper()
 	w := NewWorker(envOf(map[string]string{
 		"IDEMPOTENCY_STORE": "memory", "GEMINI_API_KEY": workerAPIKey, "GOOGLE_GEMINI_BASE_URL": api.URL, "RESULTS_SINK": sink,
-	}), NewLogger(&syncBuffer{}), nil)
+	}), newLogger(&syncBuffer{}), nil)
 	t.Cleanup(func() { w.Close() })
 	return w
 }
@@ -154,7 +154,7 @@ func TestWorkerAcceptsConvertedPush(t *testing.T) {
 func TestWorkerMisconfiguredAndBuildRetry(t *testing.T) {
 	var logs syncBuffer
 	built := false
-	w := newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "redis"}), NewLogger(&logs), nil,
+	w := newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "redis"}), newLogger(&logs), nil,
 		func(context.Context, env.Config, *core.Mux, *slog.Logger) (*wire.App, error) {
 			built = true
 			return nil, errors.New("must not be called")
@@ -173,7 +173,7 @@ func TestWorkerMisconfiguredAndBuildRetry(t *testing.T) {
 	}
 
 	calls := 0
-	w = newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "memory"}), NewLogger(&syncBuffer{}), nil,
+	w = newWorker(envOf(map[string]string{"IDEMPOTENCY_STORE": "memory"}), newLogger(&syncBuffer{}), nil,
 		func(ctx context.Context, cfg env.Config, _ *core.Mux, log *slog.Logger) (*wire.App, error) {
 			if calls++; calls == 1 {
 				return nil, errors.New("credentials not found")

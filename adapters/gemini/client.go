@@ -1,8 +1,3 @@
-// Package gemini reads what a webhook points at through the Gemini API: a
-// batch's state and output (google.golang.org/genai's Batches.Get and
-// Files.Get) and the output file itself, streamed. The SDK's Files.Download
-// reads the whole file into memory, so the download is done here, with the
-// SDK's own base URL, API version, key and HTTP client.
 package gemini
 
 import (
@@ -25,8 +20,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout = 30 * time.Second
-	DefaultIdleTimeout = 60 * time.Second
+	defaultCallTimeout = 30 * time.Second
+	defaultIdleTimeout = 60 * time.Second
 )
 
 // Config says how to reach the API. Empty fields fall back to what the SDK
@@ -71,10 +66,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	hc.CheckRedirect = keepKeyHome(cfg.HTTPClient.CheckRedirect)
 	cfg.HTTPClient = &hc
 	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+		cfg.CallTimeout = defaultCallTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
+		cfg.IdleTimeout = defaultIdleTimeout
 	}
 	sdk, err := genai.NewClient(ctx, &genai.ClientConfig{
 		APIKey:      cfg.APIKey,

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/genai"
 )
 
-// MaxBatchLine bounds one line of a batch's results file; a longer line is
+// maxBatchLine bounds one line of a batch's results file; a longer line is
 // an error, never a reason to buffer the file.
-const MaxBatchLine = 64 << 20
+const maxBatchLine = 64 << 20
 
 // BatchLine is one line of a batch's results file: the request's key and
 // either the model's response or the line's error.
@@ -39,7 +39,7 @@ type BatchLine struct {
 func BatchLines(r io.Reader) iter.Seq2[*BatchLine, error] {
 	return func(yield func(*BatchLine, error) bool) {
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), MaxBatchLine)
+		sc.Buffer(make([]byte, 0, 64<<10), maxBatchLine)
 		n := 0
 		for sc.Scan() {
 			n++

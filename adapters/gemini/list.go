@@ -18,8 +18,8 @@ var (
 	_ reconcile.WebhookLister = (*Client)(nil)
 )
 
-// ListPageSize is the page size ListBatches asks for.
-const ListPageSize = 100
+// listPageSize is the page size ListBatches asks for.
+const listPageSize = 100
 
 // maxPages bounds a listing that never ends (a server that keeps answering
 // a next page token).
@@ -30,7 +30,7 @@ const maxPages = 10000
 // A batch with a malformed name is skipped: it could not be a ledger key.
 func (c *Client) ListBatches(ctx context.Context, fn func(reconcile.Batch) error) error {
 	pctx, cancel := context.WithTimeout(ctx, c.callTO)
-	page, err := c.sdk.Batches.List(pctx, &genai.ListBatchJobsConfig{PageSize: ListPageSize})
+	page, err := c.sdk.Batches.List(pctx, &genai.ListBatchJobsConfig{PageSize: listPageSize})
 	cancel()
 	for n := 0; ; n++ {
 		if errors.Is(err, genai.ErrPageDone) {

@@ -17,17 +17,17 @@ const (
 	// MetricDeliveries counts "delivery" lines (one per delivery the
 	// receiver answered), by outcome.
 	MetricDeliveries = "Deliveries"
-	// MetricTasks counts "task" lines (one per queued event the worker
+	// metricTasks counts "task" lines (one per queued event the worker
 	// ran), by outcome.
-	MetricTasks = "Tasks"
-	// MetricLatency is the line's latency_ms, in milliseconds.
-	MetricLatency = "latency_ms"
-	// MetricLandedBytes is the line's bytes: what landed in RESULTS_SINK.
-	MetricLandedBytes = "bytes"
-	// MetricLandingFailures is 1 on a line with a landing_error.
-	MetricLandingFailures = "LandingFailures"
-	// MetricDeadLetters is 1 on a line whose outcome is dead_letter.
-	MetricDeadLetters = "DeadLetters"
+	metricTasks = "Tasks"
+	// metricLatency is the line's latency_ms, in milliseconds.
+	metricLatency = "latency_ms"
+	// metricLandedBytes is the line's bytes: what landed in RESULTS_SINK.
+	metricLandedBytes = "bytes"
+	// metricLandingFailures is 1 on a line with a landing_error.
+	metricLandingFailures = "LandingFailures"
+	// metricDeadLetters is 1 on a line whose outcome is dead_letter.
+	metricDeadLetters = "DeadLetters"
 )
 
 // emfMetric is one entry of CloudWatchMetrics[].Metrics.
@@ -52,7 +52,7 @@ type emfMetadata struct {
 // latency_ms and bytes are already members of the line. Other lines are
 // left alone.
 func addMetrics(r *slog.Record) {
-	count := map[string]string{"delivery": MetricDeliveries, "task": MetricTasks}[r.Message]
+	count := map[string]string{"delivery": MetricDeliveries, "task": metricTasks}[r.Message]
 	if count == "" {
 		return
 	}
@@ -62,9 +62,9 @@ func addMetrics(r *slog.Record) {
 		switch a.Key {
 		case "outcome":
 			outcome = a.Value.String()
-		case MetricLatency:
+		case metricLatency:
 			hasLatency = isNumber(a.Value)
-		case MetricLandedBytes:
+		case metricLandedBytes:
 			hasBytes = isNumber(a.Value)
 		case "landing_error":
 			landingFailed = true
@@ -77,18 +77,18 @@ func addMetrics(r *slog.Record) {
 	metrics := []emfMetric{{count, "Count"}}
 	attrs := []slog.Attr{slog.String("function", functionName()), slog.Int(count, 1)}
 	if hasLatency {
-		metrics = append(metrics, emfMetric{MetricLatency, "Milliseconds"})
+		metrics = append(metrics, emfMetric{metricLatency, "Milliseconds"})
 	}
 	if hasBytes {
-		metrics = append(metrics, emfMetric{MetricLandedBytes, "Bytes"})
+		metrics = append(metrics, emfMetric{metricLandedBytes, "Bytes"})
 	}
 	if landingFailed {
-		metrics = append(metrics, emfMetric{MetricLandingFailures, "Count"})
-		attrs = append(attrs, slog.Int(MetricLandingFailures, 1))
+		metrics = append(metrics, emfMetric{metricLandingFailures, "Count"})
+		attrs = append(attrs, slog.Int(metricLandingFailures, 1))
 	}
 	if outcome == "dead_letter" {
-		metrics = append(metrics, emfMetric{MetricDeadLetters, "Count"})
-		attrs = append(attrs, slog.Int(MetricDeadLetters, 1))
+		metrics = append(metrics, emfMetric{metricDeadLetters, "Count"})
+		attrs = append(attrs, slog.Int(metricDeadLetters, 1))
 	}
 	attrs = append(attrs, slog.Any("_aws", emfMetadata{
 		Timestamp: r.Time.UnixMilli(),

@@ -92,13 +92,13 @@ func TestDeliveryLinesAreEMF(t *testing.T) {
 		want  map[string]float64 // nil: no _aws
 	}{
 		{"processed and landed", "delivery", []slog.Attr{slog.String("outcome", "processed"), slog.Int("status", 200), slog.Int64("latency_ms", 42), slog.Int64("bytes", 1<<20)},
-			map[string]float64{MetricDeliveries: 1, MetricLatency: 42, MetricLandedBytes: 1 << 20}},
+			map[string]float64{MetricDeliveries: 1, metricLatency: 42, metricLandedBytes: 1 << 20}},
 		{"rejected", "delivery", []slog.Attr{slog.String("outcome", "rejected"), slog.Int("status", 401), slog.String("reason", "bad signature"), slog.Int64("latency_ms", 1)},
-			map[string]float64{MetricDeliveries: 1, MetricLatency: 1}},
+			map[string]float64{MetricDeliveries: 1, metricLatency: 1}},
 		{"landing failed", "task", []slog.Attr{slog.String("outcome", "failed"), slog.String("landing_error", "403"), slog.Int64("latency_ms", 7)},
-			map[string]float64{MetricTasks: 1, MetricLatency: 7, MetricLandingFailures: 1}},
+			map[string]float64{metricTasks: 1, metricLatency: 7, metricLandingFailures: 1}},
 		{"dead letter", "task", []slog.Attr{slog.String("outcome", "dead_letter"), slog.Int64("latency_ms", 3)},
-			map[string]float64{MetricTasks: 1, MetricLatency: 3, MetricDeadLetters: 1}},
+			map[string]float64{metricTasks: 1, metricLatency: 3, metricDeadLetters: 1}},
 		{"not a delivery line", "init", []slog.Attr{slog.String("store", "firestore")}, nil},
 	}
 	for _, c := range cases {

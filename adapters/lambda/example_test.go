@@ -2,6 +2,7 @@ package lambda_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/geminiwebhooks/receiver/adapters/lambda"
@@ -16,4 +17,25 @@ func ExampleStart() {
 		return nil
 	}
 	lambda.Start(core.NewMux().On(core.InteractionRequiresAction, runTool))
+}
+
+// One bootstrap serves every event its function is wired to; DetectKind
+// is how it tells them apart (deploy/aws checks its schedule's input with it).
+func ExampleDetectKind() {
+	for _, raw := range []string{
+		`{"version":"2.0","requestContext":{"http":{"method":"POST"}},"headers":{},"body":"{}"}`,
+		`{"version":"2.0","routeKey":"POST /webhook","requestContext":{"http":{"method":"POST"}},"body":"{}"}`,
+		`{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`,
+		`{"source":"aws.scheduler","detail-type":"Scheduled Event"}`,
+		`{"httpMethod":"POST","body":"{}"}`,
+	} {
+		kind, err := lambda.DetectKind([]byte(raw))
+		fmt.Println(kind, err != nil)
+	}
+	// Output:
+	// function_url false
+	// http_api false
+	// sqs false
+	// schedule false
+	// unknown true
 }

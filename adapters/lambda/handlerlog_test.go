@@ -44,7 +44,7 @@ func TestHandlerLogsOnLambda(t *testing.T) {
 		}
 		return logs.String(), out
 	}
-	platform := []string{"level", RequestIDKey}
+	platform := []string{"level", requestIDKey}
 
 	t.Run("Function URL", func(t *testing.T) {
 		logs, out := invoke(t, "req-url", functionURLEvent("POST", signed(t, "msg_lambda_log", time.Now(), []byte(cancelled)), cancelled, false))
@@ -53,7 +53,7 @@ func TestHandlerLogsOnLambda(t *testing.T) {
 			t.Fatalf("answer %s (%v)", out, err)
 		}
 		testenv.CheckHandlerLogs(t, logs, "msg", "delivery", "msg_lambda_log", platform, nil)
-		if l := testenv.Find(testenv.Lines(logs), "msg", testenv.HandlerDefaultMsg, ""); l[RequestIDKey] != "req-url" {
+		if l := testenv.Find(testenv.Lines(logs), "msg", testenv.HandlerDefaultMsg, ""); l[requestIDKey] != "req-url" {
 			t.Errorf("slog.Default line's requestId: %v", l)
 		}
 	})

@@ -13,36 +13,36 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// HTTPHandler answers one delivery; *core.Receiver is one.
-type HTTPHandler interface {
+// httpHandler answers one delivery; *core.Receiver is one.
+type httpHandler interface {
 	Handle(ctx context.Context, req core.Request) core.Response
 }
 
-// SQSHandler processes one SQS batch, reporting the messages that failed.
-type SQSHandler interface {
+// sqsHandler processes one SQS batch, reporting the messages that failed.
+type sqsHandler interface {
 	HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 }
 
-// ErrSQSNotConfigured: an SQS batch reached a function without a worker. The
+// errSQSNotConfigured: an SQS batch reached a function without a worker. The
 // invocation fails, so the batch stays on the queue (and reaches its DLQ).
-var ErrSQSNotConfigured = errors.New("SQS batch received but no SQS worker is configured in this function")
+var errSQSNotConfigured = errors.New("SQS batch received but no SQS worker is configured in this function")
 
-// Invoker is the function's one entry: it serves HTTP deliveries (Function
+// invoker is the function's one entry: it serves HTTP deliveries (Function
 // URL or HTTP API) and SQS batches from the same binary, dispatching on the
 // event's shape. It implements aws-lambda-go's lambda.Handler, so the runtime
 // hands it raw bytes: an HTTP request is decoded once, without reflection.
-type Invoker struct {
-	HTTP HTTPHandler
-	SQS  SQSHandler // nil: SQS batches fail with ErrSQSNotConfigured
+type invoker struct {
+	HTTP httpHandler
+	SQS  sqsHandler // nil: SQS batches fail with errSQSNotConfigured
 	// Reconcile runs on a scheduled event (nil: it fails with
-	// ErrReconcileNotConfigured); its result is the invocation's answer.
+	// errReconcileNotConfigured); its result is the invocation's answer.
 	Reconcile func(ctx context.Context) (any, error)
 	Logger    *slog.Logger
 }
 
-// ErrReconcileNotConfigured: a scheduled event reached a function that
+// errReconcileNotConfigured: a scheduled event reached a function that
 // cannot reconcile (no Gemini API key).
-var ErrReconcileNotConfigured = errors.New("scheduled event received but this function cannot reconcile: set GEMINI_API_KEY_ARN or GEMINI_API_KEY")
+var errReconcileNotConfigured = errors.New("scheduled event received but this function cannot reconcile: set GEMINI_API_KEY_ARN or GEMINI_API_KEY")
 
 // reconcileMargin is left of an invocation's deadline when a reconcile
 // stops, so it can answer (and log its summary) before Lambda ends it.
@@ -50,13 +50,13 @@ const reconcileMargin = 10 * time.Second
 
 // Invoke handles one invocation. HTTP deliveries never fail the invocation:
 // every outcome, rejections included, is an HTTP answer.
-func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
+func (i *invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
 	defer withInvocation(ctx)()
 	var p payload
 	err := json.Unmarshal(raw, &p)
 	kind := KindUnknown
 	if err != nil {
-		err = fmt.Errorf("%w: not a JSON object: %v", ErrUnsupportedEvent, err)
+		err = fmt.Errorf("%w: not a JSON object: %v", errUnsupportedEvent, err)
 	} else {
 		kind, err = p.kind()
 	}
@@ -67,18 +67,18 @@ func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
 	switch kind {
 	case KindFunctionURL:
 		resp := i.HTTP.Handle(ctx, newRequest(p.RequestContext.HTTP.Method, p.Headers, p.Body, p.IsBase64Encoded))
-		return json.Marshal(ToFunctionURL(resp))
+		return json.Marshal(toFunctionURL(resp))
 	case KindHTTPAPI:
 		resp := i.HTTP.Handle(ctx, newRequest(p.RequestContext.HTTP.Method, p.Headers, p.Body, p.IsBase64Encoded))
-		return json.Marshal(ToHTTPAPI(resp))
+		return json.Marshal(toHTTPAPI(resp))
 	case KindSQS:
 		if i.SQS == nil {
-			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", ErrSQSNotConfigured.Error())
-			return nil, ErrSQSNotConfigured
+			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", errSQSNotConfigured.Error())
+			return nil, errSQSNotConfigured
 		}
 		var ev events.SQSEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, fmt.Errorf("%w: SQS batch: %v", ErrUnsupportedEvent, err)
+			return nil, fmt.Errorf("%w: SQS batch: %v", errUnsupportedEvent, err)
 		}
 		resp, err := i.SQS.HandleSQS(ctx, ev)
 		if err != nil {
@@ -87,8 +87,8 @@ func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
 		return json.Marshal(resp)
 	case KindSchedule:
 		if i.Reconcile == nil {
-			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", ErrReconcileNotConfigured.Error())
-			return nil, ErrReconcileNotConfigured
+			i.logger().ErrorContext(ctx, "invocation rejected", "event_kind", kind.String(), "error", errReconcileNotConfigured.Error())
+			return nil, errReconcileNotConfigured
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*reconcileMargin {
 			var cancel context.CancelFunc
@@ -101,10 +101,10 @@ func (i *Invoker) Invoke(ctx context.Context, raw []byte) ([]byte, error) {
 		}
 		return json.Marshal(out)
 	}
-	return nil, fmt.Errorf("%w: kind %s", ErrUnsupportedEvent, kind)
+	return nil, fmt.Errorf("%w: kind %s", errUnsupportedEvent, kind)
 }
 
-func (i *Invoker) logger() *slog.Logger {
+func (i *invoker) logger() *slog.Logger {
 	if i.Logger != nil {
 		return i.Logger
 	}

@@ -18,7 +18,7 @@ func BenchmarkInvoke(b *testing.B) {
 			b.Run(fmt.Sprintf("body=%dKiB/base64=%v", size>>10, b64), func(b *testing.B) {
 				r := newReceiver(b, 1<<20)
 				r.logs = nil
-				inv := &Invoker{HTTP: r.h}
+				inv := &invoker{HTTP: r.h}
 				body := append(envelope("bench")[:0:0], envelope("bench")...)
 				body = append(body[:len(body)-1], []byte(`,"pad":"`+string(bytes.Repeat([]byte("x"), size))+`"}`)...)
 				sent := string(body)

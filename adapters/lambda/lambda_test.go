@@ -117,7 +117,7 @@ func TestFunctionURLContract(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReceiver(t, 1024)
-			inv := &Invoker{HTTP: r.h}
+			inv := &invoker{HTTP: r.h}
 			payload, err := json.Marshal(tc.ev)
 			if err != nil {
 				t.Fatal(err)
@@ -159,7 +159,7 @@ func TestFunctionURLContract(t *testing.T) {
 
 func TestRedeliveryIsProcessedOnce(t *testing.T) {
 	r := newReceiver(t, 0)
-	inv := &Invoker{HTTP: r.h}
+	inv := &invoker{HTTP: r.h}
 	body := envelope("redeliver")
 	var statuses []int
 	for i, ts := range []time.Time{testNow.Add(-time.Minute), testNow} { // a retry carries a new timestamp
@@ -191,7 +191,7 @@ func TestRedeliveryIsProcessedOnce(t *testing.T) {
 
 func TestHTTPAPIRequest(t *testing.T) {
 	r := newReceiver(t, 0)
-	inv := &Invoker{HTTP: r.h}
+	inv := &invoker{HTTP: r.h}
 	body := envelope("httpapi")
 	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /webhook", RawPath: "/webhook",
 		Headers: signed(t, "msg_httpapi", testNow, body), Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
@@ -237,16 +237,16 @@ func TestDispatchOnShape(t *testing.T) {
 		{"function URL", `{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"POST"}},"body":""}`, KindFunctionURL, nil},
 		{"HTTP API", `{"version":"2.0","routeKey":"$default","requestContext":{"http":{"method":"POST"}}}`, KindHTTPAPI, nil},
 		{"SQS batch", sqsBatch, KindSQS, nil},
-		{"SNS records", `{"Records":[{"EventSource":"aws:sns","eventSource":"aws:sns"}]}`, KindUnknown, ErrUnsupportedEvent},
-		{"mixed records", `{"Records":[{"eventSource":"aws:sqs"},{"eventSource":"aws:kinesis"}]}`, KindUnknown, ErrUnsupportedEvent},
-		{"REST API payload 1.0", `{"resource":"/","httpMethod":"POST","body":"{}"}`, KindUnknown, ErrUnsupportedEvent},
+		{"SNS records", `{"Records":[{"EventSource":"aws:sns","eventSource":"aws:sns"}]}`, KindUnknown, errUnsupportedEvent},
+		{"mixed records", `{"Records":[{"eventSource":"aws:sqs"},{"eventSource":"aws:kinesis"}]}`, KindUnknown, errUnsupportedEvent},
+		{"REST API payload 1.0", `{"resource":"/","httpMethod":"POST","body":"{}"}`, KindUnknown, errUnsupportedEvent},
 		{"EventBridge Scheduler schedule", `{"source":"aws.scheduler","detail-type":"Scheduled Event","time":"2026-12-01T12:00:00Z","detail":{}}`, KindSchedule, nil},
 		{"EventBridge scheduled rule", `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-01T12:00:00Z","resources":["arn:aws:events:r:1:rule/x"],"detail":{}}`, KindSchedule, nil},
-		{"other EventBridge event", `{"source":"aws.s3","detail-type":"Object Created"}`, KindUnknown, ErrUnsupportedEvent},
-		{"scheduled event from another source", `{"source":"my.app","detail-type":"Scheduled Event"}`, KindUnknown, ErrUnsupportedEvent},
-		{"empty records", `{"Records":[]}`, KindUnknown, ErrUnsupportedEvent},
-		{"not JSON", `not json`, KindUnknown, ErrUnsupportedEvent},
-		{"JSON array", `[1,2]`, KindUnknown, ErrUnsupportedEvent},
+		{"other EventBridge event", `{"source":"aws.s3","detail-type":"Object Created"}`, KindUnknown, errUnsupportedEvent},
+		{"scheduled event from another source", `{"source":"my.app","detail-type":"Scheduled Event"}`, KindUnknown, errUnsupportedEvent},
+		{"empty records", `{"Records":[]}`, KindUnknown, errUnsupportedEvent},
+		{"not JSON", `not json`, KindUnknown, errUnsupportedEvent},
+		{"JSON array", `[1,2]`, KindUnknown, errUnsupportedEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -258,15 +258,15 @@ func TestDispatchOnShape(t *testing.T) {
 	}
 
 	t.Run("SQS without a worker fails the invocation", func(t *testing.T) {
-		inv := &Invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		inv := &invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		_, err := inv.Invoke(context.Background(), []byte(sqsBatch))
-		if !errors.Is(err, ErrSQSNotConfigured) {
+		if !errors.Is(err, errSQSNotConfigured) {
 			t.Fatalf("err = %v, want ErrSQSNotConfigured", err)
 		}
 	})
 	t.Run("SQS goes to the worker", func(t *testing.T) {
 		rec := &sqsRecorder{}
-		inv := &Invoker{HTTP: newReceiver(t, 0).h, SQS: rec}
+		inv := &invoker{HTTP: newReceiver(t, 0).h, SQS: rec}
 		out, err := inv.Invoke(context.Background(), []byte(sqsBatch))
 		if err != nil {
 			t.Fatal(err)
@@ -280,14 +280,14 @@ func TestDispatchOnShape(t *testing.T) {
 	})
 	schedule := `{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}`
 	t.Run("a schedule without a reconcile fails the invocation", func(t *testing.T) {
-		inv := &Invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-		if _, err := inv.Invoke(context.Background(), []byte(schedule)); !errors.Is(err, ErrReconcileNotConfigured) {
+		inv := &invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		if _, err := inv.Invoke(context.Background(), []byte(schedule)); !errors.Is(err, errReconcileNotConfigured) {
 			t.Fatalf("err = %v, want ErrReconcileNotConfigured", err)
 		}
 	})
 	t.Run("a schedule runs the reconcile", func(t *testing.T) {
 		runs := 0
-		inv := &Invoker{HTTP: newReceiver(t, 0).h, Reconcile: func(context.Context) (any, error) {
+		inv := &invoker{HTTP: newReceiver(t, 0).h, Reconcile: func(context.Context) (any, error) {
 			runs++
 			return map[string]int{"applied": 3}, nil
 		}}
@@ -297,8 +297,8 @@ func TestDispatchOnShape(t *testing.T) {
 		}
 	})
 	t.Run("unsupported event fails the invocation", func(t *testing.T) {
-		inv := &Invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-		if _, err := inv.Invoke(context.Background(), []byte(`{"httpMethod":"POST"}`)); !errors.Is(err, ErrUnsupportedEvent) {
+		inv := &invoker{HTTP: newReceiver(t, 0).h, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		if _, err := inv.Invoke(context.Background(), []byte(`{"httpMethod":"POST"}`)); !errors.Is(err, errUnsupportedEvent) {
 			t.Fatalf("err = %v, want ErrUnsupportedEvent", err)
 		}
 	})
@@ -347,8 +347,8 @@ func TestNewRequest(t *testing.T) {
 
 func TestResponseShapes(t *testing.T) {
 	r := core.Response{Status: http.StatusMethodNotAllowed, Body: []byte(`{"outcome":"rejected"}`)}
-	fu := ToFunctionURL(r)
-	api := ToHTTPAPI(r)
+	fu := toFunctionURL(r)
+	api := toHTTPAPI(r)
 	for name, got := range map[string][3]string{
 		"function URL": {strconv.Itoa(fu.StatusCode), fu.Headers["Allow"], fu.Body},
 		"HTTP API":     {strconv.Itoa(api.StatusCode), api.Headers["Allow"], api.Body},
@@ -357,7 +357,7 @@ func TestResponseShapes(t *testing.T) {
 			t.Errorf("%s: %v", name, got)
 		}
 	}
-	if _, ok := ToFunctionURL(core.Response{Status: 200}).Headers["Allow"]; ok {
+	if _, ok := toFunctionURL(core.Response{Status: 200}).Headers["Allow"]; ok {
 		t.Error("Allow set on a 200")
 	}
 }
@@ -367,7 +367,7 @@ func TestTypedConversions(t *testing.T) {
 	fu := functionURLEvent("PUT", map[string]string{"webhook-id": "a"}, base64.StdEncoding.EncodeToString(body), true)
 	api := events.APIGatewayV2HTTPRequest{RouteKey: "$default", Headers: map[string]string{"webhook-id": "a"}, Body: string(body)}
 	api.RequestContext.HTTP.Method = "PUT"
-	for name, req := range map[string]core.Request{"function URL": FromFunctionURL(fu), "HTTP API": FromHTTPAPI(api)} {
+	for name, req := range map[string]core.Request{"function URL": fromFunctionURL(fu), "HTTP API": fromHTTPAPI(api)} {
 		got, err := io.ReadAll(req.Body)
 		if err != nil || string(got) != string(body) || req.Method != "PUT" || req.Header.Get("Webhook-Id") != "a" || req.ContentLength != int64(len(body)) {
 			t.Errorf("%s: method %q id %q len %d body %q err %v", name, req.Method, req.Header.Get("Webhook-Id"), req.ContentLength, got, err)

@@ -9,14 +9,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// RequestIDKey is the attribute naming the invocation on every line, the
+// requestIDKey is the attribute naming the invocation on every line, the
 // key Lambda's own JSON log lines use.
-const RequestIDKey = "requestId"
+const requestIDKey = "requestId"
 
 // NewLogger writes one JSON object per line at level and above (Lambda's
 // JSON log format keeps them as they are; its ApplicationLogLevel filter
 // reads "level", which slog writes as DEBUG, INFO, WARN or ERROR). Every line
-// logged during an invocation carries its request id (RequestIDKey), from
+// logged during an invocation carries its request id (requestIDKey), from
 // the invocation's context, or, for a line logged without it, from the
 // invocation in progress (Lambda runs one at a time per process), and each
 // delivery and task line is also a CloudWatch Embedded Metric Format
@@ -48,9 +48,9 @@ type requestIDHandler struct {
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		r.AddAttrs(slog.String(RequestIDKey, lc.AwsRequestID))
+		r.AddAttrs(slog.String(requestIDKey, lc.AwsRequestID))
 	} else if id := current.Load(); id != nil {
-		r.AddAttrs(slog.String(RequestIDKey, *id))
+		r.AddAttrs(slog.String(requestIDKey, *id))
 	}
 	if !h.grouped {
 		addMetrics(&r)

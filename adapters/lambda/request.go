@@ -1,6 +1,3 @@
-// Package lambda converts AWS Lambda events to the core's request and the
-// core's answer back, and dispatches each invocation on the event's shape.
-// It depends on the event types of aws-lambda-go only, not on the runtime.
 package lambda
 
 import (
@@ -13,13 +10,13 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// FromFunctionURL converts a Lambda Function URL request (payload format 2.0).
-func FromFunctionURL(ev events.LambdaFunctionURLRequest) core.Request {
+// fromFunctionURL converts a Lambda Function URL request (payload format 2.0).
+func fromFunctionURL(ev events.LambdaFunctionURLRequest) core.Request {
 	return newRequest(ev.RequestContext.HTTP.Method, ev.Headers, ev.Body, ev.IsBase64Encoded)
 }
 
-// FromHTTPAPI converts an API Gateway HTTP API request (payload format 2.0).
-func FromHTTPAPI(ev events.APIGatewayV2HTTPRequest) core.Request {
+// fromHTTPAPI converts an API Gateway HTTP API request (payload format 2.0).
+func fromHTTPAPI(ev events.APIGatewayV2HTTPRequest) core.Request {
 	return newRequest(ev.RequestContext.HTTP.Method, ev.Headers, ev.Body, ev.IsBase64Encoded)
 }
 

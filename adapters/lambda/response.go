@@ -8,13 +8,13 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 )
 
-// ToFunctionURL converts the core's answer to a Function URL response.
-func ToFunctionURL(r core.Response) events.LambdaFunctionURLResponse {
+// toFunctionURL converts the core's answer to a Function URL response.
+func toFunctionURL(r core.Response) events.LambdaFunctionURLResponse {
 	return events.LambdaFunctionURLResponse{StatusCode: r.Status, Headers: responseHeaders(r), Body: string(r.Body)}
 }
 
-// ToHTTPAPI converts the core's answer to an HTTP API response.
-func ToHTTPAPI(r core.Response) events.APIGatewayV2HTTPResponse {
+// toHTTPAPI converts the core's answer to an HTTP API response.
+func toHTTPAPI(r core.Response) events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{StatusCode: r.Status, Headers: responseHeaders(r), Body: string(r.Body)}
 }
 

@@ -32,8 +32,8 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// ErrUnsupportedEvent: the payload is none of the shapes this function serves.
-var ErrUnsupportedEvent = errors.New("unsupported Lambda event")
+// errUnsupportedEvent: the payload is none of the shapes this function serves.
+var errUnsupportedEvent = errors.New("unsupported Lambda event")
 
 // payload is the union of the shapes this function serves, holding only the
 // fields it uses, so an invocation's JSON is decoded once (the body string
@@ -60,14 +60,14 @@ type payload struct {
 	DetailType string `json:"detail-type"`
 }
 
-// Scheduled is the detail-type of a scheduled event.
-const Scheduled = "Scheduled Event"
+// scheduled is the detail-type of a scheduled event.
+const scheduled = "Scheduled Event"
 
 // DetectKind tells an invocation's shape from its JSON.
 func DetectKind(raw []byte) (Kind, error) {
 	var p payload
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return KindUnknown, fmt.Errorf("%w: not a JSON object: %v", ErrUnsupportedEvent, err)
+		return KindUnknown, fmt.Errorf("%w: not a JSON object: %v", errUnsupportedEvent, err)
 	}
 	return p.kind()
 }
@@ -79,7 +79,7 @@ func (p *payload) kind() (Kind, error) {
 	case len(p.Records) > 0:
 		for _, r := range p.Records {
 			if r.EventSource != "aws:sqs" {
-				return KindUnknown, fmt.Errorf("%w: records from %q", ErrUnsupportedEvent, truncate(r.EventSource, 64))
+				return KindUnknown, fmt.Errorf("%w: records from %.64q", errUnsupportedEvent, r.EventSource)
 			}
 		}
 		return KindSQS, nil
@@ -87,17 +87,10 @@ func (p *payload) kind() (Kind, error) {
 		return KindHTTPAPI, nil
 	case p.RequestContext.HTTP.Method != "":
 		return KindFunctionURL, nil
-	case p.DetailType == Scheduled && (p.Source == "aws.scheduler" || p.Source == "aws.events"):
+	case p.DetailType == scheduled && (p.Source == "aws.scheduler" || p.Source == "aws.events"):
 		return KindSchedule, nil
 	case p.HTTPMethod != "":
-		return KindUnknown, fmt.Errorf("%w: API Gateway payload format 1.0; use a Function URL or an HTTP API with payload format 2.0", ErrUnsupportedEvent)
+		return KindUnknown, fmt.Errorf("%w: API Gateway payload format 1.0; use a Function URL or an HTTP API with payload format 2.0", errUnsupportedEvent)
 	}
-	return KindUnknown, fmt.Errorf("%w: neither an HTTP request (payload format 2.0), an SQS batch nor a scheduled event", ErrUnsupportedEvent)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	return KindUnknown, fmt.Errorf("%w: neither an HTTP request (payload format 2.0), an SQS batch nor a scheduled event", errUnsupportedEvent)
 }

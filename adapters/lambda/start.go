@@ -22,7 +22,7 @@ import (
 
 // The runtime calls Invoke with the raw event; a type that did not satisfy
 // lambda.Handler would be rejected by lambda.Start only at run time.
-var _ awslambda.Handler = (*Invoker)(nil)
+var _ awslambda.Handler = (*invoker)(nil)
 
 // Start runs mux (nil: core.NewMux()) behind the built-in actions as the
 // function's handler, the way aws-lambda-go's lambda.Start runs a handler:
@@ -70,7 +70,7 @@ func installLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 // through the same store and processing. A function without a scheme is a
 // worker: it says so at init and answers HTTP deliveries 500 (Gemini
 // retries; nothing is lost).
-func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mux *core.Mux) (*Invoker, error) {
+func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mux *core.Mux) (*invoker, error) {
 	lc, err := env.LoadLambda(ctx, getenv, fetchSecretString)
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger, mu
 	if err != nil {
 		return nil, err
 	}
-	inv := &Invoker{Logger: log}
+	inv := &invoker{Logger: log}
 	if app.Receiver != nil {
 		inv.HTTP = app.Receiver
 	} else {

@@ -49,8 +49,8 @@ import (
 	"github.com/geminiwebhooks/receiver/core/jobs"
 )
 
-// APIKey is the key the kit's stand-in demands and its receiver sends.
-const APIKey = "webhooktest-api-key"
+// apiKey is the key the kit's stand-in demands and its receiver sends.
+const apiKey = "webhooktest-api-key"
 
 // Kit is a receiver built around a mux, with its stand-in Gemini API, its
 // signing secret and (with Dynamic) its token signer.
@@ -162,7 +162,7 @@ func start(dir string, mux *core.Mux, opts []Option) (_ *Kit, err error) {
 		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &Kit{API: geminitest.New(APIKey), Secret: NewSecret(), Results: filepath.Join(dir, "results"), log: &syncBuffer{}}
+	k := &Kit{API: geminitest.New(apiKey), Secret: NewSecret(), Results: filepath.Join(dir, "results"), log: &syncBuffer{}}
 	k.cancel = func() { cancel(); k.API.Close() }
 	defer func() {
 		if err != nil {
@@ -175,7 +175,7 @@ func start(dir string, mux *core.Mux, opts []Option) (_ *Kit, err error) {
 		"IDEMPOTENCY_STORE":      "file",
 		"STATE_PATH":             filepath.Join(dir, "state.db"),
 		"RESULTS_SINK":           k.Results,
-		"GEMINI_API_KEY":         APIKey,
+		"GEMINI_API_KEY":         apiKey,
 		"GOOGLE_GEMINI_BASE_URL": k.API.URL,
 	}
 	if o.audience != "" {
@@ -273,8 +273,8 @@ func (k *Kit) Job(jobID string) (*jobs.Job, error) {
 	return k.app.Processing.Ledger.GetJob(context.Background(), jobID)
 }
 
-// Landing is a job's output as it landed in the results folder.
-type Landing struct {
+// LandedOutput is a job's output as it landed in the results folder.
+type LandedOutput struct {
 	jobs.Manifest        // bytes, SHA-256, line counts, source
 	Path          string // the landed file
 }
@@ -284,22 +284,22 @@ var ErrNotLanded = jobs.ErrNotLanded
 
 // Landed returns what landed for a job (a finished batch's results, a
 // video), or an error wrapping ErrNotLanded with the ledger's reason.
-func (k *Kit) Landed(jobID string) (Landing, error) {
+func (k *Kit) Landed(jobID string) (LandedOutput, error) {
 	j, err := k.Job(jobID)
 	if err != nil {
-		return Landing{}, err
+		return LandedOutput{}, err
 	}
 	if j == nil {
-		return Landing{}, fmt.Errorf("%w: the ledger never saw %s", ErrNotLanded, jobID)
+		return LandedOutput{}, fmt.Errorf("%w: the ledger never saw %s", ErrNotLanded, jobID)
 	}
 	if j.Landing != jobs.LandingLanded || j.Output == nil {
-		return Landing{}, fmt.Errorf("%w: %s is %s, landing %q %s", ErrNotLanded, jobID, j.State, j.Landing, j.LandingError)
+		return LandedOutput{}, fmt.Errorf("%w: %s is %s, landing %q %s", ErrNotLanded, jobID, j.State, j.Landing, j.LandingError)
 	}
 	path, ok := strings.CutPrefix(j.Output.URI, "file://")
 	if !ok {
-		return Landing{}, fmt.Errorf("webhooktest: %s landed at %s, outside the results folder", jobID, j.Output.URI)
+		return LandedOutput{}, fmt.Errorf("webhooktest: %s landed at %s, outside the results folder", jobID, j.Output.URI)
 	}
-	return Landing{Manifest: *j.Output, Path: filepath.FromSlash(path)}, nil
+	return LandedOutput{Manifest: *j.Output, Path: filepath.FromSlash(path)}, nil
 }
 
 // Log is the receiver's log so far: one JSON line per delivery, and

@@ -40,12 +40,12 @@ type JWTSigner struct {
 	s *gemini.JWTSigner
 }
 
-// DefaultIssuer is the iss of the kit's tokens.
-const DefaultIssuer = "https://generativelanguage.googleapis.com"
+// defaultIssuer is the iss of the kit's tokens.
+const defaultIssuer = "https://generativelanguage.googleapis.com"
 
 // NewJWTSigner makes a key and serves its JWKS until ctx ends.
 func NewJWTSigner(ctx context.Context, audience string) (*JWTSigner, error) {
-	s, err := gemini.NewJWTSigner(audience, DefaultIssuer)
+	s, err := gemini.NewJWTSigner(audience, defaultIssuer)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func NewJWTSigner(ctx context.Context, audience string) (*JWTSigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &JWTSigner{Audience: audience, Issuer: DefaultIssuer, JWKSURL: url, s: s}, nil
+	return &JWTSigner{Audience: audience, Issuer: defaultIssuer, JWKSURL: url, s: s}, nil
 }
 
 // Sign returns the headers of a dynamic delivery: the token, bound to id and

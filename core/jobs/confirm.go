@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // Confirm asks the Gemini API whether a job that the event says ended did
@@ -106,7 +107,7 @@ func (p *Actions) confirmBatch(ctx context.Context, f *flow, job *Job, ev *core.
 		// The API confirmed the failure the event reports but says less
 		// about it: the event's code and message describe the same outcome.
 		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" && !ev.Delivery.Hint() {
-			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), text.Truncate(ev.Data.ErrorMessage, 1024)
 		}
 		return f.ended(j, next, ev), nil
 	})
@@ -139,7 +140,7 @@ func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev 
 		next := ApplyInteractionStatus(j, st, now)
 		// The API confirmed the failure the event reports but says less about it.
 		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" && !ev.Delivery.Hint() {
-			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), truncate(ev.Data.ErrorMessage, 1024)
+			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), text.Truncate(ev.Data.ErrorMessage, 1024)
 		}
 		return f.ended(j, next, ev), nil
 	})
@@ -169,7 +170,7 @@ func (p *Actions) confirmVideo(ctx context.Context, f *flow, job *Job, ev *core.
 		return nil, err
 	}
 	if !job.State.Terminal() && job.Landing != LandingSkipped {
-		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, truncate(st.State, 32))}
+		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, text.Truncate(st.State, 32))}
 	}
 	return job, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // Files reads a Files API file's metadata through the Gemini API, so that a
@@ -46,7 +48,7 @@ func ApplyVideoStatus(existing *Job, st FileStatus, now time.Time) *Job {
 		st.ContentType != "" && !strings.HasPrefix(st.ContentType, "video/"):
 		if j.Landing == LandingNone || j.Landing == LandingPending {
 			j.Landing = LandingSkipped
-			j.LandingError = "the Gemini API does not confirm " + j.Source + " as a generated video (" + truncate(st.Origin, 32) + ", " + truncate(st.ContentType, 64) + ")"
+			j.LandingError = "the Gemini API does not confirm " + j.Source + " as a generated video (" + text.Truncate(st.Origin, 32) + ", " + text.Truncate(st.ContentType, 64) + ")"
 		}
 	default:
 		if j.moveTo(JobSucceeded, now, now) && j.Landing == LandingNone {

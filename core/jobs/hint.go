@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // A hint is a delivery whose dynamic token binds nothing (core.Delivery.Hint):
@@ -102,9 +103,9 @@ func (p *Actions) askHint(ctx context.Context, f *flow, ev *core.Event, id, kind
 		return nil
 	case api != "" && !api.Terminal() && (api.rank() < claimed.rank() || claimed == JobRequiresAction):
 		// The API may not show the end yet: asked again later.
-		return &core.RetryLaterError{At: p.c.Clock().Add(DefaultNotRunningYet), Reason: fmt.Sprintf("%s: the Gemini API reports %s, the event %s", id, truncate(apiName, 32), ev.Type)}
+		return &core.RetryLaterError{At: p.c.Clock().Add(DefaultNotRunningYet), Reason: fmt.Sprintf("%s: the Gemini API reports %s, the event %s", id, text.Truncate(apiName, 32), ev.Type)}
 	}
-	return fmt.Errorf("%w: %s: the API reports %s, the event %s", errRefuted, what, truncate(apiName, 32), ev.Type)
+	return fmt.Errorf("%w: %s: the API reports %s, the event %s", errRefuted, what, text.Truncate(apiName, 32), ev.Type)
 }
 
 // videoState is the job state a file's status confirms: "" for a file that

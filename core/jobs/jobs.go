@@ -142,11 +142,3 @@ func (p *Actions) update(ctx context.Context, id string, fn func(*Job) (*Job, er
 	}
 	return j, nil
 }
-
-// truncate bounds an error message kept in the ledger.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // Land lands a finished job's output in the sink once per job, whatever
@@ -102,7 +103,7 @@ func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, erro
 	if errors.Is(err, ErrNotConfirmed) {
 		// The API will not confirm this output for this job: retrying cannot
 		// change that, so the landing is skipped with the reason.
-		reason := truncate(err.Error(), 1024)
+		reason := text.Truncate(err.Error(), 1024)
 		return p.update(context.WithoutCancel(ctx), id, func(j *Job) (*Job, error) {
 			j, rerr := ReleaseLanding(j, owner, reason, done)
 			if rerr != nil {
@@ -114,7 +115,7 @@ func (p *Actions) land(ctx context.Context, job *Job, inline []byte) (*Job, erro
 	// The next attempt finds the landing free (or the lease over) and
 	// redoes it; Put replaces whatever this attempt left.
 	detached := context.WithoutCancel(ctx)
-	if _, rerr := p.update(detached, id, func(j *Job) (*Job, error) { return ReleaseLanding(j, owner, truncate(err.Error(), 1024), done) }); rerr != nil && !errors.Is(rerr, core.ErrNotOwner) {
+	if _, rerr := p.update(detached, id, func(j *Job) (*Job, error) { return ReleaseLanding(j, owner, text.Truncate(err.Error(), 1024), done) }); rerr != nil && !errors.Is(rerr, core.ErrNotOwner) {
 		p.c.Logger.WarnContext(ctx, "cannot release landing; its lease will end it", "job_id", id, "error", rerr.Error())
 	}
 	return nil, fmt.Errorf("landing %s: %w", id, err)
@@ -193,11 +194,11 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 	// A video's file is named by the event alone: land it only if the API
 	// says the service generated it (not a file someone uploaded).
 	if job.Kind == "video" && dl.Origin != "" && dl.Origin != OriginGenerated {
-		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, truncate(dl.Origin, 32))
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not generated", ErrNotConfirmed, job.Source, text.Truncate(dl.Origin, 32))
 	}
 	// Nor a generated file that is not a video (another job's batch output).
 	if ct := dl.ContentType; job.Kind == "video" && ct != "" && !strings.HasPrefix(ct, "video/") {
-		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, truncate(ct, 64))
+		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, text.Truncate(ct, 64))
 	}
 	sum := NewSummer(job.Kind == "batch")
 	bg := sum.Background()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // Defaults of the embedded worker. DefaultConcurrency is high for a
@@ -279,7 +280,7 @@ func (w *Queue) load(ctx context.Context) bool {
 			})
 			for _, t := range tasks {
 				if t.Attempts >= w.o.MaxAttempts {
-					t.LastError = truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
+					t.LastError = text.Truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
 					w.deadLetter(context.WithoutCancel(ctx), t, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts})
 					continue
 				}
@@ -435,7 +436,7 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		return
 	}
 	t.Attempts++ // an attempt counts once it failed (or, after a crash, at start-up)
-	t.LastError = truncate(err.Error(), 2048)
+	t.LastError = text.Truncate(err.Error(), 2048)
 	var later *core.RetryLaterError
 	if errors.As(err, &later) {
 		if later.Free {

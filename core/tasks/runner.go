@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
 // DefaultMaxLocalWait bounds how long Runner waits in process for a
@@ -271,7 +272,7 @@ func (r *Runner) mayWait(ctx context.Context, wait time.Duration) bool {
 }
 
 func (r *Runner) deadLetter(ctx context.Context, t Task, ev *core.Event, attempt int, cause error) error {
-	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: truncate(cause.Error(), 2048), Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: attempt}
+	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: text.Truncate(cause.Error(), 2048), Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: attempt}
 	if ev != nil {
 		d.EventType = ev.Type
 	}
@@ -296,12 +297,4 @@ func (r *Runner) now() time.Time {
 		return r.Clock()
 	}
 	return time.Now()
-}
-
-// truncate bounds an error message kept with a task or a dead letter.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -21,8 +21,8 @@ import (
 	"time"
 )
 
-// APIVersion is the path prefix the SDK uses for the Gemini Developer API.
-const APIVersion = "v1beta"
+// apiVersion is the path prefix the SDK uses for the Gemini Developer API.
+const apiVersion = "v1beta"
 
 // Batch is a batch as the stand-in reports it.
 type Batch struct {
@@ -206,15 +206,15 @@ func (s *Server) listWebhooks(w http.ResponseWriter) {
 	writeJSON(w, map[string]any{"webhooks": out})
 }
 
-// DefaultPageSize is the page size of batches.list when the call names none.
-const DefaultPageSize = 50
+// defaultPageSize is the page size of batches.list when the call names none.
+const defaultPageSize = 50
 
 // listBatches answers batches.list: the batches in the order added, a page
 // of pageSize (at most 1000) from pageToken (the index of the next one).
 func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 	size, _ := strconv.Atoi(r.URL.Query().Get("pageSize"))
 	if size <= 0 {
-		size = DefaultPageSize
+		size = defaultPageSize
 	}
 	size = min(size, 1000)
 	from := 0
@@ -353,7 +353,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		apiErr(w, http.StatusForbidden, "API key not valid")
 		return
 	}
-	path, ok := strings.CutPrefix(r.URL.Path, "/"+APIVersion+"/")
+	path, ok := strings.CutPrefix(r.URL.Path, "/"+apiVersion+"/")
 	if !ok {
 		apiErr(w, http.StatusNotFound, "unknown path "+r.URL.Path)
 		return
@@ -500,7 +500,7 @@ func (s *Server) getFile(w http.ResponseWriter, name string) {
 	writeJSON(w, map[string]any{
 		"name": fc.Name, "mimeType": fc.MIMEType, "sizeBytes": strconv.FormatInt(size, 10),
 		"state": "ACTIVE", "source": orDefault(fc.Source, "GENERATED"),
-		"downloadUri": s.URL + "/" + APIVersion + "/" + fc.Name + ":download?alt=media",
+		"downloadUri": s.URL + "/" + apiVersion + "/" + fc.Name + ":download?alt=media",
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/internal/admin"
 	"github.com/geminiwebhooks/receiver/adapters/internal/aws"
 	"github.com/geminiwebhooks/receiver/adapters/internal/env"
+	"github.com/geminiwebhooks/receiver/adapters/internal/queueattr"
 	"github.com/geminiwebhooks/receiver/adapters/internal/sqs"
 	"github.com/geminiwebhooks/receiver/core"
 )
@@ -115,7 +116,7 @@ func (q *sqsDLQ) Peek(ctx context.Context) ([]admin.QueuedDead, error) {
 			}
 			id := awssdk.ToString(m.MessageId)
 			t, terr := sqs.Task(id, awssdk.ToString(m.Body), attrs)
-			d := core.DeadLetter{Key: sqsKeyPrefix + id, Scheme: t.Scheme, EventType: attrs[sqs.AttrEventType], Body: t.Body,
+			d := core.DeadLetter{Key: sqsKeyPrefix + id, Scheme: t.Scheme, EventType: attrs[queueattr.EventType], Body: t.Body,
 				Reason: "in the SQS dead-letter queue after " + cmp.Or(m.Attributes["ApproximateReceiveCount"], "?") + " receives (delivery " + t.ID + ")"}
 			if terr != nil {
 				d.Reason = terr.Error()

@@ -16,6 +16,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/internal/admin"
 	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/adapters/internal/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/internal/queueattr"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -136,7 +137,7 @@ func (q *pubsubDLQ) Peek(ctx context.Context) ([]admin.QueuedDead, error) {
 		for _, m := range r.ReceivedMessages {
 			msg := m.GetMessage()
 			t := pubsub.Task(msg.GetMessageId(), msg.GetData(), msg.GetAttributes())
-			d := core.DeadLetter{Key: pubsubKeyPrefix + msg.GetMessageId(), Scheme: t.Scheme, EventType: msg.GetAttributes()[pubsub.AttrEventType],
+			d := core.DeadLetter{Key: pubsubKeyPrefix + msg.GetMessageId(), Scheme: t.Scheme, EventType: msg.GetAttributes()[queueattr.EventType],
 				Body: t.Body, ReceivedAt: msg.GetPublishTime().AsTime(),
 				Reason: "in the Pub/Sub dead-letter subscription after " + strconv.Itoa(int(m.GetDeliveryAttempt())) + " deliveries (delivery " + t.ID + ")"}
 			if m.GetDeliveryAttempt() == 0 {

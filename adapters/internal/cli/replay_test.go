@@ -195,7 +195,7 @@ func sqsWorker(t *testing.T, ctx context.Context, vars map[string]string, mux *c
 	}
 	url := awssdk.ToString(q.QueueUrl)
 	vars["QUEUE"] = "sqs:" + url
-	cfg, err := env.Load(func(k string) string { return vars[k] }, env.Cloud)
+	cfg, err := env.Load(func(k string) string { return vars[k] }, env.Serverless)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,10 @@ type Where int
 const (
 	// Local is the local server: file store, results in ./results.
 	Local Where = iota
-	// Cloud is a Cloud Function or a Lambda: Firestore, no results sink by default.
-	Cloud
+	// Serverless is a Cloud Function or a Lambda (a deployed runtime, of
+	// either provider; wire.Cloud names a provider's clients): Firestore, no
+	// results sink by default.
+	Serverless
 	// Memory is an embedded receiver (tests, benchmarks): the memory store,
 	// nothing on disk.
 	Memory
@@ -163,7 +165,7 @@ func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 // Load reads the environment through getenv (Getenv in production) with
 // the defaults of where.
 func Load(getenv func(string) string, where Where) (Config, error) {
-	defaultStore := map[Where]string{Local: "file", Cloud: "firestore", Memory: "memory"}[where]
+	defaultStore := map[Where]string{Local: "file", Serverless: "firestore", Memory: "memory"}[where]
 	c := Config{
 		Audience:              strings.TrimSpace(getenv("WEBHOOK_AUDIENCE")),
 		JWKSURL:               orDefault(getenv("WEBHOOK_JWKS_URL"), core.DefaultJWKSURL),
@@ -282,7 +284,7 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 // missingProject names what a Firestore store lacks without
 // GOOGLE_CLOUD_PROJECT, instead of the client library's credentials error.
 func missingProject(where Where) error {
-	if where == Cloud {
+	if where == Serverless {
 		return errors.New("GOOGLE_CLOUD_PROJECT is unset: the Firestore store (IDEMPOTENCY_STORE=firestore, the cloud default) needs the project that holds the database")
 	}
 	return errors.New("GOOGLE_CLOUD_PROJECT is unset: IDEMPOTENCY_STORE=firestore needs the project that holds the database (with FIRESTORE_EMULATOR_HOST, any project id)")
@@ -311,8 +313,8 @@ func (c *Config) parseQueue() error {
 	return nil
 }
 
-// SinkScheme is RESULTS_SINK's kind: "gs", "s3", "file" (a folder) or "" (none).
-func (c Config) SinkScheme() string {
+// SinkKind is RESULTS_SINK's kind: "gs", "s3", "file" (a folder) or "" (none).
+func (c Config) SinkKind() string {
 	switch {
 	case c.ResultsSink == "":
 		return ""

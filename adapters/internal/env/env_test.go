@@ -22,7 +22,7 @@ func TestQueue(t *testing.T) {
 		{"kafka:events", "", "", "want pubsub:"},
 	}
 	for _, c := range cases {
-		cfg, err := env.Load(func(k string) string { return map[string]string{"QUEUE": c.in, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Cloud)
+		cfg, err := env.Load(func(k string) string { return map[string]string{"QUEUE": c.in, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Serverless)
 		if cfg.QueueKind != c.kind || cfg.QueueTarget != c.target || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("QUEUE=%q: %q, %q, %v; want %q, %q, error with %q", c.in, cfg.QueueKind, cfg.QueueTarget, err, c.kind, c.target, c.err)
 		}
@@ -51,12 +51,12 @@ func TestLoadReportsEveryMistake(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{"results", "/var/results", "gs://b/p", "s3://b"} {
-		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": ok, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Cloud); err != nil {
+		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": ok, "GOOGLE_CLOUD_PROJECT": "p"}[k] }, env.Serverless); err != nil {
 			t.Errorf("RESULTS_SINK=%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"gs://", "s3:///p"} {
-		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": bad}[k] }, env.Cloud); err == nil || !strings.Contains(err.Error(), "RESULTS_SINK") {
+		if _, err := env.Load(func(k string) string { return map[string]string{"RESULTS_SINK": bad}[k] }, env.Serverless); err == nil || !strings.Contains(err.Error(), "RESULTS_SINK") {
 			t.Errorf("RESULTS_SINK=%s: %v, want an error naming RESULTS_SINK", bad, err)
 		}
 	}
@@ -114,12 +114,12 @@ func TestFirestoreNeedsProject(t *testing.T) {
 		vars    map[string]string
 		wantErr bool
 	}{
-		{"cloud default store", env.Cloud, nil, true},
-		{"cloud default store with project", env.Cloud, map[string]string{"GOOGLE_CLOUD_PROJECT": "p"}, false},
+		{"cloud default store", env.Serverless, nil, true},
+		{"cloud default store with project", env.Serverless, map[string]string{"GOOGLE_CLOUD_PROJECT": "p"}, false},
 		{"local firestore", env.Local, map[string]string{"IDEMPOTENCY_STORE": "firestore"}, true},
 		{"local firestore with emulator and no project", env.Local, map[string]string{"IDEMPOTENCY_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": "127.0.0.1:1"}, true},
 		{"local default (file)", env.Local, nil, false},
-		{"cloud memory store", env.Cloud, map[string]string{"IDEMPOTENCY_STORE": "memory"}, false},
+		{"cloud memory store", env.Serverless, map[string]string{"IDEMPOTENCY_STORE": "memory"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -75,7 +75,7 @@ func LoadLambda(ctx context.Context, getenv func(string) string, fetch FetchSecr
 			return v
 		}
 		return getenv(name)
-	}, Cloud)
+	}, Serverless)
 	l := Lambda{Config: cfg}
 	errs = append(errs, err)
 	l.WorkloadIdentityProvider, l.WorkloadIdentityServiceAccount, err = workloadIdentity(getenv)

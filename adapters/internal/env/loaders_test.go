@@ -41,7 +41,7 @@ func TestLoadGemini(t *testing.T) {
 			for k, v := range tc.vars {
 				vars[k] = v
 			}
-			cfg, loadErr := env.Load(getenvOf(vars), env.Cloud)
+			cfg, loadErr := env.Load(getenvOf(vars), env.Serverless)
 			if tc.wantErr != "" {
 				for _, e := range []error{err, loadErr} {
 					if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
@@ -80,7 +80,7 @@ func TestLoadEndpoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := env.Load(getenvOf(map[string]string{tc.variable: tc.value, "IDEMPOTENCY_STORE": "memory"}), env.Cloud)
+			cfg, err := env.Load(getenvOf(map[string]string{tc.variable: tc.value, "IDEMPOTENCY_STORE": "memory"}), env.Serverless)
 			if !tc.ok {
 				if err == nil || !strings.Contains(err.Error(), tc.variable) {
 					t.Fatalf("err = %v, want one naming %s", err, tc.variable)
@@ -96,7 +96,7 @@ func TestLoadEndpoints(t *testing.T) {
 			}
 		})
 	}
-	cfg, _ := env.Load(getenvOf(map[string]string{"FUNCTION_TARGET": "GeminiWorker"}), env.Cloud)
+	cfg, _ := env.Load(getenvOf(map[string]string{"FUNCTION_TARGET": "GeminiWorker"}), env.Serverless)
 	if cfg.FunctionTarget != "GeminiWorker" {
 		t.Errorf("FUNCTION_TARGET read as %q", cfg.FunctionTarget)
 	}

@@ -75,7 +75,7 @@ func warmUpFirestore(ctx context.Context, host string) error {
 	defer os.Unsetenv("FIRESTORE_EMULATOR_HOST")
 	cfg, err := env.Load(func(k string) string {
 		return map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": "lambda-warm-up"}[k]
-	}, env.Cloud)
+	}, env.Serverless)
 	if err != nil {
 		return err
 	}

@@ -26,17 +26,9 @@ import (
 	"google.golang.org/api/option"
 	pubsubv1 "google.golang.org/api/pubsub/v1"
 
+	"github.com/geminiwebhooks/receiver/adapters/internal/queueattr"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
-)
-
-// Message attributes.
-const (
-	AttrDeliveryID = "webhook_id"
-	AttrScheme     = "scheme"
-	AttrEventType  = "event_type"
-	AttrJobID      = "job_id"
-	AttrEnqueuedAt = "enqueued_at" // RFC 3339, when the receiver published it
 )
 
 // Queue publishes events to one topic through Pub/Sub's REST API. Not the
@@ -66,7 +58,7 @@ func New(ctx context.Context, topic string, opts ...option.ClientOption) (*Queue
 // first the message may still be published; the receiver then answers 5xx,
 // Gemini redelivers, and the worker's idempotency absorbs the second copy.
 func (q *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
-	msg := &pubsubv1.PubsubMessage{Data: base64.StdEncoding.EncodeToString(ev.Raw), Attributes: Attributes(ev, q.clock())}
+	msg := &pubsubv1.PubsubMessage{Data: base64.StdEncoding.EncodeToString(ev.Raw), Attributes: queueattr.Of(ev, q.clock())}
 	if _, err := q.svc.Projects.Topics.Publish(q.topic, &pubsubv1.PublishRequest{Messages: []*pubsubv1.PubsubMessage{msg}}).Context(ctx).Do(); err != nil {
 		return fmt.Errorf("pubsub publish %s to %s: %w", ev.Delivery.ID, q.topic, err)
 	}
@@ -77,37 +69,11 @@ func (q *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
 // the process.
 func (q *Queue) Close() error { return nil }
 
-// Attributes are the attributes of the message that carries ev (its data
-// is ev.Raw).
-func Attributes(ev *core.Event, now time.Time) map[string]string {
-	attrs := map[string]string{
-		AttrDeliveryID: ev.Delivery.ID,
-		AttrEnqueuedAt: now.UTC().Format(time.RFC3339Nano),
-	}
-	if ev.Delivery.Scheme != "" {
-		attrs[AttrScheme] = string(ev.Delivery.Scheme)
-	}
-	if ev.Type != "" {
-		attrs[AttrEventType] = ev.Type
-	}
-	if id := ev.JobID(); id != "" {
-		attrs[AttrJobID] = id
-	}
-	return attrs
-}
-
 // Task rebuilds the queued task from a delivered message's id, data and
 // attributes. A message published by hand without the delivery id (an
 // operator replaying a body) is processed under "pubsub:" and its message id.
 func Task(messageID string, data []byte, attrs map[string]string) tasks.Task {
-	t := tasks.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: data}
-	if t.ID == "" {
-		t.ID = "pubsub:" + messageID
-	}
-	if at, err := time.Parse(time.RFC3339Nano, attrs[AttrEnqueuedAt]); err == nil {
-		t.EnqueuedAt = at
-	}
-	return t
+	return queueattr.Task("pubsub", messageID, data, attrs)
 }
 
 // Publisher opens the queues QUEUE=pubsub:… names: what adapters/internal/wire's

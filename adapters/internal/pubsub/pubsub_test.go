@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/adapters/internal/pubsub"
+	"github.com/geminiwebhooks/receiver/adapters/internal/queueattr"
 	"github.com/geminiwebhooks/receiver/core"
 )
 
@@ -18,7 +19,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 	ev.Delivery = core.Delivery{ID: "msg_rt", Scheme: core.SchemeDynamic}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	attrs := pubsub.Attributes(ev, now)
+	attrs := queueattr.Of(ev, now) // what Enqueue publishes with the body
 	want := map[string]string{"webhook_id": "msg_rt", "scheme": "dynamic", "event_type": "video.generated", "job_id": "models/veo/operations/o1", "enqueued_at": "2026-01-02T03:04:05.000000006Z"}
 	for k, v := range want {
 		if attrs[k] != v {

@@ -52,8 +52,8 @@ type Consumer struct {
 
 // HandleSQS implements the Lambda adapter's SQSHandler. It never fails the
 // invocation for a record's sake: the answer names the records to retry.
-func (w *Consumer) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	n := w.Concurrency
+func (c *Consumer) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	n := c.Concurrency
 	if n <= 0 {
 		n = DefaultConcurrency
 	}
@@ -65,7 +65,7 @@ func (w *Consumer) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQ
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			failed[i] = w.record(ctx, m) != nil
+			failed[i] = c.record(ctx, m) != nil
 		}()
 	}
 	wg.Wait()
@@ -80,7 +80,7 @@ func (w *Consumer) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQ
 }
 
 // record runs one message; an error means it is to be delivered again.
-func (w *Consumer) record(ctx context.Context, m events.SQSMessage) error {
+func (c *Consumer) record(ctx context.Context, m events.SQSMessage) error {
 	attrs := make(map[string]string, len(m.MessageAttributes))
 	for k, v := range m.MessageAttributes {
 		if v.StringValue != nil {
@@ -90,45 +90,45 @@ func (w *Consumer) record(ctx context.Context, m events.SQSMessage) error {
 	attempt, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	t, err := Task(m.MessageId, m.Body, attrs)
 	if err != nil {
-		err = w.Runner.DeadLetter(ctx, t, attempt, err)
+		err = c.Runner.DeadLetter(ctx, t, attempt, err)
 	} else {
-		err = w.Runner.Run(ctx, t, attempt)
+		err = c.Runner.Run(ctx, t, attempt)
 	}
 	if err != nil {
-		w.scheduleRetry(ctx, m, attempt, err)
+		c.scheduleRetry(ctx, m, attempt, err)
 	}
 	return err
 }
 
 // scheduleRetry sets when the failed message m becomes visible again.
-func (w *Consumer) scheduleRetry(ctx context.Context, m events.SQSMessage, attempt int, cause error) {
-	if w.Client == nil {
+func (c *Consumer) scheduleRetry(ctx context.Context, m events.SQSMessage, attempt int, cause error) {
+	if c.Client == nil {
 		return
 	}
 	queueURL, err := QueueURL(m.EventSourceARN)
 	if err != nil {
-		w.logger().WarnContext(ctx, "sqs: cannot schedule the retry", "message_id", m.MessageId, "error", err.Error())
+		c.logger().WarnContext(ctx, "sqs: cannot schedule the retry", "message_id", m.MessageId, "error", err.Error())
 		return
 	}
-	delay := w.delay(attempt)
+	delay := c.delay(attempt)
 	var later *core.RetryLaterError
 	if errors.As(cause, &later) {
-		delay = max(later.At.Sub(w.now()), 0)
+		delay = max(later.At.Sub(c.now()), 0)
 	}
 	delay = min(delay, maxVisibility-time.Second)
-	_, err = w.Client.ChangeMessageVisibility(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityInput{
+	_, err = c.Client.ChangeMessageVisibility(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityInput{
 		QueueUrl: aws.String(queueURL), ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: int32(delay.Round(time.Second) / time.Second),
 	})
 	if err != nil {
 		// The queue's visibility timeout brings it back instead.
-		w.logger().WarnContext(ctx, "sqs: cannot schedule the retry", "message_id", m.MessageId, "error", err.Error())
+		c.logger().WarnContext(ctx, "sqs: cannot schedule the retry", "message_id", m.MessageId, "error", err.Error())
 	}
 }
 
 // delay before the delivery after the n-th: RetryDelay doubled n-1 times,
 // at most MaxRetryDelay.
-func (w *Consumer) delay(n int) time.Duration {
-	first := w.RetryDelay
+func (c *Consumer) delay(n int) time.Duration {
+	first := c.RetryDelay
 	if first <= 0 {
 		first = DefaultRetryDelay
 	}
@@ -150,16 +150,16 @@ func QueueURL(arn string) (string, error) {
 	return "https://" + host + "/" + p[4] + "/" + p[5], nil
 }
 
-func (w *Consumer) logger() *slog.Logger {
-	if w.Logger != nil {
-		return w.Logger
+func (c *Consumer) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
 	}
 	return slog.Default()
 }
 
-func (w *Consumer) now() time.Time {
-	if w.Clock != nil {
-		return w.Clock()
+func (c *Consumer) now() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
 	}
 	return time.Now()
 }

@@ -25,18 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/geminiwebhooks/receiver/adapters/internal/queueattr"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/tasks"
-)
-
-// Message attributes.
-const (
-	AttrDeliveryID = "webhook_id"
-	AttrScheme     = "scheme"
-	AttrEventType  = "event_type"
-	AttrJobID      = "job_id"
-	AttrEnqueuedAt = "enqueued_at"      // RFC 3339, when the receiver sent it
-	AttrEncoding   = "content_encoding" // "base64" when the body is encoded
 )
 
 // Sender is the part of *sqs.Client the queue uses.
@@ -83,23 +74,14 @@ func (q *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
 
 // SendInput is the message that carries ev to queueURL.
 func SendInput(queueURL string, ev *core.Event, now time.Time) *sqs.SendMessageInput {
-	attrs := map[string]types.MessageAttributeValue{
-		AttrDeliveryID: str(ev.Delivery.ID),
-		AttrEnqueuedAt: str(now.UTC().Format(time.RFC3339Nano)),
-	}
-	if ev.Delivery.Scheme != "" {
-		attrs[AttrScheme] = str(string(ev.Delivery.Scheme))
-	}
-	if ev.Type != "" {
-		attrs[AttrEventType] = str(ev.Type)
-	}
-	if id := ev.JobID(); id != "" {
-		attrs[AttrJobID] = str(id)
+	attrs := map[string]types.MessageAttributeValue{}
+	for k, v := range queueattr.Of(ev, now) {
+		attrs[k] = str(v)
 	}
 	body := string(ev.Raw)
 	if !carriable(body) {
 		body = base64.StdEncoding.EncodeToString(ev.Raw)
-		attrs[AttrEncoding] = str("base64")
+		attrs[queueattr.Encoding] = str("base64")
 	}
 	return &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body), MessageAttributes: attrs}
 }
@@ -131,14 +113,8 @@ func carriable(s string) bool {
 // A body that does not decode can never succeed: the error wraps
 // core.ErrPermanent and the task holds the body as received.
 func Task(messageID, body string, attrs map[string]string) (tasks.Task, error) {
-	t := tasks.Task{ID: attrs[AttrDeliveryID], Scheme: core.Scheme(attrs[AttrScheme]), Body: []byte(body)}
-	if t.ID == "" {
-		t.ID = "sqs:" + messageID
-	}
-	if at, err := time.Parse(time.RFC3339Nano, attrs[AttrEnqueuedAt]); err == nil {
-		t.EnqueuedAt = at
-	}
-	switch enc := attrs[AttrEncoding]; enc {
+	t := queueattr.Task("sqs", messageID, []byte(body), attrs)
+	switch enc := attrs[queueattr.Encoding]; enc {
 	case "":
 	case "base64":
 		b, err := base64.StdEncoding.DecodeString(body)

@@ -37,7 +37,7 @@ func TestUnreachableEmulatorReportedAtBuild(t *testing.T) {
 			t.Setenv("FIRESTORE_EMULATOR_HOST", c.host) // the client library reads it too
 			cfg, err := env.Load(func(k string) string {
 				return map[string]string{"IDEMPOTENCY_STORE": "firestore", "GOOGLE_CLOUD_PROJECT": "p", "FIRESTORE_EMULATOR_HOST": c.host}[k]
-			}, env.Cloud)
+			}, env.Serverless)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -25,12 +25,12 @@ func TestCloudsServeTheConfiguration(t *testing.T) {
 	} {
 		cfg, err := env.Load(func(k string) string {
 			return map[string]string{"QUEUE": c.queue, "RESULTS_SINK": c.sink, "IDEMPOTENCY_STORE": "memory"}[k]
-		}, env.Cloud)
+		}, env.Serverless)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if all.Queues[cfg.QueueKind] == nil || all.Sinks[cfg.SinkScheme()] == nil {
-			t.Errorf("QUEUE=%s RESULTS_SINK=%s: no queue %q or no sink %q", c.queue, c.sink, cfg.QueueKind, cfg.SinkScheme())
+		if all.Queues[cfg.QueueKind] == nil || all.Sinks[cfg.SinkKind()] == nil {
+			t.Errorf("QUEUE=%s RESULTS_SINK=%s: no queue %q or no sink %q", c.queue, c.sink, cfg.QueueKind, cfg.SinkKind())
 		}
 	}
 	if all.Sources["gs"] == nil {

@@ -65,7 +65,7 @@ func BuildProcessing(ctx context.Context, cfg env.Config, cloud Cloud, b *Backen
 	}
 	jc.Fetcher = &sourceFetcher{gemini: geminiFetcher, sources: cloud.Sources, runtime: cloud.Name}
 
-	switch s, scheme := cfg.ResultsSink, cfg.SinkScheme(); scheme {
+	switch s, scheme := cfg.ResultsSink, cfg.SinkKind(); scheme {
 	case "":
 		jc.NoSinkReason = "RESULTS_SINK is not set"
 	case "file":

@@ -293,7 +293,7 @@ func TestReconcileRacesAWebhook(t *testing.T) {
 
 // The stand-in's list is paged; every page is read.
 func TestReconcileReadsEveryPage(t *testing.T) {
-	f := newFixture(t, 2*100+7) // gemini.ListPageSize is 100
+	f := newFixture(t, 2*100+7) // adapters/gemini lists 100 batches a page
 	s, err := f.r.app.Reconcile(context.Background(), wire.ReconcileOptions{DryRun: true, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
