@@ -147,3 +147,14 @@ func TestHandlerDeadLetter(t *testing.T) {
 		t.Fatalf("dead letters %+v %v", got, err)
 	}
 }
+
+// moto_server frozen mid-stream (SIGSTOP): deliveries in the outage are
+// answered 5xx and not processed; once it is back, retries of each are
+// processed exactly once (storetest.RunOutage, as Firestore's emulator).
+func TestHandlerOutage(t *testing.T) {
+	s, err := New(context.Background(), Config{Table: newTable(t), Client: newClient(nil), CallTimeout: time.Second, Hints: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunOutage(t, s, moto.Pause, moto.Resume)
+}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -225,5 +227,24 @@ func TestClaimRecognisesItsOwnLandedWrite(t *testing.T) {
 	}
 	if got, err := s.Claim(ctx, c); err != nil || got != core.Duplicate {
 		t.Fatalf("after completion: %v %v", got, err)
+	}
+}
+
+// A long reason (an error's text) is bounded without splitting a rune, so
+// the item stays valid UTF-8 and small.
+func TestClipReason(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		wantLen int
+	}{
+		{"short", 5},
+		{strings.Repeat("a", maxReasonBytes), maxReasonBytes},
+		{strings.Repeat("a", maxReasonBytes+1), maxReasonBytes},
+		{"a" + strings.Repeat("é", maxReasonBytes), maxReasonBytes - 1}, // the cut falls inside an é
+	} {
+		got := clipReason(tc.in)
+		if len(got) != tc.wantLen || !utf8.ValidString(got) || !strings.HasPrefix(tc.in, got) {
+			t.Errorf("clipReason(%d bytes) = %d bytes (valid %v), want %d", len(tc.in), len(got), utf8.ValidString(got), tc.wantLen)
+		}
 	}
 }

@@ -3,9 +3,7 @@ package firestore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -119,87 +117,5 @@ func TestHandlerFirestoreOutage(t *testing.T) {
 	cfg := newConfig(t)
 	cfg.CallTimeout = time.Second
 	cfg.Hints = -1 // duplicates must ask Firestore too
-	s := open(t, cfg)
-	var cnt counter
-	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.Mux(), StoreTimeout: time.Second, Lease: 3 * time.Second})
-	ctx := context.Background()
-
-	before := make([]string, 5)
-	for i := range before {
-		before[i] = fmt.Sprintf("msg_before_%d", i)
-		deliverUntil2xx(t, h, before[i], time.Now().Add(30*time.Second), nil)
-	}
-
-	if err := emulator.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			if err := emulator.Resume(); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	defer resume()
-
-	during := make([]string, 20)
-	for i := range during {
-		during[i] = fmt.Sprintf("msg_during_%d", i)
-	}
-	ids := append(append([]string{}, during...), before...) // new ones and duplicates
-	statuses := make([]int, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses[i] = h.Handle(ctx, signed(t, id, time.Now(), eventBody(id))).Status
-		}()
-	}
-	wg.Wait()
-	for i, st := range statuses {
-		if st < 500 {
-			t.Errorf("%s during the outage: %d, want 5xx", ids[i], st)
-		}
-	}
-	for _, id := range during {
-		if cnt.Get(id) != 0 {
-			t.Errorf("%s processed during the outage", id)
-		}
-	}
-	resume()
-
-	// Gemini retries non-2xx; 409 while a stranded claim's lease runs.
-	deadline := time.Now().Add(30 * time.Second)
-	retried := map[int]int{}
-	for _, id := range ids {
-		deliverUntil2xx(t, h, id, deadline, retried)
-	}
-	t.Logf("answers after the outage, by status: %v", retried)
-	for _, id := range ids {
-		if n := cnt.Get(id); n != 1 {
-			t.Errorf("%s processed %d times, want 1", id, n)
-		}
-	}
-}
-
-// deliverUntil2xx retries like Gemini: non-2xx answers that invite a retry
-// (409, 5xx) are retried until 2xx or the deadline. statuses counts answers.
-func deliverUntil2xx(t testing.TB, h *core.Receiver, id string, deadline time.Time, statuses map[int]int) {
-	t.Helper()
-	for {
-		r := h.Handle(context.Background(), signed(t, id, time.Now(), eventBody(id)))
-		if statuses != nil {
-			statuses[r.Status]++
-		}
-		if r.Status/100 == 2 {
-			return
-		}
-		if r.Status != http.StatusConflict && r.Status < 500 || time.Now().After(deadline) {
-			t.Fatalf("%s: %d %s %s", id, r.Status, r.Outcome, r.Reason)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	storetest.RunOutage(t, open(t, cfg), emulator.Pause, emulator.Resume)
 }

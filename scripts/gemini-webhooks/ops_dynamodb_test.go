@@ -38,9 +38,9 @@ func newDynamoDBTable(t *testing.T, prefix string) map[string]string {
 	return map[string]string{"IDEMPOTENCY_STORE": "dynamodb", "DYNAMODB_TABLE": table}
 }
 
-// dynamoDBTable starts moto_server for t (skipped with -short) and returns
-// the variables of a dynamodb store in a table of its own, named from prefix.
-func dynamoDBTable(t *testing.T, prefix string) map[string]string {
+// startMoto starts moto_server for t (skipped with -short) and points the
+// AWS SDK of this process at it (motoEnv).
+func startMoto(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts moto_server")
@@ -51,6 +51,13 @@ func dynamoDBTable(t *testing.T, prefix string) map[string]string {
 	}
 	t.Cleanup(moto.Stop)
 	motoEnv(t, moto.Host)
+}
+
+// dynamoDBTable starts moto_server for t and returns the variables of a
+// dynamodb store in a table of its own, named from prefix.
+func dynamoDBTable(t *testing.T, prefix string) map[string]string {
+	t.Helper()
+	startMoto(t)
 	return newDynamoDBTable(t, prefix)
 }
 

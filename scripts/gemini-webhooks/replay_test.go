@@ -31,7 +31,6 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
-	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // userHandler is a user's handler of interaction.completed that counts its
@@ -163,15 +162,7 @@ func pubsubWorker(t *testing.T, ctx context.Context, vars map[string]string, mux
 // sqsWorker runs the Lambda's SQS consumer (adapters/sqs, as lambda.Start
 // wires it) over a queue on moto_server, with mux.
 func sqsWorker(t *testing.T, ctx context.Context, vars map[string]string, mux *core.Mux) *liveWorker {
-	if testing.Short() {
-		t.Skip("starts moto_server")
-	}
-	moto, err := testenv.StartMoto(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	motoEnv(t, moto.Host)
+	startMoto(t)
 	c, err := (&aws.Clients{}).SQS(ctx)
 	if err != nil {
 		t.Fatal(err)
