@@ -76,6 +76,18 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: %d %s after %d requests (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.reqs)
 		}
 	}
+	// The same id with another body: one PutItem (fails, returns the
+	// record) at C; none at A, which remembers the completed body's hash.
+	for _, h := range []struct {
+		name string
+		h    *core.Receiver
+		reqs int
+	}{{"C", c, 1}, {"A", a, 0}} {
+		r := h.h.Handle(ctx, storetest.Signed(t, "msg_a", clk.Now(), storetest.EventBody("msg_a", eventTime.Add(time.Second))))
+		if n, by := rc.take(); r.Outcome != core.OutcomeConflict || n != h.reqs {
+			t.Errorf("conflict at %s: %s after %d requests (%s), want conflict after %d", h.name, r.Outcome, n, by, h.reqs)
+		}
+	}
 	if cnt.Get("msg_a") != 1 || cnt.Get("msg_stuck") != 1 {
 		t.Errorf("processed %v", &cnt)
 	}
@@ -112,6 +124,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		{"new delivery of a job this instance knows: PutItem, PutItem (job), UpdateItem", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 3},
 		{"duplicate at the same instance: none", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 0},
 		{"new delivery of a job another instance wrote: PutItem, PutItem (fails, returns the job), PutItem, UpdateItem", other, "msg_r3", interaction(core.InteractionFailed, "i1"), 4},
+		{"new delivery of a job changed since this instance wrote it: the same", h, "msg_r4", interaction(core.InteractionCancelled, "i1"), 4},
 	}
 	rc.take()
 	for _, st := range steps {
@@ -123,8 +136,8 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		}
 	}
 	j, err := open(t, table, nil).Ledger().GetJob(ctx, "interactions/i1")
-	if err != nil || j == nil || j.State != jobs.JobSucceeded || len(j.Deliveries) != 3 {
-		t.Fatalf("job %+v, %v; want succeeded (the completion wins over the later failure) with 3 deliveries", j, err)
+	if err != nil || j == nil || j.State != jobs.JobSucceeded || len(j.Deliveries) != 4 {
+		t.Fatalf("job %+v, %v; want succeeded (the completion wins over the later failure) with 4 deliveries", j, err)
 	}
 }
 
