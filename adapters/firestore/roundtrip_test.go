@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +15,16 @@ import (
 
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/storetest"
 )
 
 // rpcCounter counts the gRPC calls a Firestore client makes, by method.
-type rpcCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
+type rpcCounter struct{ storetest.Calls }
 
-func (r *rpcCounter) add(method string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.calls == nil {
-		r.calls = map[string]int{}
-	}
-	r.calls[method[strings.LastIndex(method, "/")+1:]]++
-}
+func (r *rpcCounter) add(method string) { r.Add(method[strings.LastIndex(method, "/")+1:]) }
 
 // take returns the calls since the last take.
-func (r *rpcCounter) take() (total int, byMethod string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var names []string
-	for m, n := range r.calls {
-		total += n
-		names = append(names, fmt.Sprintf("%s=%d", m, n))
-	}
-	sort.Strings(names)
-	r.calls = nil
-	return total, strings.Join(names, " ")
-}
+func (r *rpcCounter) take() (total int, byMethod string) { return r.Take() }
 
 // ownerCreds is what the client itself sends the emulator: "Bearer owner"
 // bypasses security rules.
@@ -95,7 +73,7 @@ func TestRoundTrips(t *testing.T) {
 	clk := newClock(eventTime) // the first attempts come as the events happen
 	var cnt counter
 	handler := func(s *Store) *core.Receiver {
-		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Clock: clk.now})
+		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.Mux(), Clock: clk.Now})
 	}
 	a, b, c, d := handler(open(t, cfg)), handler(open(t, cfg)), handler(open(t, noHints)), handler(open(t, cfg))
 	ctx := context.Background()
@@ -121,22 +99,22 @@ func TestRoundTrips(t *testing.T) {
 		{"a first delivery at D 2 min after its event: Get, Create, Update", d, "msg_late", 0, core.OutcomeProcessed, 3},
 	}
 	for _, id := range []string{"msg_stuck", "msg_stuck2"} {
-		if got, err := open(t, cfg).Claim(ctx, core.Claim{Key: id, Owner: "crashed", BodyHash: core.HashBody(eventBody(id)), Now: clk.now(), LeaseUntil: clk.now().Add(time.Minute)}); err != nil || got != core.Claimed {
+		if got, err := open(t, cfg).Claim(ctx, core.Claim{Key: id, Owner: "crashed", BodyHash: core.HashBody(eventBody(id)), Now: clk.Now(), LeaseUntil: clk.Now().Add(time.Minute)}); err != nil || got != core.Claimed {
 			t.Fatal(got, err)
 		}
 	}
 	rc.take()
 	for _, st := range steps {
-		clk.add(st.advance)
-		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), eventBody(st.id)))
+		clk.Add(st.advance)
+		r := st.h.Handle(ctx, signed(t, st.id, clk.Now(), eventBody(st.id)))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Outcome != st.outcome || n != st.rpcs {
 			t.Errorf("%s: %d %s after %d round trips (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.rpcs)
 		}
 	}
-	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 || cnt.get("msg_stuck2") != 1 || cnt.get("msg_late") != 1 {
-		t.Errorf("processed %v", cnt.n)
+	if cnt.Get("msg_a") != 1 || cnt.Get("msg_stuck") != 1 || cnt.Get("msg_stuck2") != 1 || cnt.Get("msg_late") != 1 {
+		t.Errorf("processed %v", &cnt)
 	}
 }
 
@@ -157,7 +135,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := newClock(time.Now()) // real time: processing runs until the lease ends
-	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.now})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.Now})
 	// Another instance: its own client, store, ledger and caches.
 	s2 := open(t, cfg)
 	l2, err := NewLedger(context.Background(), LedgerConfig{Client: s2.FirestoreClient()})
@@ -168,10 +146,10 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.now})
+	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.Now})
 	ctx := context.Background()
 	interaction := func(typ, job string) []byte {
-		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":%q,"data":{"id":"interactions/%s"}}`, typ, clk.now().Format(time.RFC3339Nano), job)
+		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":%q,"data":{"id":"interactions/%s"}}`, typ, clk.Now().Format(time.RFC3339Nano), job)
 	}
 	steps := []struct {
 		name string
@@ -187,7 +165,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	}
 	rc.take()
 	for _, st := range steps {
-		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), st.body))
+		r := st.h.Handle(ctx, signed(t, st.id, clk.Now(), st.body))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Status/100 != 2 || n != st.rpcs {

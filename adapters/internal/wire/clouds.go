@@ -26,14 +26,26 @@ type (
 	awsClients interface {
 		queueOpener
 		sinkOpener
+		OpenDynamoDB(ctx context.Context, table string) (store interface {
+			core.Store
+			core.DeadLetters
+		}, ledger jobs.Ledger, closeFn func() error, err error)
 	}
 )
 
 // AWSCloud is what a runtime reaches on AWS through c (adapters/internal/aws's
-// Clients): the SQS queue (QUEUE=sqs:…) and the S3 sink (RESULTS_SINK=s3://…).
+// Clients): the DynamoDB store (IDEMPOTENCY_STORE=dynamodb), the SQS queue
+// (QUEUE=sqs:…) and the S3 sink (RESULTS_SINK=s3://…).
 func AWSCloud(c awsClients) Cloud {
 	return Cloud{
-		Name:   "AWS",
+		Name: "AWS",
+		Stores: map[string]OpenStore{"dynamodb": func(ctx context.Context, cfg env.Config) (*Backend, error) {
+			s, ledger, closeFn, err := c.OpenDynamoDB(ctx, cfg.DynamoDBTable)
+			if err != nil {
+				return nil, err
+			}
+			return &Backend{Store: s, DeadLetters: s, Ledger: ledger, Close: closeFn}, nil
+		}},
 		Queues: map[string]OpenQueue{env.QueueSQS: c.OpenQueue},
 		Sinks:  map[string]OpenSink{"s3": c.OpenSink},
 	}
