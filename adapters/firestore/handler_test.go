@@ -17,6 +17,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // testSecret signs the tests' deliveries as Gemini would.
@@ -56,11 +57,11 @@ func (c *clock) add(d time.Duration) {
 
 func newHandler(t testing.TB, o core.ReceiverOptions) *core.Receiver {
 	t.Helper()
-	v, err := core.NewStaticVerifier([]string{testSecret}, 5*time.Minute)
+	v, err := verify.New(context.Background(), verify.Config{Secrets: []string{testSecret}, Tolerance: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Verifier = v
+	o.Verifier = v.Schemes()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}

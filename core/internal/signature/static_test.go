@@ -1,4 +1,4 @@
-package core
+package signature
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 )
 
 // The shared test vector of the Standard Webhooks specification.
@@ -21,31 +22,12 @@ const (
 	vectorSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 )
 
-// Secrets for rotation tests: 32 random-looking bytes each.
-const (
-	secretA = "whsec_dGVzdC1zZWNyZXQtQS0wMTIzNDU2Nzg5YWJjZGVmZ2g="
-	secretB = "whsec_dGVzdC1zZWNyZXQtQi0wMTIzNDU2Nzg5YWJjZGVmZ2g="
-)
-
 func vectorHeaders() http.Header {
 	h := http.Header{}
-	h.Set(HeaderID, vectorID)
-	h.Set(HeaderTimestamp, strconv.Itoa(vectorTS))
-	h.Set(HeaderSignature, vectorSig)
+	h.Set(delivery.HeaderID, vectorID)
+	h.Set(delivery.HeaderTimestamp, strconv.Itoa(vectorTS))
+	h.Set(delivery.HeaderSignature, vectorSig)
 	return h
-}
-
-func signFor(t testing.TB, secret, id string, ts time.Time, body []byte) string {
-	t.Helper()
-	wh, err := standardwebhooks.NewWebhook(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := wh.Sign(id, ts, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sig
 }
 
 func TestStaticSharedVector(t *testing.T) {
@@ -58,7 +40,7 @@ func TestStaticSharedVector(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shared vector rejected: %v", err)
 	}
-	if d.ID != vectorID || d.Scheme != SchemeStatic || d.Timestamp.Unix() != vectorTS {
+	if d.ID != vectorID || d.Scheme != core.SchemeStatic || d.Timestamp.Unix() != vectorTS {
 		t.Fatalf("delivery = %+v", d)
 	}
 	// The vector's signature is exactly what the library computes.
@@ -84,13 +66,13 @@ func TestStaticVerify(t *testing.T) {
 		{name: "second of two secrets (rotation)", secrets: []string{secretB, secretA}},
 		{name: "old secret still configured", secrets: []string{secretA, secretB}},
 		{name: "one of several signatures matches", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderSignature, sigB+" "+sigA)
+			h.Set(delivery.HeaderSignature, sigB+" "+sigA)
 		}},
 		{name: "unknown version skipped", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderSignature, "v1a,"+sigAOnly)
-		}, wantErr: ErrBadSignature},
+			h.Set(delivery.HeaderSignature, "v1a,"+sigAOnly)
+		}, wantErr: core.ErrBadSignature},
 		{name: "unknown version beside valid v1", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderSignature, "v1a,AAAA "+sigA)
+			h.Set(delivery.HeaderSignature, "v1a,AAAA "+sigA)
 		}},
 		{name: "lower-case header names", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
 			for k, v := range h {
@@ -98,31 +80,31 @@ func TestStaticVerify(t *testing.T) {
 				h[strings.ToLower(k)] = v
 			}
 		}},
-		{name: "wrong secret", secrets: []string{secretB}, wantErr: ErrBadSignature},
+		{name: "wrong secret", secrets: []string{secretB}, wantErr: core.ErrBadSignature},
 		{name: "tampered body", secrets: []string{secretA}, mutate: func(_ http.Header, b *[]byte) {
 			*b = append([]byte(nil), (*b)[:len(*b)-1]...)
 			*b = append(*b, ' ', '}')
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "other id", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderID, "msg_2")
-		}, wantErr: ErrBadSignature},
+			h.Set(delivery.HeaderID, "msg_2")
+		}, wantErr: core.ErrBadSignature},
 		{name: "timestamp re-signed elsewhere", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
-		}, wantErr: ErrBadSignature},
-		{name: "missing id", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(HeaderID) }, wantErr: ErrMissingHeaders},
-		{name: "missing timestamp", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(HeaderTimestamp) }, wantErr: ErrMissingHeaders},
+			h.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
+		}, wantErr: core.ErrBadSignature},
+		{name: "missing id", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderID) }, wantErr: core.ErrMissingHeaders},
+		{name: "missing timestamp", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderTimestamp) }, wantErr: core.ErrMissingHeaders},
 		{name: "timestamp not a number", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderTimestamp, "yesterday")
-		}, wantErr: ErrMalformedHeaders},
+			h.Set(delivery.HeaderTimestamp, "yesterday")
+		}, wantErr: core.ErrMalformedHeaders},
 		{name: "negative timestamp", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderTimestamp, "-5")
-		}, wantErr: ErrMalformedHeaders},
+			h.Set(delivery.HeaderTimestamp, "-5")
+		}, wantErr: core.ErrMalformedHeaders},
 		{name: "signature without version", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderSignature, sigAOnly)
-		}, wantErr: ErrMalformedHeaders},
+			h.Set(delivery.HeaderSignature, sigAOnly)
+		}, wantErr: core.ErrMalformedHeaders},
 		{name: "id with control characters", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
-			h.Set(HeaderID, "msg\x01")
-		}, wantErr: ErrMalformedHeaders},
+			h.Set(delivery.HeaderID, "msg\x01")
+		}, wantErr: core.ErrMalformedHeaders},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,9 +113,9 @@ func TestStaticVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := http.Header{}
-			h.Set(HeaderID, "msg_1")
-			h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-			h.Set(HeaderSignature, sigA)
+			h.Set(delivery.HeaderID, "msg_1")
+			h.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+			h.Set(delivery.HeaderSignature, sigA)
 			b := append([]byte(nil), body...)
 			if tc.mutate != nil {
 				tc.mutate(h, &b)
@@ -150,9 +132,9 @@ func TestStaticReplayWindow(t *testing.T) {
 	signed := time.Unix(1_800_000_000, 0)
 	body := []byte(`{}`)
 	h := http.Header{}
-	h.Set(HeaderID, "msg_w")
-	h.Set(HeaderTimestamp, strconv.FormatInt(signed.Unix(), 10))
-	h.Set(HeaderSignature, signFor(t, secretA, "msg_w", signed, body))
+	h.Set(delivery.HeaderID, "msg_w")
+	h.Set(delivery.HeaderTimestamp, strconv.FormatInt(signed.Unix(), 10))
+	h.Set(delivery.HeaderSignature, signFor(t, secretA, "msg_w", signed, body))
 
 	tests := []struct {
 		tolerance time.Duration
@@ -178,8 +160,8 @@ func TestStaticReplayWindow(t *testing.T) {
 		if tc.ok != (err == nil) {
 			t.Errorf("tolerance %s offset %s: err = %v", tc.tolerance, tc.offset, err)
 		}
-		if !tc.ok && !errors.Is(err, ErrOutsideWindow) {
-			t.Errorf("tolerance %s offset %s: err = %v, want ErrOutsideWindow", tc.tolerance, tc.offset, err)
+		if !tc.ok && !errors.Is(err, core.ErrOutsideWindow) {
+			t.Errorf("tolerance %s offset %s: err = %v, want core.ErrOutsideWindow", tc.tolerance, tc.offset, err)
 		}
 	}
 }
@@ -228,20 +210,20 @@ func TestParseSecrets(t *testing.T) {
 func TestDetectScheme(t *testing.T) {
 	tests := []struct {
 		header string
-		want   Scheme
+		want   core.Scheme
 		err    error
 	}{
-		{vectorSig, SchemeStatic, nil},
-		{vectorSig + " v1a,xyz", SchemeStatic, nil},
-		{"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln", SchemeDynamic, nil},
-		{"Bearer eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln", SchemeDynamic, nil},
-		{"eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0.", SchemeDynamic, nil}, // alg none: rejected later, with a reason
-		{"", "", ErrMissingHeaders},
-		{"   ", "", ErrMissingHeaders},
-		{"garbage", "", ErrMalformedHeaders},
-		{"a.b", "", ErrMalformedHeaders},
-		{"v1,not base64!", "", ErrMalformedHeaders},
-		{"v 1,abc=", "", ErrMalformedHeaders},
+		{vectorSig, core.SchemeStatic, nil},
+		{vectorSig + " v1a,xyz", core.SchemeStatic, nil},
+		{"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln", core.SchemeDynamic, nil},
+		{"Bearer eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln", core.SchemeDynamic, nil},
+		{"eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0.", core.SchemeDynamic, nil}, // alg none: rejected later, with a reason
+		{"", "", core.ErrMissingHeaders},
+		{"   ", "", core.ErrMissingHeaders},
+		{"garbage", "", core.ErrMalformedHeaders},
+		{"a.b", "", core.ErrMalformedHeaders},
+		{"v1,not base64!", "", core.ErrMalformedHeaders},
+		{"v 1,abc=", "", core.ErrMalformedHeaders},
 	}
 	for _, tc := range tests {
 		got, err := DetectScheme(tc.header)

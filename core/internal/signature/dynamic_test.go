@@ -1,120 +1,33 @@
-package core
+package signature
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 	"github.com/golang-jwt/jwt/v5"
 )
 
-const testAudience = "https://receiver.example/gemini"
-
-var (
-	keysOnce         sync.Once
-	googleKey, rogue *rsa.PrivateKey
-	rotatedGoogleKey *rsa.PrivateKey
-)
-
-func testKeys(t testing.TB) {
-	t.Helper()
-	keysOnce.Do(func() {
-		for _, k := range []**rsa.PrivateKey{&googleKey, &rogue, &rotatedGoogleKey} {
-			var err error
-			if *k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-				panic(err)
-			}
-		}
-	})
-}
-
-// jwksServer serves a JWKS on loopback and counts fetches; it can be made to fail.
-type jwksServer struct {
-	*httptest.Server
-	fetches atomic.Int64
-	down    atomic.Bool
-	mu      sync.Mutex
-	keys    map[string]*rsa.PublicKey
-}
-
-func newJWKSServer(t testing.TB, keys map[string]*rsa.PublicKey) *jwksServer {
-	s := &jwksServer{keys: keys}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fetches.Add(1)
-		if s.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		var out struct {
-			Keys []map[string]string `json:"keys"`
-		}
-		for kid, k := range s.keys {
-			out.Keys = append(out.Keys, map[string]string{
-				"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-				"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
-				"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()),
-			})
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *jwksServer) setKey(kid string, k *rsa.PublicKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.keys[kid] = k
-}
-
-func signToken(t testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	if kid != "" {
-		tok.Header["kid"] = kid
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func baseClaims(now time.Time, body []byte) jwt.MapClaims {
-	sum := sha256.Sum256(body)
-	return jwt.MapClaims{
-		"aud":         testAudience,
-		"iss":         "https://generativelanguage.googleapis.com",
-		"iat":         now.Unix(),
-		"exp":         now.Add(10 * time.Minute).Unix(),
-		"webhook_id":  "evt_123",
-		"body_sha256": base64.RawURLEncoding.EncodeToString(sum[:]),
-	}
-}
-
 func dynHeaders(token string) http.Header {
 	h := http.Header{}
-	h.Set(HeaderSignature, token)
+	h.Set(delivery.HeaderSignature, token)
 	return h
 }
 
-func newTestDynamic(t testing.TB, srv *jwksServer, every time.Duration, issuer string) *DynamicVerifier {
+func newTestDynamic(t testing.TB, srv *sigtest.JWKSServer, every time.Duration, issuer string) *DynamicVerifier {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -127,7 +40,6 @@ func newTestDynamic(t testing.TB, srv *jwksServer, every time.Duration, issuer s
 }
 
 func TestDynamicVerify(t *testing.T) {
-	testKeys(t)
 	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	v := newTestDynamic(t, srv, time.Hour, "https://generativelanguage.googleapis.com")
 	now := time.Now()
@@ -154,51 +66,51 @@ func TestDynamicVerify(t *testing.T) {
 		}, wantID: "jwt:id:evt_123"},
 		{name: "alg none", token: func() string {
 			return signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", baseClaims(now, body))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "HS256 keyed with the RSA public key", token: func() string {
 			return signToken(t, jwt.SigningMethodHS256, pubPEM, "k1", baseClaims(now, body))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "RS512 not allowed", token: func() string {
 			return signToken(t, jwt.SigningMethodRS512, googleKey, "k1", baseClaims(now, body))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "wrong audience", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["aud"] = "https://attacker.example" }))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "no audience", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "aud") }))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "wrong issuer", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "expired", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				c["iat"] = now.Add(-2 * time.Minute).Unix()
 				c["exp"] = now.Add(-time.Minute).Unix()
 			}))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "no exp", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "exp") }))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "too old (iat outside window, not expired)", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				c["iat"] = now.Add(-6 * time.Minute).Unix()
 				c["exp"] = now.Add(time.Hour).Unix()
 			}))
-		}, wantErr: ErrOutsideWindow},
+		}, wantErr: core.ErrOutsideWindow},
 		{name: "no iat", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "iat") }))
-		}, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
 		{name: "issued in the future", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() }))
-		}, wantErr: ErrBadSignature},
-		{name: "no kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "", baseClaims(now, body)) }, wantErr: ErrBadSignature},
-		{name: "foreign key with a known kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, rogue, "k1", baseClaims(now, body)) }, wantErr: ErrBadSignature},
+		}, wantErr: core.ErrBadSignature},
+		{name: "no kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "", baseClaims(now, body)) }, wantErr: core.ErrBadSignature},
+		{name: "foreign key with a known kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, rogue, "k1", baseClaims(now, body)) }, wantErr: core.ErrBadSignature},
 		{name: "header id differs from token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
-			header: func(h http.Header) { h.Set(HeaderID, "evt_other") }, wantErr: ErrClaimMismatch},
+			header: func(h http.Header) { h.Set(delivery.HeaderID, "evt_other") }, wantErr: core.ErrClaimMismatch},
 		{name: "header id equal to token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
-			header: func(h http.Header) { h.Set(HeaderID, "evt_123") }, wantID: "jwt:id:evt_123"},
+			header: func(h http.Header) { h.Set(delivery.HeaderID, "evt_123") }, wantID: "jwt:id:evt_123"},
 		{name: "body digest mismatch", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
-			body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/EVIL"}}`), wantErr: ErrClaimMismatch},
+			body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/EVIL"}}`), wantErr: core.ErrClaimMismatch},
 		{name: "hex digest accepted", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				sum := sha256.Sum256(body)
@@ -208,11 +120,11 @@ func TestDynamicVerify(t *testing.T) {
 		// The unsigned header never names a dynamic delivery (issue 13, finding 1).
 		{name: "no id claim: the token, not the header, is the key", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id") }))
-		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
+		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
 		// Issue 21: a token that binds nothing keys its delivery as a hint.
 		{name: "binds nothing, webhook-id header: hint keyed by the header", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
-		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:hint:id:msg_hdr"},
+		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:hint:id:msg_hdr"},
 		{name: "binds nothing, no header: hint keyed by the body", token: func() string {
 			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
 		}, wantID: "jwt:hint:sha256:" + hexString(sha256Of(body))},
@@ -229,9 +141,9 @@ func TestDynamicVerify(t *testing.T) {
 				delete(c, "body_sha256")
 				c["event"] = map[string]any{"type": "batch.succeeded", "data": map[string]any{"id": "batches/9"}}
 			}))
-		}, header: func(h http.Header) { h.Set(HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
+		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
 		{name: "stale webhook-timestamp header", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
-			header: func(h http.Header) { h.Set(HeaderTimestamp, "1000") }, wantErr: ErrOutsideWindow},
+			header: func(h http.Header) { h.Set(delivery.HeaderTimestamp, "1000") }, wantErr: core.ErrOutsideWindow},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,7 +165,7 @@ func TestDynamicVerify(t *testing.T) {
 			if p, ok := strings.CutSuffix(tc.wantID, "*"); ok {
 				idOK = strings.HasPrefix(d.ID, p)
 			}
-			if err == nil && (!idOK || d.Scheme != SchemeDynamic) {
+			if err == nil && (!idOK || d.Scheme != core.SchemeDynamic) {
 				t.Fatalf("delivery = %+v, want id %q", d, tc.wantID)
 			}
 			if err != nil && strings.Contains(err.Error(), strings.TrimPrefix(tc.token(), "Bearer ")[:20]) {
@@ -278,23 +190,21 @@ func hexString(b []byte) string {
 }
 
 func TestDynamicSchemeNotConfigured(t *testing.T) {
-	testKeys(t)
 	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(time.Now(), nil))
 	_, err := SchemeVerifier{Static: &StaticVerifier{}}.Verify(context.Background(), dynHeaders(tok), nil, time.Now())
-	if !errors.Is(err, ErrSchemeDisabled) {
-		t.Fatalf("err = %v, want ErrSchemeDisabled", err)
+	if !errors.Is(err, core.ErrSchemeDisabled) {
+		t.Fatalf("err = %v, want core.ErrSchemeDisabled", err)
 	}
 	h := vectorHeaders()
 	_, err = SchemeVerifier{Dynamic: &DynamicVerifier{}}.Verify(context.Background(), h, []byte(vectorBody), time.Unix(vectorTS, 0))
-	if !errors.Is(err, ErrSchemeDisabled) {
-		t.Fatalf("err = %v, want ErrSchemeDisabled", err)
+	if !errors.Is(err, core.ErrSchemeDisabled) {
+		t.Fatalf("err = %v, want core.ErrSchemeDisabled", err)
 	}
 }
 
 // A flood of tokens with random kids must not turn into a flood of JWKS
 // fetches: the unknown-kid limiter allows one refetch per interval.
 func TestDynamicUnknownKIDFlood(t *testing.T) {
-	testKeys(t)
 	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	v := newTestDynamic(t, srv, 30*time.Second, "")
 	now := time.Now()
@@ -302,7 +212,7 @@ func TestDynamicUnknownKIDFlood(t *testing.T) {
 	if _, err := v.Verify(context.Background(), dynHeaders(signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))), nil, now); err != nil {
 		t.Fatal(err)
 	}
-	before := srv.fetches.Load()
+	before := srv.Fetches.Load()
 	var wg sync.WaitGroup
 	var rejected atomic.Int64
 	for i := 0; i < 200; i++ {
@@ -313,7 +223,7 @@ func TestDynamicUnknownKIDFlood(t *testing.T) {
 			tok := signToken(t, jwt.SigningMethodRS256, rogue, kid, baseClaims(now, nil))
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); errors.Is(err, ErrBadSignature) {
+			if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); errors.Is(err, core.ErrBadSignature) {
 				rejected.Add(1)
 			}
 		}(i)
@@ -322,28 +232,27 @@ func TestDynamicUnknownKIDFlood(t *testing.T) {
 	if rejected.Load() != 200 {
 		t.Fatalf("rejected %d of 200 random-kid tokens", rejected.Load())
 	}
-	if extra := srv.fetches.Load() - before; extra > 1 {
+	if extra := srv.Fetches.Load() - before; extra > 1 {
 		t.Fatalf("200 unknown kids caused %d JWKS fetches, want at most 1", extra)
 	}
 	// A key Google really rotated in is picked up once the interval allows.
-	t.Logf("JWKS fetches: %d before flood, %d after", before, srv.fetches.Load())
+	t.Logf("JWKS fetches: %d before flood, %d after", before, srv.Fetches.Load())
 }
 
 // A cold start while the JWKS endpoint is down must recover once it is back,
 // within one unknown-kid interval (30 s by default; shortened here).
 func TestDynamicJWKSDownAtStart(t *testing.T) {
-	testKeys(t)
 	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
-	srv.down.Store(true)
+	srv.Down.Store(true)
 	v := newTestDynamic(t, srv, 300*time.Millisecond, "")
 	now := time.Now()
 	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); !errors.Is(err, ErrBadSignature) {
+	if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); !errors.Is(err, core.ErrBadSignature) {
 		t.Fatalf("with JWKS down: err = %v, want rejection", err)
 	}
-	srv.down.Store(false)
+	srv.Down.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -358,7 +267,7 @@ func TestDynamicJWKSDownAtStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// And a key rotated in later is found through the same refetch path.
-	srv.setKey("k2", &rotatedGoogleKey.PublicKey)
+	srv.SetKey("k2", &rotatedGoogleKey.PublicKey)
 	tok2 := signToken(t, jwt.SigningMethodRS256, rotatedGoogleKey, "k2", baseClaims(now, nil))
 	deadline = time.Now().Add(10 * time.Second)
 	for {
