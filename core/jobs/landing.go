@@ -130,7 +130,7 @@ func (p *Actions) cannotFetch(source string) string {
 	if p.c.Fetcher == nil {
 		return p.c.NoBatchesReason
 	}
-	if c, ok := p.c.Fetcher.(FetchChecker); ok {
+	if c, ok := p.c.Fetcher.(fetchChecker); ok {
 		if err := c.CanFetch(source); err != nil {
 			return err.Error()
 		}

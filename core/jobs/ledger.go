@@ -168,9 +168,6 @@ func (j *Job) Clone() *Job {
 	return &c
 }
 
-// JobKind names the kind of job an event is about (core.JobKind).
-func JobKind(eventType string) string { return core.JobKind(eventType) }
-
 // eventState is the state an event reports; "" when it reports none
 // (batch.succeeded waits for the API, unknown types report nothing).
 func eventState(t string) JobState {
@@ -230,7 +227,7 @@ func ApplyEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 func recordEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
-		j = &Job{ID: ev.JobID(), Kind: JobKind(ev.Type), State: JobPending, FirstSeen: now}
+		j = &Job{ID: ev.JobID(), Kind: core.JobKind(ev.Type), State: JobPending, FirstSeen: now}
 	}
 	j.UpdatedAt = now
 	j.LastEvent = ev.Type

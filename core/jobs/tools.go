@@ -59,9 +59,9 @@ type ToolResult struct {
 // (Config.MaxRounds, INTERACTION_MAX_ROUNDS).
 const DefaultMaxRounds = 20
 
-// MaxToolResult bounds a tool's result (its text) kept in the ledger and
+// maxToolResult bounds a tool's result (its text) kept in the ledger and
 // sent to the model; a larger one is answered with is_error.
-const MaxToolResult = 256 << 10
+const maxToolResult = 256 << 10
 
 // runTools is the built-in action on interaction.requires_action when the
 // mux registered tools (core.Mux.Tool): it reads the interaction's pending
@@ -267,8 +267,8 @@ func (p *Actions) runCall(ctx context.Context, f *flow, ev *core.Event, box *cor
 			}
 		}
 	}
-	if len(run.Result) > MaxToolResult {
-		run.Result, run.IsError = fmt.Sprintf("the tool's result is %d bytes, more than the receiver keeps (%d)", len(run.Result), MaxToolResult), true
+	if len(run.Result) > maxToolResult {
+		run.Result, run.IsError = fmt.Sprintf("the tool's result is %d bytes, more than the receiver keeps (%d)", len(run.Result), maxToolResult), true
 	}
 	run.Duration, run.FinishedAt = time.Since(start), p.c.Clock()
 	job, err := p.update(ctx, f.job.ID, func(j *Job) (*Job, error) { return recordToolRun(j, c.CallID, run), nil })
