@@ -204,10 +204,10 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 	if ct := dl.ContentType; job.Kind == "video" && ct != "" && !strings.HasPrefix(ct, "video/") {
 		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, truncate(ct, 64))
 	}
-	sum := NewSummer(job.Kind == "batch")
+	sum := newSummer(job.Kind == "batch")
 	bg := sum.Background()
 	defer bg.Close()
-	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, bg)
+	r := io.TeeReader(&exactReader{R: dl.Body, Want: dl.Size}, bg)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)
 	if err != nil {
 		return Manifest{}, "", fmt.Errorf("sink: %w", err)

@@ -413,9 +413,9 @@ func holdsLanding(j *Job, owner string) bool {
 	return j != nil && j.Landing == LandingActive && j.LandingOwner == owner
 }
 
-// StartNotice fixes the delivery id a notification carries, the first time
-// only; SentNotice records it sent.
-func StartNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
+// startNotice fixes the delivery id a notification carries, the first time
+// only; sentNotice records it sent.
+func startNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
 	if existing == nil {
 		return nil
 	}
@@ -431,8 +431,8 @@ func StartNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
 	return j
 }
 
-// SentNotice records the notice key as sent at now.
-func SentNotice(existing *Job, key string, now time.Time) *Job {
+// sentNotice records the notice key as sent at now.
+func sentNotice(existing *Job, key string, now time.Time) *Job {
 	if existing == nil {
 		return nil
 	}

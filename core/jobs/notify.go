@@ -73,7 +73,7 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 			return nil, fmt.Errorf("job ledger %s: %w", job.ID, err)
 		}
 		now := p.c.Clock()
-		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
+		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return startNotice(j, key, ev.Delivery.ID, now), nil })
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 			return nil, fmt.Errorf("notify %s: %w", n.Name(), err)
 		}
 		sent := p.c.Clock()
-		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SentNotice(j, key, sent), nil }); err != nil {
+		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return sentNotice(j, key, sent), nil }); err != nil {
 			return nil, err
 		}
 	}
