@@ -15,6 +15,7 @@ import (
 	. "github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/geminiwebhooks/receiver/core/internal/signature"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -22,10 +23,10 @@ import (
 // dynFixture is the handler fixture with both schemes on.
 func dynFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	dv := newTestDynamic(t, srv, 0, "")
 	return newFixture(t, func(o *ReceiverOptions) {
-		sv, err := signature.NewStaticVerifier([]string{secretA}, 0)
+		sv, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +46,7 @@ func (f *fixture) dynamic(token, body, headerID string) *http.Request {
 // Gemini documents no delivery-id or digest claim: such a token is bound by
 // its own hash. Claims like these are what the attack of issue 13 replayed.
 func bareClaims(f *fixture) jwt.MapClaims {
-	return jwt.MapClaims{"aud": testAudience, "iat": f.now.Unix(), "exp": f.now.Add(10 * 60e9).Unix()}
+	return jwt.MapClaims{"aud": sigtest.Audience, "iat": f.now.Unix(), "exp": f.now.Add(10 * 60e9).Unix()}
 }
 
 const forgedBody = `{"type":"batch.failed","version":"v1","data":{"id":"batches/123","error_code":3}}`
@@ -60,12 +61,12 @@ func TestDynamicTokenBoundToDelivery(t *testing.T) {
 		outcome Outcome
 	}
 	bare := func(t *testing.T, f *fixture) string {
-		return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", bareClaims(f))
+		return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", bareClaims(f))
 	}
 	withEvent := func(t *testing.T, f *fixture, put func(jwt.MapClaims)) string {
 		c := bareClaims(f)
 		put(c)
-		return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", c)
+		return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", c)
 	}
 	okData := map[string]any{"id": "batches/123", "output_file_uri": "files/out-123"}
 	tests := []struct {

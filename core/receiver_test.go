@@ -20,6 +20,7 @@ import (
 	. "github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/geminiwebhooks/receiver/core/internal/signature"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 )
 
 // fixture is a handler on a memory store with a counting processor.
@@ -35,7 +36,7 @@ type fixture struct {
 func newFixture(t testing.TB, mod func(*ReceiverOptions)) *fixture {
 	t.Helper()
 	f := &fixture{store: NewMemoryStore(0), logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0)}
-	sv, err := signature.NewStaticVerifier([]string{secretA}, 0)
+	sv, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +76,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// signed builds a POST signed with secretA at the fixture's clock.
+// signed builds a POST signed with sigtest.SecretA at the fixture's clock.
 func (f *fixture) signed(t testing.TB, id string, body string) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set(delivery.HeaderID, id)
 	r.Header.Set(delivery.HeaderTimestamp, strconv.FormatInt(f.now.Unix(), 10))
-	r.Header.Set(delivery.HeaderSignature, signFor(t, secretA, id, f.now, []byte(body)))
+	r.Header.Set(delivery.HeaderSignature, sigtest.Sign(t, sigtest.SecretA, id, f.now, []byte(body)))
 	return r
 }
 
@@ -452,7 +453,7 @@ func TestHTTPContract(t *testing.T) {
 			if tc.outcome == OutcomeRejected && line["reason"] == "" {
 				t.Fatal("rejection logged without reason")
 			}
-			if strings.Contains(f.logs.String(), strings.TrimPrefix(secretA, "whsec_")) {
+			if strings.Contains(f.logs.String(), strings.TrimPrefix(sigtest.SecretA, "whsec_")) {
 				t.Fatal("secret in logs")
 			}
 			if tc.afterChecks != nil {
@@ -520,7 +521,7 @@ func TestNewHandlerRequires(t *testing.T) {
 	if _, err := NewReceiver(ReceiverOptions{}); err == nil {
 		t.Fatal("empty options accepted")
 	}
-	sv, _ := signature.NewStaticVerifier([]string{secretA}, 0)
+	sv, _ := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if _, err := NewReceiver(ReceiverOptions{Verifier: sv, Store: NewMemoryStore(0)}); err == nil {
 		t.Fatal("handler without processor or queue accepted")
 	}

@@ -11,21 +11,8 @@ import (
 	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 )
 
-// Local names for the shared test signer (sigtest) and the verifiers the
-// receiver is built with (core/verify builds the same).
-const (
-	secretA      = sigtest.SecretA
-	testAudience = sigtest.Audience
-)
-
-var (
-	signFor       = sigtest.Sign
-	signToken     = sigtest.SignToken
-	baseClaims    = sigtest.BaseClaims
-	newJWKSServer = sigtest.NewJWKSServer
-
-	googleKey, _, _ = sigtest.Keys()
-)
+// Google's key for the dynamic cases; sigtest signs and serves it.
+var googleKey, _, _ = sigtest.Keys()
 
 func dynHeaders(token string) http.Header {
 	h := http.Header{}
@@ -38,7 +25,7 @@ func newTestDynamic(t testing.TB, srv *sigtest.JWKSServer, every time.Duration, 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	jwks := signature.NewJWKS(ctx, srv.URL, signature.JWKSOptions{HTTPTimeout: 2 * time.Second, UnknownKIDEvery: every})
-	v, err := signature.NewDynamicVerifier(signature.DynamicConfig{Audience: testAudience, Issuer: issuer, Keys: jwks})
+	v, err := signature.NewDynamicVerifier(signature.DynamicConfig{Audience: sigtest.Audience, Issuer: issuer, Keys: jwks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// The keys of every dynamic case: Google's, an attacker's, Google's next.
+var googleKey, rogue, rotatedGoogleKey = sigtest.Keys()
+
 func dynHeaders(token string) http.Header {
 	h := http.Header{}
 	h.Set(delivery.HeaderSignature, token)
@@ -32,7 +35,7 @@ func newTestDynamic(t testing.TB, srv *sigtest.JWKSServer, every time.Duration, 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	jwks := NewJWKS(ctx, srv.URL, JWKSOptions{HTTPTimeout: 2 * time.Second, UnknownKIDEvery: every})
-	v, err := NewDynamicVerifier(DynamicConfig{Audience: testAudience, Issuer: issuer, Keys: jwks})
+	v, err := NewDynamicVerifier(DynamicConfig{Audience: sigtest.Audience, Issuer: issuer, Keys: jwks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func newTestDynamic(t testing.TB, srv *sigtest.JWKSServer, every time.Duration, 
 }
 
 func TestDynamicVerify(t *testing.T) {
-	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	v := newTestDynamic(t, srv, time.Hour, "https://generativelanguage.googleapis.com")
 	now := time.Now()
 	body := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/9"}}`)
@@ -48,7 +51,7 @@ func TestDynamicVerify(t *testing.T) {
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 
 	with := func(mut func(jwt.MapClaims)) jwt.MapClaims {
-		c := baseClaims(now, body)
+		c := sigtest.BaseClaims(now, body)
 		mut(c)
 		return c
 	}
@@ -60,89 +63,103 @@ func TestDynamicVerify(t *testing.T) {
 		wantErr error
 		wantID  string
 	}{
-		{name: "valid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) }, wantID: "jwt:id:evt_123"},
+		{name: "valid", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
+		}, wantID: "jwt:id:evt_123"},
 		{name: "bearer prefix", token: func() string {
-			return "Bearer " + signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body))
+			return "Bearer " + sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
 		}, wantID: "jwt:id:evt_123"},
 		{name: "alg none", token: func() string {
-			return signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", baseClaims(now, body))
+			return sigtest.SignToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", sigtest.BaseClaims(now, body))
 		}, wantErr: core.ErrBadSignature},
 		{name: "HS256 keyed with the RSA public key", token: func() string {
-			return signToken(t, jwt.SigningMethodHS256, pubPEM, "k1", baseClaims(now, body))
+			return sigtest.SignToken(t, jwt.SigningMethodHS256, pubPEM, "k1", sigtest.BaseClaims(now, body))
 		}, wantErr: core.ErrBadSignature},
 		{name: "RS512 not allowed", token: func() string {
-			return signToken(t, jwt.SigningMethodRS512, googleKey, "k1", baseClaims(now, body))
+			return sigtest.SignToken(t, jwt.SigningMethodRS512, googleKey, "k1", sigtest.BaseClaims(now, body))
 		}, wantErr: core.ErrBadSignature},
 		{name: "wrong audience", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["aud"] = "https://attacker.example" }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["aud"] = "https://attacker.example" }))
 		}, wantErr: core.ErrBadSignature},
 		{name: "no audience", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "aud") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "aud") }))
 		}, wantErr: core.ErrBadSignature},
 		{name: "wrong issuer", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" }))
 		}, wantErr: core.ErrBadSignature},
 		{name: "expired", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				c["iat"] = now.Add(-2 * time.Minute).Unix()
 				c["exp"] = now.Add(-time.Minute).Unix()
 			}))
 		}, wantErr: core.ErrBadSignature},
 		{name: "no exp", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "exp") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "exp") }))
 		}, wantErr: core.ErrBadSignature},
 		{name: "too old (iat outside window, not expired)", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				c["iat"] = now.Add(-6 * time.Minute).Unix()
 				c["exp"] = now.Add(time.Hour).Unix()
 			}))
 		}, wantErr: core.ErrOutsideWindow},
 		{name: "no iat", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "iat") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "iat") }))
 		}, wantErr: core.ErrBadSignature},
 		{name: "issued in the future", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { c["iat"] = now.Add(10 * time.Minute).Unix() }))
 		}, wantErr: core.ErrBadSignature},
-		{name: "no kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "", baseClaims(now, body)) }, wantErr: core.ErrBadSignature},
-		{name: "foreign key with a known kid", token: func() string { return signToken(t, jwt.SigningMethodRS256, rogue, "k1", baseClaims(now, body)) }, wantErr: core.ErrBadSignature},
-		{name: "header id differs from token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+		{name: "no kid", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "", sigtest.BaseClaims(now, body))
+		}, wantErr: core.ErrBadSignature},
+		{name: "foreign key with a known kid", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, rogue, "k1", sigtest.BaseClaims(now, body))
+		}, wantErr: core.ErrBadSignature},
+		{name: "header id differs from token id", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
+		},
 			header: func(h http.Header) { h.Set(delivery.HeaderID, "evt_other") }, wantErr: core.ErrClaimMismatch},
-		{name: "header id equal to token id", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+		{name: "header id equal to token id", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
+		},
 			header: func(h http.Header) { h.Set(delivery.HeaderID, "evt_123") }, wantID: "jwt:id:evt_123"},
-		{name: "body digest mismatch", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+		{name: "body digest mismatch", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
+		},
 			body: []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/EVIL"}}`), wantErr: core.ErrClaimMismatch},
 		{name: "hex digest accepted", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				sum := sha256.Sum256(body)
 				c["body_sha256"] = strings.ToUpper(hexString(sum[:]))
 			}))
 		}, wantID: "jwt:id:evt_123"},
 		// The unsigned header never names a dynamic delivery (issue 13, finding 1).
 		{name: "no id claim: the token, not the header, is the key", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id") }))
 		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
 		// Issue 21: a token that binds nothing keys its delivery as a hint.
 		{name: "binds nothing, webhook-id header: hint keyed by the header", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
 		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:hint:id:msg_hdr"},
 		{name: "binds nothing, no header: hint keyed by the body", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) { delete(c, "webhook_id"); delete(c, "body_sha256") }))
 		}, wantID: "jwt:hint:sha256:" + hexString(sha256Of(body))},
 		{name: "signs the event's type only: a hint", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				delete(c, "webhook_id")
 				delete(c, "body_sha256")
 				c["type"] = "batch.succeeded"
 			}))
 		}, wantID: "jwt:hint:sha256:*"},
 		{name: "signs the event's data: the token is the key", token: func() string {
-			return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", with(func(c jwt.MapClaims) {
 				delete(c, "webhook_id")
 				delete(c, "body_sha256")
 				c["event"] = map[string]any{"type": "batch.succeeded", "data": map[string]any{"id": "batches/9"}}
 			}))
 		}, header: func(h http.Header) { h.Set(delivery.HeaderID, "msg_hdr") }, wantID: "jwt:sha256:*"},
-		{name: "stale webhook-timestamp header", token: func() string { return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)) },
+		{name: "stale webhook-timestamp header", token: func() string {
+			return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body))
+		},
 			header: func(h http.Header) { h.Set(delivery.HeaderTimestamp, "1000") }, wantErr: core.ErrOutsideWindow},
 	}
 	for _, tc := range tests {
@@ -190,7 +207,7 @@ func hexString(b []byte) string {
 }
 
 func TestDynamicSchemeNotConfigured(t *testing.T) {
-	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(time.Now(), nil))
+	tok := sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(time.Now(), nil))
 	_, err := SchemeVerifier{Static: &StaticVerifier{}}.Verify(context.Background(), dynHeaders(tok), nil, time.Now())
 	if !errors.Is(err, core.ErrSchemeDisabled) {
 		t.Fatalf("err = %v, want core.ErrSchemeDisabled", err)
@@ -205,11 +222,11 @@ func TestDynamicSchemeNotConfigured(t *testing.T) {
 // A flood of tokens with random kids must not turn into a flood of JWKS
 // fetches: the unknown-kid limiter allows one refetch per interval.
 func TestDynamicUnknownKIDFlood(t *testing.T) {
-	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	v := newTestDynamic(t, srv, 30*time.Second, "")
 	now := time.Now()
 	// The first, valid token waits for the initial fetch.
-	if _, err := v.Verify(context.Background(), dynHeaders(signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))), nil, now); err != nil {
+	if _, err := v.Verify(context.Background(), dynHeaders(sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, nil))), nil, now); err != nil {
 		t.Fatal(err)
 	}
 	before := srv.Fetches.Load()
@@ -220,7 +237,7 @@ func TestDynamicUnknownKIDFlood(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			kid := "random-" + big.NewInt(int64(i)).String()
-			tok := signToken(t, jwt.SigningMethodRS256, rogue, kid, baseClaims(now, nil))
+			tok := sigtest.SignToken(t, jwt.SigningMethodRS256, rogue, kid, sigtest.BaseClaims(now, nil))
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); errors.Is(err, core.ErrBadSignature) {
@@ -242,11 +259,11 @@ func TestDynamicUnknownKIDFlood(t *testing.T) {
 // A cold start while the JWKS endpoint is down must recover once it is back,
 // within one unknown-kid interval (30 s by default; shortened here).
 func TestDynamicJWKSDownAtStart(t *testing.T) {
-	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	srv.Down.Store(true)
 	v := newTestDynamic(t, srv, 300*time.Millisecond, "")
 	now := time.Now()
-	tok := signToken(t, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, nil))
+	tok := sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := v.Verify(ctx, dynHeaders(tok), nil, now); !errors.Is(err, core.ErrBadSignature) {
@@ -268,7 +285,7 @@ func TestDynamicJWKSDownAtStart(t *testing.T) {
 	}
 	// And a key rotated in later is found through the same refetch path.
 	srv.SetKey("k2", &rotatedGoogleKey.PublicKey)
-	tok2 := signToken(t, jwt.SigningMethodRS256, rotatedGoogleKey, "k2", baseClaims(now, nil))
+	tok2 := sigtest.SignToken(t, jwt.SigningMethodRS256, rotatedGoogleKey, "k2", sigtest.BaseClaims(now, nil))
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		_, err := v.Verify(context.Background(), dynHeaders(tok2), nil, now)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/internal/delivery"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 )
 
 // The shared test vector of the Standard Webhooks specification.
@@ -44,7 +45,7 @@ func TestStaticSharedVector(t *testing.T) {
 		t.Fatalf("delivery = %+v", d)
 	}
 	// The vector's signature is exactly what the library computes.
-	if got := signFor(t, vectorSecret, vectorID, now, []byte(vectorBody)); got != vectorSig {
+	if got := sigtest.Sign(t, vectorSecret, vectorID, now, []byte(vectorBody)); got != vectorSig {
 		t.Fatalf("library signs %q, vector says %q", got, vectorSig)
 	}
 }
@@ -52,8 +53,8 @@ func TestStaticSharedVector(t *testing.T) {
 func TestStaticVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/1"}}`)
-	sigA := signFor(t, secretA, "msg_1", now, body)
-	sigB := signFor(t, secretB, "msg_1", now, body)
+	sigA := sigtest.Sign(t, sigtest.SecretA, "msg_1", now, body)
+	sigB := sigtest.Sign(t, sigtest.SecretB, "msg_1", now, body)
 	_, sigAOnly, _ := strings.Cut(sigA, ",")
 
 	tests := []struct {
@@ -62,47 +63,47 @@ func TestStaticVerify(t *testing.T) {
 		mutate  func(h http.Header, body *[]byte)
 		wantErr error
 	}{
-		{name: "valid", secrets: []string{secretA}},
-		{name: "second of two secrets (rotation)", secrets: []string{secretB, secretA}},
-		{name: "old secret still configured", secrets: []string{secretA, secretB}},
-		{name: "one of several signatures matches", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "valid", secrets: []string{sigtest.SecretA}},
+		{name: "second of two secrets (rotation)", secrets: []string{sigtest.SecretB, sigtest.SecretA}},
+		{name: "old secret still configured", secrets: []string{sigtest.SecretA, sigtest.SecretB}},
+		{name: "one of several signatures matches", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderSignature, sigB+" "+sigA)
 		}},
-		{name: "unknown version skipped", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "unknown version skipped", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderSignature, "v1a,"+sigAOnly)
 		}, wantErr: core.ErrBadSignature},
-		{name: "unknown version beside valid v1", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "unknown version beside valid v1", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderSignature, "v1a,AAAA "+sigA)
 		}},
-		{name: "lower-case header names", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "lower-case header names", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			for k, v := range h {
 				delete(h, k)
 				h[strings.ToLower(k)] = v
 			}
 		}},
-		{name: "wrong secret", secrets: []string{secretB}, wantErr: core.ErrBadSignature},
-		{name: "tampered body", secrets: []string{secretA}, mutate: func(_ http.Header, b *[]byte) {
+		{name: "wrong secret", secrets: []string{sigtest.SecretB}, wantErr: core.ErrBadSignature},
+		{name: "tampered body", secrets: []string{sigtest.SecretA}, mutate: func(_ http.Header, b *[]byte) {
 			*b = append([]byte(nil), (*b)[:len(*b)-1]...)
 			*b = append(*b, ' ', '}')
 		}, wantErr: core.ErrBadSignature},
-		{name: "other id", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "other id", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderID, "msg_2")
 		}, wantErr: core.ErrBadSignature},
-		{name: "timestamp re-signed elsewhere", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "timestamp re-signed elsewhere", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
 		}, wantErr: core.ErrBadSignature},
-		{name: "missing id", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderID) }, wantErr: core.ErrMissingHeaders},
-		{name: "missing timestamp", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderTimestamp) }, wantErr: core.ErrMissingHeaders},
-		{name: "timestamp not a number", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "missing id", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderID) }, wantErr: core.ErrMissingHeaders},
+		{name: "missing timestamp", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) { h.Del(delivery.HeaderTimestamp) }, wantErr: core.ErrMissingHeaders},
+		{name: "timestamp not a number", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderTimestamp, "yesterday")
 		}, wantErr: core.ErrMalformedHeaders},
-		{name: "negative timestamp", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "negative timestamp", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderTimestamp, "-5")
 		}, wantErr: core.ErrMalformedHeaders},
-		{name: "signature without version", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "signature without version", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderSignature, sigAOnly)
 		}, wantErr: core.ErrMalformedHeaders},
-		{name: "id with control characters", secrets: []string{secretA}, mutate: func(h http.Header, _ *[]byte) {
+		{name: "id with control characters", secrets: []string{sigtest.SecretA}, mutate: func(h http.Header, _ *[]byte) {
 			h.Set(delivery.HeaderID, "msg\x01")
 		}, wantErr: core.ErrMalformedHeaders},
 	}
@@ -134,7 +135,7 @@ func TestStaticReplayWindow(t *testing.T) {
 	h := http.Header{}
 	h.Set(delivery.HeaderID, "msg_w")
 	h.Set(delivery.HeaderTimestamp, strconv.FormatInt(signed.Unix(), 10))
-	h.Set(delivery.HeaderSignature, signFor(t, secretA, "msg_w", signed, body))
+	h.Set(delivery.HeaderSignature, sigtest.Sign(t, sigtest.SecretA, "msg_w", signed, body))
 
 	tests := []struct {
 		tolerance time.Duration
@@ -152,7 +153,7 @@ func TestStaticReplayWindow(t *testing.T) {
 		{10 * time.Minute, -11 * time.Minute, false},
 	}
 	for _, tc := range tests {
-		v, err := NewStaticVerifier([]string{secretA}, tc.tolerance)
+		v, err := NewStaticVerifier([]string{sigtest.SecretA}, tc.tolerance)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,18 +174,18 @@ func TestParseSecrets(t *testing.T) {
 		errHas  string
 		leakArg string // must not appear in the error
 	}{
-		{in: secretA, n: 1},
-		{in: secretA + "," + secretB, n: 2},
-		{in: secretA + " " + secretB, n: 2},
-		{in: " " + secretA + " ,\n" + secretB + " ", n: 2},
+		{in: sigtest.SecretA, n: 1},
+		{in: sigtest.SecretA + "," + sigtest.SecretB, n: 2},
+		{in: sigtest.SecretA + " " + sigtest.SecretB, n: 2},
+		{in: " " + sigtest.SecretA + " ,\n" + sigtest.SecretB + " ", n: 2},
 		{in: "", errHas: "none given"},
 		{in: " , ", errHas: "none given"},
 		{in: "whsec_", errHas: "secret 1 of 1: empty"},
-		{in: secretA + ",MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errHas: "secret 2 of 2: must start with", leakArg: "MfKQ9r8GKYqr"},
+		{in: sigtest.SecretA + ",MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errHas: "secret 2 of 2: must start with", leakArg: "MfKQ9r8GKYqr"},
 		{in: "whsec_not*base64!", errHas: "not valid padded base64", leakArg: "not*base64"},
 		{in: "whsec_c2hvcnQ=", errHas: "decodes to 5 bytes", leakArg: "c2hvcnQ"},
 		{in: "whsec_" + strings.Repeat("QUFB", 30), errHas: "decodes to 90 bytes"},
-		{in: secretA + "," + secretB + ",whsec_c2hvcnQ=", errHas: "secret 3 of 3"},
+		{in: sigtest.SecretA + "," + sigtest.SecretB + ",whsec_c2hvcnQ=", errHas: "secret 3 of 3"},
 	}
 	for _, tc := range tests {
 		got, err := ParseSecrets(tc.in)
