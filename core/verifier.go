@@ -29,7 +29,9 @@ func (d Delivery) Hint() bool { return strings.HasPrefix(d.ID, delivery.HintKeyP
 
 // Verifier proves a request genuine and fresh. It returns errors wrapping
 // ErrMissingHeaders, ErrMalformedHeaders (400) or ErrBadSignature,
-// ErrOutsideWindow, ErrSchemeDisabled, ErrClaimMismatch (401).
+// ErrOutsideWindow, ErrSchemeDisabled, ErrClaimMismatch (401). Build one
+// with core/verify (New, then Verifier.Schemes): both of Gemini's schemes,
+// several secrets, the replay window.
 type Verifier interface {
 	Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (Delivery, error)
 }
