@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"context"
@@ -17,6 +17,11 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
+	"github.com/geminiwebhooks/receiver/core/internal/signature"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -31,9 +36,9 @@ func body1KiB() []byte {
 // HMAC-SHA256 over id.timestamp.body, base64, constant-time compare.
 func BenchmarkHMACFloor(b *testing.B) {
 	body := body1KiB()
-	key, _ := DecodeSecret(secretA)
+	key, _ := signature.DecodeSecret(sigtest.SecretA)
 	now := time.Unix(1_800_000_000, 0)
-	want := signFor(b, secretA, "msg_bench", now, body)[3:]
+	want := sigtest.Sign(b, sigtest.SecretA, "msg_bench", now, body)[3:]
 	ts := strconv.FormatInt(now.Unix(), 10)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -53,17 +58,17 @@ func BenchmarkHMACFloor(b *testing.B) {
 	}
 }
 
-func staticBenchInput(b *testing.B) (*StaticVerifier, http.Header, []byte, time.Time) {
+func staticBenchInput(b *testing.B) (*signature.StaticVerifier, http.Header, []byte, time.Time) {
 	body := body1KiB()
 	now := time.Unix(1_800_000_000, 0)
-	v, err := NewStaticVerifier([]string{secretA}, 0)
+	v, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := http.Header{}
-	h.Set(HeaderID, "msg_bench")
-	h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	h.Set(HeaderSignature, signFor(b, secretA, "msg_bench", now, body))
+	h.Set(delivery.HeaderID, "msg_bench")
+	h.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(delivery.HeaderSignature, sigtest.Sign(b, sigtest.SecretA, "msg_bench", now, body))
 	return v, h, body, now
 }
 
@@ -108,9 +113,8 @@ func BenchmarkParseEvent(b *testing.B) {
 
 // BenchmarkRSAFloor is the least a dynamic verifier must do: one RS256 check.
 func BenchmarkRSAFloor(b *testing.B) {
-	testKeys(b)
 	now := time.Now()
-	tok := signToken(b, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body1KiB()))
+	tok := sigtest.SignToken(b, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body1KiB()))
 	i := strings.LastIndexByte(tok, '.')
 	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
 	b.ReportAllocs()
@@ -124,12 +128,11 @@ func BenchmarkRSAFloor(b *testing.B) {
 
 // BenchmarkDynamicVerify is the whole token check with the key set in memory.
 func BenchmarkDynamicVerify(b *testing.B) {
-	testKeys(b)
-	srv := newJWKSServer(b, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(b, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	v := newTestDynamic(b, srv, time.Hour, "")
 	now := time.Now()
 	body := body1KiB()
-	h := dynHeaders(signToken(b, jwt.SigningMethodRS256, googleKey, "k1", baseClaims(now, body)))
+	h := dynHeaders(sigtest.SignToken(b, jwt.SigningMethodRS256, googleKey, "k1", sigtest.BaseClaims(now, body)))
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, h, body, now); err != nil { // loads the key set
 		b.Fatal(err)
@@ -145,12 +148,12 @@ func BenchmarkDynamicVerify(b *testing.B) {
 // BenchmarkHandler is the whole pipeline on the memory store: verify, parse,
 // claim, process (no-op), complete, JSON log line, response.
 func BenchmarkHandler(b *testing.B) {
-	sv, err := NewStaticVerifier([]string{secretA}, 0)
+	sv, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	h, err := NewReceiver(ReceiverOptions{
-		Verifier:  SchemeVerifier{Static: sv},
+		Verifier:  signature.SchemeVerifier{Static: sv},
 		Store:     NewMemoryStore(0),
 		Processor: NewMux(),
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -168,9 +171,9 @@ func BenchmarkHandler(b *testing.B) {
 		now := time.Now()
 		id := fmt.Sprint("msg_", i)
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(body)))
-		r.Header.Set(HeaderID, id)
-		r.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-		r.Header.Set(HeaderSignature, signFor(b, secretA, id, now, body))
+		r.Header.Set(delivery.HeaderID, id)
+		r.Header.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+		r.Header.Set(delivery.HeaderSignature, sigtest.Sign(b, sigtest.SecretA, id, now, body))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {

@@ -6,6 +6,32 @@
 // registered on a Mux, and answers. It imports no cloud SDK: the adapters
 // run it as a Cloud Function, an AWS Lambda and a local server.
 //
+// # How it fits
+//
+// What you write is a Mux: the handlers (HandlerFunc) for the event types
+// you care about, middleware (Use) and agent tools (Tool). A runtime serves
+// it, reading its configuration from the environment once:
+//
+//	mux := core.NewMux().On(core.BatchSucceeded, save).On(core.InteractionRequiresAction, run)
+//	gcf.Register(mux) // adapters/gcf; or lambda.Start(mux), local.Main(mux)
+//
+// A handler gets the Event (its Type, JobID, Data, UserMetadata and the
+// verified Delivery) and, through core/jobs, what the built-in actions did
+// for it (jobs.JobOf, jobs.Landed). A handler's error (or panic) fails the
+// delivery, which is answered 5xx and retried, so handlers are idempotent
+// per delivery; a tool's error is the model's to see unless it wraps
+// ErrRetry; a queued task failing with ErrPermanent is kept as a dead
+// letter at once.
+//
+// The rest of this package is what the runtimes compose, and what a
+// composition of your own may use: Receiver, the http.Handler that
+// verifies, claims and dispatches (NewReceiver; core/verify builds its
+// Verifier), the Store it claims delivery ids in (MemoryStore here, the
+// file store in adapters/bolt, Firestore in adapters/firestore; each passes
+// core/storetest), the Queue it may hand events to (core/tasks), and the
+// sentinel errors. To verify deliveries in a server of your own without
+// any of this, use core/verify alone.
+//
 // # The HTTP contract
 //
 // Gemini retries every answer that is not 2xx, or that does not come within

@@ -6,33 +6,39 @@ import (
 	"testing"
 )
 
+// ParseEvent reads every catalogue type into Event's own fields: the job's
+// resource name (JobID), the data Gemini documents for the type, and
+// user_metadata wherever the envelope puts it.
 func TestParseEventCatalogue(t *testing.T) {
 	md := map[string]any{"job_group": "nightly-eval", "priority": "high"}
 	tests := []struct {
 		body string
-		want any
+		typ  string
+		job  string
+		data EventData // the fields compared: OutputFileURI, ErrorCode, ErrorMessage, VideoURI, FileName
+		md   map[string]any
 	}{
 		{`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batches/1","output_file_uri":"files/out-1"},"user_metadata":{"job_group":"nightly-eval","priority":"high"}}`,
-			BatchSucceededEvent{ID: "batches/1", OutputFileURI: "files/out-1", UserMetadata: md}},
+			BatchSucceeded, "batches/1", EventData{OutputFileURI: "files/out-1"}, md},
 		{`{"type":"batch.completed","version":"v1","data":{"id":"batches/2","output_file_uri":"gs://b/r.jsonl","error_count":0,"user_metadata":{"job_group":"nightly-eval","priority":"high"}}}`,
-			BatchSucceededEvent{ID: "batches/2", OutputFileURI: "gs://b/r.jsonl", UserMetadata: md}},
-		{`{"type":"batch.cancelled","version":"v1","data":{"id":"batches/3"}}`, BatchCancelledEvent{ID: "batches/3"}},
-		{`{"type":"batch.expired","version":"v1","data":{"id":"batches/4"}}`, BatchExpiredEvent{ID: "batches/4"}},
+			BatchSucceeded, "batches/2", EventData{OutputFileURI: "gs://b/r.jsonl"}, md},
+		{`{"type":"batch.cancelled","version":"v1","data":{"id":"batches/3"}}`, BatchCancelled, "batches/3", EventData{}, nil},
+		{`{"type":"batch.expired","version":"v1","data":{"id":"4"}}`, BatchExpired, "batches/4", EventData{}, nil},
 		{`{"type":"batch.failed","version":"v1","data":{"id":"batches/5","error_code":3,"error_message":"invalid input"}}`,
-			BatchFailedEvent{ID: "batches/5", ErrorCode: "3", ErrorMessage: "invalid input"}},
+			BatchFailed, "batches/5", EventData{ErrorCode: "3", ErrorMessage: "invalid input"}, nil},
 		{`{"type":"batch.failed","version":"v1","data":{"id":"batches/6","error_code":"INVALID_ARGUMENT","error_message":"x"}}`,
-			BatchFailedEvent{ID: "batches/6", ErrorCode: "INVALID_ARGUMENT", ErrorMessage: "x"}},
-		{`{"type":"interaction.requires_action","version":"v1","data":{"id":"interactions/7"}}`, InteractionRequiresActionEvent{ID: "interactions/7"}},
-		{`{"type":"interaction.completed","version":"v1","data":{"id":"interactions/8"}}`, InteractionCompletedEvent{ID: "interactions/8"}},
+			BatchFailed, "batches/6", EventData{ErrorCode: "INVALID_ARGUMENT", ErrorMessage: "x"}, nil},
+		{`{"type":"interaction.requires_action","version":"v1","data":{"id":"interactions/7"}}`, InteractionRequiresAction, "interactions/7", EventData{}, nil},
+		{`{"type":"interaction.completed","version":"v1","data":{"id":"interactions/8"}}`, InteractionCompleted, "interactions/8", EventData{}, nil},
 		{`{"type":"interaction.failed","version":"v1","data":{"id":"interactions/9","error_code":13,"error_message":"internal"}}`,
-			InteractionFailedEvent{ID: "interactions/9", ErrorCode: "13", ErrorMessage: "internal"}},
-		{`{"type":"interaction.cancelled","version":"v1","data":{"id":"interactions/10"}}`, InteractionCancelledEvent{ID: "interactions/10"}},
+			InteractionFailed, "interactions/9", EventData{ErrorCode: "13", ErrorMessage: "internal"}, nil},
+		{`{"type":"interaction.cancelled","version":"v1","data":{"id":"interactions/10"}}`, InteractionCancelled, "interactions/10", EventData{}, nil},
 		{`{"type":"video.generated","version":"v1","data":{"file_id":"files/v11","video_uri":"gs://b/v.mp4"}}`,
-			VideoGeneratedEvent{FileID: "files/v11", VideoURI: "gs://b/v.mp4"}},
+			VideoGenerated, "files/v11", EventData{VideoURI: "gs://b/v.mp4"}, nil},
 		{`{"type":"video.generated","version":"v1","data":{"file_id":"files/v12","output_file_uri":"files/v12","file_name":"v.mp4"}}`,
-			VideoGeneratedEvent{FileID: "files/v12", VideoURI: "files/v12", FileName: "v.mp4"}},
-		{`{"type":"model.tuned","version":"v1","data":{"id":"tunedModels/13"}}`, UnknownEvent{Type: "model.tuned", ID: "tunedModels/13"}},
-		{`{"type":"batch.cancelled","data":{"id":"batches/14"}}`, BatchCancelledEvent{ID: "batches/14"}}, // version absent: v1
+			VideoGenerated, "files/v12", EventData{OutputFileURI: "files/v12", FileName: "v.mp4"}, nil},
+		{`{"type":"model.tuned","version":"v1","data":{"id":"tunedModels/13"}}`, "model.tuned", "tunedModels/13", EventData{}, nil},
+		{`{"type":"batch.cancelled","data":{"id":"batches/14"}}`, BatchCancelled, "batches/14", EventData{}, nil}, // version absent: v1
 	}
 	for _, tc := range tests {
 		ev, err := ParseEvent([]byte(tc.body))
@@ -40,8 +46,11 @@ func TestParseEventCatalogue(t *testing.T) {
 			t.Errorf("ParseEvent(%s): %v", tc.body, err)
 			continue
 		}
-		if got := ev.Typed(); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("ParseEvent(%s).Typed() = %#v, want %#v", tc.body, got, tc.want)
+		d := ev.Data
+		got := EventData{OutputFileURI: d.OutputFileURI, ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, VideoURI: d.VideoURI, FileName: d.FileName}
+		if ev.Type != tc.typ || ev.JobID() != tc.job || !reflect.DeepEqual(got, tc.data) || !reflect.DeepEqual(ev.UserMetadata, tc.md) {
+			t.Errorf("ParseEvent(%s) = type %q, job %q, data %+v, metadata %v; want %q, %q, %+v, %v",
+				tc.body, ev.Type, ev.JobID(), got, ev.UserMetadata, tc.typ, tc.job, tc.data, tc.md)
 		}
 	}
 	ev, _ := ParseEvent([]byte(`{"type":"batch.completed","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"b"}}`))

@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"bytes"
@@ -12,29 +12,33 @@ import (
 	"sync/atomic"
 	"testing"
 
+	. "github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
+	"github.com/geminiwebhooks/receiver/core/internal/signature"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // dynFixture is the handler fixture with both schemes on.
 func dynFixture(t *testing.T) *fixture {
 	t.Helper()
-	testKeys(t)
-	srv := newJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
+	srv := sigtest.NewJWKSServer(t, map[string]*rsa.PublicKey{"k1": &googleKey.PublicKey})
 	dv := newTestDynamic(t, srv, 0, "")
 	return newFixture(t, func(o *ReceiverOptions) {
-		sv, err := NewStaticVerifier([]string{secretA}, 0)
+		sv, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Verifier = SchemeVerifier{Static: sv, Dynamic: dv}
+		o.Verifier = signature.SchemeVerifier{Static: sv, Dynamic: dv}
 	})
 }
 
 func (f *fixture) dynamic(token, body, headerID string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-	r.Header.Set(HeaderSignature, token)
+	r.Header.Set(delivery.HeaderSignature, token)
 	if headerID != "" {
-		r.Header.Set(HeaderID, headerID)
+		r.Header.Set(delivery.HeaderID, headerID)
 	}
 	return r
 }
@@ -42,7 +46,7 @@ func (f *fixture) dynamic(token, body, headerID string) *http.Request {
 // Gemini documents no delivery-id or digest claim: such a token is bound by
 // its own hash. Claims like these are what the attack of issue 13 replayed.
 func bareClaims(f *fixture) jwt.MapClaims {
-	return jwt.MapClaims{"aud": testAudience, "iat": f.now.Unix(), "exp": f.now.Add(10 * 60e9).Unix()}
+	return jwt.MapClaims{"aud": sigtest.Audience, "iat": f.now.Unix(), "exp": f.now.Add(10 * 60e9).Unix()}
 }
 
 const forgedBody = `{"type":"batch.failed","version":"v1","data":{"id":"batches/123","error_code":3}}`
@@ -57,12 +61,12 @@ func TestDynamicTokenBoundToDelivery(t *testing.T) {
 		outcome Outcome
 	}
 	bare := func(t *testing.T, f *fixture) string {
-		return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", bareClaims(f))
+		return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", bareClaims(f))
 	}
 	withEvent := func(t *testing.T, f *fixture, put func(jwt.MapClaims)) string {
 		c := bareClaims(f)
 		put(c)
-		return signToken(t, jwt.SigningMethodRS256, googleKey, "k1", c)
+		return sigtest.SignToken(t, jwt.SigningMethodRS256, googleKey, "k1", c)
 	}
 	okData := map[string]any{"id": "batches/123", "output_file_uri": "files/out-123"}
 	tests := []struct {
@@ -198,7 +202,7 @@ func TestUnverifiedIDNotEchoed(t *testing.T) {
 		name, id string
 		wantLog  string
 	}{
-		{"huge", strings.Repeat("A", 1<<20), strings.Repeat("A", maxLoggedID) + "...(1048576 bytes)"},
+		{"huge", strings.Repeat("A", 1<<20), strings.Repeat("A", 64) + "...(1048576 bytes)"},
 		{"control and bidi", "msg_\x1b[31m\u202Egnp.exe", `msg_\x1b[31m\xe2\x80\xaegnp.exe`},
 		{"plain", "msg_plain", "msg_plain"},
 	}
@@ -206,9 +210,9 @@ func TestUnverifiedIDNotEchoed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(o *ReceiverOptions) { o.MaxBodyBytes = 4096 })
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(okBody))
-			r.Header[HeaderID] = []string{tc.id}
-			r.Header.Set(HeaderTimestamp, "1800000000")
-			r.Header.Set(HeaderSignature, "v1,AAAA")
+			r.Header[delivery.HeaderID] = []string{tc.id}
+			r.Header.Set(delivery.HeaderTimestamp, "1800000000")
+			r.Header.Set(delivery.HeaderSignature, "v1,AAAA")
 			w, body := f.do(r)
 			if w.Code != 400 && w.Code != 401 {
 				t.Fatalf("status %d", w.Code)
@@ -263,7 +267,7 @@ func TestBodyBufferGrowsWithArrival(t *testing.T) {
 				t.Fatalf("status %d, want 400 (no headers)", resp.Status)
 			}
 			// bytes.Buffer at most doubles what it holds; allow that and the head start.
-			if limit := max(2*tc.sent+bytes.MinRead, initialBodyBuffer) + bytes.MinRead; body.maxRead > limit {
+			if limit := max(2*tc.sent+bytes.MinRead, InitialBodyBuffer) + bytes.MinRead; body.maxRead > limit {
 				t.Fatalf("a read offered %d bytes for a body of %d (announced %d); want at most %d", body.maxRead, tc.sent, tc.announced, limit)
 			}
 		})
@@ -274,17 +278,16 @@ func TestBodyBufferGrowsWithArrival(t *testing.T) {
 // and a spare byte: never grown, never copied (bytes.Buffer.ReadFrom, used
 // before, doubled it to keep 512 bytes free, so every body was copied once).
 func TestBodyReadIntoOneBuffer(t *testing.T) {
-	f := newFixture(t, func(o *ReceiverOptions) { o.MaxBodyBytes = DefaultMaxBodyBytes })
-	for _, n := range []int{1, 700, initialBodyBuffer - 1} {
+	for _, n := range []int{1, 700, InitialBodyBuffer - 1} {
 		body := bytes.Repeat([]byte("x"), n)
-		got, err := f.h.readBody(Request{Body: &readSizes{data: body}, ContentLength: int64(n)})
+		got, err := ReadBody(&readSizes{data: body}, int64(n), DefaultMaxBodyBytes)
 		if err != nil || !bytes.Equal(got, body) || cap(got) != n+1 {
 			t.Errorf("%d bytes: read %d into a buffer of %d, %v; want one buffer of %d", n, len(got), cap(got), err, n+1)
 		}
 	}
 	// Longer than announced (or unannounced): it grows as the bytes come.
-	body := bytes.Repeat([]byte("y"), 3*initialBodyBuffer)
-	if got, err := f.h.readBody(Request{Body: &readSizes{data: body}, ContentLength: 10}); err != nil || !bytes.Equal(got, body) {
+	body := bytes.Repeat([]byte("y"), 3*InitialBodyBuffer)
+	if got, err := ReadBody(&readSizes{data: body}, 10, DefaultMaxBodyBytes); err != nil || !bytes.Equal(got, body) {
 		t.Errorf("a body longer than announced: %d bytes, %v", len(got), err)
 	}
 }

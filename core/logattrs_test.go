@@ -1,10 +1,12 @@
-package core
+package core_test
 
 import (
 	"context"
 	"log/slog"
 	"strings"
 	"testing"
+
+	. "github.com/geminiwebhooks/receiver/core"
 )
 
 // What the actions add goes on the delivery's one line: the last value of a

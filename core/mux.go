@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/geminiwebhooks/receiver/core/internal/toolbox"
 )
 
 // Processor acts on a verified, claimed event; the Receiver and the queue
@@ -61,7 +63,7 @@ type Mux struct {
 
 	once    sync.Once
 	chain   HandlerFunc
-	toolbox *Toolbox // the tools, for the middleware (ToolsOf); nil when none
+	toolbox *toolbox.Box[ToolFunc] // the tools, for the built-in actions (core/jobs); nil when none
 }
 
 // NewMux returns an empty mux: events are accepted and only the built-in
@@ -216,7 +218,7 @@ func (m *Mux) Process(ctx context.Context, ev *Event) (err error) {
 		}
 	}()
 	if m.toolbox != nil {
-		ctx = context.WithValue(ctx, toolboxKey{}, m.toolbox)
+		ctx = toolbox.With(ctx, m.toolbox)
 	}
 	return m.chain(ctx, ev)
 }
@@ -234,7 +236,7 @@ func (m *Mux) freeze() {
 	}
 	m.chain = h
 	if len(m.tools) > 0 {
-		m.toolbox = &Toolbox{tools: m.tools}
+		m.toolbox = toolbox.New(m.tools)
 	}
 	for o := m.origin; o != nil; o = o.origin {
 		o.mu.Lock()

@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"net/http"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/geminiwebhooks/receiver/core"
 )
 
 // outcomeLog is a DeliveryObserver that remembers what it was told.

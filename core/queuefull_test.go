@@ -1,9 +1,11 @@
-package core
+package core_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
+
+	. "github.com/geminiwebhooks/receiver/core"
 )
 
 // fullQueue refuses every event, as a bounded queue at its limit does.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/geminiwebhooks/receiver/core/internal/text"
 )
 
@@ -186,7 +187,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		// bounded, escaped copy of the header so the rejection can be traced.
 		d.ID = ""
 		return result{status: verifyStatus(err), outcome: OutcomeRejected, reason: err.Error(), d: d,
-			unverifiedID: PrintableID(headerValue(req.Header, HeaderID))}
+			unverifiedID: PrintableID(delivery.Header(req.Header, delivery.HeaderID))}
 	}
 
 	// Only verified bytes are parsed. A parse failure is decided after the claim

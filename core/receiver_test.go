@@ -1,4 +1,4 @@
-package core
+package core_test
 
 import (
 	"bytes"
@@ -16,6 +16,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
+	"github.com/geminiwebhooks/receiver/core/internal/signature"
+	"github.com/geminiwebhooks/receiver/core/internal/signature/sigtest"
 )
 
 // fixture is a handler on a memory store with a counting processor.
@@ -31,12 +36,12 @@ type fixture struct {
 func newFixture(t testing.TB, mod func(*ReceiverOptions)) *fixture {
 	t.Helper()
 	f := &fixture{store: NewMemoryStore(0), logs: &bytes.Buffer{}, now: time.Unix(1_800_000_000, 0)}
-	sv, err := NewStaticVerifier([]string{secretA}, 0)
+	sv, err := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := ReceiverOptions{
-		Verifier: SchemeVerifier{Static: sv},
+		Verifier: signature.SchemeVerifier{Static: sv},
 		Store:    f.store,
 		Processor: HandlerFunc(func(ctx context.Context, ev *Event) error {
 			f.processed.Add(1)
@@ -71,14 +76,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// signed builds a POST signed with secretA at the fixture's clock.
+// signed builds a POST signed with sigtest.SecretA at the fixture's clock.
 func (f *fixture) signed(t testing.TB, id string, body string) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set(HeaderID, id)
-	r.Header.Set(HeaderTimestamp, strconv.FormatInt(f.now.Unix(), 10))
-	r.Header.Set(HeaderSignature, signFor(t, secretA, id, f.now, []byte(body)))
+	r.Header.Set(delivery.HeaderID, id)
+	r.Header.Set(delivery.HeaderTimestamp, strconv.FormatInt(f.now.Unix(), 10))
+	r.Header.Set(delivery.HeaderSignature, sigtest.Sign(t, sigtest.SecretA, id, f.now, []byte(body)))
 	return r
 }
 
@@ -214,7 +219,7 @@ func TestHTTPContract(t *testing.T) {
 			name: "missing webhook headers",
 			req: func(t *testing.T, f *fixture) *http.Request {
 				r := f.signed(t, "msg_m", okBody)
-				r.Header.Del(HeaderTimestamp)
+				r.Header.Del(delivery.HeaderTimestamp)
 				return r
 			},
 			status: 400, outcome: OutcomeRejected, reasonHas: "missing",
@@ -223,7 +228,7 @@ func TestHTTPContract(t *testing.T) {
 			name: "no signature header at all",
 			req: func(t *testing.T, f *fixture) *http.Request {
 				r := f.signed(t, "msg_m", okBody)
-				r.Header.Del(HeaderSignature)
+				r.Header.Del(delivery.HeaderSignature)
 				return r
 			},
 			status: 400, outcome: OutcomeRejected, reasonHas: "missing",
@@ -232,7 +237,7 @@ func TestHTTPContract(t *testing.T) {
 			name: "malformed webhook headers",
 			req: func(t *testing.T, f *fixture) *http.Request {
 				r := f.signed(t, "msg_m", okBody)
-				r.Header.Set(HeaderSignature, "not-a-signature")
+				r.Header.Set(delivery.HeaderSignature, "not-a-signature")
 				return r
 			},
 			status: 400, outcome: OutcomeRejected, reasonHas: "malformed",
@@ -250,7 +255,7 @@ func TestHTTPContract(t *testing.T) {
 			name: "bad token (dynamic scheme not configured)",
 			req: func(t *testing.T, f *fixture) *http.Request {
 				r := f.signed(t, "msg_t", okBody)
-				r.Header.Set(HeaderSignature, "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln")
+				r.Header.Set(delivery.HeaderSignature, "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln")
 				return r
 			},
 			status: 401, outcome: OutcomeRejected, reasonHas: "not configured",
@@ -345,10 +350,10 @@ func TestHTTPContract(t *testing.T) {
 		{
 			name: "handler panicked: claim released",
 			setup: func(t *testing.T, f *fixture) {
-				f.h.o.Processor = NewMux().On(BatchSucceeded, func(context.Context, *Event) error { panic("oops") })
+				f.process = NewMux().On(BatchSucceeded, func(context.Context, *Event) error { panic("oops") }).Process
 			},
 			req:    func(t *testing.T, f *fixture) *http.Request { return f.signed(t, "msg_p", okBody) },
-			status: 500, outcome: OutcomeFailed,
+			status: 500, outcome: OutcomeFailed, processed: 1,
 			afterChecks: func(t *testing.T, f *fixture) {
 				if _, ok := f.store.Get("msg_p"); ok {
 					t.Fatal("claim not released after panic")
@@ -448,7 +453,7 @@ func TestHTTPContract(t *testing.T) {
 			if tc.outcome == OutcomeRejected && line["reason"] == "" {
 				t.Fatal("rejection logged without reason")
 			}
-			if strings.Contains(f.logs.String(), strings.TrimPrefix(secretA, "whsec_")) {
+			if strings.Contains(f.logs.String(), strings.TrimPrefix(sigtest.SecretA, "whsec_")) {
 				t.Fatal("secret in logs")
 			}
 			if tc.afterChecks != nil {
@@ -516,7 +521,7 @@ func TestNewHandlerRequires(t *testing.T) {
 	if _, err := NewReceiver(ReceiverOptions{}); err == nil {
 		t.Fatal("empty options accepted")
 	}
-	sv, _ := NewStaticVerifier([]string{secretA}, 0)
+	sv, _ := signature.NewStaticVerifier([]string{sigtest.SecretA}, 0)
 	if _, err := NewReceiver(ReceiverOptions{Verifier: sv, Store: NewMemoryStore(0)}); err == nil {
 		t.Fatal("handler without processor or queue accepted")
 	}

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
+
+	"github.com/geminiwebhooks/receiver/core/internal/toolbox"
 )
 
 // ToolFunc is a user's function that the model may call during an
@@ -76,45 +76,12 @@ func (m *Mux) Tool(name string, fn ToolFunc) *Mux {
 	})
 }
 
-// Toolbox is the set of tools a mux registered, as the built-in actions
-// see it (ToolsOf).
-type Toolbox struct{ tools map[string]ToolFunc }
-
-// Lookup returns the tool registered by name.
-func (t *Toolbox) Lookup(name string) (ToolFunc, bool) {
-	if t == nil {
-		return nil, false
-	}
-	fn, ok := t.tools[name]
-	return fn, ok
-}
-
-// Names lists the registered tools, sorted.
-func (t *Toolbox) Names() []string {
-	if t == nil {
-		return nil
-	}
-	return slices.Sorted(maps.Keys(t.tools))
-}
-
-type toolboxKey struct{}
-
-// Tools returns the tools registered so far, nil when none: a runtime
-// uses it to know that interaction.requires_action is answered by the
-// built-in actions (the reconcile then brings one a webhook missed).
-func (m *Mux) Tools() *Toolbox {
+// Tools lists the names of the tools registered so far, sorted; nil when
+// none. A runtime reads it to know that interaction.requires_action is
+// answered by the built-in actions (the reconcile then brings one a
+// webhook missed).
+func (m *Mux) Tools() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.tools) == 0 {
-		return nil
-	}
-	return &Toolbox{tools: maps.Clone(m.tools)}
-}
-
-// ToolsOf returns the tools of the mux processing the event ctx belongs
-// to, nil when it registered none: the built-in actions (core/jobs) run
-// them, inside the mux's middleware.
-func ToolsOf(ctx context.Context) *Toolbox {
-	t, _ := ctx.Value(toolboxKey{}).(*Toolbox)
-	return t
+	return toolbox.New(m.tools).Names()
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/geminiwebhooks/receiver/core/internal/toolbox"
 )
 
 func noTool(context.Context, *ToolCall) (any, error) { return nil, nil }
@@ -38,10 +40,10 @@ func TestMuxToolRefusesMistakes(t *testing.T) {
 }
 
 func TestToolsReachTheMiddleware(t *testing.T) {
-	var seen []*Toolbox
+	var seen []*toolbox.Box[ToolFunc]
 	look := func(next HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, ev *Event) error {
-			seen = append(seen, ToolsOf(ctx))
+			seen = append(seen, toolbox.Of[ToolFunc](ctx))
 			return next(ctx, ev)
 		}
 	}
@@ -60,6 +62,12 @@ func TestToolsReachTheMiddleware(t *testing.T) {
 	}
 	if _, ok := seen[0].Lookup("a"); !ok {
 		t.Fatal("Lookup(a) found nothing")
+	}
+	if got := user.Tools(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("Tools() = %v; want [a b]", got)
+	}
+	if got := NewMux().Tools(); got != nil {
+		t.Fatalf("Tools() of a mux with none = %v; want nil", got)
 	}
 	if seen[1] != nil {
 		t.Fatalf("a mux with no tools gave %v; want nil", seen[1].Names())

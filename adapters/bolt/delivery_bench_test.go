@@ -20,6 +20,7 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -72,11 +73,11 @@ func newPipeline(tb testing.TB, path string, o tasks.QueueOptions, handler core.
 	done := make(chan struct{})
 	go func() { defer close(done); p.queue.Run(ctx) }()
 	p.stopQueue = func() { cancel(); <-done }
-	v, err := core.NewStaticVerifier([]string{benchSecret}, 0)
+	v, err := verify.New(ctx, verify.Config{Secrets: []string{benchSecret}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: p.queue, Logger: log})
+	p.recv, err = core.NewReceiver(core.ReceiverOptions{Verifier: v.Schemes(), Store: s, Queue: p.queue, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,9 +107,9 @@ func signed(tb testing.TB, wh *standardwebhooks.Webhook, typ string, i int) core
 		tb.Fatal(err)
 	}
 	h := http.Header{}
-	h.Set(core.HeaderID, id)
-	h.Set(core.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	h.Set(core.HeaderSignature, sig)
+	h.Set(verify.HeaderID, id)
+	h.Set(verify.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(verify.HeaderSignature, sig)
 	return core.Request{Method: http.MethodPost, Header: h, Body: &byteReader{b: body}, ContentLength: int64(len(body))}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // probe is a notifier that reads the file's ledger, as any other writer
@@ -58,8 +59,11 @@ func TestNoticeCommittedBeforeItIsSent(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); q.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	v, _ := core.NewStaticVerifier([]string{benchSecret}, 0)
-	recv, err := core.NewReceiver(core.ReceiverOptions{Verifier: v, Store: s, Queue: q, Logger: log})
+	v, err := verify.New(ctx, verify.Config{Secrets: []string{benchSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := core.NewReceiver(core.ReceiverOptions{Verifier: v.Schemes(), Store: s, Queue: q, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/internal/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // EntryPoint is the HTTP function's name: FUNCTION_TARGET and --entry-point.
@@ -117,7 +118,7 @@ func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, reason = http.StatusMethodNotAllowed, "method not allowed"
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	core.EventLine{Msg: core.LineDelivery, ID: core.PrintableID(r.Header.Get(core.HeaderID)), Unverified: true, // for correlation only
+	core.EventLine{Msg: core.LineDelivery, ID: core.PrintableID(r.Header.Get(verify.HeaderID)), Unverified: true, // for correlation only
 		Outcome: core.OutcomeFailed, Status: status, Reason: reason}.Log(r.Context(), f.log)
 	body, _ := json.Marshal(map[string]string{"outcome": string(core.OutcomeFailed), "reason": reason})
 	w.Header().Set("Content-Type", "application/json")

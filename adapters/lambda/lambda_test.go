@@ -19,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -34,14 +35,14 @@ type receiver struct {
 
 func newReceiver(t testing.TB, maxBody int64) *receiver {
 	t.Helper()
-	v, err := core.NewStaticVerifier([]string{testSecret}, 5*time.Minute)
+	v, err := verify.New(context.Background(), verify.Config{Secrets: []string{testSecret}, Tolerance: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &receiver{logs: new(bytes.Buffer)}
 	store := core.NewMemoryStore(0)
 	h, err := core.NewReceiver(core.ReceiverOptions{
-		Verifier:     core.SchemeVerifier{Static: v},
+		Verifier:     v.Schemes(),
 		Store:        store,
 		Processor:    core.HandlerFunc(func(context.Context, *core.Event) error { r.processed.Add(1); return nil }),
 		Logger:       slog.New(slog.NewJSONHandler(r.logs, nil)),

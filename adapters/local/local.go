@@ -31,6 +31,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/reconcile"
+	"github.com/geminiwebhooks/receiver/core/verify"
 	"golang.org/x/net/netutil"
 )
 
@@ -161,7 +162,7 @@ func newServer(h http.Handler) *http.Server {
 func devSecret(path string) (secret string, created bool, err error) {
 	if b, err := os.ReadFile(path); err == nil {
 		s := strings.TrimSpace(string(b))
-		if _, err := core.DecodeSecret(s); err != nil {
+		if _, err := verify.DecodeSecret(s); err != nil {
 			return "", false, fmt.Errorf("%s: %w (delete it to make a new one)", path, err)
 		}
 		return s, false, nil

@@ -115,7 +115,7 @@ func (p *Actions) confirmBatch(ctx context.Context, f *flow, job *Job, ev *core.
 		return nil, nil, err
 	}
 	if !job.State.Terminal() {
-		return nil, nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+		return nil, nil, &core.RetryLaterError{At: now.Add(defaultNotRunningYet), Reason: fmt.Sprintf("batch %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
 	}
 	if job.State == JobSucceeded && job.Source == "" && (job.Landing == LandingPending) {
 		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
@@ -137,7 +137,7 @@ func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev 
 		return nil, fmt.Errorf("gemini interactions.get %s: %w", job.ID, err)
 	}
 	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) {
-		next := ApplyInteractionStatus(j, st, now)
+		next := applyInteractionStatus(j, st, now)
 		// The API confirmed the failure the event reports but says less about it.
 		if j != nil && !j.State.Terminal() && next.State == JobFailed && eventState(ev.Type) == JobFailed && st.ErrorMessage == "" && ev.Data.ErrorMessage != "" && !ev.Delivery.Hint() {
 			next.ErrorCode, next.ErrorMessage = string(ev.Data.ErrorCode), text.Truncate(ev.Data.ErrorMessage, 1024)
@@ -149,7 +149,7 @@ func (p *Actions) confirmInteraction(ctx context.Context, f *flow, job *Job, ev 
 	}
 	// A hint's requires_action is confirmed by the API reporting the same.
 	if !job.State.Terminal() && !(ev.Delivery.Hint() && job.State == claimedState(ev.Type)) {
-		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
+		return nil, &core.RetryLaterError{At: now.Add(defaultNotRunningYet), Reason: fmt.Sprintf("interaction %s: the Gemini API reports %s, not finished", job.ID, st.APIState)}
 	}
 	return job, nil
 }
@@ -165,12 +165,12 @@ func (p *Actions) confirmVideo(ctx context.Context, f *flow, job *Job, ev *core.
 	if err != nil {
 		return nil, fmt.Errorf("gemini files.get %s: %w", job.Source, err)
 	}
-	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return f.ended(j, ApplyVideoStatus(j, st, now), ev), nil })
+	job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return f.ended(j, applyVideoStatus(j, st, now), ev), nil })
 	if err != nil {
 		return nil, err
 	}
 	if !job.State.Terminal() && job.Landing != LandingSkipped {
-		return nil, &core.RetryLaterError{At: now.Add(DefaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, text.Truncate(st.State, 32))}
+		return nil, &core.RetryLaterError{At: now.Add(defaultNotRunningYet), Reason: fmt.Sprintf("video %s: the Gemini API reports %s, not ready", job.Source, text.Truncate(st.State, 32))}
 	}
 	return job, nil
 }

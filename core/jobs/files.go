@@ -23,12 +23,12 @@ type FileStatus struct {
 	ErrorMessage string
 }
 
-// ApplyVideoStatus records the API's answer about a generated video's file:
+// applyVideoStatus records the API's answer about a generated video's file:
 // an active, generated video file makes the job succeeded and due for
 // landing; a failed one makes it failed; a file that is not a generated
 // video confirms nothing (the job stays as it was, its landing skipped with
 // the reason); a file still processing changes nothing.
-func ApplyVideoStatus(existing *Job, st FileStatus, now time.Time) *Job {
+func applyVideoStatus(existing *Job, st FileStatus, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
 		j = &Job{ID: st.Name, Kind: "video", State: JobPending, FirstSeen: now}

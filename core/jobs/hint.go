@@ -103,7 +103,7 @@ func (p *Actions) askHint(ctx context.Context, f *flow, ev *core.Event, id, kind
 		return nil
 	case api != "" && !api.Terminal() && (api.rank() < claimed.rank() || claimed == JobRequiresAction):
 		// The API may not show the end yet: asked again later.
-		return &core.RetryLaterError{At: p.c.Clock().Add(DefaultNotRunningYet), Reason: fmt.Sprintf("%s: the Gemini API reports %s, the event %s", id, text.Truncate(apiName, 32), ev.Type)}
+		return &core.RetryLaterError{At: p.c.Clock().Add(defaultNotRunningYet), Reason: fmt.Sprintf("%s: the Gemini API reports %s, the event %s", id, text.Truncate(apiName, 32), ev.Type)}
 	}
 	return fmt.Errorf("%w: %s: the API reports %s, the event %s", errRefuted, what, text.Truncate(apiName, 32), ev.Type)
 }

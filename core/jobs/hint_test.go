@@ -12,7 +12,7 @@ import (
 )
 
 // hintKey is a key the dynamic verifier gives a token that binds nothing.
-const hintKey = core.HintKeyPrefix + "id:msg_hint"
+const hintKey = "jwt:hint:id:msg_hint"
 
 // Issue 21: the body of a delivery whose token binds nothing is a hint.
 // Nothing it says is written, landed or handed to a handler until the

@@ -20,10 +20,10 @@ type InteractionStatus struct {
 	ErrorMessage string
 }
 
-// ApplyInteractionStatus records the API's answer about an interaction: its
+// applyInteractionStatus records the API's answer about an interaction: its
 // state moves forward as the API reports it, and a failed or cancelled one
 // records why.
-func ApplyInteractionStatus(existing *Job, st InteractionStatus, now time.Time) *Job {
+func applyInteractionStatus(existing *Job, st InteractionStatus, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
 		j = &Job{ID: st.Name, Kind: "interaction", State: JobPending, FirstSeen: now}

@@ -13,7 +13,7 @@ import (
 // Defaults of the job processor.
 const (
 	DefaultLandingLease  = 2 * time.Minute
-	DefaultNotRunningYet = 30 * time.Second // wait when the API does not report the batch finished yet
+	defaultNotRunningYet = 30 * time.Second // wait when the API does not report the batch finished yet
 	ManifestName         = "manifest.json"
 	maxManifestBytes     = 1 << 20
 )

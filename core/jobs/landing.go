@@ -126,7 +126,7 @@ func (p *Actions) cannotFetch(source string) string {
 	if p.c.Fetcher == nil {
 		return p.c.NoBatchesReason
 	}
-	if c, ok := p.c.Fetcher.(FetchChecker); ok {
+	if c, ok := p.c.Fetcher.(fetchChecker); ok {
 		if err := c.CanFetch(source); err != nil {
 			return err.Error()
 		}
@@ -200,10 +200,10 @@ func (p *Actions) landOutput(ctx context.Context, job *Job, inline []byte) (Mani
 	if ct := dl.ContentType; job.Kind == "video" && ct != "" && !strings.HasPrefix(ct, "video/") {
 		return Manifest{}, "", fmt.Errorf("%w: the Gemini API reports %s as %s, not a video", ErrNotConfirmed, job.Source, text.Truncate(ct, 64))
 	}
-	sum := NewSummer(job.Kind == "batch")
+	sum := newSummer(job.Kind == "batch")
 	bg := sum.Background()
 	defer bg.Close()
-	r := io.TeeReader(&ExactReader{R: dl.Body, Want: dl.Size}, bg)
+	r := io.TeeReader(&exactReader{R: dl.Body, Want: dl.Size}, bg)
 	uri, err := p.c.Sink.Put(ctx, dir+"/"+outputName(job.Kind, dl.ContentType), r, dl.ContentType)
 	if err != nil {
 		return Manifest{}, "", fmt.Errorf("sink: %w", err)

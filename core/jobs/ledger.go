@@ -171,9 +171,6 @@ func (j *Job) Clone() *Job {
 	return &c
 }
 
-// JobKind names the kind of job an event is about (core.JobKind).
-func JobKind(eventType string) string { return core.JobKind(eventType) }
-
 // eventState is the state an event reports; "" when it reports none
 // (batch.succeeded waits for the API, unknown types report nothing).
 func eventState(t string) JobState {
@@ -233,7 +230,7 @@ func ApplyEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 func recordEvent(existing *Job, ev *core.Event, now time.Time) *Job {
 	j := existing.Clone()
 	if j == nil {
-		j = &Job{ID: ev.JobID(), Kind: JobKind(ev.Type), State: JobPending, FirstSeen: now}
+		j = &Job{ID: ev.JobID(), Kind: core.JobKind(ev.Type), State: JobPending, FirstSeen: now}
 	}
 	j.UpdatedAt = now
 	j.LastEvent = ev.Type
@@ -419,9 +416,9 @@ func holdsLanding(j *Job, owner string) bool {
 	return j != nil && j.Landing == LandingActive && j.LandingOwner == owner
 }
 
-// StartNotice fixes the delivery id a notification carries, the first time
-// only; SentNotice records it sent.
-func StartNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
+// startNotice fixes the delivery id a notification carries, the first time
+// only; sentNotice records it sent.
+func startNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
 	if existing == nil {
 		return nil
 	}
@@ -437,8 +434,8 @@ func StartNotice(existing *Job, key, deliveryID string, now time.Time) *Job {
 	return j
 }
 
-// SentNotice records the notice key as sent at now.
-func SentNotice(existing *Job, key string, now time.Time) *Job {
+// sentNotice records the notice key as sent at now.
+func sentNotice(existing *Job, key string, now time.Time) *Job {
 	if existing == nil {
 		return nil
 	}

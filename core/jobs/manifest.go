@@ -14,16 +14,16 @@ import (
 // ErrSizeMismatch: a download's length differs from the file's metadata.
 var ErrSizeMismatch = errors.New("download size differs from the file's metadata")
 
-// ExactReader fails instead of reporting EOF when R ends after other than
+// exactReader fails instead of reporting EOF when R ends after other than
 // Want bytes (Want < 0: any length), so a sink never commits a short or
 // long copy.
-type ExactReader struct {
+type exactReader struct {
 	R    io.Reader
 	Want int64
 	n    int64
 }
 
-func (e *ExactReader) Read(p []byte) (int, error) {
+func (e *exactReader) Read(p []byte) (int, error) {
 	n, err := e.R.Read(p)
 	e.n += int64(n)
 	if e.Want >= 0 && e.n > e.Want {
@@ -35,11 +35,11 @@ func (e *ExactReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Summer computes a manifest's numbers from the bytes written to it, in
+// summer computes a manifest's numbers from the bytes written to it, in
 // constant memory: length, SHA-256 and, for JSON lines, the count of lines
 // and of lines whose top-level object has an "error" key (failed) or a
 // "response" key (succeeded). It never holds a line, however long.
-type Summer struct {
+type summer struct {
 	countLines bool
 	h          hash.Hash
 	bytes      int64
@@ -54,10 +54,10 @@ type Summer struct {
 	keyLen                    int // > len(key): too long to matter
 }
 
-// NewSummer counts lines when jsonl is set (batch outputs).
-func NewSummer(jsonl bool) *Summer { return &Summer{countLines: jsonl, h: sha256.New()} }
+// newSummer counts lines when jsonl is set (batch outputs).
+func newSummer(jsonl bool) *summer { return &summer{countLines: jsonl, h: sha256.New()} }
 
-func (s *Summer) Write(p []byte) (int, error) {
+func (s *summer) Write(p []byte) (int, error) {
 	s.h.Write(p)
 	s.bytes += int64(len(p))
 	if s.countLines {
@@ -66,7 +66,7 @@ func (s *Summer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *Summer) scan(p []byte) {
+func (s *summer) scan(p []byte) {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if s.inStr && !s.collecting && !s.esc {
@@ -145,7 +145,7 @@ func (s *Summer) scan(p []byte) {
 	}
 }
 
-func (s *Summer) sawKey() {
+func (s *summer) sawKey() {
 	if s.keyLen > len(s.key) {
 		return
 	}
@@ -157,7 +157,7 @@ func (s *Summer) sawKey() {
 	}
 }
 
-func (s *Summer) endLine() {
+func (s *summer) endLine() {
 	if s.nonEmpty {
 		s.lines++
 		switch {
@@ -167,11 +167,11 @@ func (s *Summer) endLine() {
 			s.ok++
 		}
 	}
-	*s = Summer{countLines: s.countLines, h: s.h, bytes: s.bytes, lines: s.lines, ok: s.ok, failed: s.failed}
+	*s = summer{countLines: s.countLines, h: s.h, bytes: s.bytes, lines: s.lines, ok: s.ok, failed: s.failed}
 }
 
 // Manifest returns the numbers so far; a last line without a newline counts.
-func (s *Summer) Manifest() Manifest {
+func (s *summer) Manifest() Manifest {
 	t := *s
 	if t.countLines {
 		t.endLine()

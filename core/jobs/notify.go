@@ -70,7 +70,7 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 		// resend after a crash carries the same one.
 		now := p.c.Clock()
 		var err error
-		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return StartNotice(j, key, ev.Delivery.ID, now), nil })
+		job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return startNotice(j, key, ev.Delivery.ID, now), nil })
 		if err != nil {
 			return nil, err
 		}
@@ -79,7 +79,7 @@ func (p *Actions) notify(ctx context.Context, job *Job, ev *core.Event) (*Job, e
 			return nil, fmt.Errorf("notify %s: %w", n.Name(), err)
 		}
 		sent := p.c.Clock()
-		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return SentNotice(j, key, sent), nil }); err != nil {
+		if job, err = p.update(ctx, job.ID, func(j *Job) (*Job, error) { return sentNotice(j, key, sent), nil }); err != nil {
 			return nil, err
 		}
 	}

@@ -55,7 +55,7 @@ func (p *Actions) once(next core.HandlerFunc) core.HandlerFunc {
 			return err
 		}
 		now := p.c.Clock()
-		job, err := p.update(ctx, f.job.ID, func(j *Job) (*Job, error) { return SentNotice(j, ReconcileNotice, now), nil })
+		job, err := p.update(ctx, f.job.ID, func(j *Job) (*Job, error) { return sentNotice(j, ReconcileNotice, now), nil })
 		if err != nil {
 			return err
 		}

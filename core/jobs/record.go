@@ -33,7 +33,7 @@ func (p *Actions) Record(next core.HandlerFunc) core.HandlerFunc {
 // record is Record's work: the flow of a tracked event, nil for an untracked one.
 func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 	id := ev.JobID()
-	idErr := core.ValidJobID(JobKind(ev.Type), id)
+	idErr := core.ValidJobID(core.JobKind(ev.Type), id)
 	logged := id
 	if idErr != nil {
 		logged = core.PrintableID(id) // not a valid id: bounded and escaped
@@ -64,7 +64,7 @@ func (p *Actions) record(ctx context.Context, ev *core.Event) (*flow, error) {
 		return nil, nil
 	}
 	now := p.c.Clock()
-	kind := JobKind(ev.Type)
+	kind := core.JobKind(ev.Type)
 	// A batch's terminal state comes from the Gemini API, not from an event:
 	// an event can be forged or replayed, the API's answer cannot. The event
 	// is recorded and the API is asked; without an API client the event's

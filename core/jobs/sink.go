@@ -26,11 +26,11 @@ type Fetcher interface {
 	Fetch(ctx context.Context, source string) (*Download, error)
 }
 
-// FetchChecker is implemented by a Fetcher that can tell, without a call,
+// fetchChecker is implemented by a Fetcher that can tell, without a call,
 // that this configuration cannot fetch a source (files/… without an API
 // key): the job is then recorded as skipped with the reason instead of being
 // retried into a dead letter.
-type FetchChecker interface {
+type fetchChecker interface {
 	CanFetch(source string) error
 }
 

@@ -16,8 +16,8 @@ const summingBuffers = 3
 // buffer is reused as soon as Write returns) into at most summingBuffers
 // chunks; Write blocks while all are in use. Close waits until s has seen
 // every byte; call it, on every path, before s.Manifest.
-func (s *Summer) Background() *Summing {
-	b := &Summing{s: s, full: make(chan []byte, summingBuffers), free: make(chan []byte, summingBuffers)}
+func (s *summer) Background() *summing {
+	b := &summing{s: s, full: make(chan []byte, summingBuffers), free: make(chan []byte, summingBuffers)}
 	for range summingBuffers {
 		b.free <- make([]byte, 0, summingChunk)
 	}
@@ -32,9 +32,9 @@ func (s *Summer) Background() *Summing {
 	return b
 }
 
-// Summing is the writer Summer.Background returns.
-type Summing struct {
-	s       *Summer
+// summing is the writer Summer.Background returns.
+type summing struct {
+	s       *summer
 	cur     []byte // being filled; nil when none is taken
 	full    chan []byte
 	free    chan []byte
@@ -43,7 +43,7 @@ type Summing struct {
 }
 
 // Write copies p into chunks and hands each full one to the goroutine.
-func (b *Summing) Write(p []byte) (int, error) {
+func (b *summing) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if b.cur == nil {
@@ -61,7 +61,7 @@ func (b *Summing) Write(p []byte) (int, error) {
 
 // Close hands over the last chunk and waits for the goroutine; a second
 // Close does nothing.
-func (b *Summing) Close() error {
+func (b *summing) Close() error {
 	b.closeMu.Do(func() {
 		if len(b.cur) > 0 {
 			b.full <- b.cur

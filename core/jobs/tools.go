@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/toolbox"
 )
 
 // Agent is the Gemini API as the tools action needs it: it reads an
@@ -59,9 +60,9 @@ type ToolResult struct {
 // (Config.MaxRounds, INTERACTION_MAX_ROUNDS).
 const DefaultMaxRounds = 20
 
-// MaxToolResult bounds a tool's result (its text) kept in the ledger and
+// maxToolResult bounds a tool's result (its text) kept in the ledger and
 // sent to the model; a larger one is answered with is_error.
-const MaxToolResult = 256 << 10
+const maxToolResult = 256 << 10
 
 // runTools is the built-in action on interaction.requires_action when the
 // mux registered tools (core.Mux.Tool): it reads the interaction's pending
@@ -81,7 +82,7 @@ const MaxToolResult = 256 << 10
 func (p *Actions) runTools(next core.HandlerFunc) core.HandlerFunc {
 	return func(ctx context.Context, ev *core.Event) error {
 		f := flowOf(ctx)
-		box := core.ToolsOf(ctx)
+		box := toolbox.Of[core.ToolFunc](ctx)
 		if f == nil || box == nil || ev.Type != core.InteractionRequiresAction || f.job.Kind != "interaction" {
 			return next(ctx, ev)
 		}
@@ -97,7 +98,7 @@ func (p *Actions) runTools(next core.HandlerFunc) core.HandlerFunc {
 }
 
 // answerRound runs the round's tools and continues the interaction.
-func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box *core.Toolbox) error {
+func (p *Actions) answerRound(ctx context.Context, f *flow, ev *core.Event, box *toolbox.Box[core.ToolFunc]) error {
 	id := f.job.ID
 	unlock, err := p.rounds.lock(ctx, id)
 	if err != nil {
@@ -232,7 +233,7 @@ func linkJob(j *Job, first string, n int, meta map[string]any, now time.Time) *J
 // runCall returns the call's recorded outcome, running the tool first when
 // none is recorded; ran says it ran now. The error fails the delivery (a
 // tool's ErrRetry, a panic, the ledger).
-func (p *Actions) runCall(ctx context.Context, f *flow, ev *core.Event, box *core.Toolbox, c PendingCall, first string, n int) (ToolRun, bool, error) {
+func (p *Actions) runCall(ctx context.Context, f *flow, ev *core.Event, box *toolbox.Box[core.ToolFunc], c PendingCall, first string, n int) (ToolRun, bool, error) {
 	if r, ok := f.job.ToolRuns[c.CallID]; ok {
 		return r, false, nil
 	}
@@ -260,8 +261,8 @@ func (p *Actions) runCall(ctx context.Context, f *flow, ev *core.Event, box *cor
 			}
 		}
 	}
-	if len(run.Result) > MaxToolResult {
-		run.Result, run.IsError = fmt.Sprintf("the tool's result is %d bytes, more than the receiver keeps (%d)", len(run.Result), MaxToolResult), true
+	if len(run.Result) > maxToolResult {
+		run.Result, run.IsError = fmt.Sprintf("the tool's result is %d bytes, more than the receiver keeps (%d)", len(run.Result), maxToolResult), true
 	}
 	run.Duration, run.FinishedAt = time.Since(start), p.c.Clock()
 	job, err := p.update(ctx, f.job.ID, func(j *Job) (*Job, error) { return recordToolRun(j, c.CallID, run), nil })

@@ -16,6 +16,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/signature"
 )
 
 // Helpers for testing a store behind the receiver, as deliveries reach it.
@@ -74,7 +75,7 @@ func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 // (a 5-minute window) and, unless o says otherwise, logs nowhere.
 func NewReceiver(t testing.TB, o core.ReceiverOptions) *core.Receiver {
 	t.Helper()
-	v, err := core.NewStaticVerifier([]string{Secret}, 5*time.Minute)
+	v, err := signature.NewStaticVerifier([]string{Secret}, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

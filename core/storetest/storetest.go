@@ -1,7 +1,12 @@
 // Package storetest is the conformance suite every core.Store runs: the
 // claim rules of core.Store (owned claims with a lease and the body's
 // SHA-256; absent → in_progress → completed; expired counts as absent),
-// checked against the real store.
+// checked against the real store. The memory, file (adapters/bolt) and
+// Firestore stores run it, and a store of your own should too:
+//
+//	func TestStoreConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) core.Store { return core.NewMemoryStore(0) })
+//	}
 package storetest
 
 import (

@@ -61,6 +61,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/signature"
 )
 
 // The errors Verify, Event and Request return wrap one of these; they are
@@ -112,7 +113,7 @@ type Config struct {
 	// Audience turns the dynamic scheme on: the aud the token must carry,
 	// as you configured it (often the endpoint's URL).
 	Audience string
-	// JWKSURL is where the token keys are published; default core.DefaultJWKSURL (Google's).
+	// JWKSURL is where the token keys are published; default DefaultJWKSURL (Google's).
 	JWKSURL string
 	// Issuer, when set, is the iss the token must carry.
 	Issuer string
@@ -132,7 +133,7 @@ type Config struct {
 // withDefaults is the one place Config's defaults are applied.
 func (c Config) withDefaults() Config {
 	if c.JWKSURL == "" {
-		c.JWKSURL = core.DefaultJWKSURL
+		c.JWKSURL = DefaultJWKSURL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -156,7 +157,7 @@ func (c Config) withDefaults() Config {
 // ErrMalformedHeaders when the signature header is absent or unreadable).
 type Verifier struct {
 	cfg     Config
-	schemes core.SchemeVerifier
+	schemes signature.SchemeVerifier
 }
 
 // New checks cfg and builds its verifiers: a secret that is not a valid
@@ -169,19 +170,19 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	v := &Verifier{cfg: cfg}
 	// Blank entries are no secret: an unset variable leaves the scheme off.
 	if joined := strings.Join(cfg.Secrets, " "); strings.Trim(joined, ", \t\r\n") != "" {
-		secrets, err := core.ParseSecrets(joined)
+		secrets, err := signature.ParseSecrets(joined)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		s, err := core.NewStaticVerifier(secrets, cfg.Tolerance)
+		s, err := signature.NewStaticVerifier(secrets, cfg.Tolerance)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 		v.schemes.Static = s
 	}
 	if cfg.Audience != "" {
-		keys := core.NewJWKS(ctx, cfg.JWKSURL, core.JWKSOptions{Client: cfg.HTTPClient, Logger: cfg.Logger})
-		d, err := core.NewDynamicVerifier(core.DynamicConfig{
+		keys := signature.NewJWKS(ctx, cfg.JWKSURL, signature.JWKSOptions{Client: cfg.HTTPClient, Logger: cfg.Logger})
+		d, err := signature.NewDynamicVerifier(signature.DynamicConfig{
 			Audience: cfg.Audience, Issuer: cfg.Issuer, Tolerance: cfg.Tolerance, Keys: keys,
 		})
 		if err != nil {
@@ -209,7 +210,7 @@ func (v *Verifier) config() Config {
 // Config.Now.
 func (v *Verifier) Schemes() core.Verifier {
 	if v == nil {
-		return core.SchemeVerifier{}
+		return signature.SchemeVerifier{}
 	}
 	return v.schemes
 }

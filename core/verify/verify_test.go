@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/geminiwebhooks/receiver/core/verify"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
@@ -167,7 +168,7 @@ func TestVerify(t *testing.T) {
 		}, want: verify.ErrHint, hint: true, dynamic: true},
 		{name: "dynamic, token binds nothing, with an unsigned webhook-id: hint", cfg: both, header: func(t *testing.T) http.Header {
 			return http.Header{"Webhook-Signature": {token(t, claims(t0, nil))}, "Webhook-Id": {"msg_x"}}
-		}, want: verify.ErrHint, wantID: core.HintKeyPrefix + "id:msg_x", hint: true, dynamic: true},
+		}, want: verify.ErrHint, wantID: delivery.HintKeyPrefix + "id:msg_x", hint: true, dynamic: true},
 		{name: "dynamic, token signs the event's data", cfg: both, header: func(t *testing.T) http.Header {
 			return http.Header{"Webhook-Signature": {token(t, claims(t0, map[string]any{
 				"type": "batch.succeeded", "data": map[string]any{"id": "batches/b1", "output_file_uri": "files/out"}}))}}

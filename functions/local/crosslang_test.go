@@ -19,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -91,7 +92,7 @@ func node[C any](t *testing.T, mode string, cases []C) []map[string]any {
 	return res.Results
 }
 
-// Node signs, core.StaticVerifier verifies (headers in Gemini's lower case).
+// Node signs, core/verify verifies (headers in Gemini's lower case).
 func TestCrossLangNodeSignsGoVerifies(t *testing.T) {
 	oldSecret, newSec, foreign := newSecret(t), newSecret(t), newSecret(t)
 	now := time.Now()
@@ -144,7 +145,7 @@ func TestCrossLangNodeSignsGoVerifies(t *testing.T) {
 			if c.name == "shared vector" && sig != vectorSig {
 				t.Fatalf("node signed the shared vector %q, want %q", sig, vectorSig)
 			}
-			v, err := core.NewStaticVerifier(c.secrets, 0)
+			v, err := verify.New(context.Background(), verify.Config{Secrets: c.secrets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +154,7 @@ func TestCrossLangNodeSignsGoVerifies(t *testing.T) {
 				"webhook-timestamp": {strconv.FormatInt(c.sign.Timestamp, 10)},
 				"webhook-signature": {sig},
 			}
-			d, err := v.Verify(context.Background(), h, c.body, c.now)
+			d, err := v.Schemes().Verify(context.Background(), h, c.body, c.now)
 			if c.wantErr == nil && (err != nil || d.ID != c.sign.ID) {
 				t.Fatalf("core rejects node's signature: %v (id %q)", err, d.ID)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/geminiwebhooks/receiver/adapters/local"
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -197,8 +198,8 @@ func checkLog(t *testing.T, rs []simReport, byID map[string][]deliveryLog, schem
 	for _, r := range rs {
 		key := r.WebhookID
 		if scheme == "dynamic" && r.Outcome != "rejected" {
-			// A verified token's key is what it signs, prefixed by scheme (core/binding.go).
-			key = core.DynamicKeyPrefix + "id:" + r.WebhookID
+			// A verified token's key is what it signs, prefixed by scheme (core/internal/signature/binding.go).
+			key = "jwt:id:" + r.WebhookID
 		}
 		lines := byID[key]
 		if i[key] >= len(lines) {
@@ -256,7 +257,7 @@ func testE2EStatic(t *testing.T, serverBin, simBin string) {
 		t.Fatal(err)
 	}
 	secret := strings.TrimSpace(string(secretBytes))
-	if _, err := core.DecodeSecret(secret); err != nil {
+	if _, err := verify.DecodeSecret(secret); err != nil {
 		t.Fatalf("dev secret: %v", err)
 	}
 	command := local.SimulatorCommand + " --url " + srv.url + " --secret-file .gemini-webhooks/dev-secret"

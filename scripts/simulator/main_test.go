@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
@@ -42,11 +43,11 @@ func receiver(t *testing.T, v core.Verifier) http.Handler {
 
 func staticReceiver(t *testing.T) http.Handler {
 	t.Helper()
-	v, err := core.NewStaticVerifier([]string{testSecret}, 0)
+	v, err := verify.New(context.Background(), verify.Config{Secrets: []string{testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return receiver(t, core.SchemeVerifier{Static: v})
+	return receiver(t, v.Schemes())
 }
 
 func runSim(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -176,14 +177,14 @@ func TestRunJWT(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	jwksURL := fmt.Sprintf("http://127.0.0.1:%d%s", port, gemini.JWKSPath)
-	v, err := core.NewDynamicVerifier(core.DynamicConfig{
+	v, err := verify.New(ctx, verify.Config{
 		Audience: "aud-test", Issuer: "iss-test",
-		Keys: core.NewJWKS(ctx, jwksURL, core.JWKSOptions{HTTPTimeout: 2 * time.Second}),
+		JWKSURL: jwksURL, HTTPClient: &http.Client{Timeout: 2 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(receiver(t, core.SchemeVerifier{Dynamic: v}))
+	srv := httptest.NewServer(receiver(t, v.Schemes()))
 	defer srv.Close()
 
 	code, out, errOut := runSim(t, "--url", srv.URL, "--jwt", "--jwks-port", fmt.Sprint(port),

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/genai/interactions/models/webhooks"
 
 	"github.com/geminiwebhooks/receiver/adapters/internal/admin"
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 type command func(ctx context.Context, a *app, args []string) error
@@ -523,7 +523,7 @@ func cmdFinishRotation(ctx context.Context, a *app, args []string) error {
 	if strings.TrimSpace(current) == "" {
 		return fmt.Errorf("%s holds no secret", d)
 	}
-	secrets, err := core.ParseSecrets(current)
+	secrets, err := verify.ParseSecrets(current)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // dest is a parsed --secret-out value.
@@ -85,7 +85,7 @@ func prepareStore(ctx context.Context, a *app, d dest, mode storeMode) (*pending
 	}
 	if mode == appendValue && strings.TrimSpace(current) != "" {
 		// ParseSecrets names a bad entry by position, never by value.
-		if p.current, err = core.ParseSecrets(current); err != nil {
+		if p.current, err = verify.ParseSecrets(current); err != nil {
 			sink.Close()
 			return nil, fmt.Errorf("%s holds a value that is not a whsec_ list, so --append cannot keep it: %w", d, err)
 		}
@@ -95,7 +95,7 @@ func prepareStore(ctx context.Context, a *app, d dest, mode storeMode) (*pending
 
 // store checks the secret's shape and writes it; errors never contain it.
 func (p *pendingStore) store(ctx context.Context, secret string) error {
-	if _, err := core.DecodeSecret(secret); err != nil {
+	if _, err := verify.DecodeSecret(secret); err != nil {
 		return fmt.Errorf("the secret Gemini returned is not usable (%w); nothing was stored", err)
 	}
 	value := secret

@@ -20,6 +20,7 @@ import (
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
 	"github.com/geminiwebhooks/receiver/core/tasks"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // Defaults that depend on where the receiver runs.
@@ -171,7 +172,7 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 	defaultStore := map[Where]string{Local: "file", Serverless: "firestore", Memory: "memory"}[where]
 	c := Config{
 		Audience:              strings.TrimSpace(getenv("WEBHOOK_AUDIENCE")),
-		JWKSURL:               orDefault(getenv("WEBHOOK_JWKS_URL"), core.DefaultJWKSURL),
+		JWKSURL:               orDefault(getenv("WEBHOOK_JWKS_URL"), verify.DefaultJWKSURL),
 		Issuer:                strings.TrimSpace(getenv("WEBHOOK_ISSUER")),
 		IdempotencyStore:      orDefault(getenv("IDEMPOTENCY_STORE"), defaultStore),
 		StatePath:             orDefault(getenv("STATE_PATH"), DefaultStatePath),
@@ -208,7 +209,7 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		errs = append(errs, hostPort("STORAGE_EMULATOR_HOST", c.StorageEmulatorHost))
 	}
 	if s := strings.TrimSpace(getenv("WEBHOOK_SIGNING_SECRET")); s != "" {
-		secrets, err := core.ParseSecrets(s)
+		secrets, err := verify.ParseSecrets(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("WEBHOOK_SIGNING_SECRET: %w", err))
 		}

@@ -10,8 +10,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/verify"
 )
 
 // Forward re-sends the event's verified body to a URL, signed with Standard
@@ -31,7 +31,7 @@ func NewForward(target, secret string, client *http.Client) (*Forward, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("FORWARD_URL %q: want an http(s) URL", target)
 	}
-	if _, err := core.DecodeSecret(secret); err != nil {
+	if _, err := verify.DecodeSecret(secret); err != nil {
 		return nil, fmt.Errorf("FORWARD_SIGNING_SECRET: %w", err)
 	}
 	signer, err := standardwebhooks.NewWebhook(secret)

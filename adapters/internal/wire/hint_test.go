@@ -366,7 +366,7 @@ func TestHintWithoutAPIKeyIsKept(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(dls) != 1 || !strings.HasPrefix(dls[0].Key, core.HintKeyPrefix) || !strings.Contains(dls[0].Reason, "GEMINI_API_KEY") {
+			if len(dls) != 1 || !strings.HasPrefix(dls[0].Key, "jwt:hint:") || !strings.Contains(dls[0].Reason, "GEMINI_API_KEY") {
 				t.Fatalf("dead letters %+v", dls)
 			}
 			if list, _ := app.Processing.Ledger.ListJobs(ctx, 10); len(list) != 0 || h.total() != 0 {

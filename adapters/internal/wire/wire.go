@@ -146,7 +146,7 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 		return fail(err)
 	}
 	app.closers = append(app.closers, app.Processing.Close)
-	app.tools = mux.Tools() != nil
+	app.tools = len(mux.Tools()) > 0
 	if app.tools && app.Processing.Gemini == nil && cfg.QueueKind == "" {
 		// Said once, here; each such event's line says it too. (A receiver
 		// that only queues, with QUEUE, leaves the tools to its worker.)

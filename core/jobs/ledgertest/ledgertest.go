@@ -1,6 +1,11 @@
-// Package ledgertest is the conformance suite of core.Ledger and
-// core.TaskStore: every implementation (memory, bbolt, Firestore) runs it
-// against the real store.
+// Package ledgertest is the conformance suite of jobs.Ledger (RunLedger)
+// and tasks.Store (RunTasks): every implementation (memory, bbolt,
+// Firestore) runs it against the real store, and a ledger of your own
+// should too:
+//
+//	func TestLedgerConformance(t *testing.T) {
+//		ledgertest.RunLedger(t, func(t *testing.T) jobs.Ledger { return jobs.NewMemoryLedger(0) })
+//	}
 package ledgertest
 
 import (

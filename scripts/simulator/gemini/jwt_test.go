@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/verify"
 	"github.com/geminiwebhooks/receiver/scripts/simulator/gemini"
 )
 
@@ -30,14 +32,14 @@ func TestJWTSignerVerifiedByCore(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifier := func(aud string) core.Verifier {
-		v, err := core.NewDynamicVerifier(core.DynamicConfig{
+		v, err := verify.New(ctx, verify.Config{
 			Audience: aud, Issuer: "https://generativelanguage.googleapis.com",
-			Keys: core.NewJWKS(ctx, url, core.JWKSOptions{HTTPTimeout: 2 * time.Second}),
+			JWKSURL: url, HTTPClient: &http.Client{Timeout: 2 * time.Second},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
+		return v.Schemes()
 	}
 	good := verifier("my-audience")
 
@@ -54,7 +56,7 @@ func TestJWTSignerVerifiedByCore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("core rejects the simulator's token: %v", err)
 	}
-	if d.ID != core.DynamicKeyPrefix+"id:"+id || d.Scheme != core.SchemeDynamic {
+	if d.ID != "jwt:id:"+id || d.Scheme != core.SchemeDynamic {
 		t.Fatalf("delivery %+v, want id %s, dynamic", d, id)
 	}
 	if _, err := good.Verify(vctx, h, gemini.TamperBody(body), now); !errors.Is(err, core.ErrClaimMismatch) {

@@ -1,4 +1,4 @@
-package core
+package signature
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -23,7 +25,7 @@ func NewStaticVerifier(secrets []string, tolerance time.Duration) (*StaticVerifi
 		return nil, fmt.Errorf("static verifier: no signing secret")
 	}
 	if tolerance <= 0 {
-		tolerance = DefaultTolerance
+		tolerance = core.DefaultTolerance
 	}
 	v := &StaticVerifier{tolerance: tolerance}
 	for i, s := range secrets {
@@ -40,13 +42,13 @@ func NewStaticVerifier(secrets []string, tolerance time.Duration) (*StaticVerifi
 	return v, nil
 }
 
-func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, now time.Time) (Delivery, error) {
-	id := headerValue(h, HeaderID)
-	tsRaw := headerValue(h, HeaderTimestamp)
-	sig := headerValue(h, HeaderSignature)
-	d := Delivery{Scheme: SchemeStatic}
+func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, now time.Time) (core.Delivery, error) {
+	id := delivery.Header(h, delivery.HeaderID)
+	tsRaw := delivery.Header(h, delivery.HeaderTimestamp)
+	sig := delivery.Header(h, delivery.HeaderSignature)
+	d := core.Delivery{Scheme: core.SchemeStatic}
 	if id == "" || tsRaw == "" || sig == "" {
-		return d, fmt.Errorf("%w: need webhook-id, webhook-timestamp and webhook-signature", ErrMissingHeaders)
+		return d, fmt.Errorf("%w: need webhook-id, webhook-timestamp and webhook-signature", core.ErrMissingHeaders)
 	}
 	if err := checkID(id); err != nil {
 		return d, err
@@ -80,7 +82,7 @@ func (v *StaticVerifier) Verify(_ context.Context, h http.Header, body []byte, n
 			return d, nil
 		}
 	}
-	return d, fmt.Errorf("%w: no v1 signature matches any configured secret", ErrBadSignature)
+	return d, fmt.Errorf("%w: no v1 signature matches any configured secret", core.ErrBadSignature)
 }
 
 func hasCanonicalKeys(h http.Header) bool {

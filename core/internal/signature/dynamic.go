@@ -1,4 +1,4 @@
-package core
+package signature
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -54,7 +56,7 @@ func NewDynamicVerifier(cfg DynamicConfig) (*DynamicVerifier, error) {
 		return nil, errors.New("dynamic verifier: no key source")
 	}
 	if cfg.Tolerance <= 0 {
-		cfg.Tolerance = DefaultTolerance
+		cfg.Tolerance = core.DefaultTolerance
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{"RS256"}), // no none, no HS256 keyed with the public key
@@ -74,21 +76,21 @@ func NewDynamicVerifier(cfg DynamicConfig) (*DynamicVerifier, error) {
 	return &DynamicVerifier{cfg: cfg, opts: opts}, nil
 }
 
-func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (Delivery, error) {
+func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (core.Delivery, error) {
 	// d.ID stays empty until the token has verified: an unsigned header never
 	// names a dynamic delivery, and an unverified value is not echoed.
-	d := Delivery{Scheme: SchemeDynamic}
-	token := strings.TrimPrefix(strings.TrimSpace(headerValue(h, HeaderSignature)), "Bearer ")
+	d := core.Delivery{Scheme: core.SchemeDynamic}
+	token := strings.TrimPrefix(strings.TrimSpace(delivery.Header(h, delivery.HeaderSignature)), "Bearer ")
 	if token == "" {
-		return d, fmt.Errorf("%w: webhook-signature", ErrMissingHeaders)
+		return d, fmt.Errorf("%w: webhook-signature", core.ErrMissingHeaders)
 	}
-	hdrID := headerValue(h, HeaderID)
+	hdrID := delivery.Header(h, delivery.HeaderID)
 	if hdrID != "" {
 		if err := checkID(hdrID); err != nil {
 			return d, err
 		}
 	}
-	if tsRaw := headerValue(h, HeaderTimestamp); tsRaw != "" {
+	if tsRaw := delivery.Header(h, delivery.HeaderTimestamp); tsRaw != "" {
 		ts, err := parseTimestamp(tsRaw)
 		if err != nil {
 			return d, err
@@ -114,16 +116,16 @@ func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte
 		return keys(t)
 	})
 	if err != nil {
-		return d, fmt.Errorf("%w: %s", ErrBadSignature, tokenReason(err))
+		return d, fmt.Errorf("%w: %s", core.ErrBadSignature, tokenReason(err))
 	}
 
 	iat, err := claims.GetIssuedAt()
 	if err != nil || iat == nil {
-		return d, fmt.Errorf("%w: token has no iat", ErrBadSignature)
+		return d, fmt.Errorf("%w: token has no iat", core.ErrBadSignature)
 	}
 	d.Timestamp = iat.Time
 	if now.Sub(iat.Time) > v.cfg.Tolerance {
-		return d, fmt.Errorf("%w: token issued %s ago", ErrOutsideWindow, now.Sub(iat.Time).Truncate(time.Second))
+		return d, fmt.Errorf("%w: token issued %s ago", core.ErrOutsideWindow, now.Sub(iat.Time).Truncate(time.Second))
 	}
 
 	id, hasID := stringClaim(claims, idClaims)
@@ -132,12 +134,12 @@ func (v *DynamicVerifier) Verify(ctx context.Context, h http.Header, body []byte
 			return d, err
 		}
 		if hdrID != "" && hdrID != id {
-			return d, fmt.Errorf("%w: webhook-id header differs from the token's id", ErrClaimMismatch)
+			return d, fmt.Errorf("%w: webhook-id header differs from the token's id", core.ErrClaimMismatch)
 		}
 	}
 	digest, bodyBound := stringClaim(claims, digestClaims)
 	if bodyBound && !digestMatches(digest, body) {
-		return d, fmt.Errorf("%w: body digest", ErrClaimMismatch)
+		return d, fmt.Errorf("%w: body digest", core.ErrClaimMismatch)
 	}
 	dataBound, err := checkEventClaims(claims, body)
 	if err != nil {

@@ -1,4 +1,4 @@
-package core
+package signature
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/internal/delivery"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -28,7 +30,7 @@ import (
 // A token that binds nothing (Gemini documents no such claim, and a token
 // may be reused for many deliveries, or equal bytes for two: RS256 is
 // deterministic) proves only that Gemini sent something to this audience
-// recently. Its body is a hint (Delivery.Hint), keyed by what tells two such
+// recently. Its body is a hint (core.Delivery.Hint), keyed by what tells two such
 // deliveries apart:
 //
 //	jwt:hint:id:<webhook-id>   the unsigned webhook-id header, when present
@@ -36,26 +38,14 @@ import (
 //	jwt:hint:sha256:<hex>      else the SHA-256 of the body
 //
 // A static delivery's key is its webhook-id, except that an id which itself
-// begins with DynamicKeyPrefix or StaticKeyEscape is stored as
-// StaticKeyEscape+id. Each map is injective (the five dynamic forms differ in
+// begins with delivery.DynamicKeyPrefix or delivery.StaticKeyEscape is stored as
+// delivery.StaticKeyEscape+id. Each map is injective (the five dynamic forms differ in
 // their second segment, "hint:" included), and the images of the two schemes
 // are disjoint: no static key begins with "jwt:".
-const (
-	// DynamicKeyPrefix begins the idempotency key (Delivery.ID) of every dynamic delivery.
-	DynamicKeyPrefix = "jwt:"
-	// StaticKeyEscape is put before a static webhook-id that would otherwise
-	// look like a dynamic key (or like an escaped one).
-	StaticKeyEscape = "static:"
-	// HintKeyPrefix begins the key of a dynamic delivery whose token binds
-	// nothing: its body is a hint, confirmed with the Gemini API before
-	// anything acts on it.
-	HintKeyPrefix = DynamicKeyPrefix + "hint:"
-)
-
 // staticKey maps a verified webhook-id to its idempotency key.
 func staticKey(id string) string {
-	if strings.HasPrefix(id, DynamicKeyPrefix) || strings.HasPrefix(id, StaticKeyEscape) {
-		return StaticKeyEscape + id
+	if strings.HasPrefix(id, delivery.DynamicKeyPrefix) || strings.HasPrefix(id, delivery.StaticKeyEscape) {
+		return delivery.StaticKeyEscape + id
 	}
 	return id
 }
@@ -66,17 +56,17 @@ func staticKey(id string) string {
 // body. A token that binds nothing is keyed by hintKey.
 func dynamicKey(claims jwt.MapClaims, idClaim, token string, bodyBound bool, hdrID string, body []byte) string {
 	if idClaim != "" {
-		return DynamicKeyPrefix + "id:" + idClaim
+		return delivery.DynamicKeyPrefix + "id:" + idClaim
 	}
 	if jti, ok := claims["jti"].(string); ok && jti != "" && checkID(jti) == nil {
-		return DynamicKeyPrefix + "jti:" + jti
+		return delivery.DynamicKeyPrefix + "jti:" + jti
 	}
 	if bodyBound {
 		// The token signs this body: the token itself is the delivery.
 		// Strict base64 decoding makes the compact form canonical, so the
 		// same signature cannot be re-encoded into a second key.
 		sum := sha256.Sum256([]byte(token))
-		return DynamicKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
+		return delivery.DynamicKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
 	}
 	return hintKey(hdrID, body)
 }
@@ -87,10 +77,10 @@ func dynamicKey(claims jwt.MapClaims, idClaim, token string, bodyBound bool, hdr
 // two events under one token (reused, or equal bytes) are two deliveries.
 func hintKey(hdrID string, body []byte) string {
 	if hdrID != "" {
-		return HintKeyPrefix + "id:" + hdrID
+		return delivery.HintKeyPrefix + "id:" + hdrID
 	}
 	sum := sha256.Sum256(body)
-	return HintKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
+	return delivery.HintKeyPrefix + "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // envelopeFields are the envelope members a token may sign; each present in
@@ -121,7 +111,7 @@ func checkEventClaims(claims jwt.MapClaims, body []byte) (dataBound bool, err er
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&got); err != nil {
-		return false, fmt.Errorf("%w: token carries an event, body is not JSON", ErrClaimMismatch)
+		return false, fmt.Errorf("%w: token carries an event, body is not JSON", core.ErrClaimMismatch)
 	}
 	for _, want := range signed {
 		for _, f := range envelopeFields {
@@ -130,7 +120,7 @@ func checkEventClaims(claims jwt.MapClaims, body []byte) (dataBound bool, err er
 				continue
 			}
 			if !jsonEqual(w, got[f]) {
-				return false, fmt.Errorf("%w: body %s differs from the token's", ErrClaimMismatch, f)
+				return false, fmt.Errorf("%w: body %s differs from the token's", core.ErrClaimMismatch, f)
 			}
 			dataBound = dataBound || f == "data"
 		}
@@ -186,33 +176,4 @@ func checkCrit(t *jwt.Token) error {
 		return fmt.Errorf("token has a critical header this receiver does not understand")
 	}
 	return nil
-}
-
-// maxLoggedID bounds what the log keeps of an unverified webhook-id.
-const maxLoggedID = 64
-
-// PrintableID makes an unverified header value safe for a log line: at most
-// maxLoggedID bytes, every byte outside printable ASCII (controls, bidi
-// overrides, any non-ASCII) escaped as \xHH, and the length kept when cut.
-func PrintableID(s string) string {
-	if s == "" {
-		return ""
-	}
-	var b strings.Builder
-	cut := s
-	if len(cut) > maxLoggedID {
-		cut = cut[:maxLoggedID]
-	}
-	for i := 0; i < len(cut); i++ {
-		c := cut[i]
-		if c < 0x21 || c > 0x7e || c == '\\' {
-			fmt.Fprintf(&b, `\x%02x`, c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	if len(s) > maxLoggedID {
-		fmt.Fprintf(&b, "...(%d bytes)", len(s))
-	}
-	return b.String()
 }

@@ -1,0 +1,4 @@
+package core
+
+// Internals the external tests (package core_test) check against.
+const InitialBodyBuffer = initialBodyBuffer
