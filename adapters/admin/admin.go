@@ -81,7 +81,8 @@ func Usage(e Env) string {
 	var b strings.Builder
 	b.WriteString(e.Header)
 	fmt.Fprintf(&b, `Operating the receiver (the store IDEMPOTENCY_STORE names: the local file at
-STATE_PATH, default .gemini-webhooks/state.db, or Firestore in GOOGLE_CLOUD_PROJECT):
+STATE_PATH, default .gemini-webhooks/state.db, Firestore in GOOGLE_CLOUD_PROJECT,
+or DynamoDB's DYNAMODB_TABLE):
   %[1]s status [--deliveries auto|none|file,cloudwatch,monitoring]
         jobs by state, stuck requires_action, failed landings, dead letters,
         deliveries of the last 24 h by outcome, the last reconcile

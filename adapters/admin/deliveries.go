@@ -51,7 +51,8 @@ type deliveryCounts struct {
 }
 
 // deliverySources are the sources --deliveries names; "auto" picks them
-// from the environment: the file for the file store; with Firestore, the
+// from the environment: the file for the file store; CloudWatch for
+// DynamoDB; with Firestore, the
 // cloud(s) the environment points at (CloudWatch with an AWS region or an
 // SQS queue; Cloud Monitoring with a Pub/Sub queue, or a project and no
 // AWS region).
@@ -65,6 +66,9 @@ func deliverySources(flag string, cfg env.Config, getenv func(string) string) ([
 		}
 		if cfg.FirestoreEmulatorHost != "" {
 			return []string{sourceEmulator}, nil
+		}
+		if cfg.IdempotencyStore == "dynamodb" {
+			return []string{sourceCloudWatch}, nil // only a Lambda writes it
 		}
 		aws := getenv("AWS_REGION") != "" || getenv("AWS_DEFAULT_REGION") != "" || cfg.QueueKind == env.QueueSQS
 		var out []string

@@ -18,6 +18,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -26,8 +27,9 @@ import (
 )
 
 // The operator's commands: status, jobs and deadletters read the store the
-// environment names (IDEMPOTENCY_STORE: the local file at STATE_PATH, or
-// Firestore in GOOGLE_CLOUD_PROJECT), as the receiver does.
+// environment names (IDEMPOTENCY_STORE: the local file at STATE_PATH,
+// Firestore in GOOGLE_CLOUD_PROJECT, or DynamoDB's DYNAMODB_TABLE), as the
+// receiver does.
 
 // stuckAfter is how long a job may wait in requires_action before status
 // points at it.
@@ -54,7 +56,8 @@ func openBackend(ctx context.Context, cfg env.Config) (*wire.Backend, error) {
 			return nil, noStateFile(cfg, err)
 		}
 	}
-	return wire.OpenBackend(ctx, cfg)
+	// The AWS adapters serve IDEMPOTENCY_STORE=dynamodb (their clients connect lazily).
+	return wire.OpenBackendIn(ctx, cfg, (&aws.Clients{}).Cloud())
 }
 
 // backend loads the environment and opens its store for one command,
@@ -671,6 +674,8 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		if c, ok := viaServer(b); ok {
 			s.Where += fmt.Sprintf(" (through the running local server, pid %d)", c.PID())
 		}
+	} else if cfg.IdempotencyStore == "dynamodb" {
+		s.Where = "dynamodb table " + cfg.DynamoDBTable
 	} else {
 		s.Where = "projects/" + cfg.GoogleCloudProject + "/databases/" + cfg.FirestoreDatabase
 	}

@@ -64,10 +64,12 @@ func (a *Clients) S3(ctx context.Context) (*awss3.Client, error) {
 	return awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = custom }), nil
 }
 
-// Cloud is the SQS queue and the S3 sink, built from c's configuration.
+// Cloud is the SQS queue, the S3 sink and the DynamoDB store, built from
+// c's configuration.
 func (a *Clients) Cloud() wire.Cloud {
 	return wire.Cloud{
-		Name: "AWS",
+		Name:   "AWS",
+		Stores: map[string]wire.OpenStore{"dynamodb": a.openDynamoDB},
 		Queues: map[string]wire.OpenQueue{env.QueueSQS: func(ctx context.Context, url string) (core.Queue, func() error, error) {
 			client, err := a.SQS(ctx)
 			if err != nil {

@@ -58,7 +58,7 @@ type Config struct {
 	Tolerance      time.Duration
 	MaxBodyBytes   int64
 
-	IdempotencyStore string // memory, file, firestore
+	IdempotencyStore string // memory, file, firestore, dynamodb
 	IdempotencyTTL   time.Duration
 	StatePath        string // STATE_PATH: the file store (local)
 	// MemoryStoreLimit is IDEMPOTENCY_MEMORY_LIMIT: the records (and jobs)
@@ -74,6 +74,9 @@ type Config struct {
 	// here so that a build can check it is reachable; the client library
 	// reads it too.
 	FirestoreEmulatorHost string
+	// DynamoDBTable is DYNAMODB_TABLE: the table of IDEMPOTENCY_STORE=dynamodb
+	// (dynamodb.go). The SDK reads its endpoint (AWS_ENDPOINT_URL_DYNAMODB) itself.
+	DynamoDBTable string
 
 	Queue       string // QUEUE as given: "", pubsub:projects/P/topics/T, sqs:<url>
 	QueueKind   string // QueuePubSub, QueueSQS or ""
@@ -206,13 +209,14 @@ func Load(getenv func(string) string, where Where) (Config, error) {
 		c.MemoryStoreLimit = n
 	}
 	switch c.IdempotencyStore {
-	case "memory", "file", "firestore":
+	case "memory", "file", "firestore", "dynamodb":
 	default:
-		errs = append(errs, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", c.IdempotencyStore))
+		errs = append(errs, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file, firestore or dynamodb", c.IdempotencyStore))
 	}
 	if c.IdempotencyStore == "firestore" && c.GoogleCloudProject == "" {
 		errs = append(errs, missingProject(where))
 	}
+	errs = append(errs, c.loadDynamoDB(getenv)...)
 	if err := c.parseQueue(); err != nil {
 		errs = append(errs, err)
 	}

@@ -43,13 +43,16 @@ type Cloud struct {
 	Queues  map[string]OpenQueue
 	Sinks   map[string]OpenSink
 	Sources map[string]jobs.Fetcher
+	// Stores opens the backends IDEMPOTENCY_STORE may name beyond the
+	// built-in ones (stores.go): "dynamodb" on AWS.
+	Stores map[string]OpenStore
 	// Close, when set, releases the clients behind these (Build's App.Close calls it).
 	Close func() error
 }
 
 // Merge returns c with the queues, sinks and sources of others added.
 func (c Cloud) Merge(others ...Cloud) Cloud {
-	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}, Sources: map[string]jobs.Fetcher{}}
+	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}, Sources: map[string]jobs.Fetcher{}, Stores: map[string]OpenStore{}}
 	var closers []func() error
 	for _, x := range append([]Cloud{c}, others...) {
 		for k, v := range x.Queues {
@@ -60,6 +63,9 @@ func (c Cloud) Merge(others ...Cloud) Cloud {
 		}
 		for k, v := range x.Sources {
 			out.Sources[k] = v
+		}
+		for k, v := range x.Stores {
+			out.Stores[k] = v
 		}
 		if x.Close != nil {
 			closers = append(closers, x.Close)
@@ -129,7 +135,7 @@ func Build(ctx context.Context, cfg env.Config, mux *core.Mux, o Options) (*App,
 		app.Close()
 		return nil, err
 	}
-	backend, err := OpenBackend(ctx, cfg)
+	backend, err := OpenBackendIn(ctx, cfg, o.Cloud)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +299,7 @@ func OpenBackend(ctx context.Context, cfg env.Config) (*Backend, error) {
 		}
 		return &Backend{Store: s, DeadLetters: s, Ledger: l, Close: s.Close}, nil
 	}
-	return nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore", cfg.IdempotencyStore)
+	return nil, fmt.Errorf("IDEMPOTENCY_STORE %q: want memory, file or firestore here (dynamodb needs the AWS adapters: OpenBackendIn)", cfg.IdempotencyStore)
 }
 
 // EmulatorDialTimeout bounds the start-up check of FIRESTORE_EMULATOR_HOST.
