@@ -16,6 +16,13 @@ func TestMemoryStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) core.Store { return core.NewMemoryStore(0) })
 }
 
+func TestMemoryDeadLetters(t *testing.T) {
+	storetest.RunDeadLetters(t, func(t *testing.T) (core.DeadLetters, core.DeadLetters) {
+		m := core.NewMemoryStore(0)
+		return m, m
+	})
+}
+
 // The memory store is bounded: finished keys expire and are swept, and a
 // store full of live keys refuses new ones instead of forgetting old ones.
 func TestMemoryStoreBounded(t *testing.T) {

@@ -3,6 +3,7 @@ package dynamodb
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,7 +46,7 @@ func (s *Store) PutDeadLetter(ctx context.Context, d core.DeadLetter) error {
 	item := map[string]types.AttributeValue{
 		AttrPK: str(pk), AttrSK: str(kindDeadLetter),
 		AttrListPK: str(kindDeadLetter), AttrListSK: str(listSK(d.ReceivedAt, pk)),
-		attrKey: str(d.Key), attrScheme: str(string(d.Scheme)), attrReason: str(truncate(d.Reason, maxReasonBytes)),
+		attrKey: str(d.Key), attrScheme: str(string(d.Scheme)), attrReason: str(clipReason(d.Reason)),
 		attrBodyLen: num(int64(len(d.Body))), attrReceivedAt: nanos(d.ReceivedAt), attrAttempts: num(int64(d.Attempts)),
 	}
 	if d.EventType != "" {
@@ -214,13 +215,11 @@ func listItems(ctx context.Context, client *dynamodb.Client, table *string, kind
 	return items, nil
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
+// clipReason bounds a reason (an error's text) to maxReasonBytes, dropping
+// a rune the cut would split.
+func clipReason(s string) string {
+	if len(s) <= maxReasonBytes {
 		return s
 	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:maxReasonBytes], "")
 }

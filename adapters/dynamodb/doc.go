@@ -45,15 +45,19 @@
 //	new delivery with the ledger (a new job)      3  PutItem, PutItem (job), UpdateItem
 //	new delivery of a job this instance wrote     3  PutItem, PutItem (job), UpdateItem
 //	new delivery of a job another instance wrote  4  PutItem, PutItem (fails, returns the job), PutItem, UpdateItem
+//	  (or changed since this instance wrote it)
 //	duplicate another instance completed          1  PutItem (fails, returns the record)
 //	duplicate this instance completed             0  (remembered until its expiry, at most 15 min)
-//	same id in progress elsewhere, or conflict    1  PutItem (fails)
+//	same id in progress elsewhere                 1  PutItem (fails)
+//	same id, another body (409)                   1  PutItem (fails); 0 where this instance completed it
 //	takeover of a crashed owner's expired lease   3  PutItem, UpdateItem (keeps firstSeen), UpdateItem
 //	handler error                                 2  PutItem, DeleteItem
 //
-// Firestore's store needs 3 for a new delivery with the ledger and 1 or 2
+// Firestore's store needs 3 for a new delivery with the ledger, 1 or 2
 // for a duplicate another instance completed (1 only when the event is old
-// enough to read first). The admin commands list jobs and dead letters with
+// enough to read first), 5 for a job another instance wrote. The figures
+// are counted on the wire, every HTTP attempt, by TestRoundTrips and
+// TestRoundTripsWithLedger. The admin commands list jobs and dead letters with
 // a Query on the index and a BatchGetItem; the index is eventually
 // consistent, so an item written a moment ago may be missing from a list
 // for that moment (gets are strongly consistent).

@@ -21,9 +21,12 @@ import (
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
-// motoURL is the moto_server every test of this package shares; each test
-// works in its own table.
-var motoURL string
+// moto is the moto_server every test of this package shares (motoURL);
+// each test works in its own table.
+var (
+	moto    *testenv.Service
+	motoURL string
+)
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -36,7 +39,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer svc.Stop()
-	motoURL = "http://" + svc.Host
+	moto, motoURL = svc, "http://"+svc.Host
 	return m.Run()
 }
 

@@ -7,80 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/geminiwebhooks/receiver/adapters/webhooktest"
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/storetest"
 )
-
-// testSecret signs the tests' deliveries as Gemini would.
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-// counter is a mux that counts how often each delivery was processed.
-type counter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *counter) router() *core.Mux {
-	return core.NewMux().Default(func(_ context.Context, ev *core.Event) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.n == nil {
-			c.n = map[string]int{}
-		}
-		c.n[ev.Delivery.ID]++
-		return nil
-	})
-}
-
-func (c *counter) get(id string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[id]
-}
-
-type clock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *clock    { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
-func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
-func discard() *slog.Logger          { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
-func eventBody(id string) []byte     { return eventBodyAt(id, eventTime) }
-func eventBodyAt(id string, t time.Time) []byte {
-	return fmt.Appendf(nil, `{"type":"batch.succeeded","version":"v1","timestamp":%q,"data":{"id":"batches/%s","output_file_uri":"files/%s"}}`, t.UTC().Format(time.RFC3339Nano), id, id)
-}
 
 // eventTime is the timestamp of eventBody's events.
 var eventTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func newHandler(t testing.TB, o core.ReceiverOptions) *core.Receiver {
-	t.Helper()
-	v, err := core.NewStaticVerifier([]string{testSecret}, 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Verifier, o.Logger = v, discard()
-	h, err := core.NewReceiver(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
+func eventBody(id string) []byte { return storetest.EventBody(id, eventTime) }
 
-// signed is a delivery signed at ts as Gemini signs it.
-func signed(t testing.TB, id string, ts time.Time, body []byte) core.Request {
-	t.Helper()
-	h, err := webhooktest.SignStatic(testSecret, id, ts, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return core.Request{Method: http.MethodPost, Header: h, Body: bytes.NewReader(body), ContentLength: int64(len(body))}
-}
+func discard() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
 
 // The requests each kind of delivery costs, counted on the wire (every
 // HTTP attempt) through the receiver, on instances A, B and C sharing the
@@ -90,10 +30,10 @@ func signed(t testing.TB, id string, ts time.Time, body []byte) core.Request {
 func TestRoundTrips(t *testing.T) {
 	table := newTable(t)
 	var rc reqCounter
-	clk := newClock(eventTime)
-	var cnt counter
+	clk := storetest.NewClock(eventTime)
+	var cnt storetest.Counter
 	handler := func(s *Store) *core.Receiver {
-		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Clock: clk.now})
+		return storetest.NewReceiver(t, core.ReceiverOptions{Store: s, Processor: cnt.Mux(), Clock: clk.Now})
 	}
 	noHints, err := New(context.Background(), Config{Table: table, Client: newClient(&rc), Hints: -1})
 	if err != nil {
@@ -101,7 +41,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	a, b, c := handler(open(t, table, &rc)), handler(open(t, table, &rc)), handler(noHints)
 	ctx := context.Background()
-	failing := newHandler(t, core.ReceiverOptions{Store: open(t, table, &rc), Clock: clk.now,
+	failing := storetest.NewReceiver(t, core.ReceiverOptions{Store: open(t, table, &rc), Clock: clk.Now,
 		Processor: core.NewMux().Default(func(context.Context, *core.Event) error { return fmt.Errorf("handler fails") })})
 
 	steps := []struct {
@@ -123,21 +63,33 @@ func TestRoundTrips(t *testing.T) {
 		{"lease over, at B: PutItem (takeover), UpdateItem (firstSeen), UpdateItem (complete)", b, "msg_stuck", 2 * time.Minute, core.OutcomeProcessed, 3},
 		{"handler error: PutItem, DeleteItem (release)", failing, "msg_fail", 0, core.OutcomeFailed, 2},
 	}
-	if got, err := open(t, table, nil).Claim(ctx, core.Claim{Key: "msg_stuck", Owner: "crashed", BodyHash: core.HashBody(eventBody("msg_stuck")), Now: clk.now(), LeaseUntil: clk.now().Add(time.Minute)}); err != nil || got != core.Claimed {
+	if got, err := open(t, table, nil).Claim(ctx, core.Claim{Key: "msg_stuck", Owner: "crashed", BodyHash: core.HashBody(eventBody("msg_stuck")), Now: clk.Now(), LeaseUntil: clk.Now().Add(time.Minute)}); err != nil || got != core.Claimed {
 		t.Fatal(got, err)
 	}
 	rc.take()
 	for _, st := range steps {
-		clk.add(st.advance)
-		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), eventBody(st.id)))
+		clk.Add(st.advance)
+		r := st.h.Handle(ctx, storetest.Signed(t, st.id, clk.Now(), eventBody(st.id)))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Outcome != st.outcome || n != st.reqs {
 			t.Errorf("%s: %d %s after %d requests (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.reqs)
 		}
 	}
-	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 {
-		t.Errorf("processed %v", cnt.n)
+	// The same id with another body: one PutItem (fails, returns the
+	// record) at C; none at A, which remembers the completed body's hash.
+	for _, h := range []struct {
+		name string
+		h    *core.Receiver
+		reqs int
+	}{{"C", c, 1}, {"A", a, 0}} {
+		r := h.h.Handle(ctx, storetest.Signed(t, "msg_a", clk.Now(), storetest.EventBody("msg_a", eventTime.Add(time.Second))))
+		if n, by := rc.take(); r.Outcome != core.OutcomeConflict || n != h.reqs {
+			t.Errorf("conflict at %s: %s after %d requests (%s), want conflict after %d", h.name, r.Outcome, n, by, h.reqs)
+		}
+	}
+	if cnt.Get("msg_a") != 1 || cnt.Get("msg_stuck") != 1 {
+		t.Errorf("processed %v", &cnt)
 	}
 }
 
@@ -153,7 +105,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware)})
+		return storetest.NewReceiver(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware)})
 	}
 	h, other := instance(), instance()
 	ctx := context.Background()
@@ -172,10 +124,11 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		{"new delivery of a job this instance knows: PutItem, PutItem (job), UpdateItem", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 3},
 		{"duplicate at the same instance: none", h, "msg_r2", interaction(core.InteractionCompleted, "i1"), 0},
 		{"new delivery of a job another instance wrote: PutItem, PutItem (fails, returns the job), PutItem, UpdateItem", other, "msg_r3", interaction(core.InteractionFailed, "i1"), 4},
+		{"new delivery of a job changed since this instance wrote it: the same", h, "msg_r4", interaction(core.InteractionCancelled, "i1"), 4},
 	}
 	rc.take()
 	for _, st := range steps {
-		r := st.h.Handle(ctx, signed(t, st.id, time.Now(), st.body))
+		r := st.h.Handle(ctx, storetest.Signed(t, st.id, time.Now(), st.body))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Status/100 != 2 || n != st.reqs {
@@ -183,8 +136,8 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		}
 	}
 	j, err := open(t, table, nil).Ledger().GetJob(ctx, "interactions/i1")
-	if err != nil || j == nil || j.State != jobs.JobSucceeded || len(j.Deliveries) != 3 {
-		t.Fatalf("job %+v, %v; want succeeded (the completion wins over the later failure) with 3 deliveries", j, err)
+	if err != nil || j == nil || j.State != jobs.JobSucceeded || len(j.Deliveries) != 4 {
+		t.Fatalf("job %+v, %v; want succeeded (the completion wins over the later failure) with 4 deliveries", j, err)
 	}
 }
 
@@ -192,18 +145,29 @@ func TestRoundTripsWithLedger(t *testing.T) {
 // its redelivery is a duplicate.
 func TestHandlerDeadLetter(t *testing.T) {
 	s := open(t, newTable(t), nil)
-	var cnt counter
-	h := newHandler(t, core.ReceiverOptions{Store: s, DeadLetters: s, Processor: cnt.router()})
+	var cnt storetest.Counter
+	h := storetest.NewReceiver(t, core.ReceiverOptions{Store: s, DeadLetters: s, Processor: cnt.Mux()})
 	ctx := context.Background()
 	body := []byte(`{"type":"batch.succeeded","version":"v7","data":{}}`)
-	if r := h.Handle(ctx, signed(t, "msg_dl", time.Now(), body)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDeadLetter {
+	if r := h.Handle(ctx, storetest.Signed(t, "msg_dl", time.Now(), body)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDeadLetter {
 		t.Fatalf("first: %d %s", r.Status, r.Outcome)
 	}
-	if r := h.Handle(ctx, signed(t, "msg_dl", time.Now(), body)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDuplicate {
+	if r := h.Handle(ctx, storetest.Signed(t, "msg_dl", time.Now(), body)); r.Status != http.StatusOK || r.Outcome != core.OutcomeDuplicate {
 		t.Fatalf("again: %d %s", r.Status, r.Outcome)
 	}
 	got, err := s.ListDeadLetters(ctx, 0)
-	if err != nil || len(got) != 1 || got[0].Key != "msg_dl" || !bytes.Equal(got[0].Body, body) || cnt.get("msg_dl") != 0 {
+	if err != nil || len(got) != 1 || got[0].Key != "msg_dl" || !bytes.Equal(got[0].Body, body) || cnt.Get("msg_dl") != 0 {
 		t.Fatalf("dead letters %+v %v", got, err)
 	}
+}
+
+// moto_server frozen mid-stream (SIGSTOP): deliveries in the outage are
+// answered 5xx and not processed; once it is back, retries of each are
+// processed exactly once (storetest.RunOutage, as Firestore's emulator).
+func TestHandlerOutage(t *testing.T) {
+	s, err := New(context.Background(), Config{Table: newTable(t), Client: newClient(nil), CallTimeout: time.Second, Hints: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunOutage(t, s, moto.Pause, moto.Resume)
 }

@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/reconcile"
+	"github.com/geminiwebhooks/receiver/core/storetest"
+	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // rawItem reads an item as stored, to check what DynamoDB itself sees.
@@ -123,65 +129,15 @@ func TestOddKeys(t *testing.T) {
 	}
 }
 
+// The dead letters pass the suite every store's do (another instance
+// reads them), and leave no item behind once deleted (the chunks of a big
+// body included).
 func TestDeadLetters(t *testing.T) {
-	ctx := context.Background()
 	table := newTable(t)
-	s := open(t, table, nil)
-	t0 := time.Now().Truncate(time.Millisecond)
-	big := bytes.Repeat([]byte("0123456789abcdef"), 100_000) // 1.6 MB: over an item's 400 KB
-	letters := []core.DeadLetter{
-		{Key: "msg_small", Scheme: core.SchemeStatic, Reason: "not json", Body: []byte("{nope"), ReceivedAt: t0},
-		{Key: "msg/big", Scheme: core.SchemeDynamic, EventType: "batch.x", Reason: "version v9", Body: big, ReceivedAt: t0.Add(time.Second), Attempts: 3},
-		{Key: "msg_empty", Scheme: core.SchemeStatic, Reason: "empty", ReceivedAt: t0.Add(2 * time.Second)},
-	}
-	for _, d := range letters {
-		if err := s.PutDeadLetter(ctx, d); err != nil {
-			t.Fatalf("put %s: %v", d.Key, err)
-		}
-	}
-	// Put is idempotent per key: the same letter again changes nothing.
-	if err := s.PutDeadLetter(ctx, letters[1]); err != nil {
-		t.Fatal(err)
-	}
-	got, err := open(t, table, nil).ListDeadLetters(ctx, 0) // another instance
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(letters) {
-		t.Fatalf("listed %d, want %d", len(got), len(letters))
-	}
-	for i, d := range letters {
-		g := got[i]
-		if g.Key != d.Key || g.Scheme != d.Scheme || g.EventType != d.EventType || g.Reason != d.Reason ||
-			!bytes.Equal(g.Body, d.Body) || !g.ReceivedAt.Equal(d.ReceivedAt) || g.Attempts != d.Attempts {
-			t.Errorf("letter %d: got %s (%d bytes), want %s (%d bytes)", i, g.Key, len(g.Body), d.Key, len(d.Body))
-		}
-	}
-	if two, err := s.ListDeadLetters(ctx, 2); err != nil || len(two) != 2 || two[0].Key != "msg_small" || two[1].Key != "msg/big" {
-		t.Fatalf("limit 2: %d letters, %v", len(two), err)
-	}
-
-	// Overwriting the big letter with a small body, then deleting it, leaves nothing behind.
-	small := letters[1]
-	small.Body = []byte("short")
-	if err := s.PutDeadLetter(ctx, small); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.ListDeadLetters(ctx, 0); len(got) != 3 || string(got[1].Body) != "short" {
-		t.Fatalf("after overwrite: %+v", got)
-	}
-	for _, d := range letters {
-		if err := s.DeleteDeadLetter(ctx, d.Key); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.DeleteDeadLetter(ctx, "msg_never"); err != nil {
-		t.Fatalf("deleting an absent letter: %v", err)
-	}
-	if got, err := s.ListDeadLetters(ctx, 0); err != nil || len(got) != 0 {
-		t.Fatalf("after delete: %d letters, %v", len(got), err)
-	}
-	scan, err := newClient(nil).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	storetest.RunDeadLetters(t, func(t *testing.T) (core.DeadLetters, core.DeadLetters) {
+		return open(t, table, nil), open(t, table, nil)
+	})
+	scan, err := newClient(nil).Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})
 	if err != nil || len(scan.Items) != 0 {
 		t.Fatalf("items left after delete: %d, %v", len(scan.Items), err)
 	}
@@ -215,5 +171,80 @@ func TestLastRun(t *testing.T) {
 	}
 	if got, err := b.LastRun(ctx); err != nil || got.Error != "" || got.CutOff || got.Seen != 1 {
 		t.Fatalf("a run without an error keeps none of the last one's: %+v, %v", got, err)
+	}
+}
+
+// A store whose DynamoDB cannot be reached answers errors, never a
+// verdict (the receiver answers 503 and Gemini retries), within its call
+// timeout.
+func TestUnreachableIsAnError(t *testing.T) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(fmt.Sprintf("http://127.0.0.1:%d", port)),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+	s, err := New(context.Background(), Config{Table: "absent", Client: c, CallTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	claim := core.Claim{Key: "msg_down", Owner: "A", BodyHash: core.HashBody(nil), Now: now, LeaseUntil: now.Add(time.Minute)}
+	if got, err := s.Claim(ctx, claim); err == nil || got != 0 {
+		t.Fatalf("claim = %v, %v; want an error and no verdict", got, err)
+	}
+	if err := s.Complete(ctx, claim, now.Add(time.Hour)); err == nil || errors.Is(err, core.ErrNotOwner) {
+		t.Fatalf("complete = %v; want a store error", err)
+	}
+	if err := s.Release(ctx, claim); err == nil || errors.Is(err, core.ErrNotOwner) {
+		t.Fatalf("release = %v; want a store error", err)
+	}
+	if err := s.PutDeadLetter(ctx, core.DeadLetter{Key: "x"}); err == nil {
+		t.Fatal("dead letter stored without a store")
+	}
+	// A table that does not exist is an error too, not an absent record.
+	if _, err := open(t, "no-such-table", nil).Claim(ctx, claim); err == nil {
+		t.Fatal("claim in a missing table: no error")
+	}
+}
+
+// The SDK retries a PutItem whose answer was lost; if the first attempt had
+// landed, the retry finds its own claim. That is still our claim, not
+// someone else's in-progress one (which would strand the id for a lease).
+func TestClaimRecognisesItsOwnLandedWrite(t *testing.T) {
+	s := open(t, newTable(t), nil)
+	ctx := context.Background()
+	now := time.Now()
+	c := core.Claim{Key: "msg_retry", Owner: "A", BodyHash: core.HashBody([]byte("x")), Now: now, LeaseUntil: now.Add(time.Minute)}
+	for i := range 2 {
+		if got, err := s.Claim(ctx, c); err != nil || got != core.Claimed {
+			t.Fatalf("claim %d: %v %v", i, got, err)
+		}
+	}
+	if err := s.Complete(ctx, c, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, c); err != nil || got != core.Duplicate {
+		t.Fatalf("after completion: %v %v", got, err)
+	}
+}
+
+// A long reason (an error's text) is bounded without splitting a rune, so
+// the item stays valid UTF-8 and small.
+func TestClipReason(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		wantLen int
+	}{
+		{"short", 5},
+		{strings.Repeat("a", maxReasonBytes), maxReasonBytes},
+		{strings.Repeat("a", maxReasonBytes+1), maxReasonBytes},
+		{"a" + strings.Repeat("é", maxReasonBytes), maxReasonBytes - 1}, // the cut falls inside an é
+	} {
+		got := clipReason(tc.in)
+		if len(got) != tc.wantLen || !utf8.ValidString(got) || !strings.HasPrefix(tc.in, got) {
+			t.Errorf("clipReason(%d bytes) = %d bytes (valid %v), want %d", len(tc.in), len(got), utf8.ValidString(got), tc.wantLen)
+		}
 	}
 }

@@ -95,7 +95,7 @@ func TestRoundTrips(t *testing.T) {
 	clk := newClock(eventTime) // the first attempts come as the events happen
 	var cnt counter
 	handler := func(s *Store) *core.Receiver {
-		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.router(), Clock: clk.now})
+		return newHandler(t, core.ReceiverOptions{Store: s, Processor: cnt.Mux(), Clock: clk.Now})
 	}
 	a, b, c, d := handler(open(t, cfg)), handler(open(t, cfg)), handler(open(t, noHints)), handler(open(t, cfg))
 	ctx := context.Background()
@@ -121,22 +121,22 @@ func TestRoundTrips(t *testing.T) {
 		{"a first delivery at D 2 min after its event: Get, Create, Update", d, "msg_late", 0, core.OutcomeProcessed, 3},
 	}
 	for _, id := range []string{"msg_stuck", "msg_stuck2"} {
-		if got, err := open(t, cfg).Claim(ctx, core.Claim{Key: id, Owner: "crashed", BodyHash: core.HashBody(eventBody(id)), Now: clk.now(), LeaseUntil: clk.now().Add(time.Minute)}); err != nil || got != core.Claimed {
+		if got, err := open(t, cfg).Claim(ctx, core.Claim{Key: id, Owner: "crashed", BodyHash: core.HashBody(eventBody(id)), Now: clk.Now(), LeaseUntil: clk.Now().Add(time.Minute)}); err != nil || got != core.Claimed {
 			t.Fatal(got, err)
 		}
 	}
 	rc.take()
 	for _, st := range steps {
-		clk.add(st.advance)
-		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), eventBody(st.id)))
+		clk.Add(st.advance)
+		r := st.h.Handle(ctx, signed(t, st.id, clk.Now(), eventBody(st.id)))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Outcome != st.outcome || n != st.rpcs {
 			t.Errorf("%s: %d %s after %d round trips (%s), want %s after %d", st.name, r.Status, r.Outcome, n, by, st.outcome, st.rpcs)
 		}
 	}
-	if cnt.get("msg_a") != 1 || cnt.get("msg_stuck") != 1 || cnt.get("msg_stuck2") != 1 || cnt.get("msg_late") != 1 {
-		t.Errorf("processed %v", cnt.n)
+	if cnt.Get("msg_a") != 1 || cnt.Get("msg_stuck") != 1 || cnt.Get("msg_stuck2") != 1 || cnt.Get("msg_late") != 1 {
+		t.Errorf("processed %v", &cnt)
 	}
 }
 
@@ -157,7 +157,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := newClock(time.Now()) // real time: processing runs until the lease ends
-	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.now})
+	h := newHandler(t, core.ReceiverOptions{Store: s, Processor: core.NewMux().With(actions.Middleware), Clock: clk.Now})
 	// Another instance: its own client, store, ledger and caches.
 	s2 := open(t, cfg)
 	l2, err := NewLedger(context.Background(), LedgerConfig{Client: s2.FirestoreClient()})
@@ -168,10 +168,10 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.now})
+	other := newHandler(t, core.ReceiverOptions{Store: s2, Processor: core.NewMux().With(actions2.Middleware), Clock: clk.Now})
 	ctx := context.Background()
 	interaction := func(typ, job string) []byte {
-		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":%q,"data":{"id":"interactions/%s"}}`, typ, clk.now().Format(time.RFC3339Nano), job)
+		return fmt.Appendf(nil, `{"type":%q,"version":"v1","timestamp":%q,"data":{"id":"interactions/%s"}}`, typ, clk.Now().Format(time.RFC3339Nano), job)
 	}
 	steps := []struct {
 		name string
@@ -187,7 +187,7 @@ func TestRoundTripsWithLedger(t *testing.T) {
 	}
 	rc.take()
 	for _, st := range steps {
-		r := st.h.Handle(ctx, signed(t, st.id, clk.now(), st.body))
+		r := st.h.Handle(ctx, signed(t, st.id, clk.Now(), st.body))
 		n, by := rc.take()
 		t.Logf("%s: %s", st.name, by)
 		if r.Status/100 != 2 || n != st.rpcs {

@@ -30,7 +30,9 @@ var _ awslambda.Handler = (*Invoker)(nil)
 //	func main() { lambda.Start(core.NewMux().On(core.BatchSucceeded, save)) }
 //
 // Everything is built once, in the init phase: the configuration (the
-// environment; Firestore by default), the signing secrets (from Secrets
+// environment; Firestore by default, or DynamoDB with
+// IDEMPOTENCY_STORE=dynamodb and DYNAMODB_TABLE: no Google Cloud project
+// needed, see adapters/dynamodb), the signing secrets (from Secrets
 // Manager when WEBHOOK_SIGNING_SECRET_ARN names them), Workload Identity
 // Federation to Firestore when GCP_WORKLOAD_IDENTITY_PROVIDER is set, and
 // the clients. One binary serves Function URL / HTTP API deliveries, SQS

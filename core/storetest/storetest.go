@@ -106,41 +106,62 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 			t.Fatalf("Release unknown: %v", err)
 		}
 	})
-	t.Run("50 concurrent claims of one id: exactly one wins", func(t *testing.T) {
-		s := open(t)
-		var wg sync.WaitGroup
-		results := make(chan core.ClaimResult, 50)
-		errs := make(chan error, 50)
-		for i := 0; i < 50; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				r, err := s.Claim(ctx, claim("id-race", fmt.Sprint("owner-", i), now, body))
-				if err != nil {
-					errs <- err
-					return
-				}
-				results <- r
-			}(i)
-		}
-		wg.Wait()
-		close(results)
-		close(errs)
-		for err := range errs {
-			t.Fatalf("claim error: %v", err)
-		}
-		won := 0
-		for r := range results {
-			switch r {
-			case core.Claimed:
-				won++
-			case core.InProgress:
-			default:
-				t.Fatalf("unexpected verdict %v", r)
+	// Concurrent claims, of a new id and of one whose record expired and
+	// must be taken over (a crashed owner's lease; a completed record past
+	// its TTL that the database has not deleted yet).
+	for _, setup := range []struct {
+		name string
+		past func(t *testing.T, s core.Store)
+	}{
+		{"new", func(*testing.T, core.Store) {}},
+		{"expired lease", func(t *testing.T, s core.Store) {
+			mustClaim(t, s, claim("id-race", "crashed", now.Add(-time.Hour), body), core.Claimed)
+		}},
+		{"expired completed record", func(t *testing.T, s core.Store) {
+			old := claim("id-race", "old", now.Add(-time.Hour), body)
+			mustClaim(t, s, old, core.Claimed)
+			if err := s.Complete(ctx, old, now.Add(-time.Minute)); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if won != 1 {
-			t.Fatalf("%d claims won, want exactly 1", won)
-		}
-	})
+		}},
+	} {
+		t.Run("50 concurrent claims of one id, "+setup.name+": exactly one wins", func(t *testing.T) {
+			s := open(t)
+			setup.past(t, s)
+			var wg sync.WaitGroup
+			results := make(chan core.ClaimResult, 50)
+			errs := make(chan error, 50)
+			for i := 0; i < 50; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					r, err := s.Claim(ctx, claim("id-race", fmt.Sprint("owner-", i), now, body))
+					if err != nil {
+						errs <- err
+						return
+					}
+					results <- r
+				}(i)
+			}
+			wg.Wait()
+			close(results)
+			close(errs)
+			for err := range errs {
+				t.Fatalf("claim error: %v", err)
+			}
+			won := 0
+			for r := range results {
+				switch r {
+				case core.Claimed:
+					won++
+				case core.InProgress:
+				default:
+					t.Fatalf("unexpected verdict %v", r)
+				}
+			}
+			if won != 1 {
+				t.Fatalf("%d claims won, want exactly 1", won)
+			}
+		})
+	}
 }

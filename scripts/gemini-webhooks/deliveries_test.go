@@ -118,7 +118,8 @@ func TestStatusDeliveriesLocalFile(t *testing.T) {
 	}
 }
 
-// TestStatusLastReconcile, per backend (the file, the Firestore emulator):
+// TestStatusLastReconcile, per backend (the file, the Firestore emulator,
+// DynamoDB on moto_server):
 // "never" before any run; after a real run (wire's App.Reconcile, what the
 // local loop, GeminiReconcile and the Lambda schedule call) against the
 // Gemini API stand-in, its age, what it listed and replayed; a dry run is
@@ -133,6 +134,7 @@ func TestStatusLastReconcile(t *testing.T) {
 			return map[string]string{"STATE_PATH": filepath.Join(t.TempDir(), "state.db")}
 		}},
 		{"firestore", func(t *testing.T) map[string]string { return firestoreEmulator(t, "ops-rec") }},
+		{"dynamodb", func(t *testing.T) map[string]string { return dynamoDBTable(t, "ops-rec") }},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -154,7 +156,7 @@ func TestStatusLastReconcile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			app, err := wire.Build(context.Background(), cfg, nil, wire.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Cloud: (&aws.Clients{}).Cloud()})
 			if err != nil {
 				t.Fatal(err)
 			}

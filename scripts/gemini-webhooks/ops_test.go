@@ -13,6 +13,7 @@ import (
 	ps "cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
+	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -33,7 +34,7 @@ func seed(t *testing.T, getenv func(string) string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := wire.OpenBackend(ctx, cfg)
+	b, err := wire.OpenBackendIn(ctx, cfg, (&aws.Clients{}).Cloud())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func recordedOnce(t *testing.T, getenv func(string) string, ids ...string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := wire.OpenBackend(ctx, cfg)
+	b, err := wire.OpenBackendIn(ctx, cfg, (&aws.Clients{}).Cloud())
 	if err != nil {
 		t.Fatal(err)
 	}

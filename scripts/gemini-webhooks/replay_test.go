@@ -31,7 +31,6 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/sqs"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
-	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
 // userHandler is a user's handler of interaction.completed that counts its
@@ -163,18 +162,7 @@ func pubsubWorker(t *testing.T, ctx context.Context, vars map[string]string, mux
 // sqsWorker runs the Lambda's SQS consumer (adapters/sqs, as lambda.Start
 // wires it) over a queue on moto_server, with mux.
 func sqsWorker(t *testing.T, ctx context.Context, vars map[string]string, mux *core.Mux) *liveWorker {
-	if testing.Short() {
-		t.Skip("starts moto_server")
-	}
-	moto, err := testenv.StartMoto(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": "http://" + moto.Host, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"} {
-		t.Setenv(k, v)
-	}
+	startMoto(t)
 	c, err := (&aws.Clients{}).SQS(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -282,78 +270,83 @@ func TestReplayRunsTheUsersHandlersInTheDeployedWorker(t *testing.T) {
 		start func(*testing.T, context.Context, map[string]string, *core.Mux) *liveWorker
 	}{{"pubsub", pubsubWorker}, {"sqs", sqsWorker}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			vars := firestoreEmulator(t, "replay-"+tc.name)
-			h := &userHandler{broken: true}
-			lw := tc.start(t, ctx, vars, core.NewMux().On(core.InteractionCompleted, h.handle))
-			getenv := func(k string) string { return vars[k] }
-			b := openBackendOf(t, getenv)
-			key := "msg_replay_" + tc.name
-			ev := replayEvent(t, key)
-
-			// The handler fails for good: the worker keeps the event as a dead letter.
-			lw.send(ev)
-			eventually(t, "the dead letter", func() bool { return len(deadLetterKeys(t, b)) == 1 })
-
-			// Fixed; the replay's run is held in the handler.
-			h.mu.Lock()
-			h.broken, h.gate, h.entered = false, make(chan struct{}), make(chan struct{}, 4)
-			h.mu.Unlock()
-			type answer struct {
-				code int
-				out  string
-			}
-			done := make(chan answer, 1)
-			go func() {
-				code, out := cli(getenv, "deadletters", "replay", key)
-				done <- answer{code, out}
-			}()
-			select {
-			case <-h.entered:
-			case a := <-done:
-				t.Fatalf("replay ended before the handler ran: exit %d\n%s", a.code, a.out)
-			case <-time.After(90 * time.Second):
-				t.Fatal("the replayed delivery never reached the handler")
-			}
-			if got := deadLetterKeys(t, b); len(got) != 1 {
-				t.Errorf("dead letters while the replayed delivery runs: %v; want it kept until it completed", got)
-			}
-			// A live worker gets the same delivery meanwhile (a queue's redelivery).
-			retried := lw.retried.Load()
-			lw.send(ev)
-			eventually(t, "the racing copy was handed back", func() bool { return lw.retried.Load() > retried })
-			close(h.gate)
-			a := <-done
-			if a.code != 0 || !strings.Contains(a.out, "run by the deployed worker; dead letter deleted") {
-				t.Fatalf("replay: exit %d\n%s", a.code, a.out)
-			}
-			if got := deadLetterKeys(t, b); len(got) != 0 {
-				t.Errorf("dead letters after the replay: %v", got)
-			}
-			eventually(t, "every copy acknowledged", func() bool { return lw.acked.Load() == 3 }) // the dead-lettered one, the replay, the racing copy
-			if n := h.runs(); n != 1 {
-				t.Errorf("the fixed handler ran %d times, want exactly once", n)
-			}
-
-			// A second replay of the same key (a copy of the dead letter left
-			// by an earlier listing) runs nothing, and deletes it.
-			if err := b.DeadLetters.PutDeadLetter(ctx, core.DeadLetter{Key: key, Scheme: core.SchemeStatic, Body: ev.Raw, Reason: "copy", ReceivedAt: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
-			if code, out := cli(getenv, "deadletters", "replay", key); code != 0 || !strings.Contains(out, "had completed already: nothing run") {
-				t.Errorf("second replay: exit %d\n%s", code, out)
-			}
-			if code, out := cli(getenv, "deadletters", "replay", key); code != 1 || !strings.Contains(out, "no dead letter") {
-				t.Errorf("third replay: exit %d\n%s", code, out)
-			}
-			if n := h.runs(); n != 1 {
-				t.Errorf("after the second replay the handler ran %d times, want once", n)
-			}
-			if got := deadLetterKeys(t, b); len(got) != 0 {
-				t.Errorf("dead letters at the end: %v", got)
-			}
+			replayInTheDeployedWorker(t, firestoreEmulator(t, "replay-"+tc.name), tc.name, tc.start)
 		})
+	}
+}
+
+// replayInTheDeployedWorker is the scenario above on the store vars
+// name, through the worker start runs (replay key msg_replay_NAME).
+func replayInTheDeployedWorker(t *testing.T, vars map[string]string, name string, start func(*testing.T, context.Context, map[string]string, *core.Mux) *liveWorker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &userHandler{broken: true}
+	lw := start(t, ctx, vars, core.NewMux().On(core.InteractionCompleted, h.handle))
+	getenv := func(k string) string { return vars[k] }
+	b := openBackendOf(t, getenv)
+	key := "msg_replay_" + name
+	ev := replayEvent(t, key)
+
+	// The handler fails for good: the worker keeps the event as a dead letter.
+	lw.send(ev)
+	eventually(t, "the dead letter", func() bool { return len(deadLetterKeys(t, b)) == 1 })
+
+	// Fixed; the replay's run is held in the handler.
+	h.mu.Lock()
+	h.broken, h.gate, h.entered = false, make(chan struct{}), make(chan struct{}, 4)
+	h.mu.Unlock()
+	type answer struct {
+		code int
+		out  string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		code, out := cli(getenv, "deadletters", "replay", key)
+		done <- answer{code, out}
+	}()
+	select {
+	case <-h.entered:
+	case a := <-done:
+		t.Fatalf("replay ended before the handler ran: exit %d\n%s", a.code, a.out)
+	case <-time.After(90 * time.Second):
+		t.Fatal("the replayed delivery never reached the handler")
+	}
+	if got := deadLetterKeys(t, b); len(got) != 1 {
+		t.Errorf("dead letters while the replayed delivery runs: %v; want it kept until it completed", got)
+	}
+	// A live worker gets the same delivery meanwhile (a queue's redelivery).
+	retried := lw.retried.Load()
+	lw.send(ev)
+	eventually(t, "the racing copy was handed back", func() bool { return lw.retried.Load() > retried })
+	close(h.gate)
+	a := <-done
+	if a.code != 0 || !strings.Contains(a.out, "run by the deployed worker; dead letter deleted") {
+		t.Fatalf("replay: exit %d\n%s", a.code, a.out)
+	}
+	if got := deadLetterKeys(t, b); len(got) != 0 {
+		t.Errorf("dead letters after the replay: %v", got)
+	}
+	eventually(t, "every copy acknowledged", func() bool { return lw.acked.Load() == 3 }) // the dead-lettered one, the replay, the racing copy
+	if n := h.runs(); n != 1 {
+		t.Errorf("the fixed handler ran %d times, want exactly once", n)
+	}
+
+	// A second replay of the same key (a copy of the dead letter left
+	// by an earlier listing) runs nothing, and deletes it.
+	if err := b.DeadLetters.PutDeadLetter(ctx, core.DeadLetter{Key: key, Scheme: core.SchemeStatic, Body: ev.Raw, Reason: "copy", ReceivedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := cli(getenv, "deadletters", "replay", key); code != 0 || !strings.Contains(out, "had completed already: nothing run") {
+		t.Errorf("second replay: exit %d\n%s", code, out)
+	}
+	if code, out := cli(getenv, "deadletters", "replay", key); code != 1 || !strings.Contains(out, "no dead letter") {
+		t.Errorf("third replay: exit %d\n%s", code, out)
+	}
+	if n := h.runs(); n != 1 {
+		t.Errorf("after the second replay the handler ran %d times, want once", n)
+	}
+	if got := deadLetterKeys(t, b); len(got) != 0 {
+		t.Errorf("dead letters at the end: %v", got)
 	}
 }
 
@@ -507,7 +500,7 @@ func openBackendOf(t *testing.T, getenv func(string) string) *wire.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := wire.OpenBackend(context.Background(), cfg)
+	b, err := wire.OpenBackendIn(context.Background(), cfg, (&aws.Clients{}).Cloud())
 	if err != nil {
 		t.Fatal(err)
 	}
