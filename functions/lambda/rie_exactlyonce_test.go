@@ -162,49 +162,13 @@ func TestExactlyOnceUnderRIE(t *testing.T) {
 				}
 			}
 			// Shuffled within windows of 40: an id's copies stay close, so
-			// they reach both environments at about the same moment.
-			rnd := rand.New(rand.NewPCG(3, 4))
-			for lo := 0; lo < len(all); lo += 40 {
-				w := all[lo:min(lo+40, len(all))]
-				rnd.Shuffle(len(w), func(i, j int) { w[i], w[j] = w[j], w[i] })
-			}
-			var mu sync.Mutex
-			answers := map[int]int{} // status → count over every attempt
-			failures := 0
-			deadline := time.Now().Add(3 * time.Minute)
-			work := make(chan int)
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range work {
-						backoff := 20 * time.Millisecond
-						for attempt := 0; ; attempt++ {
-							status, _ := procs[(i+attempt)%len(procs)].deliver(t, all[i].id, all[i].body)
-							mu.Lock()
-							answers[status]++
-							mu.Unlock()
-							if status/100 == 2 {
-								break
-							}
-							if time.Now().After(deadline) {
-								mu.Lock()
-								failures++
-								mu.Unlock()
-								break
-							}
-							time.Sleep(backoff)
-							backoff = min(2*backoff, time.Second)
-						}
-					}
-				}()
-			}
-			for i := range all {
-				work <- i
-			}
-			close(work)
-			wg.Wait()
+			// they reach both environments at about the same moment; a
+			// delivery's attempts alternate between them.
+			testenv.ShuffleWindows(all, 40, rand.New(rand.NewPCG(3, 4)))
+			answers, failures := testenv.Redeliver(len(all), 4, time.Now().Add(3*time.Minute), func(i, attempt int) int {
+				status, _ := procs[(i+attempt)%len(procs)].deliver(t, all[i].id, all[i].body)
+				return status
+			})
 			t.Logf("%d deliveries; answers by status over all attempts %v; %s", len(all), answers, time.Since(began).Round(time.Millisecond))
 			if failures > 0 {
 				t.Errorf("%d deliveries never got a 2xx", failures)
