@@ -41,7 +41,7 @@ func TestAlarmsAndLogFormat(t *testing.T) {
 		{"ReceiverErrorsAlarm", []string{"Namespace: AWS/Lambda", "MetricName: Errors", "Value: !Ref GeminiWebhookFunction"}},
 		{"WorkerErrorsAlarm", []string{"Namespace: AWS/Lambda", "MetricName: Errors", "Value: !Ref GeminiWorkerFunction"}},
 		{"RejectedBurstAlarm", []string{"Namespace: GeminiWebhooks", "MetricName: Deliveries", "Name: function\n          Value: !Ref GeminiWebhookFunction", "Name: outcome\n          Value: rejected", "Threshold: !Ref RejectedBurstThreshold"}},
-		{"IdempotencyTableThrottleAlarm", []string{"Condition: UseDynamoDB", "Namespace: AWS/DynamoDB", "MetricName: ReadThrottleEvents", "MetricName: WriteThrottleEvents", "Value: !Ref IdempotencyTable", "Expression: FILL(reads, 0) + FILL(writes, 0)", "Threshold: 0"}},
+		{"IdempotencyTableThrottleAlarm", []string{"Condition: UseDynamoDB", "Namespace: AWS/DynamoDB", "MetricName: ReadThrottleEvents", "MetricName: WriteThrottleEvents", "Value: !Ref IdempotencyTable", "Expression: FILL(reads, 0) + FILL(writes, 0) + FILL(indexreads, 0) + FILL(indexwrites, 0)", "Name: GlobalSecondaryIndexName\n                  Value: list", "Threshold: 0"}},
 		{"GeminiWebhookFunction", []string{"LogFormat: JSON", "ApplicationLogLevel: !Ref ApplicationLogLevel"}},
 		{"GeminiWorkerFunction", []string{"LogFormat: JSON", "ApplicationLogLevel: !Ref ApplicationLogLevel"}},
 	}

@@ -107,7 +107,7 @@ func TestTemplatePerStore(t *testing.T) {
 			}
 			checkTable(t, table)
 			alarm := fmt.Sprint(r.Resources["IdempotencyTableThrottleAlarm"])
-			for _, want := range []string{"AWS/DynamoDB", "ReadThrottleEvents", "WriteThrottleEvents", "TableName", "Ref:IdempotencyTable"} {
+			for _, want := range []string{"AWS/DynamoDB", "ReadThrottleEvents", "WriteThrottleEvents", "TableName", "Ref:IdempotencyTable", "GlobalSecondaryIndexName Value:" + ddb.ListIndex} {
 				if !strings.Contains(alarm, want) {
 					t.Errorf("the throttling alarm lacks %s: %s", want, alarm)
 				}
