@@ -70,7 +70,10 @@
 //
 // # Configuration
 //
-// The client is built from the default AWS configuration, which honours
-// AWS_ENDPOINT_URL_DYNAMODB (and AWS_ENDPOINT_URL) for a local DynamoDB or
-// moto_server.
+// The receiver (adapters/lambda, and the admin commands) uses this store
+// with IDEMPOTENCY_STORE=dynamodb and DYNAMODB_TABLE (the table's name);
+// either without the other is refused at start, naming the variable. The
+// client is built from the default AWS configuration (the function's
+// role), which honours AWS_ENDPOINT_URL_DYNAMODB (and AWS_ENDPOINT_URL)
+// for a local DynamoDB or moto_server. Google Cloud is not needed.
 package dynamodb

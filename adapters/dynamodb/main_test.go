@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/geminiwebhooks/receiver/core/storetest"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -45,37 +43,18 @@ func run(m *testing.M) int {
 
 // reqCounter counts the requests a client sends, by operation: every HTTP
 // attempt, retries included (it sits after the SDK's retry middleware).
-type reqCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
+type reqCounter struct{ storetest.Calls }
 
 func (r *reqCounter) middleware(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("countRequests",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-			r.mu.Lock()
-			if r.calls == nil {
-				r.calls = map[string]int{}
-			}
-			r.calls[awsmiddleware.GetOperationName(ctx)]++
-			r.mu.Unlock()
+			r.Add(awsmiddleware.GetOperationName(ctx))
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }
 
 // take returns the requests since the last take.
-func (r *reqCounter) take() (total int, byOperation string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var names []string
-	for op, n := range r.calls {
-		total += n
-		names = append(names, fmt.Sprintf("%s=%d", op, n))
-	}
-	sort.Strings(names)
-	r.calls = nil
-	return total, strings.Join(names, " ")
-}
+func (r *reqCounter) take() (total int, byOperation string) { return r.Take() }
 
 // newClient is a client of the shared moto_server, counting into rc when
 // rc is not nil. Several clients of one table are like several Lambda

@@ -146,9 +146,10 @@ func (s *Store) Claim(ctx context.Context, c core.Claim) (core.ClaimResult, erro
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err == nil {
-			if err := s.keepHistory(ctx, pk, c, out.Attributes); err != nil {
-				return 0, fmt.Errorf("dynamodb claim %q: %w", c.Key, err)
-			}
+			// The claim is ours whatever becomes of its history: an error
+			// here must not answer 503 for a claim we hold (it would
+			// strand the delivery for a lease), so it is dropped.
+			_ = s.keepHistory(ctx, pk, c, out.Attributes)
 			return core.Claimed, nil
 		}
 		var failed *types.ConditionalCheckFailedException

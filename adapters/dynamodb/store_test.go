@@ -209,25 +209,10 @@ func TestUnreachableIsAnError(t *testing.T) {
 	}
 }
 
-// The SDK retries a PutItem whose answer was lost; if the first attempt had
-// landed, the retry finds its own claim. That is still our claim, not
-// someone else's in-progress one (which would strand the id for a lease).
+// The SDK retries a PutItem whose answer was lost; if the first attempt
+// had landed, the retry finds its own claim (storetest.OwnRetriedClaim).
 func TestClaimRecognisesItsOwnLandedWrite(t *testing.T) {
-	s := open(t, newTable(t), nil)
-	ctx := context.Background()
-	now := time.Now()
-	c := core.Claim{Key: "msg_retry", Owner: "A", BodyHash: core.HashBody([]byte("x")), Now: now, LeaseUntil: now.Add(time.Minute)}
-	for i := range 2 {
-		if got, err := s.Claim(ctx, c); err != nil || got != core.Claimed {
-			t.Fatalf("claim %d: %v %v", i, got, err)
-		}
-	}
-	if err := s.Complete(ctx, c, now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Claim(ctx, c); err != nil || got != core.Duplicate {
-		t.Fatalf("after completion: %v %v", got, err)
-	}
+	storetest.OwnRetriedClaim(t, open(t, newTable(t), nil))
 }
 
 // A long reason (an error's text) is bounded without splitting a rune, so

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +15,16 @@ import (
 
 	"github.com/geminiwebhooks/receiver/core"
 	"github.com/geminiwebhooks/receiver/core/jobs"
+	"github.com/geminiwebhooks/receiver/core/storetest"
 )
 
 // rpcCounter counts the gRPC calls a Firestore client makes, by method.
-type rpcCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
+type rpcCounter struct{ storetest.Calls }
 
-func (r *rpcCounter) add(method string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.calls == nil {
-		r.calls = map[string]int{}
-	}
-	r.calls[method[strings.LastIndex(method, "/")+1:]]++
-}
+func (r *rpcCounter) add(method string) { r.Add(method[strings.LastIndex(method, "/")+1:]) }
 
 // take returns the calls since the last take.
-func (r *rpcCounter) take() (total int, byMethod string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var names []string
-	for m, n := range r.calls {
-		total += n
-		names = append(names, fmt.Sprintf("%s=%d", m, n))
-	}
-	sort.Strings(names)
-	r.calls = nil
-	return total, strings.Join(names, " ")
-}
+func (r *rpcCounter) take() (total int, byMethod string) { return r.Take() }
 
 // ownerCreds is what the client itself sends the emulator: "Bearer owner"
 // bypasses security rules.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/geminiwebhooks/receiver/core"
+	"github.com/geminiwebhooks/receiver/core/storetest"
 	"github.com/geminiwebhooks/receiver/scripts/testenv"
 )
 
@@ -369,22 +370,7 @@ func TestDatabaseAndCollectionAreSeparate(t *testing.T) {
 }
 
 // The client retries a Commit whose answer was lost; if the first attempt
-// had landed, the retry sees its own claim. That is still our claim, not
-// someone else's in-progress one (which would strand the id for a lease).
+// had landed, the retry sees its own claim (storetest.OwnRetriedClaim).
 func TestClaimRecognisesItsOwnLandedWrite(t *testing.T) {
-	s := open(t, newConfig(t))
-	ctx := context.Background()
-	now := time.Now()
-	c := core.Claim{Key: "msg_retry", Owner: "A", BodyHash: core.HashBody([]byte("x")), Now: now, LeaseUntil: now.Add(time.Minute)}
-	for i := range 2 {
-		if got, err := s.Claim(ctx, c); err != nil || got != core.Claimed {
-			t.Fatalf("claim %d: %v %v", i, got, err)
-		}
-	}
-	if err := s.Complete(ctx, c, now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Claim(ctx, c); err != nil || got != core.Duplicate {
-		t.Fatalf("after completion: %v %v", got, err)
-	}
+	storetest.OwnRetriedClaim(t, open(t, newConfig(t)))
 }

@@ -50,7 +50,7 @@ type Cloud struct {
 	Close func() error
 }
 
-// Merge returns c with the queues, sinks and sources of others added.
+// Merge returns c with the queues, sinks, sources and stores of others added.
 func (c Cloud) Merge(others ...Cloud) Cloud {
 	out := Cloud{Name: c.Name, Queues: map[string]OpenQueue{}, Sinks: map[string]OpenSink{}, Sources: map[string]jobs.Fetcher{}, Stores: map[string]OpenStore{}}
 	var closers []func() error

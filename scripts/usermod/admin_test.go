@@ -31,17 +31,14 @@ func goIn(ctx context.Context, dir string, env []string, args ...string) (string
 	return string(out), err
 }
 
-// TestAdminCommandsFromTheUserModule: from the user's module folder, with
-// the admin command added as a tool (go mod edit -tool, then go mod tidy
-// only), `go tool gemini-webhooks` runs status, jobs, deadletters and
-// replay while the user's own local server runs, through its admin
-// listener; the user's own binary's subcommands print the same.
-func TestAdminCommandsFromTheUserModule(t *testing.T) {
+// addAdminTool builds the user's module and adds the admin command to it
+// as a tool, once (go mod edit -tool, then go mod tidy only).
+func addAdminTool(t *testing.T) {
+	t.Helper()
 	userModule(t)
-	ctx := context.Background()
 	adminTool.once.Do(func() {
 		for _, args := range [][]string{{"mod", "edit", "-tool=" + adminToolPath}, {"mod", "tidy"}} {
-			if out, err := goIn(ctx, built.dir, nil, args...); err != nil {
+			if out, err := goIn(context.Background(), built.dir, nil, args...); err != nil {
 				adminTool.err = &toolErr{args: args, out: out, err: err}
 				return
 			}
@@ -50,6 +47,16 @@ func TestAdminCommandsFromTheUserModule(t *testing.T) {
 	if adminTool.err != nil {
 		t.Fatal(adminTool.err)
 	}
+}
+
+// TestAdminCommandsFromTheUserModule: from the user's module folder, with
+// the admin command added as a tool (go mod edit -tool, then go mod tidy
+// only), `go tool gemini-webhooks` runs status, jobs, deadletters and
+// replay while the user's own local server runs, through its admin
+// listener; the user's own binary's subcommands print the same.
+func TestAdminCommandsFromTheUserModule(t *testing.T) {
+	addAdminTool(t)
+	ctx := context.Background()
 	api := standIn(t)
 	state := filepath.Join(t.TempDir(), "state", "state.db")
 	log := filepath.Join(t.TempDir(), "runs.log")
