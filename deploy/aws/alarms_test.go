@@ -22,8 +22,9 @@ func resource(t *testing.T, tpl, name string) string {
 }
 
 // TestAlarmsAndLogFormat checks what cfn-lint does not: the alarms watch the
-// dead-letter queue, both functions' errors and the EMF count of rejected
-// deliveries (namespace, metric and dimensions as adapters/lambda/emf.go
+// dead-letter queue, both functions' errors, the EMF count of rejected
+// deliveries and, with IdempotencyStore=dynamodb, the table's throttled
+// reads and writes (namespace, metric and dimensions as adapters/lambda/emf.go
 // writes them), notify the optional SNS topic, and both functions log in
 // Lambda's JSON format at ApplicationLogLevel.
 func TestAlarmsAndLogFormat(t *testing.T) {
@@ -40,6 +41,7 @@ func TestAlarmsAndLogFormat(t *testing.T) {
 		{"ReceiverErrorsAlarm", []string{"Namespace: AWS/Lambda", "MetricName: Errors", "Value: !Ref GeminiWebhookFunction"}},
 		{"WorkerErrorsAlarm", []string{"Namespace: AWS/Lambda", "MetricName: Errors", "Value: !Ref GeminiWorkerFunction"}},
 		{"RejectedBurstAlarm", []string{"Namespace: GeminiWebhooks", "MetricName: Deliveries", "Name: function\n          Value: !Ref GeminiWebhookFunction", "Name: outcome\n          Value: rejected", "Threshold: !Ref RejectedBurstThreshold"}},
+		{"IdempotencyTableThrottleAlarm", []string{"Condition: UseDynamoDB", "Namespace: AWS/DynamoDB", "MetricName: ReadThrottleEvents", "MetricName: WriteThrottleEvents", "Value: !Ref IdempotencyTable", "Expression: FILL(reads, 0) + FILL(writes, 0) + FILL(indexreads, 0) + FILL(indexwrites, 0)", "Name: GlobalSecondaryIndexName\n                  Value: list", "Threshold: 0"}},
 		{"GeminiWebhookFunction", []string{"LogFormat: JSON", "ApplicationLogLevel: !Ref ApplicationLogLevel"}},
 		{"GeminiWorkerFunction", []string{"LogFormat: JSON", "ApplicationLogLevel: !Ref ApplicationLogLevel"}},
 	}

@@ -38,6 +38,10 @@ func TestTemplatePassesCfnLint(t *testing.T) {
 		"visibility-under-timeout.yaml": {"VisibilityTimeout: 1800", "VisibilityTimeout: 100"},
 		"unknown-response-type.yaml":    {"FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: [ReportItemFailures]"},
 		"dangling-dead-letter.yaml":     {"deadLetterTargetArn: !GetAtt TaskDeadLetterQueue.Arn", "deadLetterTargetArn: !GetAtt NoSuchQueue.Arn"},
+		// IdempotencyStore=dynamodb: cfn-lint follows both values of the condition.
+		"table-with-firestore.yaml":    {"DYNAMODB_TABLE: !If [UseDynamoDB, !Ref IdempotencyTable, !Ref AWS::NoValue]", "DYNAMODB_TABLE: !Ref IdempotencyTable"},
+		"provisioned-no-capacity.yaml": {"BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED"},
+		"throttle-metric-no-bool.yaml": {"ReturnData: false", "ReturnData: sometimes"},
 	}
 	for name, edit := range broken {
 		if !bytes.Contains(good, []byte(edit[0])) {

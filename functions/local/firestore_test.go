@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,57 +73,17 @@ func TestTwoProcessesShareFirestore(t *testing.T) {
 	}
 	// Shuffle within windows of 40: an id's copies stay close, so the
 	// workers deliver them at the same moment, to both processes.
-	rnd := rand.New(rand.NewPCG(1, 2))
-	for lo := 0; lo < len(all); lo += 40 {
-		w := all[lo:min(lo+40, len(all))]
-		rnd.Shuffle(len(w), func(i, j int) { w[i], w[j] = w[j], w[i] })
-	}
+	testenv.ShuffleWindows(all, 40, rand.New(rand.NewPCG(1, 2)))
 
 	wh, err := standardwebhooks.NewWebhook(twoProcessSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Timeout: 15 * time.Second}
-	deadline := time.Now().Add(90 * time.Second)
-	var mu sync.Mutex
-	answers := map[int]int{} // status → count, over every attempt
-	failures := 0
-
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := range 24 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				d := all[i]
-				backoff := 20 * time.Millisecond
-				for attempt := 0; ; attempt++ {
-					p := procs[(i+attempt+w)%len(procs)] // retries land on either process
-					status := post(client, wh, p.url, d.id, d.body)
-					mu.Lock()
-					answers[status]++
-					mu.Unlock()
-					if status/100 == 2 {
-						break
-					}
-					if time.Now().After(deadline) {
-						mu.Lock()
-						failures++
-						mu.Unlock()
-						break
-					}
-					time.Sleep(backoff)
-					backoff = min(2*backoff, time.Second)
-				}
-			}
-		}()
-	}
-	for i := range all {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	// Retries land on either process.
+	answers, failures := testenv.Redeliver(len(all), 24, time.Now().Add(90*time.Second), func(i, attempt int) int {
+		return post(client, wh, procs[(i+attempt)%len(procs)].url, all[i].id, all[i].body)
+	})
 	t.Logf("%d deliveries, answers by status over all attempts: %v; all answered after %s", len(all), answers, time.Since(began).Round(time.Millisecond))
 	if failures > 0 {
 		t.Errorf("%d deliveries never got a 2xx", failures)

@@ -25,6 +25,13 @@ import (
 // costs (it runs whether they are used or not); deps-MB is only a lower
 // bound of their size, since the linker drops what nothing calls.
 //
+// The same bootstrap then starts with each cloud store, Firestore (on the
+// emulator) and DynamoDB (on moto_server): firestore-init-ms and
+// dynamodb-init-ms are their init phases, dynamodb/firestore-init their
+// ratio, and the -first-ms metrics the first invocation as its caller waits
+// for it (init, then a new delivery: claim, ledger, completion). One binary
+// serves both stores, so bootstrap-MB is the size of each.
+//
 //	go test ./adapters/internal/lambdarie -run '^$' -bench RIEColdStart -benchtime 10x
 func BenchmarkRIEColdStart(b *testing.B) {
 	bare, err := testenv.BuildBootstrap(context.Background(), "testdata/bare", b.TempDir())
@@ -36,16 +43,39 @@ func BenchmarkRIEColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	env := map[string]string{"IDEMPOTENCY_STORE": "memory", "WEBHOOK_SIGNING_SECRET": secretNew}
+	stores := []string{"firestore", "dynamodb"}
+	storeEnv := map[string]map[string]string{}
+	for _, s := range stores {
+		storeEnv[s] = map[string]string{"WEBHOOK_SIGNING_SECRET": secretNew}
+		for k, v := range openStoreUnderTest(b, s).env {
+			storeEnv[s][k] = v
+		}
+	}
 	var initMS, bareMS, depsMS float64
+	storeInit, storeFirst := map[string]float64{}, map[string]float64{}
 	n := 0
 	for b.Loop() {
 		d := delivery{name: "cold", id: fmt.Sprint("msg_cold_", n), secret: secretNew, at: time.Now()}
 		ev := d.event(b, batchBody("cold", d.at))
-		bareMS += coldStart(b, bare, nil, ev)
-		initMS += coldStart(b, bootstrapPath, env, ev)
-		depsMS += coldStart(b, deps, nil, ev)
+		ms, _ := coldStart(b, bare, nil, ev)
+		bareMS += ms
+		ms, _ = coldStart(b, bootstrapPath, env, ev)
+		initMS += ms
+		ms, _ = coldStart(b, deps, nil, ev)
+		depsMS += ms
+		for _, s := range stores {
+			ms, first := coldStart(b, bootstrapPath, storeEnv[s], ev)
+			storeInit[s] += ms
+			storeFirst[s] += first
+		}
 		n++
 	}
+	for _, s := range stores {
+		b.ReportMetric(storeInit[s]/float64(n), s+"-init-ms")
+		b.ReportMetric(storeFirst[s]/float64(n), s+"-first-ms")
+	}
+	b.ReportMetric(storeInit["dynamodb"]/storeInit["firestore"], "dynamodb/firestore-init")
+	b.ReportMetric(storeFirst["dynamodb"]/storeFirst["firestore"], "dynamodb/firestore-first")
 	b.ReportMetric(initMS/float64(n), "init-ms")
 	b.ReportMetric(bareMS/float64(n), "bare-init-ms")
 	b.ReportMetric(initMS/bareMS, "init-ratio")
@@ -58,28 +88,31 @@ func BenchmarkRIEColdStart(b *testing.B) {
 }
 
 // coldStart runs bootstrap in a fresh emulator, answers ev with 200 and
-// returns the init phase's milliseconds.
-func coldStart(b *testing.B, bootstrap string, env map[string]string, ev any) float64 {
+// returns the init phase's milliseconds and how long the invocation took
+// as its caller saw it.
+func coldStart(b *testing.B, bootstrap string, env map[string]string, ev any) (initMS, invokeMS float64) {
 	b.Helper()
 	r, err := testenv.StartRIE(context.Background(), bootstrap, env)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Stop()
+	began := time.Now()
 	out, err := r.Invoke(context.Background(), ev)
 	if err != nil {
 		b.Fatal(err)
 	}
+	invokeMS = float64(time.Since(began).Microseconds()) / 1000
 	checkStatus(b, out, 200)
 	for range 100 { // rapid logs INIT REPORT as init ends; it may trail the answer
 		if m := initReportRE.FindStringSubmatch(r.Svc.LogText()); m != nil {
 			v, _ := strconv.ParseFloat(m[1], 64)
-			return v
+			return v, invokeMS
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.Fatalf("no INIT REPORT from %s:\n%s", bootstrap, r.Svc.LogText())
-	return 0
+	return 0, 0
 }
 
 // BenchmarkRIEInvoke sends new signed deliveries (claim, process, complete)
