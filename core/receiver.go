@@ -125,8 +125,8 @@ type Response struct {
 }
 
 // ServeHTTP serves the handler over net/http.
-func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	resp := h.Handle(r.Context(), Request{Method: r.Method, Header: r.Header, Body: r.Body, ContentLength: r.ContentLength})
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	resp := rc.Handle(r.Context(), Request{Method: r.Method, Header: r.Header, Body: r.Body, ContentLength: r.ContentLength})
 	w.Header().Set("Content-Type", "application/json")
 	if resp.Status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
@@ -154,11 +154,11 @@ type result struct {
 }
 
 // Handle runs one delivery through the pipeline and logs one line for it.
-func (h *Receiver) Handle(ctx context.Context, req Request) Response {
-	start := h.o.Clock()
-	res := h.handle(ctx, req, start)
-	h.logLine(ctx, res, start)
-	h.o.Observer.ObserveDelivery(res.outcome, start)
+func (rc *Receiver) Handle(ctx context.Context, req Request) Response {
+	start := rc.o.Clock()
+	res := rc.handle(ctx, req, start)
+	rc.logLine(ctx, res, start)
+	rc.o.Observer.ObserveDelivery(res.outcome, start)
 	body, _ := json.Marshal(responseBody{Outcome: res.outcome, ID: res.d.ID, Reason: res.reason})
 	return Response{Status: res.status, Outcome: res.outcome, Reason: res.reason, Body: body}
 }
@@ -169,11 +169,11 @@ type responseBody struct {
 	Reason  string  `json:"reason,omitempty"`
 }
 
-func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) result {
+func (rc *Receiver) handle(ctx context.Context, req Request, now time.Time) result {
 	if req.Method != http.MethodPost {
 		return result{status: http.StatusMethodNotAllowed, outcome: OutcomeRejected, reason: "method " + text.Truncate(req.Method, 16) + " not allowed"}
 	}
-	body, err := h.readBody(req)
+	body, err := rc.readBody(req)
 	if err != nil {
 		if errors.Is(err, ErrBodyTooLarge) {
 			return result{status: http.StatusRequestEntityTooLarge, outcome: OutcomeRejected, reason: err.Error()}
@@ -181,7 +181,7 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 		return result{status: http.StatusBadRequest, outcome: OutcomeRejected, reason: "cannot read body"}
 	}
 
-	d, err := h.o.Verifier.Verify(ctx, req.Header, body, now)
+	d, err := rc.o.Verifier.Verify(ctx, req.Header, body, now)
 	if err != nil {
 		// An unproven id is neither echoed nor trusted; the log line gets a
 		// bounded, escaped copy of the header so the rejection can be traced.
@@ -193,14 +193,14 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	// Only verified bytes are parsed. A parse failure is decided after the claim
 	// so that the dead letter, too, is kept exactly once.
 	ev, parseErr := ParseEvent(body)
-	claim := Claim{Key: d.ID, Owner: NewOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: h.leaseEnd(ctx, now)}
+	claim := Claim{Key: d.ID, Owner: NewOwner(), BodyHash: HashBody(body), Now: now, LeaseUntil: rc.leaseEnd(ctx, now)}
 	if ev != nil {
 		ev.Delivery = d
 		claim.EventType, claim.EventTime = ev.Type, ev.Time()
 	}
 	r := result{d: d, ev: ev}
-	sctx, cancel := h.storeContext(ctx)
-	verdict, err := h.o.Store.Claim(sctx, claim)
+	sctx, cancel := rc.storeContext(ctx)
+	verdict, err := rc.o.Store.Claim(sctx, claim)
 	cancel()
 	if err != nil {
 		return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "idempotency store unavailable", err)
@@ -213,52 +213,52 @@ func (h *Receiver) handle(ctx context.Context, req Request, now time.Time) resul
 	// so even if the caller hangs up (a released claim lets Gemini's retry in).
 	detached := context.WithoutCancel(ctx)
 	if parseErr != nil {
-		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, Reason: parseErr.Error(), Body: body, ReceivedAt: now})
+		return rc.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, Reason: parseErr.Error(), Body: body, ReceivedAt: now})
 	}
 
-	if h.o.Queue != nil {
-		sctx, cancel := context.WithTimeout(detached, h.o.StoreTimeout)
-		err := h.o.Queue.Enqueue(sctx, ev)
+	if rc.o.Queue != nil {
+		sctx, cancel := context.WithTimeout(detached, rc.o.StoreTimeout)
+		err := rc.o.Queue.Enqueue(sctx, ev)
 		cancel()
 		if err != nil {
-			r.cleanupErr = h.release(detached, claim)
+			r.cleanupErr = rc.release(detached, claim)
 			return r.queueFailed(err)
 		}
-		r.cleanupErr = h.complete(detached, claim, now)
+		r.cleanupErr = rc.complete(detached, claim, now)
 		return r.set(http.StatusAccepted, OutcomeQueued, "")
 	}
 
 	// Processing may not outlive the lease: past it another instance may take over.
 	pctx, cancel := context.WithDeadline(detached, claim.LeaseUntil)
-	pctx, r.line = WithEventLine(pctx, h.o.Logger, ev)
-	err = h.o.Processor.Process(pctx, ev)
+	pctx, r.line = WithEventLine(pctx, rc.o.Logger, ev)
+	err = rc.o.Processor.Process(pctx, ev)
 	cancel()
 	if errors.Is(err, ErrPermanent) {
 		// No retry can fix it (a hint no Gemini API can confirm): kept, as
 		// the queue workers keep it, so that nothing is lost and Gemini
 		// does not retry it for a day.
-		return h.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, EventType: ev.Type, Reason: text.Truncate(err.Error(), 2048), Body: body, ReceivedAt: now, Attempts: 1})
+		return rc.keepDeadLetter(detached, claim, r, DeadLetter{Key: d.ID, Scheme: d.Scheme, EventType: ev.Type, Reason: text.Truncate(err.Error(), 2048), Body: body, ReceivedAt: now, Attempts: 1})
 	}
 	if err != nil {
-		r.cleanupErr = h.release(detached, claim)
+		r.cleanupErr = rc.release(detached, claim)
 		return r.fail(http.StatusInternalServerError, OutcomeFailed, "handler failed", err)
 	}
-	r.cleanupErr = h.complete(detached, claim, now)
+	r.cleanupErr = rc.complete(detached, claim, now)
 	return r.set(http.StatusOK, OutcomeProcessed, "")
 }
 
 // keepDeadLetter keeps dl under the claim c and answers 200 dead_letter;
 // when the dead letter cannot be kept the claim is released and the answer
 // is 503, so Gemini retries.
-func (h *Receiver) keepDeadLetter(ctx context.Context, c Claim, r result, dl DeadLetter) result {
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
-	err := h.o.DeadLetters.PutDeadLetter(sctx, dl)
+func (rc *Receiver) keepDeadLetter(ctx context.Context, c Claim, r result, dl DeadLetter) result {
+	sctx, cancel := context.WithTimeout(ctx, rc.o.StoreTimeout)
+	err := rc.o.DeadLetters.PutDeadLetter(sctx, dl)
 	cancel()
 	if err != nil {
-		r.cleanupErr = h.release(ctx, c)
+		r.cleanupErr = rc.release(ctx, c)
 		return r.fail(http.StatusServiceUnavailable, OutcomeFailed, "cannot keep dead letter", err)
 	}
-	r.cleanupErr = h.complete(ctx, c, c.Now)
+	r.cleanupErr = rc.complete(ctx, c, c.Now)
 	return r.set(http.StatusOK, OutcomeDeadLetter, dl.Reason)
 }
 
@@ -294,28 +294,28 @@ func (r result) fail(status int, o Outcome, reason string, err error) result {
 	return r
 }
 
-func (h *Receiver) readBody(req Request) ([]byte, error) {
-	return ReadBody(req.Body, req.ContentLength, h.o.MaxBodyBytes)
+func (rc *Receiver) readBody(req Request) ([]byte, error) {
+	return ReadBody(req.Body, req.ContentLength, rc.o.MaxBodyBytes)
 }
 
 // leaseEnd is the request's deadline, or now+Lease when it has none. The
 // lease must not end before the request's work can (processing is bounded by
 // it), and past it a crashed instance's claim can be taken over.
-func (h *Receiver) leaseEnd(ctx context.Context, now time.Time) time.Time {
+func (rc *Receiver) leaseEnd(ctx context.Context, now time.Time) time.Time {
 	if dl, ok := ctx.Deadline(); ok && dl.After(now) {
 		return dl
 	}
-	return now.Add(h.o.Lease)
+	return now.Add(rc.o.Lease)
 }
 
 // complete records success. If the store fails here the event has been
 // handled; answering 5xx would make Gemini redeliver after the lease and
 // process it twice, so the caller still answers 2xx and logs the error.
-func (h *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
-	sctx, cancel := h.storeContext(ctx)
+func (rc *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
+	sctx, cancel := rc.storeContext(ctx)
 	defer cancel()
-	c.Now = h.o.Clock()
-	if err := h.o.Store.Complete(sctx, c, now.Add(h.o.TTL)); err != nil {
+	c.Now = rc.o.Clock()
+	if err := rc.o.Store.Complete(sctx, c, now.Add(rc.o.TTL)); err != nil {
 		return fmt.Errorf("complete: %w", err)
 	}
 	return nil
@@ -323,10 +323,10 @@ func (h *Receiver) complete(ctx context.Context, c Claim, now time.Time) error {
 
 // release frees the claim so Gemini's retry is processed; if it fails the
 // lease ends the claim instead.
-func (h *Receiver) release(ctx context.Context, c Claim) error {
-	sctx, cancel := h.storeContext(ctx)
+func (rc *Receiver) release(ctx context.Context, c Claim) error {
+	sctx, cancel := rc.storeContext(ctx)
 	defer cancel()
-	if err := h.o.Store.Release(sctx, c); err != nil {
+	if err := rc.o.Store.Release(sctx, c); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	return nil
@@ -336,11 +336,11 @@ func (h *Receiver) release(ctx context.Context, c Claim) error {
 // The MemoryStore gets ctx as it is: it does no I/O, so nothing can make
 // it outlast a deadline, and the deadline's timer (one per call, three per
 // delivery) would be all it cost.
-func (h *Receiver) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := h.o.Store.(*MemoryStore); ok {
+func (rc *Receiver) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := rc.o.Store.(*MemoryStore); ok {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, h.o.StoreTimeout)
+	return context.WithTimeout(ctx, rc.o.StoreTimeout)
 }
 
 func verifyStatus(err error) int {
@@ -359,13 +359,13 @@ func NewOwner() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (h *Receiver) logLine(ctx context.Context, r result, start time.Time) {
+func (rc *Receiver) logLine(ctx context.Context, r result, start time.Time) {
 	l := EventLine{Msg: LineDelivery, ID: r.d.ID, Event: r.ev, Scheme: r.d.Scheme, Outcome: r.outcome, Status: r.status,
-		Reason: r.reason, Err: r.err, StoreErr: r.cleanupErr, Attrs: r.line, Latency: h.o.Clock().Sub(start)}
+		Reason: r.reason, Err: r.err, StoreErr: r.cleanupErr, Attrs: r.line, Latency: rc.o.Clock().Sub(start)}
 	if l.ID == "" && r.unverifiedID != "" {
 		l.ID, l.Unverified = r.unverifiedID, true
 	}
-	l.Log(ctx, h.o.Logger)
+	l.Log(ctx, rc.o.Logger)
 }
 
 func eventType(ev *Event) string {

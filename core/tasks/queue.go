@@ -135,25 +135,25 @@ func NewQueue(o QueueOptions) (*Queue, error) {
 
 // Enqueue stores ev as a task, durably, then schedules it. It refuses
 // (core.ErrQueueFull) when the backlog is at its bounds.
-func (w *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
-	t := NewTask(ev, w.o.Clock())
-	if err := w.room(t); err != nil {
+func (q *Queue) Enqueue(ctx context.Context, ev *core.Event) error {
+	t := NewTask(ev, q.o.Clock())
+	if err := q.room(t); err != nil {
 		return err
 	}
-	if err := w.o.Tasks.PutTask(ctx, t); err != nil {
+	if err := q.o.Tasks.PutTask(ctx, t); err != nil {
 		return fmt.Errorf("enqueue %s: %w", ev.Delivery.ID, err)
 	}
-	w.schedule(t, true)
+	q.schedule(t, true)
 	return nil
 }
 
 // room fails with core.ErrQueueFull when the backlog has no room for t.
-func (w *Queue) room(t Task) error {
-	w.mu.Lock()
-	_, again := w.held[t.ID]
-	full := !again && (len(w.held) >= w.o.MaxBacklog || w.heldB+int64(len(t.Body)) > w.o.MaxBacklogBytes)
-	n, b := len(w.held), w.heldB
-	w.mu.Unlock()
+func (q *Queue) room(t Task) error {
+	q.mu.Lock()
+	_, again := q.held[t.ID]
+	full := !again && (len(q.held) >= q.o.MaxBacklog || q.heldB+int64(len(t.Body)) > q.o.MaxBacklogBytes)
+	n, b := len(q.held), q.heldB
+	q.mu.Unlock()
 	if full {
 		return fmt.Errorf("enqueue %s: %w (%d tasks, %d bytes waiting)", t.ID, core.ErrQueueFull, n, b)
 	}
@@ -161,12 +161,12 @@ func (w *Queue) room(t Task) error {
 }
 
 // Replay moves the dead letter key back into the queue with fresh attempts.
-func (w *Queue) Replay(ctx context.Context, key string) error {
-	t, err := ReplayDeadLetter(ctx, w.o.DeadLetters, w.o.Tasks, key, w.o.Clock())
+func (q *Queue) Replay(ctx context.Context, key string) error {
+	t, err := ReplayDeadLetter(ctx, q.o.DeadLetters, q.o.Tasks, key, q.o.Clock())
 	if err != nil {
 		return err
 	}
-	w.schedule(t, true)
+	q.schedule(t, true)
 	return nil
 }
 
@@ -193,26 +193,26 @@ func ReplayDeadLetter(ctx context.Context, dead core.DeadLetters, tasks Store, k
 // schedule makes t due at its NotBefore. replace says whether t supersedes a
 // version already scheduled (an enqueue or replay does; the start-up load of
 // the store does not, since what is in memory is as new).
-func (w *Queue) schedule(t Task, replace bool) {
-	w.mu.Lock()
-	if _, ok := w.pending[t.ID]; ok && !replace {
-		w.mu.Unlock()
+func (q *Queue) schedule(t Task, replace bool) {
+	q.mu.Lock()
+	if _, ok := q.pending[t.ID]; ok && !replace {
+		q.mu.Unlock()
 		return
 	}
-	w.hold(t)
-	w.pending[t.ID] = t
-	if t.NotBefore.After(w.o.Clock()) {
-		heap.Push(&w.waiting, retryAt{id: t.ID, at: t.NotBefore})
+	q.hold(t)
+	q.pending[t.ID] = t
+	if t.NotBefore.After(q.o.Clock()) {
+		heap.Push(&q.waiting, retryAt{id: t.ID, at: t.NotBefore})
 	} else {
-		w.ready = append(w.ready, t.ID)
+		q.ready = append(q.ready, t.ID)
 	}
-	w.mu.Unlock()
-	w.poke()
+	q.mu.Unlock()
+	q.poke()
 }
 
-func (w *Queue) poke() {
+func (q *Queue) poke() {
 	select {
-	case w.wake <- struct{}{}:
+	case q.wake <- struct{}{}:
 	default:
 	}
 }
@@ -220,24 +220,24 @@ func (w *Queue) poke() {
 // Run processes tasks until ctx ends, then waits for the attempts in
 // flight (their context ends with ctx; they are put back as they were,
 // uncharged).
-func (w *Queue) Run(ctx context.Context) {
+func (q *Queue) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	if !w.load(ctx) {
+	if !q.load(ctx) {
 		return
 	}
-	defer w.stop(&wg)
+	defer q.stop(&wg)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		wait := time.Hour
-		if next := w.dispatch(ctx, &wg); !next.IsZero() {
-			wait = max(next.Sub(w.o.Clock()), 10*time.Millisecond)
+		if next := q.dispatch(ctx, &wg); !next.IsZero() {
+			wait = max(next.Sub(q.o.Clock()), 10*time.Millisecond)
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.wake:
+		case <-q.wake:
 		case <-timer.C:
 		}
 		if !timer.Stop() {
@@ -251,12 +251,12 @@ func (w *Queue) Run(ctx context.Context) {
 
 // stop waits for the attempts in flight (each ended, so that the next start
 // charges none of them) and releases what the run held in the store.
-func (w *Queue) stop(wg *sync.WaitGroup) {
+func (q *Queue) stop(wg *sync.WaitGroup) {
 	wg.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), w.o.StoreTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), q.o.StoreTimeout)
 	defer cancel()
-	if err := w.o.Tasks.Stop(sctx); err != nil {
-		w.o.Logger.Warn("worker: cannot release the task store", "error", err.Error())
+	if err := q.o.Tasks.Stop(sctx); err != nil {
+		q.o.Logger.Warn("worker: cannot release the task store", "error", err.Error())
 	}
 }
 
@@ -265,10 +265,10 @@ func (w *Queue) stop(wg *sync.WaitGroup) {
 // interrupted are charged (QueueStore.Resume); a task that has none left
 // becomes a dead letter without running again: its last attempt took the
 // process down.
-func (w *Queue) load(ctx context.Context) bool {
+func (q *Queue) load(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
-		sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
-		tasks, err := w.o.Tasks.Resume(sctx)
+		sctx, cancel := context.WithTimeout(ctx, q.o.StoreTimeout)
+		tasks, err := q.o.Tasks.Resume(sctx)
 		cancel()
 		if err == nil {
 			// Suspects first: each runs alone, before the others start. The
@@ -279,16 +279,16 @@ func (w *Queue) load(ctx context.Context) bool {
 				return cmp.Compare(suspectRank(b), suspectRank(a))
 			})
 			for _, t := range tasks {
-				if t.Attempts >= w.o.MaxAttempts {
+				if t.Attempts >= q.o.MaxAttempts {
 					t.LastError = text.Truncate("no attempt left at start-up: the process stopped during or right after the last one; "+t.LastError, 2048)
-					w.deadLetter(context.WithoutCancel(ctx), t, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts})
+					q.deadLetter(context.WithoutCancel(ctx), t, core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts})
 					continue
 				}
-				w.schedule(t, false)
+				q.schedule(t, false)
 			}
 			return true
 		}
-		w.o.Logger.Error("worker: cannot list queued tasks; retrying", "error", err.Error())
+		q.o.Logger.Error("worker: cannot list queued tasks; retrying", "error", err.Error())
 		select {
 		case <-ctx.Done():
 			return false
@@ -307,68 +307,68 @@ func suspectRank(t Task) int {
 
 // dispatch starts due tasks while there is room and returns when the next
 // waiting one is due (zero: none waits).
-func (w *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (q *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	// Read under the lock: a task that schedule found due (its own read,
 	// under the lock too) must not look early here and be dropped.
-	now := w.o.Clock()
-	for w.waiting.Len() > 0 && !w.waiting[0].at.After(now) {
-		w.ready = append(w.ready, heap.Pop(&w.waiting).(retryAt).id)
+	now := q.o.Clock()
+	for q.waiting.Len() > 0 && !q.waiting[0].at.After(now) {
+		q.ready = append(q.ready, heap.Pop(&q.waiting).(retryAt).id)
 	}
-	for len(w.ready) > 0 && len(w.running) < w.o.Concurrency {
-		if w.suspect && now.Before(w.aloneUntil) {
+	for len(q.ready) > 0 && len(q.running) < q.o.Concurrency {
+		if q.suspect && now.Before(q.aloneUntil) {
 			break // a suspect runs alone
 		}
-		id := w.ready[0]
-		t, ok := w.pending[id]
-		if !ok || w.running[id] || t.NotBefore.After(now) {
-			w.ready = w.ready[1:]
+		id := q.ready[0]
+		t, ok := q.pending[id]
+		if !ok || q.running[id] || t.NotBefore.After(now) {
+			q.ready = q.ready[1:]
 			continue // stale: started already, or rescheduled later
 		}
 		suspect := t.Crashes >= SuspectCrashes
-		if suspect && w.suspect {
+		if suspect && q.suspect {
 			// One suspect at a time: it waits, the others go on.
-			w.apart = append(w.apart, id)
-			w.ready = w.ready[1:]
+			q.apart = append(q.apart, id)
+			q.ready = q.ready[1:]
 			continue
 		}
-		if suspect && len(w.running) > 0 {
+		if suspect && len(q.running) > 0 {
 			break // it will run alone: the tasks behind it wait with it
 		}
-		w.ready = w.ready[1:]
+		q.ready = q.ready[1:]
 		if suspect {
-			w.suspect, w.aloneUntil = true, now.Add(w.o.SuspectAlone)
+			q.suspect, q.aloneUntil = true, now.Add(q.o.SuspectAlone)
 		}
-		delete(w.pending, id)
-		w.running[id] = true
+		delete(q.pending, id)
+		q.running[id] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.attempt(ctx, t)
-			w.mu.Lock()
-			delete(w.running, id)
-			if _, again := w.pending[id]; again {
+			q.attempt(ctx, t)
+			q.mu.Lock()
+			delete(q.running, id)
+			if _, again := q.pending[id]; again {
 				// Rescheduled by its attempt: a dispatch meanwhile dropped its
 				// entry as stale (it was running), so it is due again here (an
 				// entry that is not due yet is dropped, its retry kept).
-				w.ready = append(w.ready, id)
+				q.ready = append(q.ready, id)
 			}
 			if suspect {
-				w.suspect = false
-				w.ready = append(w.apart, w.ready...) // the next suspect first
-				w.apart = nil
+				q.suspect = false
+				q.ready = append(q.apart, q.ready...) // the next suspect first
+				q.apart = nil
 			}
-			w.mu.Unlock()
-			w.poke()
+			q.mu.Unlock()
+			q.poke()
 		}()
 	}
 	var next time.Time
-	if w.waiting.Len() > 0 {
-		next = w.waiting[0].at
+	if q.waiting.Len() > 0 {
+		next = q.waiting[0].at
 	}
-	if w.suspect && now.Before(w.aloneUntil) && (next.IsZero() || w.aloneUntil.Before(next)) {
-		next = w.aloneUntil
+	if q.suspect && now.Before(q.aloneUntil) && (next.IsZero() || q.aloneUntil.Before(next)) {
+		next = q.aloneUntil
 	}
 	return next
 }
@@ -393,42 +393,42 @@ func (h *retryHeap) Pop() any {
 }
 
 // attempt runs one try of t and records its outcome in the store.
-func (w *Queue) attempt(ctx context.Context, t Task) {
-	log := w.o.Logger.With("webhook_id", t.ID)
-	actx, outcome, err := w.begin(ctx, t)
+func (q *Queue) attempt(ctx context.Context, t Task) {
+	log := q.o.Logger.With("webhook_id", t.ID)
+	actx, outcome, err := q.begin(ctx, t)
 	if err != nil {
 		log.Error("worker: cannot record the attempt; will retry", "error", err.Error())
-		t.NotBefore = w.o.Clock().Add(w.backoff(1))
-		w.schedule(t, false)
+		t.NotBefore = q.o.Clock().Add(q.backoff(1))
+		q.schedule(t, false)
 		return
 	}
 	defer outcome.End()
 	// The attempt's one "task" line, as the cloud workers' (Runner): this
 	// attempt's number (it counts once it failed), what the handlers
 	// added, and how it ended.
-	start := w.o.Clock()
+	start := q.o.Clock()
 	line := core.EventLine{Msg: core.LineTask, ID: t.ID, Scheme: t.Scheme, Attempt: t.Attempts + 1}
 	ev, err := t.Event()
 	if err == nil {
 		line.Event = ev
-		pctx, cancel := context.WithTimeout(actx, w.o.TaskTimeout)
-		pctx, line.Attrs = core.WithEventLine(pctx, w.o.Logger, ev)
-		err = w.o.Processor.Process(pctx, ev)
+		pctx, cancel := context.WithTimeout(actx, q.o.TaskTimeout)
+		pctx, line.Attrs = core.WithEventLine(pctx, q.o.Logger, ev)
+		err = q.o.Processor.Process(pctx, ev)
 		cancel()
 	}
 	detached := context.WithoutCancel(ctx)
 	if err == nil {
-		dctx, dcancel := context.WithTimeout(detached, w.o.StoreTimeout)
+		dctx, dcancel := context.WithTimeout(detached, q.o.StoreTimeout)
 		err = outcome.Done(dctx, t.ID)
 		dcancel()
 		if err == nil {
-			w.done(t.ID)
-			line.Outcome, line.Latency = core.OutcomeProcessed, w.o.Clock().Sub(start)
-			line.Log(ctx, w.o.Logger)
+			q.done(t.ID)
+			line.Outcome, line.Latency = core.OutcomeProcessed, q.o.Clock().Sub(start)
+			line.Log(ctx, q.o.Logger)
 			return
 		}
 		// What the processing wrote is not committed: it runs again.
-		err = w.commitFailed(err)
+		err = q.commitFailed(err)
 	}
 	if ctx.Err() != nil {
 		// Shutting down: the failure is ours, not the task's, which stays
@@ -444,25 +444,25 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 		}
 		t.NotBefore = later.At
 	} else {
-		t.NotBefore = w.o.Clock().Add(w.backoff(t.Attempts))
+		t.NotBefore = q.o.Clock().Add(q.backoff(t.Attempts))
 	}
-	dead := errors.Is(err, core.ErrPermanent) || t.Attempts >= w.o.MaxAttempts
-	line.Latency = w.o.Clock().Sub(start)
+	dead := errors.Is(err, core.ErrPermanent) || t.Attempts >= q.o.MaxAttempts
+	line.Latency = q.o.Clock().Sub(start)
 	if !dead {
 		line.Outcome, line.RetryAt, line.Err = core.OutcomeRetry, t.NotBefore, err
-		line.Log(ctx, w.o.Logger)
+		line.Log(ctx, q.o.Logger)
 	}
-	rctx, rcancel := context.WithTimeout(detached, w.o.StoreTimeout)
+	rctx, rcancel := context.WithTimeout(detached, q.o.StoreTimeout)
 	err = outcome.Retry(rctx, t)
 	rcancel()
 	if err != nil {
 		log.Error("worker: cannot record the failed attempt; retrying from memory", "error", err.Error())
 	}
 	if dead {
-		w.deadLetter(detached, t, line)
+		q.deadLetter(detached, t, line)
 		return
 	}
-	w.schedule(t, false)
+	q.schedule(t, false)
 }
 
 // begin starts an attempt of t: the context to process it in and how its
@@ -470,36 +470,36 @@ func (w *Queue) attempt(ctx context.Context, t Task) {
 // store records its start, charged at the next start-up if a crash
 // interrupts it, so a task that crashes the process every time ends as a
 // dead letter, and the tasks that wait meanwhile lose nothing.
-func (w *Queue) begin(ctx context.Context, t Task) (context.Context, Attempt, error) {
-	return w.o.Tasks.BeginAttempt(ctx, t)
+func (q *Queue) begin(ctx context.Context, t Task) (context.Context, Attempt, error) {
+	return q.o.Tasks.BeginAttempt(ctx, t)
 }
 
 // commitFailed is the failure of an attempt whose processing succeeded but
 // could not be committed (a store that finds the failure is no fault of the
 // task says so with a core.RetryLaterError).
-func (w *Queue) commitFailed(err error) error {
+func (q *Queue) commitFailed(err error) error {
 	return fmt.Errorf("commit the processed task: %w", err)
 }
 
-// hold counts t in the backlog (w.mu held).
-func (w *Queue) hold(t Task) {
-	w.heldB += int64(len(t.Body) - w.held[t.ID])
-	w.held[t.ID] = len(t.Body)
+// hold counts t in the backlog (q.mu held).
+func (q *Queue) hold(t Task) {
+	q.heldB += int64(len(t.Body) - q.held[t.ID])
+	q.held[t.ID] = len(t.Body)
 }
 
 // done takes a task that left the queue (processed, dead-lettered) out of
 // the backlog.
-func (w *Queue) done(id string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.heldB -= int64(w.held[id])
-	delete(w.held, id)
+func (q *Queue) done(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.heldB -= int64(q.held[id])
+	delete(q.held, id)
 }
 
 // deadLetter keeps t as a dead letter and deletes it; line is the task's
 // line, logged once it is kept.
-func (w *Queue) deadLetter(ctx context.Context, t Task, line core.EventLine) {
-	log := w.o.Logger.With("webhook_id", t.ID)
+func (q *Queue) deadLetter(ctx context.Context, t Task, line core.EventLine) {
+	log := q.o.Logger.With("webhook_id", t.ID)
 	d := core.DeadLetter{Key: t.ID, Scheme: t.Scheme, Reason: t.LastError, Body: t.Body, ReceivedAt: t.EnqueuedAt, Attempts: t.Attempts}
 	if ev, err := core.ParseEvent(t.Body); err == nil {
 		d.EventType = ev.Type
@@ -507,26 +507,26 @@ func (w *Queue) deadLetter(ctx context.Context, t Task, line core.EventLine) {
 			line.Event = ev
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, w.o.StoreTimeout)
+	sctx, cancel := context.WithTimeout(ctx, q.o.StoreTimeout)
 	defer cancel()
-	if err := w.o.DeadLetters.PutDeadLetter(sctx, d); err != nil {
+	if err := q.o.DeadLetters.PutDeadLetter(sctx, d); err != nil {
 		// Keep the task rather than lose it; it is retried later.
 		log.Error("worker: cannot keep dead letter; task kept", "error", err.Error())
-		t.NotBefore = w.o.Clock().Add(MaxRetryBackoff)
-		_ = w.o.Tasks.PutTask(sctx, t)
-		w.schedule(t, false)
+		t.NotBefore = q.o.Clock().Add(MaxRetryBackoff)
+		_ = q.o.Tasks.PutTask(sctx, t)
+		q.schedule(t, false)
 		return
 	}
-	if err := w.o.Tasks.DeleteTask(sctx, t.ID); err != nil {
+	if err := q.o.Tasks.DeleteTask(sctx, t.ID); err != nil {
 		log.Warn("worker: dead-lettered task not deleted", "error", err.Error())
 	}
-	w.done(t.ID)
+	q.done(t.ID)
 	line.Outcome, line.Reason = core.OutcomeDeadLetter, d.Reason
-	line.Log(ctx, w.o.Logger)
+	line.Log(ctx, q.o.Logger)
 }
 
 // backoff after the n-th failed attempt: RetryBackoff doubled n-1 times,
 // at most MaxRetryBackoff.
-func (w *Queue) backoff(n int) time.Duration {
-	return core.Backoff{First: w.o.RetryBackoff, Max: MaxRetryBackoff}.Delay(n)
+func (q *Queue) backoff(n int) time.Duration {
+	return core.Backoff{First: q.o.RetryBackoff, Max: MaxRetryBackoff}.Delay(n)
 }
