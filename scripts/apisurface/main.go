@@ -38,6 +38,7 @@ func main() {
 	sort.Strings(dirs)
 	total := 0
 	for _, d := range dirs {
+		sort.Strings(counts[d])
 		fmt.Printf("%4d %s\n", len(counts[d]), d)
 		if *names {
 			for _, n := range counts[d] {
@@ -70,60 +71,67 @@ func count(root string, all bool) (map[string][]string, error) {
 		if !all && (base == "internal" || strings.Contains(rel, "/internal/")) {
 			return filepath.SkipDir
 		}
-		pkgs, err := parser.ParseDir(token.NewFileSet(), path, func(fi fs.FileInfo) bool {
-			return !strings.HasSuffix(fi.Name(), "_test.go")
-		}, 0)
+		entries, err := os.ReadDir(path)
 		if err != nil {
 			return err
 		}
-		for name, p := range pkgs {
-			if name == "main" {
+		fset := token.NewFileSet()
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 				continue
 			}
-			out[rel] = append(out[rel], exported(p)...)
+			f, err := parser.ParseFile(fset, filepath.Join(path, name), nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			if f.Name.Name == "main" {
+				continue
+			}
+			if _, ok := out[rel]; !ok {
+				out[rel] = nil
+			}
+			out[rel] = append(out[rel], exported(f)...)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// exported lists the package's exported top-level names and the exported methods of its exported
-// types, as Type.Method.
-func exported(p *ast.Package) []string {
+// exported lists the file's exported top-level names and the exported
+// methods of its exported types, as Type.Method.
+func exported(f *ast.File) []string {
 	var names []string
-	for _, f := range p.Files {
-		for _, decl := range f.Decls {
-			switch d := decl.(type) {
-			case *ast.FuncDecl:
-				if !d.Name.IsExported() {
-					continue
-				}
-				if d.Recv == nil {
-					names = append(names, d.Name.Name)
-					continue
-				}
-				if recv := receiverType(d.Recv.List[0].Type); ast.IsExported(recv) {
-					names = append(names, recv+"."+d.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, s := range d.Specs {
-					switch s := s.(type) {
-					case *ast.TypeSpec:
-						if s.Name.IsExported() {
-							names = append(names, s.Name.Name)
-						}
-					case *ast.ValueSpec:
-						for _, n := range s.Names {
-							if n.IsExported() {
-								names = append(names, n.Name)
-							}
+	for _, decl := range f.Decls {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if !d.Name.IsExported() {
+				continue
+			}
+			if d.Recv == nil {
+				names = append(names, d.Name.Name)
+				continue
+			}
+			if recv := receiverType(d.Recv.List[0].Type); ast.IsExported(recv) {
+				names = append(names, recv+"."+d.Name.Name)
+			}
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if s.Name.IsExported() {
+						names = append(names, s.Name.Name)
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.IsExported() {
+							names = append(names, n.Name)
 						}
 					}
 				}
 			}
 		}
 	}
-	sort.Strings(names)
 	return names
 }
 
