@@ -27,6 +27,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/aws"
 	"github.com/geminiwebhooks/receiver/adapters/env"
 	"github.com/geminiwebhooks/receiver/adapters/gcs"
+	"github.com/geminiwebhooks/receiver/adapters/internal/inspector"
 	"github.com/geminiwebhooks/receiver/adapters/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -88,7 +89,8 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 
 	// The handlers' own lines (slog's functions, core.Logger(ctx)) go
 	// where the server's go, in the same format.
-	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	ui := inspector.New() // reads the delivery and task lines as they are written
+	logger := slog.New(ui.LogHandler(slog.NewJSONHandler(stdout, nil)))
 	slog.SetDefault(logger)
 	cl := cloud()
 	cl.Name = "the local server"
@@ -97,7 +99,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		return err
 	}
 	defer app.Close()
-	stopAdmin, err := serveAdmin(app, logger)
+	stopAdmin, err := serveAdmin(app, logger, ui)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,8 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		return err
 	}
 	ln = netutil.LimitListener(ln, maxConns)
-	srv := newServer(app.Receiver)
+	srv := newServer(ui.Wrap(app.Receiver))
+	connectInspector(ui, app, ln.Addr().String())
 	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
 		go sweepLoop(ctx, sw, logger)
 	}
@@ -119,6 +122,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	if s := app.Processing.Sink; s != nil {
 		announceLanding(stderr, s.URI(""), app.Processing.Gemini != nil)
 	}
+	fmt.Fprintf(stderr, "Inspector (deliveries, jobs, dead letters) — open in a browser:\n  %s\n", ui.URL(adminURL(app)))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
