@@ -15,14 +15,34 @@
     return true;
   }
 
+  // refresh shows the page's main part as the server has it now, without
+  // a navigation (the detail of one delivery, the dead letters).
+  var busy = false, again = false;
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var fresh = doc.querySelector("main"), main = document.querySelector("main");
+      if (fresh && main) main.innerHTML = fresh.innerHTML;
+    }).catch(function () {}).then(function () {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+
   var es = new EventSource("/inspector/events");
   var live = document.getElementById("live");
-  es.onopen = function () { if (live) live.hidden = false; };
+  es.onopen = function () {
+    if (live) live.hidden = false;
+    // What changed between the page's rendering and the stream's start.
+    if (detail || page === "deadletters") refresh();
+  };
   es.onerror = function () { if (live) live.hidden = true; };
 
   es.addEventListener("delivery", function (m) {
     var d = JSON.parse(m.data);
-    if (detail && String(d.seq) === detail[1]) { location.reload(); return; }
+    if (detail && String(d.seq) === detail[1]) { refresh(); return; }
     if (page !== "deliveries" || detail) return;
     var body = document.querySelector("#deliveries tbody");
     if (!body) return;
@@ -38,11 +58,6 @@
   });
 
   es.addEventListener("replay", function (m) {
-    var d = JSON.parse(m.data);
-    if (page !== "deadletters") return;
-    var cell = document.querySelector('#replayed tr[data-key="' + CSS.escape(d.key) + '"] .outcome');
-    if (cell) cell.textContent = d.outcome;
-    // Back among the dead letters, or gone for good: show the list as it is now.
-    if (d.outcome !== "retry") location.replace("/inspector/deadletters");
+    if (page === "deadletters") refresh();
   });
 })();
