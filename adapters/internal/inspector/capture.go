@@ -36,6 +36,9 @@ func (in *Inspector) Wrap(next http.Handler) http.Handler {
 			in.mu.Unlock()
 		}
 		if r.Body != nil {
+			if n := r.ContentLength; n > 0 {
+				c.body.b = make([]byte, 0, min(n, MaxBody))
+			}
 			r.Body = &teeBody{ReadCloser: r.Body, c: c}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), captureKey{}, c)))
@@ -43,7 +46,7 @@ func (in *Inspector) Wrap(next http.Handler) http.Handler {
 		c.e.BodyBytes = c.body.n
 		in.add(c.e)
 		if in.Watching() {
-			in.publish("delivery", *c.e)
+			in.changed(c.e.Seq)
 		}
 	})
 }
@@ -240,7 +243,7 @@ func (in *Inspector) task(h logHandler, r slog.Record) {
 		return
 	}
 	if ok {
-		in.publish("delivery", e)
+		in.changed(e.Seq)
 	}
 	if replayed {
 		in.publishReplay(id, outcome)

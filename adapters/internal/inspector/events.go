@@ -8,8 +8,18 @@ import (
 )
 
 // subscriberBuffer is how many events a slow page may fall behind by;
-// past it its events are dropped and the page is told to reload.
+// past it its events are dropped.
 const subscriberBuffer = 256
+
+// The live rows are sent in batches: every flushEvery, the rows of the
+// deliveries that arrived or changed since, at most flushMax (the newest).
+// A burst then costs the page's stream a bounded number of rendered rows a
+// second, however many deliveries it carries; the list itself (a reload)
+// always has them all.
+const (
+	flushEvery = 100 * time.Millisecond
+	flushMax   = 200
+)
 
 // events streams the page's live updates (server-sent events): a
 // "delivery" event with a row to insert or replace, a "replay" event when
@@ -22,6 +32,10 @@ func (in *Inspector) events(w http.ResponseWriter, r *http.Request) {
 	in.subMu.Lock()
 	in.subs[ch] = struct{}{}
 	in.watchers.Add(1)
+	if !in.flushing {
+		in.flushing = true
+		go in.flushLoop()
+	}
 	in.subMu.Unlock()
 	defer func() {
 		in.subMu.Lock()
@@ -55,6 +69,45 @@ func (in *Inspector) events(w http.ResponseWriter, r *http.Request) {
 			if !write([]byte(": ping\n\n")) {
 				return
 			}
+		}
+	}
+}
+
+// changed marks entry seq to be sent to the connected pages.
+func (in *Inspector) changed(seq uint64) {
+	in.subMu.Lock()
+	if in.dirty == nil {
+		in.dirty = map[uint64]struct{}{}
+	}
+	in.dirty[seq] = struct{}{}
+	in.subMu.Unlock()
+}
+
+// flushLoop sends the changed rows every flushEvery while a page is
+// connected, and ends when none is.
+func (in *Inspector) flushLoop() {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for range t.C {
+		in.subMu.Lock()
+		if len(in.subs) == 0 {
+			in.flushing = false
+			in.dirty = nil
+			in.subMu.Unlock()
+			return
+		}
+		dirty := in.dirty
+		in.dirty = nil
+		in.subMu.Unlock()
+		if len(dirty) == 0 {
+			continue
+		}
+		rows := in.entries(func(e *Entry) bool { _, ok := dirty[e.Seq]; return ok })
+		if len(rows) > flushMax {
+			rows = rows[:flushMax]
+		}
+		for i := len(rows) - 1; i >= 0; i-- { // oldest first: each is put on top
+			in.publish("delivery", rows[i])
 		}
 	}
 }

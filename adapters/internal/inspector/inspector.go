@@ -76,6 +76,8 @@ type Inspector struct {
 	watchers atomic.Int32
 	subMu    sync.Mutex
 	subs     map[chan []byte]struct{}
+	dirty    map[uint64]struct{} // entries changed since the last flush
+	flushing bool                // flushLoop runs
 
 	handler http.Handler
 }
