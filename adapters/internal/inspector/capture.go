@@ -172,7 +172,7 @@ func (h logHandler) each(r slog.Record, f func(slog.Attr)) {
 	r.Attrs(func(a slog.Attr) bool { f(a); return true })
 }
 
-// setDelivery takes one attribute of a delivery line.
+// setDelivery takes one attribute of a delivery (or task) line.
 func (e *Entry) setDelivery(a slog.Attr) {
 	switch a.Key {
 	case "webhook_id":
@@ -187,6 +187,8 @@ func (e *Entry) setDelivery(a slog.Attr) {
 		e.Outcome = a.Value.String()
 	case "status":
 		e.Status = int(a.Value.Int64())
+	case "attempt": // task lines
+		e.Attempt = int(a.Value.Int64())
 	case "reason":
 		e.Reason = a.Value.String()
 	case "error":
@@ -205,27 +207,9 @@ func (e *Entry) setDelivery(a slog.Attr) {
 // task takes a task line: the handlers' outcome of the delivery it names,
 // and of a dead letter replayed from the page.
 func (in *Inspector) task(h logHandler, r slog.Record) {
-	var id, outcome, handlers, errText string
-	var attempt int
-	var handlerMS, latency float64
-	h.each(r, func(a slog.Attr) {
-		switch a.Key {
-		case "webhook_id":
-			id = a.Value.String()
-		case "outcome":
-			outcome = a.Value.String()
-		case "attempt":
-			attempt = int(a.Value.Int64())
-		case "handlers":
-			handlers = a.Value.String()
-		case "handler_ms":
-			handlerMS = a.Value.Float64()
-		case "latency_ms":
-			latency = a.Value.Float64()
-		case "error":
-			errText = a.Value.String()
-		}
-	})
+	var line Entry // the task line's fields, read as a delivery line's
+	h.each(r, func(a slog.Attr) { line.setDelivery(a) })
+	id, outcome := line.ID, line.Outcome
 	if id == "" {
 		return
 	}
@@ -236,7 +220,7 @@ func (in *Inspector) task(h logHandler, r slog.Record) {
 	}
 	in.mu.Unlock()
 	e, ok := in.update(id, func(e *Entry) {
-		e.Task, e.Attempt, e.Handlers, e.HandlerMS, e.TaskMS, e.TaskError = outcome, attempt, handlers, handlerMS, latency, errText
+		e.Task, e.Attempt, e.Handlers, e.HandlerMS, e.TaskMS, e.TaskError = outcome, line.Attempt, line.Handlers, line.HandlerMS, line.LatencyMS, line.Error
 		e.TaskUpdated = time.Now()
 	})
 	if !in.Watching() {

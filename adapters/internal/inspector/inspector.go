@@ -63,7 +63,8 @@ type Inspector struct {
 	token string
 
 	mu      sync.Mutex
-	ring    []*Entry // ring[next] is the oldest once full
+	ring    []*Entry          // ring[next] is the oldest once full
+	taken   map[string]*Entry // delivery id → its newest taken entry (what a task line is about)
 	next    int
 	seq     uint64
 	resends map[string]uint64 // nonce of a pending Resend → the entry it resends
@@ -84,7 +85,7 @@ type Inspector struct {
 
 // New returns an inspector with a fresh random access token.
 func New() *Inspector {
-	in := &Inspector{token: randomHex(24), resends: map[string]uint64{}, replays: map[string]string{},
+	in := &Inspector{token: randomHex(24), resends: map[string]uint64{}, replays: map[string]string{}, taken: map[string]*Entry{},
 		sessions: map[string]string{}, subs: map[chan []byte]struct{}{}}
 	in.handler = in.routes()
 	return in
@@ -164,8 +165,14 @@ func (in *Inspector) add(e *Entry) {
 	if len(in.ring) < MaxEntries {
 		in.ring = append(in.ring, e)
 	} else {
+		if old := in.ring[in.next]; in.taken[old.ID] == old {
+			delete(in.taken, old.ID)
+		}
 		in.ring[in.next] = e
 		in.next = (in.next + 1) % MaxEntries
+	}
+	if e.ID != "" && taken(e) {
+		in.taken[e.ID] = e
 	}
 	in.mu.Unlock()
 }
@@ -197,19 +204,20 @@ func (in *Inspector) entry(seq uint64) (Entry, bool) {
 	return Entry{}, false
 }
 
-// update changes the newest entry of delivery id that was taken (not a
-// duplicate or a rejection: the one its task line is about) with f,
-// returning a copy.
+// taken says whether e is a delivery the pipeline took (not a duplicate
+// or a rejection): the one its task line is about.
+func taken(e *Entry) bool {
+	return !e.Unverified && e.Outcome != string(core.OutcomeDuplicate) && e.Outcome != string(core.OutcomeRejected)
+}
+
+// update changes the newest taken entry of delivery id with f, returning a copy.
 func (in *Inspector) update(id string, f func(*Entry)) (Entry, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	n := len(in.ring)
-	for i := 0; i < n; i++ {
-		e := in.ring[(in.next+n-1-i)%n]
-		if e.ID == id && !e.Unverified && e.Outcome != string(core.OutcomeDuplicate) && e.Outcome != string(core.OutcomeRejected) {
-			f(e)
-			return *e, true
-		}
+	e, ok := in.taken[id]
+	if !ok {
+		return Entry{}, false
 	}
-	return Entry{}, false
+	f(e)
+	return *e, true
 }
