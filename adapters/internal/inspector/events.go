@@ -18,7 +18,7 @@ const subscriberBuffer = 256
 // always has them all.
 const (
 	flushEvery = 100 * time.Millisecond
-	flushMax   = 200
+	flushMax   = 50
 )
 
 // events streams the page's live updates (server-sent events): a
@@ -43,8 +43,11 @@ func (in *Inspector) events(w http.ResponseWriter, r *http.Request) {
 		in.watchers.Add(-1)
 		in.subMu.Unlock()
 	}()
-	// The admin listener's write timeout would end the stream: each write
-	// sets its own deadline instead.
+	// The admin listener's read timeout would end the stream (its
+	// background read fails, cancelling the request), and its write timeout
+	// too: no read deadline, and each write sets its own.
+	_ = rc.SetReadDeadline(time.Time{})
+	// Each write sets its own write deadline.
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if _, err := w.Write(b); err != nil {
