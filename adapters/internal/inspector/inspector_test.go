@@ -227,3 +227,44 @@ func BenchmarkDelivery(b *testing.B) {
 		})
 	}
 }
+
+// The deliveries list filters by type and outcome and finds a delivery or
+// job id, in the HTML itself (no script needed).
+func TestDeliveriesFilter(t *testing.T) {
+	in := New()
+	in.add(&Entry{ID: "msg_a", EventType: core.BatchSucceeded, Outcome: "processed", JobID: "batches/a"})
+	in.add(&Entry{ID: "msg_b", EventType: core.BatchFailed, Outcome: "processed", JobID: "batches/b"})
+	in.add(&Entry{ID: "msg_c", Outcome: "rejected", Unverified: true})
+	w := httptest.NewRecorder()
+	in.ServeHTTP(w, httptest.NewRequest(http.MethodGet, in.URL(""), nil))
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("no session: %d %v", w.Code, w.Header())
+	}
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"msg_a", "msg_b", "msg_c"}},
+		{"type=batch.failed", []string{"msg_b"}},
+		{"outcome=rejected", []string{"msg_c"}},
+		{"q=batches/a", []string{"msg_a"}},
+		{"q=msg_b&outcome=processed", []string{"msg_b"}},
+		{"q=msg_b&outcome=rejected", nil},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest(http.MethodGet, Prefix+"?"+tc.query, nil)
+		req.AddCookie(cookies[0])
+		w := httptest.NewRecorder()
+		in.ServeHTTP(w, req)
+		for _, id := range []string{"msg_a", "msg_b", "msg_c"} {
+			want := false
+			for _, x := range tc.want {
+				want = want || x == id
+			}
+			if got := strings.Contains(w.Body.String(), `data-id="`+id+`"`); got != want {
+				t.Errorf("?%s: %s listed %v, want %v", tc.query, id, got, want)
+			}
+		}
+	}
+}
