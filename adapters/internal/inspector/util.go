@@ -9,8 +9,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/geminiwebhooks/receiver/core"
@@ -48,7 +49,7 @@ func shorten(s string, n int) string {
 }
 
 func sortHeader(h [][2]string) {
-	sort.SliceStable(h, func(i, k int) bool { return h[i][0] < h[k][0] })
+	slices.SortStableFunc(h, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 }
 
 // prettyJSON indents b when it is JSON ("" when it is not).
