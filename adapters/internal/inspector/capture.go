@@ -172,13 +172,36 @@ func (h logHandler) each(r slog.Record, f func(slog.Attr)) {
 	r.Attrs(func(a slog.Attr) bool { f(a); return true })
 }
 
+// intOf and floatOf read a number of a line whatever its kind: a handler
+// may add an attribute of the same name with another (AddLineAttrs), and
+// slog's accessors panic on the wrong kind.
+func intOf(v slog.Value) int64 {
+	switch v.Kind() {
+	case slog.KindInt64:
+		return v.Int64()
+	case slog.KindFloat64:
+		return int64(v.Float64())
+	}
+	return 0
+}
+
+func floatOf(v slog.Value) float64 {
+	switch v.Kind() {
+	case slog.KindFloat64:
+		return v.Float64()
+	case slog.KindInt64:
+		return float64(v.Int64())
+	}
+	return 0
+}
+
 // setDelivery takes one attribute of a delivery (or task) line.
 func (e *Entry) setDelivery(a slog.Attr) {
 	switch a.Key {
 	case "webhook_id":
 		e.ID = a.Value.String()
 	case "webhook_id_unverified":
-		e.Unverified = a.Value.Bool()
+		e.Unverified = a.Value.Kind() == slog.KindBool && a.Value.Bool()
 	case "event_type":
 		e.EventType = a.Value.String()
 	case "scheme":
@@ -186,9 +209,9 @@ func (e *Entry) setDelivery(a slog.Attr) {
 	case "outcome":
 		e.Outcome = a.Value.String()
 	case "status":
-		e.Status = int(a.Value.Int64())
+		e.Status = int(intOf(a.Value))
 	case "attempt": // task lines
-		e.Attempt = int(a.Value.Int64())
+		e.Attempt = int(intOf(a.Value))
 	case "reason":
 		e.Reason = a.Value.String()
 	case "error":
@@ -198,9 +221,9 @@ func (e *Entry) setDelivery(a slog.Attr) {
 	case "handlers":
 		e.Handlers = a.Value.String()
 	case "handler_ms":
-		e.HandlerMS = a.Value.Float64()
+		e.HandlerMS = floatOf(a.Value)
 	case "latency_ms":
-		e.LatencyMS = a.Value.Float64()
+		e.LatencyMS = floatOf(a.Value)
 	}
 }
 

@@ -268,3 +268,23 @@ func TestDeliveriesFilter(t *testing.T) {
 		}
 	}
 }
+
+// A handler's attribute that shares a name with the line's own but not its
+// kind (AddLineAttrs) is read as nothing, not a panic on the delivery path.
+func TestLineAttrsOfAnotherKind(t *testing.T) {
+	in := New()
+	in.add(&Entry{ID: "msg_k", Outcome: "queued"})
+	log := slog.New(in.LogHandler(slog.NewJSONHandler(io.Discard, nil)))
+	log.Info(core.LineTask, "webhook_id", "msg_k", "outcome", "processed", "attempt", "first", "handler_ms", "fast", "latency_ms", true, "webhook_id_unverified", "no")
+	e := in.entries(nil)[0]
+	if e.Task != "processed" || e.Attempt != 0 || e.HandlerMS != 0 || e.TaskMS != 0 {
+		t.Errorf("entry %+v", e)
+	}
+	var x Entry
+	for _, a := range []slog.Attr{slog.String("status", "x"), slog.Int("handler_ms", 3), slog.Float64("status", 200)} {
+		x.setDelivery(a)
+	}
+	if x.Status != 200 || x.HandlerMS != 3 {
+		t.Errorf("mixed kinds: %+v", x)
+	}
+}
