@@ -22,6 +22,18 @@ gcloud emulators firestore start --help >/dev/null 2>&1 || { echo "gcloud Firest
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
 
+step "Chromium (the inspector's browser tests drive it headless)"
+# Debian's chromium package; CI runs as root. The tests fail, naming this
+# step, when it is missing.
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+      || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+  else
+    echo "chromium is missing and this is not root: install it with sudo apt-get install -y chromium"; exit 1
+  fi
+fi
+
 step "Go modules (once, so the tests that stage vendor/ or build offline find them)"
 go mod download
 

@@ -58,7 +58,7 @@ func newAdminServer(h http.Handler) *http.Server {
 
 // serveAdmin starts the admin listener for app and writes admin.json; the
 // returned function stops both.
-func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
+func serveAdmin(app *wire.App, log *slog.Logger, ui http.Handler) (stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func serveAdmin(app *wire.App, log *slog.Logger) (stop func(), err error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := newAdminServer(adminHandler(app, info.Token, log))
+	srv := newAdminServer(withInspector(ui, adminHandler(app, info.Token, log)))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("admin listener stopped", "error", err.Error())

@@ -27,6 +27,7 @@ import (
 	"github.com/geminiwebhooks/receiver/adapters/internal/aws"
 	"github.com/geminiwebhooks/receiver/adapters/internal/env"
 	"github.com/geminiwebhooks/receiver/adapters/internal/gcs"
+	"github.com/geminiwebhooks/receiver/adapters/internal/inspector"
 	"github.com/geminiwebhooks/receiver/adapters/internal/pubsub"
 	"github.com/geminiwebhooks/receiver/adapters/internal/wire"
 	"github.com/geminiwebhooks/receiver/core"
@@ -90,7 +91,8 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 
 	// The handlers' own lines (slog's functions, core.Logger(ctx)) go
 	// where the server's go, in the same format.
-	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	ui := inspector.New() // reads the delivery and task lines as they are written
+	logger := slog.New(ui.LogHandler(slog.NewJSONHandler(stdout, nil)))
 	slog.SetDefault(logger)
 	cl := cloud(cfg)
 	cl.Name = "the local server"
@@ -99,7 +101,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		return err
 	}
 	defer app.Close()
-	stopAdmin, err := serveAdmin(app, logger)
+	stopAdmin, err := serveAdmin(app, logger, ui)
 	if err != nil {
 		return err
 	}
@@ -110,7 +112,8 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 		return err
 	}
 	ln = netutil.LimitListener(ln, maxConns)
-	srv := newServer(app.Receiver)
+	srv := newServer(ui.Wrap(app.Receiver))
+	connectInspector(ui, app, ln.Addr().String())
 	if sw, ok := app.Store.(interface{ Sweep(time.Time) (int, error) }); ok {
 		go sweepLoop(ctx, sw, logger)
 	}
@@ -121,6 +124,7 @@ func run(ctx context.Context, mux *core.Mux, getenv func(string) string, stdout,
 	if s := app.Processing.Sink; s != nil {
 		announceLanding(stderr, s.URI(""), app.Processing.Gemini != nil)
 	}
+	fmt.Fprintf(stderr, "Inspector (deliveries, jobs, dead letters) — open in a browser:\n  %s\n", ui.URL(adminURL(app)))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
