@@ -11,9 +11,6 @@ import (
 	"github.com/geminiwebhooks/receiver/core/storetest"
 )
 
-// testSecret signs the tests' deliveries as Gemini would.
-const testSecret = storetest.Secret
-
 // The receiver around a store, shared with the other stores' tests.
 type counter = storetest.Counter
 
