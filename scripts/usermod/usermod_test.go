@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,9 +284,46 @@ func TestLocalServer(t *testing.T) {
 	r := readRuns(t, log)
 	check(t, api, r, "msg_L1", "L1", false)
 	check(t, api, r, "msg_L2-retry", "L2", true)
+	inspectorLists(t, srv.LogText(), "msg_L1", "msg_L2-retry")
 	agentRounds(t, api, "local_agent", log, srv.LogText, func(id string, b []byte) int { return post(t, url, id, b).Status })
 	simulateAgent(t, url, api, srv.LogText)
 	simulate(t, url, log, srv.LogText)
+}
+
+// inspectorLists opens the inspector's tokenised URL, which the user's
+// local.Main binary printed at start (output), as a browser would (the
+// session cookie kept, the redirect followed), and finds ids in its
+// deliveries list, rendered by the server; the bare URL gets 401.
+func inspectorLists(t *testing.T, output string, ids ...string) {
+	t.Helper()
+	m := regexp.MustCompile(`http://127\.0\.0\.1:\d+/inspector/\S*token=\S+`).FindString(output)
+	if m == "" {
+		t.Fatalf("no inspector URL printed at start:\n%s", output)
+	}
+	bare := m[:strings.Index(m, "?")]
+	if resp, err := http.Get(bare); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bare inspector URL: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Jar: jar}).Get(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("inspector: %d\n%s", resp.StatusCode, page)
+	}
+	for _, id := range ids {
+		if !strings.Contains(string(page), id) {
+			t.Errorf("the inspector's deliveries list lacks %s:\n%s", id, page)
+		}
+	}
 }
 
 // agentRounds proves the user's two tools on a runtime: the stand-in
