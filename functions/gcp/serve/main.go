@@ -12,8 +12,19 @@ package main
 import (
 	"log"
 
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+
 	"github.com/geminiwebhooks/receiver/adapters/gcf"
 	_ "github.com/geminiwebhooks/receiver/functions/gcp"
 )
 
-func main() { log.Fatal(gcf.ServeLocal()) }
+func main() {
+	target, port, err := gcf.LocalTarget()
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("serving %s on http://127.0.0.1:%s", target, port)
+	if err := funcframework.StartHostPort("127.0.0.1", port); err != nil {
+		log.Fatalf("funcframework: %v", err)
+	}
+}
