@@ -1,12 +1,17 @@
 // Package storetest is the conformance suite every core.Store runs: the
 // claim rules of core.Store (owned claims with a lease and the body's
 // SHA-256; absent → in_progress → completed; expired counts as absent),
-// checked against the real store. The memory, file (adapters/bolt) and
-// Firestore stores run it, and a store of your own should too:
+// checked against the real store. The memory, file (adapters/bolt),
+// Firestore and DynamoDB stores run it, and a store of your own should too:
 //
 //	func TestStoreConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) core.Store { return core.NewMemoryStore(0) })
 //	}
+//
+// RunDeadLetters is the same for core.DeadLetters, and RunOutage for a store
+// that becomes unreachable mid-stream. The receiver-level helpers (Counter,
+// Clock, NewReceiver, Signed, DeliverUntil2xx) are what those suites and the
+// stores' own round-trip tests share.
 package storetest
 
 import (
