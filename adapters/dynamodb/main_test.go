@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	svc, err := testenv.StartMoto(ctx)
+	svc, err := testenv.StartMotoSerial(ctx) // conditional writes atomic, as in DynamoDB
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "moto_server:", err)

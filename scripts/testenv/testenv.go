@@ -216,6 +216,31 @@ func StartMoto(ctx context.Context) (*Service, error) {
 	}, httpReady("/moto-api/"))
 }
 
+// serialMoto runs moto_server's application with one request at a time.
+// moto_server itself serves requests on threads without a lock around a
+// DynamoDB conditional write, so under CPU load two conditional PutItems of
+// one key can both succeed (seen: 5 keys in 1,500 with four writers each on
+// a loaded machine), which DynamoDB itself never allows.
+const serialMoto = `import sys
+from werkzeug.serving import run_simple
+from moto.server import DomainDispatcherApplication, create_backend_app
+run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`
+
+// StartMotoSerial starts moto's server as StartMoto does, but answering one
+// request at a time, so that a conditional write is atomic as in DynamoDB:
+// for the tests of exactly-once on DynamoDB. Not for SQS long polls, which
+// would hold every other request while they wait.
+func StartMotoSerial(ctx context.Context) (*Service, error) {
+	if err := exec.CommandContext(ctx, "python3", "-c", "import moto.server, werkzeug.serving").Run(); err != nil {
+		return nil, fmt.Errorf("python3 cannot import moto's server (see scripts/test.sh): %w", err)
+	}
+	return Start(ctx, "moto-serial", 60*time.Second, func(host string) []string {
+		h, p, _ := net.SplitHostPort(host)
+		return []string{"python3", "-c", serialMoto, h, p}
+	}, httpReady("/moto-api/"))
+}
+
 // GoBuild builds the package pkg (a path relative to the module root, such
 // as "./functions/local", testdata folders included) into dir and returns
 // the binary's path.

@@ -16,11 +16,13 @@ import (
 
 // Built once for the package: the bootstrap binary and the services the
 // runs under the emulator use (Firestore as the store, moto_server for
-// Secrets Manager).
+// Secrets Manager and SQS, and a moto answering one request at a time for
+// DynamoDB, whose conditional writes must be atomic as in DynamoDB).
 var (
 	bootstrapPath string
 	firestoreHost string
 	motoURL       string
+	dynamoURL     string
 )
 
 func TestMain(m *testing.M) {
@@ -62,6 +64,13 @@ func runTests(m *testing.M) int {
 	}
 	defer moto.Stop()
 	motoURL = "http://" + moto.Host
+	dynamo, err := testenv.StartMotoSerial(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "moto (DynamoDB):", err)
+		return 1
+	}
+	defer dynamo.Stop()
+	dynamoURL = "http://" + dynamo.Host
 	return m.Run()
 }
 

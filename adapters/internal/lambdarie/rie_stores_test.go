@@ -25,13 +25,13 @@ func openStoreUnderTest(t testing.TB, store string) storeUnderTest {
 	ctx := context.Background()
 	switch store {
 	case "dynamodb":
-		table := awstest.DynamoDBTable(t, motoURL)
-		s, err := dynamodb.New(ctx, dynamodb.Config{Table: table, Client: awstest.DynamoDB(motoURL)})
+		table := awstest.DynamoDBTable(t, dynamoURL)
+		s, err := dynamodb.New(ctx, dynamodb.Config{Table: table, Client: awstest.DynamoDB(dynamoURL)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return storeUnderTest{
-			env:    map[string]string{"IDEMPOTENCY_STORE": "dynamodb", "DYNAMODB_TABLE": table, "AWS_ENDPOINT_URL": motoURL},
+			env:    map[string]string{"IDEMPOTENCY_STORE": "dynamodb", "DYNAMODB_TABLE": table, "AWS_ENDPOINT_URL": dynamoURL},
 			ledger: s.Ledger(),
 		}
 	case "firestore":
